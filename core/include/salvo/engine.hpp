@@ -1,0 +1,104 @@
+// Engine: owns the worker threads, their backends and their sockets.
+//
+// Lifecycle: create() -> listen() one or more times -> start() -> [running] -> stop() -> wait().
+// listen() opens and binds one socket per worker right away, so "port in use" and "bad address"
+// come back from listen(), not from a worker thread later.
+//
+// Threading: create/listen/start/wait are for one controlling thread. stop(), counters(),
+// worker_counters() and finished() may be called from any thread. The destructor stops and joins.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "salvo/address.hpp"
+#include "salvo/counters.hpp"
+#include "salvo/error.hpp"
+#include "salvo/protocol.hpp"
+
+namespace salvo {
+
+enum class BackendKind : std::uint8_t { automatic, io_uring, epoll };
+
+std::string_view to_string(BackendKind kind) noexcept;         // "auto", "io_uring", "epoll"
+Result<BackendKind> parse_backend_kind(std::string_view text);  // the same names
+
+struct EngineOptions {
+  // Which backend to run. The environment variable SALVO_BACKEND (auto|io_uring|epoll), when set,
+  // overrides this field, so that any program can be switched without a rebuild.
+  BackendKind backend = BackendKind::automatic;
+
+  unsigned workers = 1;   // worker threads; each has its own socket per listen() (SO_REUSEPORT)
+  std::vector<int> cpus;  // worker i is pinned to cpus[i % cpus.size()]; empty = not pinned
+
+  std::uint32_t buffer_count = 1024;  // receive buffers per worker
+  std::uint32_t buffer_size = 2048;   // bytes per receive buffer: larger datagrams are truncated
+  std::uint32_t batch_size = 64;      // datagrams per receive call and per on_datagrams at most
+  std::uint32_t reads_per_wakeup = 8; // receive calls per socket per wakeup, so one busy socket
+                                      // cannot starve the others on its worker
+
+  std::uint32_t send_queue_entries = 1024;          // queued datagrams per socket (power of two)
+  std::uint32_t send_queue_bytes = 4u << 20;        // queued payload bytes per socket
+
+  int socket_receive_buffer = 0;  // SO_RCVBUF in bytes; 0 keeps the kernel default
+  int socket_send_buffer = 0;     // SO_SNDBUF in bytes; 0 keeps the kernel default
+
+  bool deliver_truncated = false;  // deliver oversized datagrams flagged instead of dropping them
+
+  // How long a stopping socket waits for a full socket send buffer to drain before the datagrams
+  // still queued are counted as dropped_send_error.
+  std::chrono::milliseconds stop_flush_timeout{1000};
+};
+
+// Why a backend runs: written for people ("epoll: forced by SALVO_BACKEND=epoll").
+struct BackendChoice {
+  BackendKind kind = BackendKind::epoll;
+  std::string reason;
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> create(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Opens one socket per worker bound to `address` (SO_REUSEPORT when workers > 1; port 0 picks
+  // one free port shared by all of them) and attaches a protocol from `factory` to each.
+  // Returns the bound address. Only before start().
+  Result<Address> listen(const Address& address, const ProtocolFactory& factory);
+
+  // Starts the worker threads; each calls on_start for its sockets, then serves.
+  Result<void> start();
+
+  // Asks every worker to stop: reading stops, queued sends are flushed, on_stop runs once per
+  // protocol, sockets close. Returns at once; use wait() to join. Safe from any thread.
+  void stop() noexcept;
+
+  // Blocks until every worker has finished (after stop(), or when all its sockets stopped).
+  void wait();
+  // Waits at most `timeout`; true when every worker has finished.
+  bool wait_for(std::chrono::milliseconds timeout);
+  bool finished() const noexcept;
+
+  const BackendChoice& backend() const noexcept;
+  const EngineOptions& options() const noexcept;
+
+  Counters counters() const noexcept;                  // summed over every socket
+  std::vector<Counters> worker_counters() const;       // one entry per worker
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses a CPU list as taskset and cgroups write it: "0", "0,2", "0-3,6".
+Result<std::vector<int>> parse_cpu_list(std::string_view text);
+
+}  // namespace salvo

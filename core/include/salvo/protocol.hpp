@@ -1,0 +1,48 @@
+// Protocol: what a service implements, after Twisted's DatagramProtocol but batch-native.
+//
+// Threading: every hook of one Protocol instance runs on the one worker thread that owns its
+// socket, never concurrently. A hook must not block: it holds up every socket of its worker.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <system_error>
+
+#include "salvo/datagram.hpp"
+
+namespace salvo {
+
+class Transport;
+
+class Protocol {
+ public:
+  virtual ~Protocol() = default;
+
+  // The socket is bound and the worker is running (Twisted: startProtocol).
+  virtual void on_start(Transport& /*transport*/) {}
+
+  // A batch of received datagrams (Twisted: datagramReceived, one call per batch). The views are
+  // valid until this returns. Sends made here are flushed together when the batch ends.
+  virtual void on_datagrams(std::span<const Datagram> batch, Transport& transport) = 0;
+
+  // The send queue has room again; called while the protocol asked for it with
+  // Transport::request_writable(true). A load generator refills the queue here.
+  virtual void on_writable(Transport& /*transport*/) {}
+
+  // The kernel reported ECONNREFUSED (ICMP port unreachable) (Twisted: connectionRefused).
+  // peer is the destination when known, Family::none when the kernel does not say.
+  virtual void on_refused(const Address& /*peer*/, Transport& /*transport*/) {}
+
+  // Any other asynchronous socket error. Reception continues.
+  virtual void on_error(std::error_code /*error*/, Transport& /*transport*/) {}
+
+  // The socket is closed and will deliver nothing more; called exactly once (Twisted:
+  // stopProtocol). The transport is no longer usable.
+  virtual void on_stop() {}
+};
+
+// Makes one Protocol per worker: every worker owns its own instance, so a protocol needs no locks.
+using ProtocolFactory = std::function<std::unique_ptr<Protocol>(unsigned worker_index)>;
+
+}  // namespace salvo

@@ -1,0 +1,10 @@
+// The whole public API in one include.
+#pragma once
+
+#include "salvo/address.hpp"
+#include "salvo/counters.hpp"
+#include "salvo/datagram.hpp"
+#include "salvo/engine.hpp"
+#include "salvo/error.hpp"
+#include "salvo/protocol.hpp"
+#include "salvo/transport.hpp"

@@ -1,0 +1,69 @@
+// Which backend runs, and why. The reason string is shown to people (salvo's summary, --json, the
+// capability report), so it says what was asked for and what decided it.
+#include <cstdlib>
+#include <string>
+
+#include "backend.hpp"
+
+namespace salvo {
+
+std::string_view to_string(BackendKind kind) noexcept {
+  switch (kind) {
+    case BackendKind::automatic: return "auto";
+    case BackendKind::io_uring: return "io_uring";
+    case BackendKind::epoll: return "epoll";
+  }
+  return "unknown";
+}
+
+Result<BackendKind> parse_backend_kind(std::string_view text) {
+  if (text == "auto") return BackendKind::automatic;
+  if (text == "io_uring" || text == "uring") return BackendKind::io_uring;
+  if (text == "epoll") return BackendKind::epoll;
+  return Error::make(Errc::bad_option,
+                     "unknown backend '" + std::string(text) + "' (expected auto, io_uring or epoll)");
+}
+
+namespace detail {
+
+#if SALVO_HAVE_IO_URING
+// Defined in io_uring/: empty when the kernel can run the backend, else why not.
+std::string io_uring_unavailable_reason();
+#endif
+
+Result<BackendChoice> choose_backend(BackendKind requested) {
+  std::string origin = "requested";
+  if (const char* env = std::getenv("SALVO_BACKEND"); env != nullptr && *env != '\0') {
+    auto forced = parse_backend_kind(env);
+    if (!forced) return Error::make(Errc::bad_option, "SALVO_BACKEND: " + forced.error().message);
+    requested = *forced;
+    origin = std::string("forced by SALVO_BACKEND=") + env;
+  }
+  if (requested == BackendKind::epoll) return BackendChoice{BackendKind::epoll, "epoll: " + origin};
+
+#if SALVO_HAVE_IO_URING
+  const std::string why_not = io_uring_unavailable_reason();
+  if (why_not.empty()) {
+    return BackendChoice{BackendKind::io_uring,
+                         requested == BackendKind::automatic ? "io_uring: auto, probe passed"
+                                                             : "io_uring: " + origin};
+  }
+#else
+  const std::string why_not = "this build has no io_uring backend (liburing was not found when it was built)";
+#endif
+  if (requested == BackendKind::io_uring) {
+    return Error::make(Errc::backend_unavailable, "io_uring backend unavailable: " + why_not);
+  }
+  return BackendChoice{BackendKind::epoll, "epoll: auto, io_uring unavailable: " + why_not};
+}
+
+std::unique_ptr<Backend> make_backend(BackendKind kind) {
+#if SALVO_HAVE_IO_URING
+  if (kind == BackendKind::io_uring) return make_io_uring_backend();
+#endif
+  (void)kind;
+  return make_epoll_backend();
+}
+
+}  // namespace detail
+}  // namespace salvo

@@ -1,0 +1,45 @@
+// SocketState: everything one socket of one worker owns. Owned by its Worker, used only on that
+// worker's thread (counters are the exception: readable anywhere).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "live_counters.hpp"
+#include "salvo/address.hpp"
+#include "salvo/protocol.hpp"
+#include "salvo/transport.hpp"
+#include "send_queue.hpp"
+
+namespace salvo::detail {
+
+class Worker;
+
+struct SocketState {
+  explicit SocketState(Worker& owner) : worker(&owner), transport(*this) {}
+  SocketState(const SocketState&) = delete;
+  SocketState& operator=(const SocketState&) = delete;
+
+  Worker* worker;
+  int fd = -1;
+  Address local;
+  bool ipv6 = false;  // socket family (AF_INET6 sockets may also carry v4-mapped peers)
+  std::uint32_t index = 0;  // position in the worker's socket list; backends key arrays by it
+
+  std::unique_ptr<Protocol> protocol;
+  Transport transport;
+  SendQueue queue;
+  LiveCounters counters;
+
+  // Lifecycle, in order: receiving -> stopping (reads off, queue draining) -> closed.
+  bool receiving = true;
+  bool stopping = false;
+  bool closed = false;
+  std::chrono::steady_clock::time_point stop_deadline{};
+
+  bool want_writable = false;  // the protocol asked for on_writable
+  bool send_blocked = false;   // the kernel said EAGAIN; wait for writability before sending more
+};
+
+}  // namespace salvo::detail

@@ -1,0 +1,79 @@
+#include "salvo/transport.hpp"
+
+#include "socket_state.hpp"
+#include "worker.hpp"
+
+namespace salvo {
+
+std::string_view to_string(SendResult r) noexcept {
+  switch (r) {
+    case SendResult::queued: return "queued";
+    case SendResult::queue_full: return "send queue full";
+    case SendResult::too_large: return "datagram too large";
+    case SendResult::family_mismatch: return "address family does not match the socket";
+    case SendResult::bad_address: return "no destination address";
+    case SendResult::closed: return "socket closed";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Largest UDP payload: 65535 minus the IP and UDP headers (IPv6's header is not counted in its
+// payload length, so it allows 20 bytes more).
+constexpr std::size_t max_payload_v4 = 65507;
+constexpr std::size_t max_payload_v6 = 65527;
+
+}  // namespace
+
+SendResult Transport::send(std::span<const std::byte> payload, const Address& to) noexcept {
+  detail::SocketState& s = *state_;
+  s.counters.send_requests.add(1);
+  auto reject = [&](SendResult why) {
+    s.counters.send_rejected.add(1);
+    return why;
+  };
+  if (s.stopping || s.closed) return reject(SendResult::closed);
+  // Destinations are normalised to the socket's family here, once, so that backends can hand the
+  // stored sockaddr to the kernel as it is.
+  Address dest;
+  if (to.is_v4()) {
+    dest = s.ipv6 ? to.v4_mapped() : to;
+  } else if (to.is_v6()) {
+    if (!s.ipv6) {
+      if (!to.is_v4_mapped()) return reject(SendResult::family_mismatch);
+      dest = to.unmapped();
+    } else {
+      dest = to;
+    }
+  } else {
+    return reject(SendResult::bad_address);
+  }
+  const bool carried_by_ipv4 = dest.is_v4() || dest.is_v4_mapped();
+  if (payload.size() > (carried_by_ipv4 ? max_payload_v4 : max_payload_v6)) {
+    return reject(SendResult::too_large);
+  }
+  if (!s.queue.push(payload, dest)) {
+    s.counters.dropped_send_queue_full.add(1);
+    return SendResult::queue_full;
+  }
+  return SendResult::queued;
+}
+
+Address Transport::local_address() const noexcept { return state_->local; }
+
+unsigned Transport::worker_index() const noexcept { return state_->worker->index(); }
+
+void Transport::stop_listening() noexcept { state_->worker->begin_stop(*state_); }
+
+void Transport::request_writable(bool wanted) noexcept {
+  state_->want_writable = wanted && !state_->stopping;
+}
+
+std::size_t Transport::send_queue_room(std::size_t payload_size) const noexcept {
+  return state_->queue.room_for(payload_size);
+}
+
+Counters Transport::counters() const noexcept { return state_->counters.snapshot(); }
+
+}  // namespace salvo

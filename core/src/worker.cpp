@@ -1,0 +1,206 @@
+#include "worker.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "udp_socket.hpp"
+
+namespace salvo::detail {
+
+Worker::Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Backend> backend)
+    : index_(index), options_(options), backend_(std::move(backend)) {}
+
+Worker::~Worker() {
+  join();
+  for (auto& s : sockets_) {
+    if (s->fd >= 0) ::close(s->fd);  // only when the worker never ran
+  }
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+Result<void> Worker::init() {
+  if (auto r = pool_.init(options_.buffer_count, options_.buffer_size); !r) return r;
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
+  batch_.resize(options_.batch_size);
+  return {};
+}
+
+Result<SocketState*> Worker::add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol) {
+  auto s = std::make_unique<SocketState>(*this);
+  if (auto r = s->queue.init(options_.send_queue_entries, options_.send_queue_bytes); !r) {
+    return r.error();
+  }
+  s->fd = fd;
+  s->local = local;
+  s->ipv6 = local.is_v6();
+  s->protocol = std::move(protocol);
+  s->index = static_cast<std::uint32_t>(sockets_.size());
+  sockets_.push_back(std::move(s));
+  ++open_sockets_;
+  return sockets_.back().get();
+}
+
+void Worker::start(std::function<void(Result<void>)> ready, std::function<void()> finished) {
+  thread_ = std::thread([this, ready = std::move(ready), finished = std::move(finished)]() mutable {
+    thread_main(std::move(ready), std::move(finished));
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::request_stop() noexcept {
+  stop_requested_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  // A full eventfd counter (EAGAIN) still wakes the worker, so the result needs no handling.
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+Counters Worker::counters() const noexcept {
+  Counters sum;
+  for (const auto& s : sockets_) sum += s->counters.snapshot();
+  return sum;
+}
+
+Result<void> Worker::pin() {
+  if (options_.cpus.empty()) return {};
+  const int cpu = options_.cpus[index_ % options_.cpus.size()];
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set); err != 0) {
+    return Error::from_errno(err, "pin worker " + std::to_string(index_) + " to CPU " + std::to_string(cpu));
+  }
+  return {};
+}
+
+void Worker::thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished) {
+  Result<void> setup = pin();
+  if (setup) setup = backend_->setup(*this);
+  const bool ok = setup.ok();
+  ready(std::move(setup));
+  if (ok) {
+    start_protocols();
+    backend_->run(*this);
+  }
+  // Whatever the backend left open (setup failure, or a backend returning early) is closed here,
+  // so that on_stop runs exactly once for every protocol that was attached.
+  for (auto& s : sockets_) {
+    if (!s->closed) close_socket(*s);
+  }
+  finished();
+}
+
+void Worker::start_protocols() {
+  for (auto& s : sockets_) {
+    if (!s->closed) s->protocol->on_start(s->transport);
+  }
+}
+
+void Worker::dispatch(SocketState& s) noexcept {
+  if (pending_received_ != 0) {
+    s.counters.received.add(pending_received_);
+    s.counters.received_bytes.add(pending_received_bytes_);
+    if (pending_truncated_ != 0) {
+      s.counters.truncated.add(pending_truncated_);
+      if (!options_.deliver_truncated) s.counters.dropped_truncated.add(pending_truncated_);
+    }
+  }
+  if (pending_ != 0) {
+    std::uint64_t bytes = 0;
+    for (std::uint32_t i = 0; i < pending_; ++i) bytes += batch_[i].payload.size();
+    s.counters.delivered.add(pending_);
+    s.counters.delivered_bytes.add(bytes);
+    s.counters.rx_batches.add(1);
+    s.protocol->on_datagrams(std::span<const Datagram>(batch_.data(), pending_), s.transport);
+  }
+  pending_ = 0;
+  pending_received_ = pending_received_bytes_ = pending_truncated_ = 0;
+}
+
+void Worker::note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcept {
+  // The kernel's counter only grows; a smaller value can only be a 32-bit wrap.
+  const std::uint64_t known = s.counters.kernel_drops.get();
+  const auto low = static_cast<std::uint32_t>(known);
+  std::uint64_t value = (known & ~std::uint64_t{0xffffffff}) | cumulative;
+  if (cumulative < low) value += std::uint64_t{1} << 32;
+  if (value > known) s.counters.kernel_drops.set(value);
+}
+
+void Worker::note_async_error(SocketState& s, int err, const Address& peer) noexcept {
+  if (err == ECONNREFUSED) {
+    s.counters.refused.add(1);
+    s.protocol->on_refused(peer, s.transport);
+  } else {
+    s.counters.socket_errors.add(1);
+    s.protocol->on_error(std::error_code(err, std::system_category()), s.transport);
+  }
+}
+
+void Worker::note_send_error(SocketState& s, int err, const Address& to) noexcept {
+  if (err == ECONNREFUSED) {
+    s.counters.refused.add(1);
+    s.protocol->on_refused(to, s.transport);
+  } else {
+    s.protocol->on_error(std::error_code(err, std::system_category()), s.transport);
+  }
+}
+
+void Worker::handle_wake() noexcept {
+  std::uint64_t value = 0;
+  [[maybe_unused]] ssize_t n = ::read(wake_fd_, &value, sizeof value);
+  if (stop_requested()) {
+    for (auto& s : sockets_) begin_stop(*s);
+  }
+}
+
+void Worker::begin_stop(SocketState& s) noexcept {
+  if (s.stopping || s.closed) return;
+  s.receiving = false;
+  s.stopping = true;
+  s.want_writable = false;
+  s.stop_deadline = std::chrono::steady_clock::now() + options_.stop_flush_timeout;
+}
+
+bool Worker::ready_to_close(const SocketState& s, std::chrono::steady_clock::time_point now) const noexcept {
+  return s.stopping && !s.closed && (s.queue.empty() || now >= s.stop_deadline);
+}
+
+void Worker::close_socket(SocketState& s) noexcept {
+  if (s.closed) return;
+  if (!s.queue.empty()) {
+    // The socket buffer never drained before the deadline: these datagrams are lost, and said so.
+    s.counters.dropped_send_error.add(s.queue.size());
+    s.queue.pop(s.queue.size());
+  }
+  if (s.fd >= 0) {
+    if (std::int64_t drops = read_kernel_drops(s.fd); drops >= 0) {
+      note_kernel_drops(s, static_cast<std::uint32_t>(drops));
+    }
+    ::close(s.fd);
+    s.fd = -1;
+  }
+  s.receiving = false;
+  s.stopping = true;
+  s.closed = true;
+  --open_sockets_;
+  s.protocol->on_stop();
+}
+
+void Worker::idle_tick() noexcept {
+  for (auto& s : sockets_) {
+    if (s->closed) continue;
+    if (std::int64_t drops = read_kernel_drops(s->fd); drops >= 0) {
+      note_kernel_drops(*s, static_cast<std::uint32_t>(drops));
+    }
+  }
+}
+
+}  // namespace salvo::detail

@@ -1,0 +1,123 @@
+// Worker: one thread, pinned to one CPU, owning its backend, buffer pool and sockets. Everything
+// here runs on the worker thread except request_stop(), which any thread may call.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "backend.hpp"
+#include "buffer_pool.hpp"
+#include "salvo/datagram.hpp"
+#include "salvo/engine.hpp"
+#include "socket_state.hpp"
+
+namespace salvo::detail {
+
+class Worker {
+ public:
+  Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Backend> backend);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // --- controlling thread, before start ---
+  Result<void> init();  // buffer pool, eventfd, batch array
+  Result<SocketState*> add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol);
+
+  // Starts the thread. `ready` is called once on the worker thread with the setup result;
+  // `finished` once when the thread is about to exit.
+  void start(std::function<void(Result<void>)> ready, std::function<void()> finished);
+  void join();
+
+  // --- any thread ---
+  void request_stop() noexcept;
+  Counters counters() const noexcept;
+
+  // --- worker thread: for backends ---
+  unsigned index() const noexcept { return index_; }
+  const EngineOptions& options() const noexcept { return options_; }
+  BufferPool& pool() noexcept { return pool_; }
+  std::span<const std::unique_ptr<SocketState>> sockets() const noexcept { return sockets_; }
+  int wake_fd() const noexcept { return wake_fd_; }
+
+  // Receiving: accept() each datagram of a receive call, then dispatch() once. accept() counts a
+  // truncated datagram and drops it unless options say to deliver it flagged.
+  void accept(SocketState& s, std::span<const std::byte> payload, const Address& peer,
+              bool truncated) noexcept {
+    ++pending_received_;
+    pending_received_bytes_ += payload.size();
+    if (truncated) {
+      ++pending_truncated_;
+      if (!options_.deliver_truncated) return;
+    }
+    Datagram& d = batch_[pending_];
+    d.payload = payload;
+    d.peer = peer;
+    d.truncated = truncated;
+    ++pending_;
+    (void)s;
+  }
+  void dispatch(SocketState& s) noexcept;
+  std::uint32_t batch_capacity() const noexcept { return static_cast<std::uint32_t>(batch_.size()); }
+
+  void note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcept;
+  // An error the socket reported asynchronously (ECONNREFUSED from ICMP, ...): counted, then the
+  // protocol's on_refused / on_error hook.
+  void note_async_error(SocketState& s, int err, const Address& peer) noexcept;
+  // A queued datagram the kernel refused to send (already counted as dropped_send_error): the
+  // protocol hears of it through on_refused for ECONNREFUSED, on_error otherwise.
+  void note_send_error(SocketState& s, int err, const Address& to) noexcept;
+
+  // Sending: a backend flushes s.queue through this callback, repeatedly, from feed_writable().
+  // Calls on_writable while the socket wants it, is not blocked and has room; after each call the
+  // backend's flush runs. Bounded rounds so that one sender cannot starve reception.
+  template <class Flush>
+  void feed_writable(SocketState& s, Flush&& flush) {
+    for (int round = 0; round < 4 && s.want_writable && s.receiving && !s.send_blocked &&
+                        s.queue.room() > 0;
+         ++round) {
+      const std::size_t before = s.queue.size();
+      s.protocol->on_writable(s.transport);
+      if (s.queue.size() == before) break;  // nothing to send: do not spin on the callback
+      flush(s);
+    }
+  }
+
+  // Stop handling.
+  void handle_wake() noexcept;            // drains the eventfd; begins stopping on request
+  void begin_stop(SocketState& s) noexcept;
+  bool ready_to_close(const SocketState& s, std::chrono::steady_clock::time_point now) const noexcept;
+  void close_socket(SocketState& s) noexcept;  // counts what is left queued, closes, on_stop
+  bool all_closed() const noexcept { return open_sockets_ == 0; }
+  bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
+
+  void idle_tick() noexcept;  // refreshes kernel drop counts (a syscall, so only when idle)
+  void start_protocols();     // on_start for every socket
+
+ private:
+  void thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished);
+  Result<void> pin();
+
+  const unsigned index_;
+  const EngineOptions options_;
+  std::unique_ptr<Backend> backend_;
+  BufferPool pool_;
+  std::vector<std::unique_ptr<SocketState>> sockets_;
+  std::vector<Datagram> batch_;
+  std::uint32_t pending_ = 0;
+  std::uint64_t pending_received_ = 0;
+  std::uint64_t pending_received_bytes_ = 0;
+  std::uint64_t pending_truncated_ = 0;
+  std::size_t open_sockets_ = 0;
+  int wake_fd_ = -1;
+  std::atomic<bool> stop_requested_{false};
+  std::thread thread_;
+};
+
+}  // namespace salvo::detail

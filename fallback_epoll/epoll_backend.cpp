@@ -1,0 +1,228 @@
+// The epoll backend: level-triggered epoll for readiness, recvmmsg to read a batch per call,
+// sendmmsg to flush a socket's send queue per call.
+//
+// Per wakeup a readable socket gets at most EngineOptions::reads_per_wakeup recvmmsg calls, so a
+// flooded socket cannot starve the other sockets of its worker. A send that meets EAGAIN leaves the
+// rest of the queue in place and asks epoll for EPOLLOUT; nothing is dropped and nothing spins.
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <vector>
+
+#include "backend.hpp"
+#include "cmsg.hpp"
+#include "worker.hpp"
+
+namespace salvo::detail {
+namespace {
+
+constexpr std::uint64_t wake_key = ~std::uint64_t{0};
+
+// Receive and send scratch for one socket, sized once from the batch size.
+struct SocketIo {
+  std::vector<mmsghdr> rx;
+  std::vector<iovec> rx_iov;
+  std::vector<sockaddr_in6> rx_names;
+  std::vector<unsigned char> rx_control;
+  std::vector<std::uint32_t> rx_slots;
+  std::vector<mmsghdr> tx;
+  std::vector<iovec> tx_iov;
+  std::uint32_t registered = 0;  // the epoll events currently asked for
+};
+
+class EpollBackend final : public Backend {
+ public:
+  ~EpollBackend() override {
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  }
+
+  Result<void> setup(Worker& worker) override {
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) return Error::from_errno(errno, "epoll_create1");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = wake_key;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, worker.wake_fd(), &ev) != 0) {
+      return Error::from_errno(errno, "epoll_ctl(add eventfd)");
+    }
+    const std::uint32_t batch = worker.options().batch_size;
+    io_.resize(worker.sockets().size());
+    for (const auto& s : worker.sockets()) {
+      SocketIo& io = io_[s->index];
+      io.rx.resize(batch);
+      io.rx_iov.resize(batch);
+      io.rx_names.resize(batch);
+      io.rx_control.resize(std::size_t{batch} * control_space);
+      io.rx_slots.resize(batch);
+      io.tx.resize(batch);
+      io.tx_iov.resize(batch);
+      for (std::uint32_t i = 0; i < batch; ++i) {
+        msghdr& h = io.rx[i].msg_hdr;
+        h.msg_iov = &io.rx_iov[i];
+        h.msg_iovlen = 1;
+        io.tx[i].msg_hdr.msg_iov = &io.tx_iov[i];
+        io.tx[i].msg_hdr.msg_iovlen = 1;
+      }
+      ev.events = EPOLLIN;
+      ev.data.u64 = s->index;
+      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
+        return Error::from_errno(errno, "epoll_ctl(add socket " + s->local.to_string() + ")");
+      }
+      io.registered = EPOLLIN;
+    }
+    events_.resize(io_.size() + 1);
+    return {};
+  }
+
+  void run(Worker& worker) override {
+    auto flush = [&](SocketState& s) { this->flush(s); };
+    while (!worker.all_closed()) {
+      // Work that does not wait for the kernel: hooks that queued sends, writers wanting room.
+      bool busy = false;
+      for (const auto& sp : worker.sockets()) {
+        SocketState& s = *sp;
+        if (s.closed) continue;
+        flush(s);
+        worker.feed_writable(s, flush);
+        if (worker.ready_to_close(s, std::chrono::steady_clock::now())) {
+          worker.close_socket(s);
+          continue;
+        }
+        busy |= s.want_writable && !s.send_blocked && s.queue.room() > 0;
+        update_interest(s);
+      }
+      if (worker.all_closed()) break;
+
+      const int timeout = busy ? 0 : static_cast<int>(idle_interval.count());
+      const int n = ::epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), timeout);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;  // cannot happen with a valid epoll fd; the worker closes what is left
+      }
+      if (n == 0 && !busy) worker.idle_tick();
+      for (int i = 0; i < n; ++i) {
+        const epoll_event& ev = events_[i];
+        if (ev.data.u64 == wake_key) {
+          worker.handle_wake();
+          continue;
+        }
+        SocketState& s = *worker.sockets()[ev.data.u64];
+        if (s.closed) continue;
+        if (ev.events & EPOLLOUT) s.send_blocked = false;
+        if ((ev.events & (EPOLLIN | EPOLLERR)) && s.receiving) receive(worker, s);
+      }
+    }
+  }
+
+ private:
+  void update_interest(SocketState& s) {
+    SocketIo& io = io_[s.index];
+    std::uint32_t wanted = 0;
+    if (s.receiving) wanted |= EPOLLIN;
+    if (s.send_blocked) wanted |= EPOLLOUT;
+    if (wanted == io.registered) return;
+    epoll_event ev{};
+    ev.events = wanted;
+    ev.data.u64 = s.index;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev) == 0) io.registered = wanted;
+  }
+
+  void receive(Worker& worker, SocketState& s) {
+    SocketIo& io = io_[s.index];
+    BufferPool& pool = worker.pool();
+    const std::uint32_t size = pool.buffer_size();
+    for (std::uint32_t call = 0; call < worker.options().reads_per_wakeup && s.receiving; ++call) {
+      std::uint32_t want = std::min(worker.batch_capacity(), pool.available());
+      if (want == 0) {
+        s.counters.no_buffer.add(1);
+        return;
+      }
+      for (std::uint32_t i = 0; i < want; ++i) {
+        pool.take(io.rx_slots[i]);
+        io.rx_iov[i] = {pool.slot(io.rx_slots[i]), size};
+        msghdr& h = io.rx[i].msg_hdr;
+        h.msg_name = &io.rx_names[i];
+        h.msg_namelen = sizeof(sockaddr_in6);
+        h.msg_control = &io.rx_control[std::size_t{i} * control_space];
+        h.msg_controllen = control_space;
+        h.msg_flags = 0;
+      }
+      const int n = ::recvmmsg(s.fd, io.rx.data(), want, MSG_DONTWAIT, nullptr);
+      s.counters.rx_syscalls.add(1);
+      if (n <= 0) {
+        const int err = n < 0 ? errno : EAGAIN;
+        for (std::uint32_t i = 0; i < want; ++i) pool.give(io.rx_slots[i]);
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
+        if (err == EINTR) continue;
+        // An asynchronous error (ICMP) queued on the socket; reading it cleared it.
+        worker.note_async_error(s, err, Address{});  // recvmmsg does not say which peer
+        continue;
+      }
+      for (int i = 0; i < n; ++i) {
+        const msghdr& h = io.rx[i].msg_hdr;
+        if (h.msg_controllen != 0) {
+          const ControlInfo info = parse_control(h.msg_control, h.msg_controllen);
+          if (info.has_kernel_drops) worker.note_kernel_drops(s, info.kernel_drops);
+        }
+        worker.accept(s, {pool.slot(io.rx_slots[i]), io.rx[i].msg_len},
+                      Address::from_sockaddr(h.msg_name, h.msg_namelen), (h.msg_flags & MSG_TRUNC) != 0);
+      }
+      worker.dispatch(s);
+      for (std::uint32_t i = 0; i < want; ++i) pool.give(io.rx_slots[i]);
+      flush(s);
+      if (static_cast<std::uint32_t>(n) < want) return;  // the socket is drained
+    }
+  }
+
+  void flush(SocketState& s) {
+    SocketIo& io = io_[s.index];
+    while (!s.queue.empty() && !s.send_blocked && s.fd >= 0) {
+      const std::size_t n = std::min<std::size_t>(s.queue.contiguous(), io.tx.size());
+      const SendQueue::Entry* e = s.queue.front_ptr();
+      for (std::size_t i = 0; i < n; ++i) {
+        io.tx_iov[i] = {s.queue.payload(e[i]), e[i].length};
+        msghdr& h = io.tx[i].msg_hdr;
+        h.msg_name = const_cast<void*>(e[i].to.sockaddr_data());
+        h.msg_namelen = e[i].to.sockaddr_size();
+      }
+      const int sent = ::sendmmsg(s.fd, io.tx.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+      s.counters.tx_syscalls.add(1);
+      if (sent > 0) {
+        std::uint64_t bytes = 0;
+        for (int i = 0; i < sent; ++i) bytes += e[i].length;
+        s.counters.sent.add(static_cast<std::uint64_t>(sent));
+        s.counters.sent_bytes.add(bytes);
+        s.queue.pop(static_cast<std::size_t>(sent));
+        continue;  // a short count means the next datagram failed: the next call reports why
+      }
+      const int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        s.counters.eagain.add(1);
+        s.send_blocked = true;  // EPOLLOUT clears it; update_interest asks for it
+        return;
+      }
+      // The oldest datagram cannot be sent (unreachable, refused, too big for the path...).
+      // Drop it, count it, tell the protocol, and go on with the rest.
+      const Address to = e[0].to;
+      s.counters.dropped_send_error.add(1);
+      s.queue.pop(1);
+      s.worker->note_send_error(s, err, to);
+    }
+  }
+
+  int epoll_fd_ = -1;
+  std::vector<SocketIo> io_;
+  std::vector<epoll_event> events_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_epoll_backend() { return std::make_unique<EpollBackend>(); }
+
+}  // namespace salvo::detail

@@ -1,0 +1,53 @@
+#include "cli_common.hpp"
+
+namespace salvo::cli {
+
+void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
+  app.add_option("--backend", f.backend, "I/O backend: auto, io_uring or epoll")
+      ->check(CLI::IsMember({"auto", "io_uring", "epoll"}))
+      ->capture_default_str();
+  app.add_option("--workers", f.workers, "worker threads (one socket each)")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str();
+  app.add_option("--cpus", f.cpus, "CPU list to pin workers to, e.g. 0 or 0,2-3");
+  app.add_option("--duration", f.duration_s, "stop after this many seconds")->check(CLI::Range(0.0, 1e7));
+  if (server) {
+    app.add_option("--idle-exit", f.idle_exit_s,
+                   "exit this many seconds after the last datagram (or after start if none came)")
+        ->check(CLI::Range(0.0, 1e7));
+  }
+  app.add_flag("--json", f.json, "print one JSON object with the results on stdout at exit");
+  app.add_option("--batch", f.batch, "datagrams per receive call")->check(CLI::Range(1u, 1024u))->capture_default_str();
+  app.add_option("--buffers", f.buffers, "receive buffers per worker")->check(CLI::Range(1u, 32768u))->capture_default_str();
+  app.add_option("--buffer-size", f.buffer_size, "bytes per receive buffer")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--rcvbuf", f.rcvbuf, "socket receive buffer (SO_RCVBUF) in bytes")->check(CLI::Range(0, 1 << 30));
+  app.add_option("--sndbuf", f.sndbuf, "socket send buffer (SO_SNDBUF) in bytes")->check(CLI::Range(0, 1 << 30));
+}
+
+Result<EngineOptions> to_engine_options(const CommonFlags& f) {
+  EngineOptions o;
+  auto kind = parse_backend_kind(f.backend);
+  if (!kind) return kind.error();
+  o.backend = *kind;
+  o.workers = f.workers;
+  if (!f.cpus.empty()) {
+    auto cpus = parse_cpu_list(f.cpus);
+    if (!cpus) return cpus.error();
+    o.cpus = std::move(*cpus);
+  }
+  o.batch_size = f.batch;
+  o.buffer_count = f.buffers;
+  o.buffer_size = f.buffer_size;
+  o.socket_receive_buffer = f.rcvbuf;
+  o.socket_send_buffer = f.sndbuf;
+  return o;
+}
+
+std::string check_address(const std::string& text) {
+  auto a = Address::parse(text);
+  return a ? std::string() : a.error().message;
+}
+
+}  // namespace salvo::cli

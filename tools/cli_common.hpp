@@ -1,0 +1,35 @@
+// Flags every salvo subcommand shares, and their translation into EngineOptions.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+#include "salvo/engine.hpp"
+
+namespace salvo::cli {
+
+struct CommonFlags {
+  std::string backend = "auto";
+  unsigned workers = 1;
+  std::string cpus;            // "" = no pinning
+  double duration_s = 0;       // 0 = until stopped
+  double idle_exit_s = 0;      // servers: exit this long after the last datagram; 0 = never
+  bool json = false;
+  std::uint32_t batch = 64;
+  std::uint32_t buffers = 1024;
+  std::uint32_t buffer_size = 2048;
+  int rcvbuf = 0;
+  int sndbuf = 0;
+};
+
+// Adds the shared flags to a subcommand. `server` adds --idle-exit.
+void add_common_flags(CLI::App& app, CommonFlags& flags, bool server);
+
+// Validates what CLI11 cannot (backend names, CPU lists) and builds the engine's options.
+Result<EngineOptions> to_engine_options(const CommonFlags& flags);
+
+// CLI11 check for HOST:PORT arguments.
+std::string check_address(const std::string& text);
+
+}  // namespace salvo::cli
