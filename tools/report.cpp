@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include <sys/resource.h>
+
 #include <cstdio>
 
 namespace salvo::cli {
@@ -30,6 +32,12 @@ nlohmann::json session_json(const char* command, const Engine& engine, const Ses
   j["kernel_drops"] = c.kernel_drops;
   j["sent"] = c.sent;
   j["sent_bytes"] = c.sent_bytes;
+  // Process CPU time: with the workers pinned this is what serving cost (the controlling thread
+  // sleeps in sigtimedwait). Divide by received for CPU per datagram.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  j["cpu_user_s"] = static_cast<double>(usage.ru_utime.tv_sec) + static_cast<double>(usage.ru_utime.tv_usec) / 1e6;
+  j["cpu_system_s"] = static_cast<double>(usage.ru_stime.tv_sec) + static_cast<double>(usage.ru_stime.tv_usec) / 1e6;
   j["counters"] = counters_json(c);
   nlohmann::json per_worker = nlohmann::json::array();
   for (const Counters& w : engine.worker_counters()) per_worker.push_back(counters_json(w));
