@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,9 @@ class Worker;
 class Backend {
  public:
   virtual ~Backend() = default;
+  // Bytes each receive buffer needs beyond EngineOptions::buffer_size (io_uring's recvmsg writes
+  // a header, the source address and control data in front of the payload).
+  virtual std::uint32_t buffer_headroom() const noexcept { return 0; }
   virtual Result<void> setup(Worker& worker) = 0;
   virtual void run(Worker& worker) = 0;
 };
@@ -40,6 +44,14 @@ std::unique_ptr<Backend> make_epoll_backend();
 
 #if SALVO_HAVE_IO_URING
 std::unique_ptr<Backend> make_io_uring_backend();
+
+// What the io_uring probe found (run once per process, on first use).
+struct IoUringProbe {
+  bool usable = false;
+  std::string why_not;   // when !usable: a sentence a person can act on
+  std::string features;  // when usable: what was found, e.g. "SINGLE_ISSUER, DEFER_TASKRUN, ..."
+};
+const IoUringProbe& probe_io_uring();
 #endif
 
 // Resolves `requested` (after the SALVO_BACKEND override) to the backend that will run, with a

@@ -26,11 +26,6 @@ Result<BackendKind> parse_backend_kind(std::string_view text) {
 
 namespace detail {
 
-#if SALVO_HAVE_IO_URING
-// Defined in io_uring/: empty when the kernel can run the backend, else why not.
-std::string io_uring_unavailable_reason();
-#endif
-
 Result<BackendChoice> choose_backend(BackendKind requested) {
   std::string origin = "requested";
   if (const char* env = std::getenv("SALVO_BACKEND"); env != nullptr && *env != '\0') {
@@ -42,11 +37,14 @@ Result<BackendChoice> choose_backend(BackendKind requested) {
   if (requested == BackendKind::epoll) return BackendChoice{BackendKind::epoll, "epoll: " + origin};
 
 #if SALVO_HAVE_IO_URING
-  const std::string why_not = io_uring_unavailable_reason();
-  if (why_not.empty()) {
+  const IoUringProbe& probe = probe_io_uring();
+  const std::string& why_not = probe.why_not;
+  if (probe.usable) {
     return BackendChoice{BackendKind::io_uring,
-                         requested == BackendKind::automatic ? "io_uring: auto, probe passed"
-                                                             : "io_uring: " + origin};
+                         (requested == BackendKind::automatic && origin == "requested"
+                              ? std::string("io_uring: auto, probe passed")
+                              : "io_uring: " + origin) +
+                             " (" + probe.features + ")"};
   }
 #else
   const std::string why_not = "this build has no io_uring backend (liburing was not found when it was built)";

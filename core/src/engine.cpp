@@ -42,6 +42,8 @@ Result<void> validate(const EngineOptions& o) {
   if (o.send_queue_entries == 0 || (o.send_queue_entries & (o.send_queue_entries - 1)) != 0) {
     return bad("send queue entries must be a power of two");
   }
+  if (o.completion_batch == 0 || o.completion_batch > 4096) return bad("completion batch must be between 1 and 4096");
+  if (o.completion_wait.count() < 0) return bad("completion wait cannot be negative");
   if (o.send_queue_bytes == 0) return bad("send queue bytes must be at least 1");
   if (o.socket_receive_buffer < 0 || o.socket_send_buffer < 0) return bad("socket buffer sizes cannot be negative");
   return {};

@@ -48,6 +48,11 @@ class SendQueue {
   }
   const Entry* front_ptr() const noexcept { return &entries_[head_]; }
 
+  // Stable slot numbers, for backends that keep per-entry state beside the queue (io_uring's
+  // msghdrs): slot_index(i) is the slot of the i-th entry; offset_of_slot inverts it.
+  std::size_t slot_index(std::size_t i) const noexcept { return (head_ + i) & mask_; }
+  std::size_t offset_of_slot(std::size_t slot) const noexcept { return (slot - head_) & mask_; }
+
   // Releases the n oldest entries and their bytes.
   void pop(std::size_t n) noexcept;
 

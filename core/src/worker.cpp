@@ -17,6 +17,7 @@ Worker::Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Bac
 
 Worker::~Worker() {
   join();
+  backend_.reset();  // before the buffers and sockets it may have registered with the kernel
   for (auto& s : sockets_) {
     if (s->fd >= 0) ::close(s->fd);  // only when the worker never ran
   }
@@ -24,7 +25,9 @@ Worker::~Worker() {
 }
 
 Result<void> Worker::init() {
-  if (auto r = pool_.init(options_.buffer_count, options_.buffer_size); !r) return r;
+  if (auto r = pool_.init(options_.buffer_count, options_.buffer_size + backend_->buffer_headroom()); !r) {
+    return r;
+  }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
   batch_.resize(options_.batch_size);

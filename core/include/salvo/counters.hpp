@@ -36,6 +36,8 @@ namespace salvo {
   X(tx_syscalls, "send system calls (sendmmsg, or io_uring_enter for sends)")                    \
   X(eagain, "send attempts that found the socket buffer full and waited for writability")       \
   X(no_buffer, "times reception paused because every receive buffer was in use")                 \
+  X(recv_terminations, "io_uring: multishot receives that ended (no buffers, cancel, error)")    \
+  X(recv_rearms, "io_uring: multishot receives armed again after ending")                         \
   X(refused, "ICMP port-unreachable reports (ECONNREFUSED) seen on the socket")                  \
   X(socket_errors, "other asynchronous socket errors seen on the socket")
 

@@ -1,0 +1,354 @@
+// The io_uring backend: one ring per worker.
+//
+// Receive: one multishot recvmsg per socket, selecting buffers from the worker's provided-buffer
+// ring; each completion carries one datagram (io_uring_recvmsg_out header, source address, control
+// data, payload) in a buffer the kernel picked. Consecutive completions of one socket are gathered
+// into a batch for the protocol; their buffers go back to the ring after the batch.
+// A multishot request can end: -ENOBUFS when every buffer is in use (the datagram stays queued in
+// the socket), -ECANCELED at stop, or an error. Every ending is counted (recv_terminations) and,
+// while the socket still receives, re-armed once buffers are back (recv_rearms): never spinning.
+//
+// Send: each queued datagram becomes one SENDMSG SQE whose msghdr lives beside its send-queue slot
+// until the completion; all SQEs of a round go to the kernel in the same io_uring_enter that waits
+// for completions. Completions may arrive out of order, so slots are released in order as the
+// front ones complete.
+//
+// Waiting: io_uring_submit_and_wait_timeout for EngineOptions::completion_batch completions or
+// completion_wait, whichever is first (see engine.hpp for the trade-off).
+#include <liburing.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <poll.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <vector>
+
+#include "backend.hpp"
+#include "buffer_ring.hpp"
+#include "cmsg.hpp"
+#include "uring_setup.hpp"
+#include "worker.hpp"
+
+namespace salvo::detail {
+namespace {
+
+// user_data layout: operation in the top byte, socket index in the next three, slot in the low 32.
+enum class Op : std::uint8_t { recv = 1, send = 2, wake = 3, cancel = 4 };
+
+constexpr std::uint64_t pack(Op op, std::uint32_t socket, std::uint32_t slot = 0) {
+  return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{socket & 0xffffff} << 32) | slot;
+}
+constexpr Op op_of(std::uint64_t data) { return static_cast<Op>(data >> 56); }
+constexpr std::uint32_t socket_of(std::uint64_t data) { return static_cast<std::uint32_t>(data >> 32) & 0xffffff; }
+constexpr std::uint32_t slot_of(std::uint64_t data) { return static_cast<std::uint32_t>(data); }
+
+constexpr std::uint32_t recv_header_bytes = sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + control_space;
+
+// Per-socket io_uring state, sized at setup.
+struct SocketRing {
+  msghdr recv_template{};          // tells the kernel how much room name and control get
+  bool armed = false;              // a multishot recvmsg is outstanding
+  bool cancel_sent = false;        // receive cancelled (stopping)
+  bool cancel_sent_sends = false;  // sends cancelled (stop deadline passed)
+  std::uint32_t fixed_index = 0;   // registered-file slot
+  std::size_t submitted = 0;       // queue entries (from the front) handed to the kernel
+  std::vector<msghdr> tx_msg;      // per send-queue slot, alive until its completion
+  std::vector<iovec> tx_iov;
+  std::vector<std::uint8_t> tx_done;  // completed but not yet released (out-of-order completion)
+  bool rx_this_round = false;
+  bool tx_this_round = false;
+};
+
+class UringBackend final : public Backend {
+ public:
+  ~UringBackend() override {
+    buffers_.reset();  // unregisters from the ring, so before the ring goes
+    if (ring_ready_) io_uring_queue_exit(&ring_);
+  }
+
+  std::uint32_t buffer_headroom() const noexcept override { return recv_header_bytes; }
+
+  Result<void> setup(Worker& worker) override {
+    const EngineOptions& o = worker.options();
+    const auto sockets = worker.sockets();
+    // Every outstanding completion must fit the CQ: one per buffer in the kernel's hands, one per
+    // send in flight, plus the few control operations.
+    unsigned cq = o.buffer_count + static_cast<unsigned>(sockets.size()) * o.send_queue_entries + 64;
+    if (int ret = create_ring(ring_, 512, cq, setup_); ret < 0) {
+      return Error::from_errno(-ret, "io_uring_setup for worker " + std::to_string(worker.index()));
+    }
+    ring_ready_ = true;
+
+    std::vector<int> files;
+    for (const auto& s : sockets) files.push_back(s->fd);
+    files.push_back(worker.wake_fd());
+    if (int ret = io_uring_register_files(&ring_, files.data(), static_cast<unsigned>(files.size())); ret < 0) {
+      return Error::from_errno(-ret, "io_uring_register_files");
+    }
+    wake_index_ = static_cast<std::uint32_t>(sockets.size());
+
+    buffers_ = std::make_unique<BufferRing>();
+    if (auto r = buffers_->init(ring_, worker.pool()); !r) return r;
+
+    rings_.resize(sockets.size());
+    for (const auto& s : sockets) {
+      SocketRing& sr = rings_[s->index];
+      sr.fixed_index = s->index;
+      sr.recv_template.msg_namelen = sizeof(sockaddr_in6);
+      sr.recv_template.msg_controllen = control_space;
+      sr.tx_msg.resize(s->queue.capacity());
+      sr.tx_iov.resize(s->queue.capacity());
+      sr.tx_done.assign(s->queue.capacity(), 0);
+    }
+    return {};
+  }
+
+  void run(Worker& worker) override {
+    arm_wake();
+    for (const auto& s : worker.sockets()) arm_receive(*s);
+    const EngineOptions& o = worker.options();
+    auto flush = [this](SocketState& s) { prepare_sends(s); };
+
+    while (!worker.all_closed()) {
+      bool busy = false;
+      const auto now = std::chrono::steady_clock::now();
+      for (const auto& sp : worker.sockets()) {
+        SocketState& s = *sp;
+        if (s.closed) continue;
+        prepare_sends(s);
+        worker.feed_writable(s, flush);
+        busy |= s.want_writable && s.queue.room() > 0;
+        if (s.stopping) stop_socket(worker, s, now);
+      }
+      if (worker.all_closed()) break;
+
+      // Submit everything prepared and wait for completions in the same system call: for a
+      // batch while traffic flows, for anything at all once a round found nothing.
+      const bool idle = last_seen_ == 0;
+      int ret;
+      if (busy) {
+        ret = io_uring_submit_and_get_events(&ring_);
+      } else {
+        io_uring_cqe* cqe = nullptr;
+        const auto wait = idle ? std::chrono::duration_cast<std::chrono::microseconds>(idle_interval) : o.completion_wait;
+        __kernel_timespec ts{};
+        ts.tv_sec = wait.count() / 1'000'000;
+        ts.tv_nsec = (wait.count() % 1'000'000) * 1000;
+        ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, idle ? 1 : o.completion_batch, &ts, nullptr);
+      }
+      last_seen_ = process_completions(worker);
+      if (last_seen_ == 0 && idle && !busy && ret == -ETIME) worker.idle_tick();
+    }
+  }
+
+ private:
+  io_uring_sqe* get_sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) {
+      io_uring_submit(&ring_);  // SQ full: hand over what we have and continue
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+
+  void arm_wake() {
+    // A multishot poll, not a read: the worker drains the eventfd itself in handle_wake().
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_multishot(sqe, static_cast<int>(wake_index_), POLLIN);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, pack(Op::wake, 0));
+  }
+
+  void arm_receive(SocketState& s) {
+    SocketRing& sr = rings_[s.index];
+    if (sr.armed || !s.receiving || s.closed) return;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_recvmsg_multishot(sqe, static_cast<int>(sr.fixed_index), &sr.recv_template, 0);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BufferRing::group_id;
+    io_uring_sqe_set_data64(sqe, pack(Op::recv, s.index));
+    sr.armed = true;
+  }
+
+  void prepare_sends(SocketState& s) {
+    SocketRing& sr = rings_[s.index];
+    while (sr.submitted < s.queue.size()) {
+      const std::size_t slot = s.queue.slot_index(sr.submitted);
+      const SendQueue::Entry& e = s.queue.at(sr.submitted);
+      iovec& iov = sr.tx_iov[slot];
+      iov = {s.queue.payload(e), e.length};
+      msghdr& m = sr.tx_msg[slot];
+      m = {};
+      m.msg_name = const_cast<void*>(e.to.sockaddr_data());
+      m.msg_namelen = e.to.sockaddr_size();
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_sendmsg(sqe, static_cast<int>(sr.fixed_index), &m, 0);
+      sqe->flags |= IOSQE_FIXED_FILE;
+      io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
+      ++sr.submitted;
+      if (!sr.tx_this_round) {
+        sr.tx_this_round = true;
+        s.counters.tx_syscalls.add(1);  // these ride on this round's io_uring_enter
+      }
+    }
+  }
+
+  void stop_socket(Worker& worker, SocketState& s, std::chrono::steady_clock::time_point now) {
+    SocketRing& sr = rings_[s.index];
+    if (sr.armed && !sr.cancel_sent) {
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_cancel64(sqe, pack(Op::recv, s.index), 0);
+      io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
+      sr.cancel_sent = true;
+    }
+    if (now >= s.stop_deadline && sr.submitted != 0 && !sr.cancel_sent_sends) {
+      // Sends stuck past the deadline: cancel them; their completions count them as send errors.
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_cancel_fd(sqe, static_cast<int>(sr.fixed_index), IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+      io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
+      sr.cancel_sent_sends = true;
+    }
+    // Nothing of this socket may remain in the kernel's hands when its fd closes.
+    if (sr.armed || sr.submitted != 0) return;
+    if (!worker.ready_to_close(s, now)) return;
+    const int closed_fd = -1;
+    io_uring_register_files_update(&ring_, sr.fixed_index, &closed_fd, 1);
+    worker.close_socket(s);
+  }
+
+  unsigned process_completions(Worker& worker) {
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    SocketState* batch_socket = nullptr;
+    const auto sockets = worker.sockets();
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      const std::uint64_t data = cqe->user_data;
+      switch (op_of(data)) {
+        case Op::recv: {
+          SocketState& s = *sockets[socket_of(data)];
+          if (batch_socket != &s || pending_ == worker.batch_capacity()) {
+            if (batch_socket != nullptr) finish_batch(worker, *batch_socket);
+            batch_socket = &s;
+          }
+          on_receive(worker, s, *cqe);
+          break;
+        }
+        case Op::send: on_send(worker, *sockets[socket_of(data)], *cqe, slot_of(data)); break;
+        case Op::wake:
+          worker.handle_wake();
+          if (!(cqe->flags & IORING_CQE_F_MORE)) arm_wake();
+          break;
+        case Op::cancel: break;  // the cancelled request reports through its own completion
+      }
+    }
+    if (batch_socket != nullptr) finish_batch(worker, *batch_socket);
+    io_uring_cq_advance(&ring_, seen);
+    buffers_->publish();
+    // Buffers are back: re-arm whatever ended while its socket still receives.
+    for (const auto& s : sockets) {
+      SocketRing& sr = rings_[s->index];
+      if (!sr.armed && s->receiving && !s->closed && buffers_->in_kernel() > 0) {
+        arm_receive(*s);
+        s->counters.recv_rearms.add(1);
+      }
+      if (sr.rx_this_round) {
+        s->counters.rx_syscalls.add(1);
+        sr.rx_this_round = false;
+      }
+      sr.tx_this_round = false;
+    }
+    return seen;
+  }
+
+  void on_receive(Worker& worker, SocketState& s, const io_uring_cqe& cqe) {
+    SocketRing& sr = rings_[s.index];
+    sr.rx_this_round = true;
+    if (!(cqe.flags & IORING_CQE_F_MORE)) {
+      sr.armed = false;
+      // Our own cancel at stop is the planned end, not a termination to re-arm after; counting
+      // only the others keeps recv_rearms == recv_terminations for a socket that was not stopped.
+      const bool planned = cqe.res == -ECANCELED && !s.receiving;
+      if (!planned) s.counters.recv_terminations.add(1);
+      if (cqe.res == -ENOBUFS) {
+        s.counters.no_buffer.add(1);
+      } else if (cqe.res < 0 && cqe.res != -ECANCELED) {
+        worker.note_async_error(s, -cqe.res, Address{});
+      }
+    }
+    if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
+    const auto id = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    buffers_->taken_by_kernel();
+    pending_ids_[pending_++] = id;
+    std::byte* buffer = worker.pool().slot(id);
+    auto* out = io_uring_recvmsg_validate(buffer, cqe.res, &sr.recv_template);
+    if (out == nullptr) {
+      // Shorter than the header the kernel itself wrote: cannot happen; count it rather than trust it.
+      s.counters.socket_errors.add(1);
+      return;
+    }
+    auto* control = static_cast<unsigned char*>(io_uring_recvmsg_name(out)) + sr.recv_template.msg_namelen;
+    if (out->controllen != 0) {
+      const ControlInfo info = parse_control(control, std::min<std::size_t>(out->controllen, control_space));
+      if (info.has_kernel_drops) worker.note_kernel_drops(s, info.kernel_drops);
+    }
+    const auto* payload = static_cast<const std::byte*>(io_uring_recvmsg_payload(out, &sr.recv_template));
+    const unsigned length = io_uring_recvmsg_payload_length(out, cqe.res, &sr.recv_template);
+    worker.accept(s, {payload, length},
+                  Address::from_sockaddr(io_uring_recvmsg_name(out), std::min<std::uint32_t>(out->namelen, sizeof(sockaddr_in6))),
+                  (out->flags & MSG_TRUNC) != 0);
+  }
+
+  void finish_batch(Worker& worker, SocketState& s) {
+    worker.dispatch(s);
+    for (std::uint32_t i = 0; i < pending_; ++i) buffers_->give_back(pending_ids_[i]);
+    pending_ = 0;
+    prepare_sends(s);  // the batch's replies go out with this round's submission
+  }
+
+  void on_send(Worker& worker, SocketState& s, const io_uring_cqe& cqe, std::uint32_t slot) {
+    SocketRing& sr = rings_[s.index];
+    const std::size_t offset = s.queue.offset_of_slot(slot);
+    const SendQueue::Entry& e = s.queue.at(offset);
+    if (cqe.res >= 0) {
+      s.counters.sent.add(1);
+      s.counters.sent_bytes.add(e.length);
+    } else {
+      s.counters.dropped_send_error.add(1);
+      worker.note_send_error(s, -cqe.res, e.to);
+    }
+    sr.tx_done[slot] = 1;
+    // Release completed sends from the front, in order.
+    std::size_t release = 0;
+    while (release < sr.submitted && sr.tx_done[s.queue.slot_index(release)]) {
+      sr.tx_done[s.queue.slot_index(release)] = 0;
+      ++release;
+    }
+    s.queue.pop(release);
+    sr.submitted -= release;
+  }
+
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  UringSetup setup_;
+  std::unique_ptr<BufferRing> buffers_;
+  std::vector<SocketRing> rings_;
+  std::uint32_t wake_index_ = 0;
+  unsigned last_seen_ = 0;  // completions found by the previous round
+  // Buffer ids of the batch being gathered (at most batch_size; sized generously once).
+  std::uint32_t pending_ = 0;
+  std::array<std::uint16_t, 1024> pending_ids_{};
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_io_uring_backend() { return std::make_unique<UringBackend>(); }
+
+}  // namespace salvo::detail
