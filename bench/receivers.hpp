@@ -1,0 +1,30 @@
+// The receive loops the packet-rate harness compares. Each runs in its own process (so that its
+// CPU time can be read exactly with wait4), binds 127.0.0.1:0, reports the port, and counts
+// datagrams until `stop` turns true.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+namespace salvo::bench {
+
+struct ReceiveResult {
+  std::uint64_t datagrams = 0;
+  std::uint64_t bytes = 0;
+};
+
+using PortReady = std::function<void(std::uint16_t port)>;
+
+// Baseline: a plain blocking recvmmsg loop (64 per call, 2 KiB buffers), what a careful
+// hand-written server does.
+ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bool>& stop);
+
+// Baseline: a plain io_uring loop (multishot recvmsg, provided buffer ring, wait for one
+// completion at a time), in the manner of liburing's examples/io_uring-udp.c.
+ReceiveResult run_uring_baseline(const PortReady& ready, const std::atomic<bool>& stop);
+
+// salvo's engine with a counting protocol, on the given backend ("epoll" or "io_uring").
+ReceiveResult run_salvo(const char* backend, const PortReady& ready, const std::atomic<bool>& stop);
+
+}  // namespace salvo::bench
