@@ -38,7 +38,14 @@ class BlastProtocol final : public Protocol {
     // Fill only what fits, so that a full queue is a pause, not a counted drop.
     for (std::size_t room = transport.send_queue_room(payload_.size()); room != 0 && remaining_ != 0; --room) {
       if (payload_.size() >= sizeof sequence_) std::memcpy(payload_.data(), &sequence_, sizeof sequence_);
-      if (transport.send(payload_, to_) != SendResult::queued) break;
+      const SendResult r = transport.send(payload_, to_);
+      if (r == SendResult::queue_full) break;
+      if (r != SendResult::queued) {
+        // Sending can never succeed (e.g. the wrong address family): end rather than spin. The
+        // refusal is counted as send_rejected, which the summary shows.
+        remaining_ = 0;
+        break;
+      }
       ++sequence_;
       if (remaining_ != unlimited) --remaining_;
     }
@@ -84,6 +91,9 @@ int run_blast(const BlastFlags& flags) {
     auto b = Address::parse(flags.bind);
     if (!b) return usage_error(b.error().message);
     source = *b;
+    if (source.is_v4() && to->is_v6() && !to->is_v4_mapped()) {
+      return usage_error("--bind " + flags.bind + " is IPv4 but --to " + flags.to + " is IPv6");
+    }
   }
   // Blast's datagrams are sent, not received: the receive side needs only a few buffers.
   options->buffer_count = std::min<std::uint32_t>(options->buffer_count, 64);
