@@ -22,5 +22,7 @@ set(SALVO_PC_REQUIRES_PRIVATE "")
 if(SALVO_HAVE_IO_URING)
   set(SALVO_PC_REQUIRES_PRIVATE "liburing")
 endif()
+# The prefix is found relative to the .pc file, so that `cmake --install --prefix X` works too.
+file(RELATIVE_PATH SALVO_PC_PREFIX_FROM_PCFILEDIR /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 configure_file(cmake/salvo.pc.in ${CMAKE_CURRENT_BINARY_DIR}/salvo.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/salvo.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -114,6 +114,10 @@ class UringBackend final : public Backend {
     auto flush = [this](SocketState& s) { prepare_sends(s); };
 
     while (!worker.all_closed()) {
+      // The eventfd poll normally brings stop requests, but while a sender keeps the ring full
+      // its completion was seen to never arrive (blast --duration); one atomic load per round
+      // makes stopping independent of it.
+      worker.check_stop();
       bool busy = false;
       const auto now = std::chrono::steady_clock::now();
       for (const auto& sp : worker.sockets()) {

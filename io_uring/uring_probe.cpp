@@ -141,7 +141,9 @@ std::string UringSetup::describe() const {
 }
 
 int create_ring(io_uring& ring, unsigned sq_entries, unsigned cq_entries, UringSetup& setup) {
-  constexpr unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+  // CLAMP: a CQ size beyond the kernel's maximum is cut to it rather than refused; a CQ that then
+  // overflows is not lost (IORING_FEAT_NODROP) and ends multishot receives, which re-arm.
+  constexpr unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
   const unsigned attempts[] = {
       base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
       base | IORING_SETUP_COOP_TASKRUN,

@@ -47,7 +47,7 @@ Result<BackendChoice> choose_backend(BackendKind requested) {
                              " (" + probe.features + ")"};
   }
 #else
-  const std::string why_not = "this build has no io_uring backend (liburing was not found when it was built)";
+  const std::string why_not = "this build has no io_uring backend (built with SALVO_IO_URING=OFF, or liburing was missing)";
 #endif
   if (requested == BackendKind::io_uring) {
     return Error::make(Errc::backend_unavailable, "io_uring backend unavailable: " + why_not);

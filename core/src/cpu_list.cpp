@@ -15,10 +15,11 @@ bool parse_cpu(std::string_view text, int& cpu) {
 
 }  // namespace
 
-Result<std::vector<int>> parse_cpu_list(std::string_view text) {
-  auto bad = [&](const char* why) {
-    return Error::make(Errc::bad_option, "bad CPU list '" + std::string(text) + "': " + why);
+Result<std::vector<int>> parse_cpu_list(std::string_view whole) {
+  auto bad = [whole](const char* why) {
+    return Error::make(Errc::bad_option, "bad CPU list '" + std::string(whole) + "': " + why);
   };
+  std::string_view text = whole;  // what is left to parse
   std::vector<int> cpus;
   if (text.empty()) return bad("empty");
   const int available = static_cast<int>(std::thread::hardware_concurrency());

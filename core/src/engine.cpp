@@ -85,6 +85,11 @@ Result<Address> Engine::listen(const Address& address, const ProtocolFactory& fa
   // With port 0 the first bind picks the port and the others join it.
   std::vector<detail::BoundSocket> bound;
   Address target = address;
+  if (socket_options.reuse_port) {
+    auto free = detail::check_port_free(address);
+    if (!free) return free.error();
+    target = *free;
+  }
   for (std::size_t i = 0; i < impl_->workers.size(); ++i) {
     auto s = detail::open_udp_socket(target, socket_options);
     if (!s) {

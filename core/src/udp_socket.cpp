@@ -52,6 +52,13 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
   return BoundSocket{fd, Address::from_sockaddr(&bound, length)};
 }
 
+Result<Address> check_port_free(const Address& address) {
+  auto probe = open_udp_socket(address, UdpSocketOptions{});
+  if (!probe) return probe.error();
+  ::close(probe->fd);
+  return address.with_port(probe->local.port());
+}
+
 std::int64_t read_kernel_drops(int fd) noexcept {
   std::uint32_t info[SK_MEMINFO_VARS] = {};
   socklen_t length = sizeof info;

@@ -23,6 +23,11 @@ struct BoundSocket {
 // drops are reported. Errors name the address and the call that failed.
 Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options);
 
+// Checks that `address` is free for a new SO_REUSEPORT group, and picks the port when it is 0.
+// Sockets with SO_REUSEPORT (of the same user) may join an existing group; binding a plain socket
+// first makes "port in use" an error for a multi-worker engine as it is for a single socket.
+Result<Address> check_port_free(const Address& address);
+
 // The socket's cumulative kernel drop count (SO_MEMINFO), or -1 when the kernel does not say.
 std::int64_t read_kernel_drops(int fd) noexcept;
 

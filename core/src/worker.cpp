@@ -18,9 +18,9 @@ Worker::Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Bac
 Worker::~Worker() {
   join();
   backend_.reset();  // before the buffers and sockets it may have registered with the kernel
-  for (auto& s : sockets_) {
-    if (s->fd >= 0) ::close(s->fd);  // only when the worker never ran
-  }
+  // Sockets still open here belong to a worker that never ran: close them and run on_stop (on
+  // this thread, since there is no worker thread), so that every attached protocol sees it once.
+  for (auto& s : sockets_) close_socket(*s);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -159,9 +159,12 @@ void Worker::note_send_error(SocketState& s, int err, const Address& to) noexcep
 void Worker::handle_wake() noexcept {
   std::uint64_t value = 0;
   [[maybe_unused]] ssize_t n = ::read(wake_fd_, &value, sizeof value);
-  if (stop_requested()) {
-    for (auto& s : sockets_) begin_stop(*s);
-  }
+  if (stop_requested()) begin_stop_all();
+}
+
+void Worker::begin_stop_all() noexcept {
+  stop_begun_ = true;
+  for (auto& s : sockets_) begin_stop(*s);
 }
 
 void Worker::begin_stop(SocketState& s) noexcept {

@@ -91,6 +91,9 @@ class Worker {
 
   // Stop handling.
   void handle_wake() noexcept;            // drains the eventfd; begins stopping on request
+  void check_stop() noexcept {            // begins stopping on request, without a syscall
+    if (!stop_begun_ && stop_requested()) begin_stop_all();
+  }
   void begin_stop(SocketState& s) noexcept;
   bool ready_to_close(const SocketState& s, std::chrono::steady_clock::time_point now) const noexcept;
   void close_socket(SocketState& s) noexcept;  // counts what is left queued, closes, on_stop
@@ -101,6 +104,7 @@ class Worker {
   void start_protocols();     // on_start for every socket
 
  private:
+  void begin_stop_all() noexcept;
   void thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished);
   Result<void> pin();
 
@@ -117,6 +121,7 @@ class Worker {
   std::size_t open_sockets_ = 0;
   int wake_fd_ = -1;
   std::atomic<bool> stop_requested_{false};
+  bool stop_begun_ = false;  // worker thread only
   std::thread thread_;
 };
 

@@ -38,7 +38,8 @@ class Protocol {
   virtual void on_error(std::error_code /*error*/, Transport& /*transport*/) {}
 
   // The socket is closed and will deliver nothing more; called exactly once (Twisted:
-  // stopProtocol). The transport is no longer usable.
+  // stopProtocol). The transport is no longer usable. For an engine destroyed without ever
+  // being started, this runs on the destroying thread.
   virtual void on_stop() {}
 };
 
