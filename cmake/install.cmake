@@ -17,10 +17,16 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/salvoConfigVersion.
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/salvoConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/salvoConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/salvo)
 
-# A static libsalvo needs liburing at the consumer's link step too.
+# A static libsalvo (the default) needs liburing at every consumer's link step, so it is a plain
+# requirement then; a shared libsalvo links it itself.
+set(SALVO_PC_REQUIRES "")
 set(SALVO_PC_REQUIRES_PRIVATE "")
 if(SALVO_HAVE_IO_URING)
-  set(SALVO_PC_REQUIRES_PRIVATE "liburing")
+  if(BUILD_SHARED_LIBS)
+    set(SALVO_PC_REQUIRES_PRIVATE "liburing")
+  else()
+    set(SALVO_PC_REQUIRES "liburing")
+  endif()
 endif()
 # The prefix is found relative to the .pc file, so that `cmake --install --prefix X` works too.
 file(RELATIVE_PATH SALVO_PC_PREFIX_FROM_PCFILEDIR /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)

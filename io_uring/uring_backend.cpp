@@ -77,7 +77,8 @@ class UringBackend final : public Backend {
     const auto sockets = worker.sockets();
     // Every outstanding completion must fit the CQ: one per buffer in the kernel's hands, one per
     // send in flight, plus the few control operations.
-    unsigned cq = o.buffer_count + static_cast<unsigned>(sockets.size()) * o.send_queue_entries + 64;
+    // The kernel wants at least as many CQ entries as SQ entries.
+    unsigned cq = std::max(1024u, o.buffer_count + static_cast<unsigned>(sockets.size()) * o.send_queue_entries + 64);
     if (int ret = create_ring(ring_, 512, cq, setup_); ret < 0) {
       return Error::from_errno(-ret, "io_uring_setup for worker " + std::to_string(worker.index()));
     }

@@ -94,6 +94,11 @@ int run_blast(const BlastFlags& flags) {
     if (source.is_v4() && to->is_v6() && !to->is_v4_mapped()) {
       return usage_error("--bind " + flags.bind + " is IPv4 but --to " + flags.to + " is IPv6");
     }
+    // An IPv6 socket reaches IPv4 peers only when bound to the wildcard (dual-stack).
+    if (source.is_v6() && !source.is_unspecified() && !source.is_v4_mapped() &&
+        (to->is_v4() || to->is_v4_mapped())) {
+      return usage_error("--bind " + flags.bind + " is IPv6 but --to " + flags.to + " is IPv4");
+    }
   }
   // Blast's datagrams are sent, not received: the receive side needs only a few buffers.
   options->buffer_count = std::min<std::uint32_t>(options->buffer_count, 64);
