@@ -1,0 +1,176 @@
+// Engine::create: options out of range are refused with Errc::bad_option and a message naming the
+// option; SALVO_BACKEND overrides the requested backend (and a bad value is an error, not a
+// silent fallback); asking for a backend that cannot run fails with backend_unavailable.
+#include <cstdlib>
+
+#include "support/test_support.hpp"
+
+namespace salvo::test {
+namespace {
+
+struct BadOption {
+  const char* name;
+  std::function<void(EngineOptions&)> apply;
+  const char* message_mentions;
+};
+
+void PrintTo(const BadOption& b, std::ostream* os) { *os << b.name; }
+
+class EngineCreateRejects : public testing::TestWithParam<BadOption> {};
+
+TEST_P(EngineCreateRejects, WithBadOption) {
+  EngineOptions o;
+  o.backend = BackendKind::epoll;
+  GetParam().apply(o);
+  auto e = Engine::create(o);
+  ASSERT_FALSE(e.ok()) << GetParam().name << " was accepted";
+  EXPECT_EQ(e.error().code, make_error_code(Errc::bad_option)) << e.error().message;
+  EXPECT_NE(e.error().message.find(GetParam().message_mentions), std::string::npos) << e.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Options, EngineCreateRejects,
+    testing::Values(BadOption{"workers0", [](EngineOptions& o) { o.workers = 0; }, "workers"},
+                    BadOption{"workers1025", [](EngineOptions& o) { o.workers = 1025; }, "workers"},
+                    BadOption{"batch0", [](EngineOptions& o) { o.batch_size = 0; }, "batch"},
+                    BadOption{"batch1025", [](EngineOptions& o) { o.batch_size = 1025; }, "batch"},
+                    BadOption{"buffers0", [](EngineOptions& o) { o.buffer_count = 0; }, "buffer count"},
+                    BadOption{"buffers32769", [](EngineOptions& o) { o.buffer_count = 32769; }, "buffer count"},
+                    BadOption{"bufferSize0", [](EngineOptions& o) { o.buffer_size = 0; }, "buffer size"},
+                    BadOption{"bufferSize2MiB", [](EngineOptions& o) { o.buffer_size = 2u << 20; }, "buffer size"},
+                    BadOption{"readsPerWakeup0", [](EngineOptions& o) { o.reads_per_wakeup = 0; }, "reads"},
+                    BadOption{"sendQueueEntries0", [](EngineOptions& o) { o.send_queue_entries = 0; }, "power of two"},
+                    BadOption{"sendQueueEntries3", [](EngineOptions& o) { o.send_queue_entries = 3; }, "power of two"},
+                    BadOption{"sendQueueEntries1000", [](EngineOptions& o) { o.send_queue_entries = 1000; },
+                              "power of two"},
+                    BadOption{"sendQueueBytes0", [](EngineOptions& o) { o.send_queue_bytes = 0; }, "send queue bytes"},
+                    BadOption{"rcvbufNegative", [](EngineOptions& o) { o.socket_receive_buffer = -1; }, "negative"},
+                    BadOption{"sndbufNegative", [](EngineOptions& o) { o.socket_send_buffer = -1; }, "negative"}),
+    [](const testing::TestParamInfo<BadOption>& p) { return std::string(p.param.name); });
+
+TEST(EngineCreate, AcceptsTheEdgesOfEveryRange) {
+  EngineOptions o;
+  o.backend = BackendKind::epoll;
+  o.workers = 1;
+  o.batch_size = 1024;
+  o.buffer_count = 1;
+  o.buffer_size = 1;
+  o.send_queue_entries = 1;
+  o.send_queue_bytes = 1;
+  o.reads_per_wakeup = 1;
+  auto e = Engine::create(o);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ((*e)->options().batch_size, 1024u);
+  EXPECT_EQ((*e)->worker_counters().size(), 1u);
+  o.buffer_size = 1u << 20;
+  o.buffer_count = 2;
+  o.batch_size = 1;
+  o.workers = 3;
+  auto f = Engine::create(o);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ((*f)->worker_counters().size(), 3u);
+}
+
+TEST(EngineCreate, EnvironmentForcesEpoll) {
+  EnvGuard env("SALVO_BACKEND", "epoll");
+  for (BackendKind asked : {BackendKind::automatic, BackendKind::io_uring, BackendKind::epoll}) {
+    EngineOptions o;
+    o.backend = asked;
+    auto e = Engine::create(o);
+    ASSERT_TRUE(e.ok()) << to_string(asked) << ": " << e.error().message;
+    EXPECT_EQ((*e)->backend().kind, BackendKind::epoll) << "asked for " << to_string(asked);
+    EXPECT_NE((*e)->backend().reason.find("SALVO_BACKEND"), std::string::npos) << (*e)->backend().reason;
+    EXPECT_NE((*e)->backend().reason.find("epoll"), std::string::npos) << (*e)->backend().reason;
+  }
+}
+
+TEST(EngineCreate, EnvironmentForcedEngineServes) {
+  EnvGuard env("SALVO_BACKEND", "epoll");
+  EngineOptions o;
+  o.backend = BackendKind::io_uring;
+  auto engine = make_engine(o);
+  ASSERT_EQ(engine->backend().kind, BackendKind::epoll);
+  Recorder recorder;
+  const Address bound = must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder));
+  must_start(*engine);
+  UdpSocket client(addr("127.0.0.1:0"));
+  ASSERT_TRUE(client.send_to(make_payload(1, 9), bound));
+  EXPECT_TRUE(recorder.wait_for_datagrams(1, 10s));
+  stop_and_wait(*engine);
+}
+
+TEST(EngineCreate, EnvironmentForcesIoUringWhenAvailable) {
+  if (!backend_available(BackendKind::io_uring)) GTEST_SKIP() << "io_uring is not available here";
+  EnvGuard env("SALVO_BACKEND", "io_uring");
+  EngineOptions o;
+  o.backend = BackendKind::epoll;
+  auto e = Engine::create(o);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ((*e)->backend().kind, BackendKind::io_uring);
+  EXPECT_NE((*e)->backend().reason.find("SALVO_BACKEND"), std::string::npos) << (*e)->backend().reason;
+}
+
+TEST(EngineCreate, BogusEnvironmentFails) {
+  EnvGuard env("SALVO_BACKEND", "bogus");
+  auto e = Engine::create(EngineOptions{});
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code, make_error_code(Errc::bad_option));
+  EXPECT_NE(e.error().message.find("SALVO_BACKEND"), std::string::npos) << e.error().message;
+  EXPECT_NE(e.error().message.find("bogus"), std::string::npos) << e.error().message;
+}
+
+TEST(EngineCreate, EmptyEnvironmentIsIgnored) {
+  EnvGuard env("SALVO_BACKEND", "");
+  EngineOptions o;
+  o.backend = BackendKind::epoll;
+  auto e = Engine::create(o);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ((*e)->backend().kind, BackendKind::epoll);
+  EXPECT_EQ((*e)->backend().reason.find("SALVO_BACKEND"), std::string::npos) << (*e)->backend().reason;
+}
+
+TEST(EngineCreate, EnvGuardRestoresTheEnvironment) {
+  ASSERT_EQ(std::getenv("SALVO_BACKEND"), nullptr) << "main() should have removed it";
+  {
+    EnvGuard env("SALVO_BACKEND", "epoll");
+    ASSERT_NE(std::getenv("SALVO_BACKEND"), nullptr);
+    {
+      EnvGuard inner("SALVO_BACKEND", "bogus");
+      EXPECT_STREQ(std::getenv("SALVO_BACKEND"), "bogus");
+    }
+    EXPECT_STREQ(std::getenv("SALVO_BACKEND"), "epoll");
+  }
+  EXPECT_EQ(std::getenv("SALVO_BACKEND"), nullptr);
+}
+
+TEST(EngineCreate, AutomaticPicksAnAvailableBackendAndSaysWhy) {
+  auto e = Engine::create(EngineOptions{});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_TRUE(backend_available((*e)->backend().kind));
+  EXPECT_NE((*e)->backend().reason.find("auto"), std::string::npos) << (*e)->backend().reason;
+  if (backend_available(BackendKind::io_uring)) {
+    EXPECT_EQ((*e)->backend().kind, BackendKind::io_uring) << "auto should prefer io_uring when it works";
+  } else {
+    EXPECT_EQ((*e)->backend().kind, BackendKind::epoll);
+    EXPECT_NE((*e)->backend().reason.find("io_uring"), std::string::npos)
+        << "the reason should say why io_uring is not used: " << (*e)->backend().reason;
+  }
+}
+
+TEST(EngineCreate, UnavailableIoUringIsAnError) {
+  if (backend_available(BackendKind::io_uring)) GTEST_SKIP() << "io_uring is available here";
+  EngineOptions o;
+  o.backend = BackendKind::io_uring;
+  auto e = Engine::create(o);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code, make_error_code(Errc::backend_unavailable));
+  EXPECT_NE(e.error().message.find("io_uring"), std::string::npos) << e.error().message;
+}
+
+TEST(EngineCreate, AvailableBackendsIncludeEpoll) {
+  // epoll is the fallback that must always work; the parameterized suites rely on this list.
+  EXPECT_TRUE(backend_available(BackendKind::epoll));
+}
+
+}  // namespace
+}  // namespace salvo::test

@@ -1,0 +1,224 @@
+// Test support shared by salvo's unit, integration and CLI tests: deadlines, plain POSIX UDP
+// sockets for the other end of a conversation, a thread-safe recorder of what protocols saw, a
+// protocol whose hooks are lambdas, the list of backends this machine can run, and printers so
+// that gtest failure messages show addresses and counters as text.
+//
+// Every wait here is bounded by a deadline; nothing sleeps to make a result come true.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "salvo/salvo.hpp"
+
+// gtest printers (found by ADL).
+namespace salvo {
+inline void PrintTo(const Address& a, std::ostream* os) {
+  *os << (a.family() == Address::Family::none ? std::string("<no address>") : a.to_string());
+}
+void PrintTo(const Counters& c, std::ostream* os);
+inline void PrintTo(SendResult r, std::ostream* os) { *os << to_string(r); }
+inline void PrintTo(BackendKind k, std::ostream* os) { *os << to_string(k); }
+}  // namespace salvo
+
+namespace salvo::test {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+class Deadline {
+ public:
+  explicit Deadline(milliseconds budget) : end_(Clock::now() + budget) {}
+  bool expired() const { return Clock::now() >= end_; }
+  // Milliseconds left, for poll(); never negative, capped at `cap`.
+  int poll_ms(milliseconds cap = milliseconds(1000)) const;
+
+ private:
+  Clock::time_point end_;
+};
+
+// Re-evaluates `done` (every millisecond at most) until it is true or `timeout` passes; returns
+// its last value. For conditions that something else makes true; never a substitute for one.
+bool wait_until(const std::function<bool()>& done, milliseconds timeout);
+
+// Text of a Counters value, one "name=value" per counter.
+std::string describe(const Counters& c);
+
+// Parses or throws (for addresses the test itself writes).
+Address addr(std::string_view text);
+
+// Test payloads: the first 8 bytes carry `seq` (when size >= 8), the rest a pattern derived from
+// seq and the position, so that any misplaced byte is caught.
+std::vector<std::byte> make_payload(std::uint64_t seq, std::size_t size);
+// The sequence number make_payload wrote (0 when the payload is shorter than 8 bytes).
+std::uint64_t payload_seq(std::span<const std::byte> payload);
+
+// A plain blocking POSIX UDP socket, the other end of a test conversation. Throws
+// std::runtime_error when the system refuses a call that a test needs to succeed.
+class UdpSocket {
+ public:
+  explicit UdpSocket(const Address& bind, int receive_buffer = 0, int send_buffer = 0);
+  ~UdpSocket();
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+
+  int fd() const noexcept { return fd_; }
+  const Address& local() const noexcept { return local_; }
+
+  // True when the kernel accepted the whole datagram; false on ENOBUFS/EAGAIN; throws otherwise.
+  bool send_to(std::span<const std::byte> payload, const Address& to);
+
+  struct Message {
+    std::vector<std::byte> payload;
+    Address from;
+    bool truncated = false;
+  };
+  // Waits at most `timeout` for one datagram.
+  std::optional<Message> receive(milliseconds timeout, std::size_t capacity = 65536);
+  // Reads one datagram if one is queued, without waiting: its size, or -1 when none is.
+  long try_receive(std::span<std::byte> buffer, Address& from);
+  // Waits at most `timeout` for the socket to become readable.
+  bool wait_readable(milliseconds timeout);
+
+ private:
+  int fd_ = -1;
+  Address local_;
+};
+
+// A copy of one received datagram, made inside the hook (views die when it returns).
+struct Received {
+  std::vector<std::byte> payload;
+  Address peer;
+  bool truncated = false;
+  unsigned worker = 0;
+};
+
+// What the protocols of one test saw, safe to read from the test thread while workers run.
+class Recorder {
+ public:
+  unsigned new_protocol_id();  // called by factories, on the controlling thread
+  void started(unsigned protocol_id, unsigned worker, const Address& local);
+  void stopped(unsigned protocol_id);
+  void record(std::span<const Datagram> batch, unsigned worker);
+  // Echo servers: remember only the distinct peers and a count, not every payload.
+  void note_peers(std::span<const Datagram> batch);
+  void note(const std::string& event);
+
+  std::size_t datagram_count() const;
+  bool wait_for_datagrams(std::size_t n, milliseconds timeout) const;
+  std::vector<Received> datagrams() const;
+  std::vector<Address> peers() const;
+  std::uint64_t peer_datagrams() const;
+
+  struct Lifecycle {
+    unsigned starts = 0;
+    unsigned stops = 0;
+    unsigned worker = 0;
+    Address local;
+    bool stopped_before_started = false;
+  };
+  std::vector<Lifecycle> lifecycles() const;  // indexed by protocol id
+  std::vector<std::string> events() const;
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<Received> datagrams_;
+  std::vector<Address> peers_;
+  std::uint64_t peer_datagrams_ = 0;
+  std::vector<Lifecycle> lifecycles_;
+  std::vector<std::string> events_;
+};
+
+// Hooks a TestProtocol runs besides recording; any may be empty.
+struct Hooks {
+  std::function<void(Transport&)> on_start;
+  std::function<void(std::span<const Datagram>, Transport&)> on_datagrams;
+  std::function<void(Transport&)> on_writable;
+  std::function<void(std::error_code, Transport&)> on_error;
+  std::function<void()> on_stop;
+};
+
+enum class Record { datagrams, peers_only, nothing };
+
+// A protocol that records its lifecycle (and by default every datagram) in a Recorder, then runs
+// its hooks.
+class TestProtocol final : public Protocol {
+ public:
+  TestProtocol(Recorder& recorder, unsigned id, Hooks hooks, Record record)
+      : recorder_(recorder), id_(id), hooks_(std::move(hooks)), record_(record) {}
+  void on_start(Transport& t) override;
+  void on_datagrams(std::span<const Datagram> batch, Transport& t) override;
+  void on_writable(Transport& t) override;
+  void on_error(std::error_code e, Transport& t) override;
+  void on_stop() override;
+
+ private:
+  Recorder& recorder_;
+  unsigned id_;
+  Hooks hooks_;
+  Record record_;
+  unsigned worker_ = 0;
+};
+
+// A factory whose protocols share `recorder` and `hooks`; protocol ids count up from 0 across
+// every factory that shares the recorder, in creation order.
+ProtocolFactory recording_factory(Recorder& recorder, Hooks hooks = {}, Record record = Record::datagrams);
+// Sends every datagram back to its sender; records peers only.
+ProtocolFactory echo_factory(Recorder& recorder);
+
+// Engine::create or throw; the backend is `kind`.
+std::unique_ptr<Engine> make_engine(EngineOptions options);
+// listen() or throw.
+Address must_listen(Engine& engine, const Address& address, const ProtocolFactory& factory);
+// start() or throw.
+void must_start(Engine& engine);
+// stop() and join within `timeout`, or throw (a hung engine must fail the test, not the run).
+void stop_and_wait(Engine& engine, milliseconds timeout = 10s);
+
+// Every backend Engine::create accepts on this machine and build, computed once.
+const std::vector<BackendKind>& available_backends();
+bool backend_available(BackendKind kind);
+std::string backend_test_name(const testing::TestParamInfo<BackendKind>& info);
+
+// Whether this machine can bind a UDP socket to [::1] (containers sometimes run without IPv6).
+bool ipv6_loopback_available();
+#define SALVO_REQUIRE_IPV6()                                   \
+  do {                                                         \
+    if (!::salvo::test::ipv6_loopback_available()) {           \
+      GTEST_SKIP() << "this machine has no IPv6 loopback (::1)"; \
+    }                                                          \
+  } while (false)
+
+// A CPU this process may run on (the first of its affinity mask).
+int allowed_cpu();
+
+// Sets or unsets an environment variable for one scope, restoring it afterwards.
+class EnvGuard {
+ public:
+  EnvGuard(const char* name, const char* value);  // value nullptr = unset
+  ~EnvGuard();
+  EnvGuard(const EnvGuard&) = delete;
+  EnvGuard& operator=(const EnvGuard&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+}  // namespace salvo::test

@@ -1,0 +1,119 @@
+// BufferPool: one page-aligned block of equal slots, addressed by index, with a free list.
+#include "buffer_pool.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+
+#include "support/test_support.hpp"
+
+namespace salvo::detail {
+namespace {
+
+TEST(BufferPool, RejectsEmptyPools) {
+  BufferPool a;
+  auto r = a.init(0, 100);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, make_error_code(Errc::bad_option));
+  BufferPool b;
+  auto r2 = b.init(4, 0);
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.error().code, make_error_code(Errc::bad_option));
+}
+
+TEST(BufferPool, SlotsAreEvenlySpacedInOnePageAlignedBlock) {
+  BufferPool pool;
+  ASSERT_TRUE(pool.init(5, 1000).ok());
+  EXPECT_EQ(pool.count(), 5u);
+  EXPECT_EQ(pool.buffer_size(), 1000u);
+  ASSERT_NE(pool.base(), nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pool.base()) % 4096, 0u);
+  for (std::uint32_t i = 0; i < 5; ++i) EXPECT_EQ(pool.slot(i), pool.base() + i * 1000) << i;
+  // Page-multiple slots stay page aligned.
+  BufferPool pages;
+  ASSERT_TRUE(pages.init(3, 4096).ok());
+  for (std::uint32_t i = 0; i < 3; ++i) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pages.slot(i)) % 4096, 0u);
+}
+
+TEST(BufferPool, SlotsAreZeroedAndIndependent) {
+  BufferPool pool;
+  ASSERT_TRUE(pool.init(8, 333).ok());
+  for (std::uint32_t i = 0; i < 8; ++i) {
+    for (std::uint32_t j = 0; j < 333; ++j) ASSERT_EQ(pool.slot(i)[j], std::byte{0}) << i << "," << j;
+  }
+  // Fill every slot to its last byte with its own value; no slot spills into another.
+  for (std::uint32_t i = 0; i < 8; ++i) std::memset(pool.slot(i), 0x10 + static_cast<int>(i), 333);
+  for (std::uint32_t i = 0; i < 8; ++i) {
+    for (std::uint32_t j = 0; j < 333; ++j) ASSERT_EQ(pool.slot(i)[j], std::byte(0x10 + i)) << i << "," << j;
+  }
+}
+
+TEST(BufferPool, TakeGivesDistinctSlotsUntilEmpty) {
+  BufferPool pool;
+  ASSERT_TRUE(pool.init(4, 64).ok());
+  EXPECT_EQ(pool.available(), 4u);
+  std::set<std::uint32_t> taken;
+  std::uint32_t index = 99;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(pool.take(index));
+    EXPECT_LT(index, 4u);
+    EXPECT_TRUE(taken.insert(index).second) << "slot " << index << " handed out twice";
+    EXPECT_EQ(pool.available(), 3u - static_cast<unsigned>(i));
+  }
+  index = 77;
+  EXPECT_FALSE(pool.take(index));
+  EXPECT_EQ(index, 77u) << "a failed take must not touch its argument";
+  EXPECT_EQ(pool.available(), 0u);
+  pool.give(2);
+  EXPECT_EQ(pool.available(), 1u);
+  ASSERT_TRUE(pool.take(index));
+  EXPECT_EQ(index, 2u);
+  for (std::uint32_t i : taken) pool.give(i);
+  EXPECT_EQ(pool.available(), 4u);
+}
+
+TEST(BufferPool, LowestIndexesComeFirst) {
+  BufferPool pool;
+  ASSERT_TRUE(pool.init(16, 64).ok());
+  for (std::uint32_t expected = 0; expected < 16; ++expected) {
+    std::uint32_t index = 0;
+    ASSERT_TRUE(pool.take(index));
+    EXPECT_EQ(index, expected);
+  }
+  // Last given, first taken: a lightly loaded worker reuses the same warm slot.
+  pool.give(9);
+  pool.give(3);
+  std::uint32_t index = 0;
+  ASSERT_TRUE(pool.take(index));
+  EXPECT_EQ(index, 3u);
+  ASSERT_TRUE(pool.take(index));
+  EXPECT_EQ(index, 9u);
+}
+
+TEST(BufferPool, ManyCyclesKeepEverySlotAccountedFor) {
+  BufferPool pool;
+  ASSERT_TRUE(pool.init(32, 16).ok());
+  std::vector<std::uint32_t> held;
+  std::uint32_t state = 12345;
+  for (int step = 0; step < 20000; ++step) {
+    state = state * 1103515245u + 12345u;
+    if ((state >> 16) % 2 == 0) {
+      std::uint32_t index = 0;
+      if (pool.take(index)) {
+        ASSERT_LT(index, 32u);
+        ASSERT_EQ(std::count(held.begin(), held.end(), index), 0) << "slot " << index << " handed out twice";
+        held.push_back(index);
+      } else {
+        ASSERT_EQ(held.size(), 32u);
+      }
+    } else if (!held.empty()) {
+      const std::size_t k = (state >> 8) % held.size();
+      pool.give(held[k]);
+      held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+    ASSERT_EQ(pool.available() + held.size(), 32u);
+  }
+}
+
+}  // namespace
+}  // namespace salvo::detail
