@@ -10,9 +10,7 @@
 
 namespace salvo::bench {
 
-ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bool>& stop) {
-  constexpr unsigned batch = 64;
-  constexpr unsigned size = 2048;
+int bind_loopback_udp(std::uint16_t& port) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -20,6 +18,15 @@ ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bo
   socklen_t len = sizeof addr;
   ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bool>& stop) {
+  constexpr unsigned batch = 64;
+  constexpr unsigned size = 2048;
+  std::uint16_t port = 0;
+  const int fd = bind_loopback_udp(port);
   timeval tv{0, 50'000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
@@ -27,7 +34,7 @@ ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bo
   std::vector<mmsghdr> msgs(batch);
   std::vector<iovec> iov(batch);
   std::vector<sockaddr_in6> names(batch);
-  ready(ntohs(addr.sin_port));
+  ready(port);
 
   ReceiveResult r;
   while (!stop.load(std::memory_order_relaxed)) {

@@ -15,13 +15,8 @@ namespace salvo::bench {
 ReceiveResult run_uring_baseline(const PortReady& ready, const std::atomic<bool>& stop) {
   constexpr unsigned entries = 1024;
   constexpr unsigned size = 2048 + 256;  // room for the recvmsg_out header, name and control
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::uint16_t port = 0;
+  const int fd = bind_loopback_udp(port);
 
   io_uring ring;
   io_uring_params params{};
@@ -51,7 +46,7 @@ ReceiveResult run_uring_baseline(const PortReady& ready, const std::atomic<bool>
     sqe->buf_group = 0;
   };
   arm();
-  ready(ntohs(addr.sin_port));
+  ready(port);
 
   ReceiveResult r;
   __kernel_timespec ts{0, 50'000'000};

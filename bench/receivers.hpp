@@ -16,6 +16,9 @@ struct ReceiveResult {
 
 using PortReady = std::function<void(std::uint16_t port)>;
 
+// A blocking UDP socket bound to 127.0.0.1 on a free port, for the baselines; returns the fd.
+int bind_loopback_udp(std::uint16_t& port);
+
 // Baseline: a plain blocking recvmmsg loop (64 per call, 2 KiB buffers), what a careful
 // hand-written server does.
 ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bool>& stop);
