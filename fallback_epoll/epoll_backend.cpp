@@ -93,7 +93,7 @@ class EpollBackend final : public Backend {
           worker.close_socket(s);
           continue;
         }
-        busy |= s.want_writable && !s.send_blocked && s.queue.room() > 0;
+        busy |= Worker::wants_writable(s);
         update_interest(s);
       }
       if (worker.all_closed()) break;

@@ -126,7 +126,7 @@ class UringBackend final : public Backend {
         if (s.closed) continue;
         prepare_sends(s);
         worker.feed_writable(s, flush);
-        busy |= s.want_writable && s.queue.room() > 0;
+        busy |= Worker::wants_writable(s);
         if (s.stopping) stop_socket(worker, s, now);
       }
       if (worker.all_closed()) break;

@@ -39,6 +39,8 @@ struct SocketState {
   std::chrono::steady_clock::time_point stop_deadline{};
 
   bool want_writable = false;  // the protocol asked for on_writable
+  bool writable_quiet = false; // on_writable queued nothing: no more calls until the protocol sends
+                               // or asks again, so that an idle writer does not spin the worker
   bool send_blocked = false;   // the kernel said EAGAIN; wait for writability before sending more
 };
 

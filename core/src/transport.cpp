@@ -57,6 +57,7 @@ SendResult Transport::send(std::span<const std::byte> payload, const Address& to
     s.counters.dropped_send_queue_full.add(1);
     return SendResult::queue_full;
   }
+  s.writable_quiet = false;
   return SendResult::queued;
 }
 
@@ -68,6 +69,7 @@ void Transport::stop_listening() noexcept { state_->worker->begin_stop(*state_);
 
 void Transport::request_writable(bool wanted) noexcept {
   state_->want_writable = wanted && !state_->stopping;
+  state_->writable_quiet = false;
 }
 
 std::size_t Transport::send_queue_room(std::size_t payload_size) const noexcept {

@@ -77,14 +77,20 @@ class Worker {
   // Sending: a backend flushes s.queue through this callback, repeatedly, from feed_writable().
   // Calls on_writable while the socket wants it, is not blocked and has room; after each call the
   // backend's flush runs. Bounded rounds so that one sender cannot starve reception.
+  // Whether on_writable should be called now (backends also use it to decide not to sleep).
+  static bool wants_writable(const SocketState& s) noexcept {
+    return s.want_writable && !s.writable_quiet && s.receiving && !s.send_blocked && s.queue.room() > 0;
+  }
+
   template <class Flush>
   void feed_writable(SocketState& s, Flush&& flush) {
-    for (int round = 0; round < 4 && s.want_writable && s.receiving && !s.send_blocked &&
-                        s.queue.room() > 0;
-         ++round) {
+    for (int round = 0; round < 4 && wants_writable(s); ++round) {
       const std::size_t before = s.queue.size();
       s.protocol->on_writable(s.transport);
-      if (s.queue.size() == before) break;  // nothing to send: do not spin on the callback
+      if (s.queue.size() == before) {
+        s.writable_quiet = true;  // nothing to send: do not call again until something changes
+        break;
+      }
       flush(s);
     }
   }

@@ -332,6 +332,36 @@ TEST_P(SendPath, StopWhileALoadIsSendingEndsTheEngine) {
   EXPECT_EQ(l.recorder.lifecycles()[0].stops, 1u);
 }
 
+TEST_P(SendPath, WantingWritableWithNothingToSendDoesNotSpin) {
+  // on_writable means "the send queue has room again". A protocol that asked for it but has
+  // nothing to send must not be called in a busy loop: the worker would burn a core doing nothing
+  // (the design: "never spin"). Measured against events, not time: 200 echo round trips through
+  // the same socket; a worker that only wakes for events calls on_writable a few times per round
+  // trip, a spinning one thousands of times per millisecond.
+  Recorder recorder;
+  std::atomic<std::uint64_t> writable_calls{0};
+  Hooks hooks;
+  hooks.on_start = [](Transport& t) { t.request_writable(true); };
+  hooks.on_writable = [&](Transport&) { writable_calls.fetch_add(1, std::memory_order_relaxed); };
+  hooks.on_datagrams = [](std::span<const Datagram> batch, Transport& t) {
+    for (const Datagram& d : batch) t.send(d.payload, d.peer);
+  };
+  auto engine = make_engine(options());
+  const Address bound = must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
+  must_start(*engine);
+  UdpSocket client(addr("127.0.0.1:0"));
+  constexpr int round_trips = 200;
+  for (int i = 0; i < round_trips; ++i) {
+    ASSERT_TRUE(client.send_to(make_payload(static_cast<std::uint64_t>(i), 16), bound));
+    ASSERT_TRUE(client.receive(5s).has_value()) << "no echo " << i;
+  }
+  const std::uint64_t calls = writable_calls.load();
+  stop_and_wait(*engine);
+  EXPECT_LE(calls, 10u * round_trips + 10)
+      << "on_writable was called " << calls << " times during " << round_trips
+      << " round trips with nothing to send: the worker polls it in a busy loop";
+}
+
 TEST_P(SendPath, EchoUnderABurstAccountsForEveryRequest) {
   // An echo with a two-entry send queue, hit by bursts: some replies are refused as queue_full,
   // and every request is accounted for.
