@@ -135,7 +135,9 @@ class EpollBackend final : public Backend {
   void receive(Worker& worker, SocketState& s) {
     SocketIo& io = io_[s.index];
     BufferPool& pool = worker.pool();
-    const std::uint32_t size = pool.buffer_size();
+    // The configured size, not the (cache-line rounded) slot size: truncation happens where the
+    // options say, on both backends.
+    const std::uint32_t size = worker.options().buffer_size;
     for (std::uint32_t call = 0; call < worker.options().reads_per_wakeup && s.receiving; ++call) {
       std::uint32_t want = std::min(worker.batch_capacity(), pool.available());
       if (want == 0) {

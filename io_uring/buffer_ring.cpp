@@ -14,7 +14,8 @@ BufferRing::~BufferRing() {
   }
 }
 
-Result<void> BufferRing::init(io_uring& uring, const BufferPool& pool) {
+Result<void> BufferRing::init(io_uring& uring, const BufferPool& pool, std::uint32_t length) {
+  length_ = length < pool.buffer_size() ? length : pool.buffer_size();
   entries_ = 1;
   while (entries_ < pool.count()) entries_ <<= 1;
   mapped_bytes_ = entries_ * sizeof(io_uring_buf);

@@ -23,12 +23,13 @@ class BufferRing {
   BufferRing(const BufferRing&) = delete;
   BufferRing& operator=(const BufferRing&) = delete;
 
-  // Registers a ring sized to the next power of two of the pool and offers every slot.
-  Result<void> init(io_uring& ring, const BufferPool& pool);
+  // Registers a ring sized to the next power of two of the pool and offers every slot, each as
+  // `length` bytes (at most the slot size).
+  Result<void> init(io_uring& ring, const BufferPool& pool, std::uint32_t length);
 
   // Queue a buffer to go back; publish() makes the queued ones visible to the kernel.
   void give_back(std::uint16_t id) noexcept {
-    io_uring_buf_ring_add(ring_, pool_->slot(id), pool_->buffer_size(), id, mask_, pending_);
+    io_uring_buf_ring_add(ring_, pool_->slot(id), length_, id, mask_, pending_);
     ++pending_;
   }
   void publish() noexcept {
@@ -45,6 +46,7 @@ class BufferRing {
   io_uring_buf_ring* ring_ = nullptr;
   const BufferPool* pool_ = nullptr;
   std::size_t mapped_bytes_ = 0;
+  std::uint32_t length_ = 0;
   unsigned entries_ = 0;
   int mask_ = 0;
   int pending_ = 0;

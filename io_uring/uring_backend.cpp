@@ -46,7 +46,11 @@ constexpr Op op_of(std::uint64_t data) { return static_cast<Op>(data >> 56); }
 constexpr std::uint32_t socket_of(std::uint64_t data) { return static_cast<std::uint32_t>(data >> 32) & 0xffffff; }
 constexpr std::uint32_t slot_of(std::uint64_t data) { return static_cast<std::uint32_t>(data); }
 
-constexpr std::uint32_t recv_header_bytes = sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + control_space;
+// Room for the source address, rounded up so that the control area after it starts 8-byte aligned
+// (cmsghdr needs it). The kernel writes the real length in io_uring_recvmsg_out::namelen.
+constexpr std::uint32_t name_space = (sizeof(sockaddr_in6) + 7) & ~std::uint32_t{7};
+constexpr std::uint32_t recv_header_bytes = sizeof(io_uring_recvmsg_out) + name_space + control_space;
+static_assert(sizeof(io_uring_recvmsg_out) % 8 == 0 && control_space % 8 == 0);
 
 // Per-socket io_uring state, sized at setup.
 struct SocketRing {
@@ -93,13 +97,13 @@ class UringBackend final : public Backend {
     wake_index_ = static_cast<std::uint32_t>(sockets.size());
 
     buffers_ = std::make_unique<BufferRing>();
-    if (auto r = buffers_->init(ring_, worker.pool()); !r) return r;
+    if (auto r = buffers_->init(ring_, worker.pool(), o.buffer_size + recv_header_bytes); !r) return r;
 
     rings_.resize(sockets.size());
     for (const auto& s : sockets) {
       SocketRing& sr = rings_[s->index];
       sr.fixed_index = s->index;
-      sr.recv_template.msg_namelen = sizeof(sockaddr_in6);
+      sr.recv_template.msg_namelen = name_space;
       sr.recv_template.msg_controllen = control_space;
       sr.tx_msg.resize(s->queue.capacity());
       sr.tx_iov.resize(s->queue.capacity());

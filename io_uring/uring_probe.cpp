@@ -35,7 +35,7 @@ std::string try_multishot_recvmsg(io_uring& ring) {
   BufferPool pool;
   if (auto r = pool.init(2, 256); !r) return r.error().message;
   BufferRing buffers;
-  if (auto r = buffers.init(ring, pool); !r) return r.error().message;
+  if (auto r = buffers.init(ring, pool, pool.buffer_size()); !r) return r.error().message;
 
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return std::string("socket: ") + std::strerror(errno);
