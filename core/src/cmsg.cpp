@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace salvo::detail {
@@ -9,6 +10,14 @@ namespace salvo::detail {
 ControlInfo parse_control(const void* control, std::size_t length) noexcept {
   ControlInfo info;
   if (control == nullptr || length < sizeof(cmsghdr)) return info;
+  // The CMSG macros read cmsghdr fields in place, which needs alignof(cmsghdr). salvo's backends
+  // hand aligned areas; anything else is copied to an aligned buffer first (and cut to its size).
+  alignas(cmsghdr) unsigned char aligned[4 * control_space];
+  if (reinterpret_cast<std::uintptr_t>(control) % alignof(cmsghdr) != 0) {
+    if (length > sizeof aligned) length = sizeof aligned;
+    std::memcpy(aligned, control, length);
+    control = aligned;
+  }
   // CMSG_NXTHDR checks every header against msg_controllen, so a lying cmsg_len cannot walk us
   // past the end; we additionally check each payload length before reading it.
   msghdr msg{};
