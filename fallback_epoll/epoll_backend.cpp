@@ -89,7 +89,7 @@ class EpollBackend final : public Backend {
         if (s.closed) continue;
         flush(s);
         worker.feed_writable(s, flush);
-        if (worker.ready_to_close(s, std::chrono::steady_clock::now())) {
+        if (s.stopping && worker.ready_to_close(s, std::chrono::steady_clock::now())) {
           worker.close_socket(s);
           continue;
         }

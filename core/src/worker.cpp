@@ -120,15 +120,13 @@ void Worker::dispatch(SocketState& s) noexcept {
     }
   }
   if (pending_ != 0) {
-    std::uint64_t bytes = 0;
-    for (std::uint32_t i = 0; i < pending_; ++i) bytes += batch_[i].payload.size();
     s.counters.delivered.add(pending_);
-    s.counters.delivered_bytes.add(bytes);
+    s.counters.delivered_bytes.add(pending_delivered_bytes_);
     s.counters.rx_batches.add(1);
     s.protocol->on_datagrams(std::span<const Datagram>(batch_.data(), pending_), s.transport);
   }
   pending_ = 0;
-  pending_received_ = pending_received_bytes_ = pending_truncated_ = 0;
+  pending_received_ = pending_received_bytes_ = pending_delivered_bytes_ = pending_truncated_ = 0;
 }
 
 void Worker::note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcept {

@@ -56,6 +56,7 @@ class Worker {
       ++pending_truncated_;
       if (!options_.deliver_truncated) return;
     }
+    pending_delivered_bytes_ += payload.size();
     Datagram& d = batch_[pending_];
     d.payload = payload;
     d.peer = peer;
@@ -123,6 +124,7 @@ class Worker {
   std::uint32_t pending_ = 0;
   std::uint64_t pending_received_ = 0;
   std::uint64_t pending_received_bytes_ = 0;
+  std::uint64_t pending_delivered_bytes_ = 0;
   std::uint64_t pending_truncated_ = 0;
   std::size_t open_sockets_ = 0;
   int wake_fd_ = -1;
