@@ -83,28 +83,35 @@ class EpollBackend final : public Backend {
     auto flush = [&](SocketState& s) { this->flush(s); };
     while (!worker.all_closed()) {
       // Work that does not wait for the kernel: hooks that queued sends, writers wanting room.
-      bool busy = false;
+      const auto now = std::chrono::steady_clock::now();
+      auto next_due = std::chrono::steady_clock::time_point::max();
       for (const auto& sp : worker.sockets()) {
         SocketState& s = *sp;
         if (s.closed) continue;
         flush(s);
-        worker.feed_writable(s, flush);
-        if (s.stopping && worker.ready_to_close(s, std::chrono::steady_clock::now())) {
+        worker.feed_writable(s, now, flush);
+        if (s.stopping && worker.ready_to_close(s, now)) {
           worker.close_socket(s);
           continue;
         }
-        busy |= Worker::wants_writable(s);
+        next_due = std::min(next_due, Worker::writable_due(s));
         update_interest(s);
       }
       if (worker.all_closed()) break;
 
-      const int timeout = busy ? 0 : static_cast<int>(idle_interval.count());
-      const int n = ::epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), timeout);
+      // Sleep until the kernel has something, a deferred writer is due, or the idle interval ends.
+      const bool busy = next_due <= now;
+      const bool idle_wait = next_due - now >= idle_interval;
+      const auto wait = busy ? std::chrono::nanoseconds(0)
+                             : idle_wait ? std::chrono::nanoseconds(idle_interval)
+                                         : std::chrono::nanoseconds(next_due - now);
+      timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
+      const int n = ::epoll_pwait2(epoll_fd_, events_.data(), static_cast<int>(events_.size()), &timeout, nullptr);
       if (n < 0) {
         if (errno == EINTR) continue;
         break;  // cannot happen with a valid epoll fd; the worker closes what is left
       }
-      if (n == 0 && !busy) worker.idle_tick();
+      if (n == 0 && idle_wait) worker.idle_tick();
       for (int i = 0; i < n; ++i) {
         const epoll_event& ev = events_[i];
         if (ev.data.u64 == wake_key) {

@@ -123,31 +123,36 @@ class UringBackend final : public Backend {
       // its completion was seen to never arrive (blast --duration); one atomic load per round
       // makes stopping independent of it.
       worker.check_stop();
-      bool busy = false;
       const auto now = std::chrono::steady_clock::now();
+      auto next_due = std::chrono::steady_clock::time_point::max();
       for (const auto& sp : worker.sockets()) {
         SocketState& s = *sp;
         if (s.closed) continue;
         prepare_sends(s);
-        worker.feed_writable(s, flush);
-        busy |= Worker::wants_writable(s);
+        worker.feed_writable(s, now, flush);
+        next_due = std::min(next_due, Worker::writable_due(s));
         if (s.stopping) stop_socket(worker, s, now);
       }
       if (worker.all_closed()) break;
 
       // Submit everything prepared and wait for completions in the same system call: for a
-      // batch while traffic flows, for anything at all once a round found nothing.
+      // batch while traffic flows, for anything at all once a round found nothing, and never
+      // past the time a deferred writer is due.
+      const bool busy = next_due <= now;
       const bool idle = last_seen_ == 0;
       int ret;
       if (busy) {
         ret = io_uring_submit_and_get_events(&ring_);
       } else {
         io_uring_cqe* cqe = nullptr;
-        const auto wait = idle ? std::chrono::duration_cast<std::chrono::microseconds>(idle_interval) : o.completion_wait;
+        std::chrono::nanoseconds wait = idle ? std::chrono::nanoseconds(idle_interval) : std::chrono::nanoseconds(o.completion_wait);
+        const bool deferred = next_due - now < wait;
+        if (deferred) wait = next_due - now;
         __kernel_timespec ts{};
-        ts.tv_sec = wait.count() / 1'000'000;
-        ts.tv_nsec = (wait.count() % 1'000'000) * 1000;
+        ts.tv_sec = wait.count() / 1'000'000'000;
+        ts.tv_nsec = wait.count() % 1'000'000'000;
         ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, idle ? 1 : o.completion_batch, &ts, nullptr);
+        if (deferred) ret = 0;  // a timer, not an idle period
       }
       last_seen_ = process_completions(worker);
       if (last_seen_ == 0 && idle && !busy && ret == -ETIME) worker.idle_tick();

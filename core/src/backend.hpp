@@ -8,7 +8,8 @@
 //   - receive into the worker's BufferPool, then Worker::accept() each datagram and
 //     Worker::dispatch() the batch (which calls the protocol and counts);
 //   - flush each socket's SendQueue after every hook call, counting sent / dropped / EAGAIN;
-//   - call Worker::feed_writable() while a socket wants on_writable and has room;
+//   - call Worker::feed_writable() while a socket wants on_writable and has room, and wake no
+//     later than Worker::writable_due() for a writer that deferred itself;
 //   - watch Worker::wake_fd() and call Worker::handle_wake() when it fires (stop requests);
 //   - stop reading from a socket once it is no longer `receiving`, and close it through
 //     Worker::close_socket() once Worker::ready_to_close() says so;

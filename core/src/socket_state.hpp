@@ -42,6 +42,7 @@ struct SocketState {
   bool writable_quiet = false; // on_writable queued nothing: no more calls until the protocol sends
                                // or asks again, so that an idle writer does not spin the worker
   bool send_blocked = false;   // the kernel said EAGAIN; wait for writability before sending more
+  std::chrono::steady_clock::time_point writable_after{};  // defer_writable: no on_writable before
 };
 
 }  // namespace salvo::detail

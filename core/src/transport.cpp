@@ -72,6 +72,11 @@ void Transport::request_writable(bool wanted) noexcept {
   state_->writable_quiet = false;
 }
 
+void Transport::defer_writable(std::chrono::steady_clock::time_point when) noexcept {
+  state_->writable_after = when;
+  state_->writable_quiet = false;
+}
+
 std::size_t Transport::send_queue_room(std::size_t payload_size) const noexcept {
   return state_->queue.room_for(payload_size);
 }

@@ -76,20 +76,28 @@ class Worker {
   void note_send_error(SocketState& s, int err, const Address& to) noexcept;
 
   // Sending: a backend flushes s.queue through this callback, repeatedly, from feed_writable().
-  // Calls on_writable while the socket wants it, is not blocked and has room; after each call the
-  // backend's flush runs. Bounded rounds so that one sender cannot starve reception.
-  // Whether on_writable should be called now (backends also use it to decide not to sleep).
+  // Calls on_writable while the socket wants it, is not blocked, has room and is not deferred
+  // (Transport::defer_writable); after each call the backend's flush runs. Bounded rounds so that
+  // one sender cannot starve reception.
+  // Whether on_writable is wanted at all, deferred or not.
   static bool wants_writable(const SocketState& s) noexcept {
     return s.want_writable && !s.writable_quiet && s.receiving && !s.send_blocked && s.queue.room() > 0;
   }
+  // When on_writable is next due: time_point::max() when not wanted; at or before `now` when due.
+  // Backends run feed_writable at once when it is due and otherwise sleep no later than this.
+  static std::chrono::steady_clock::time_point writable_due(const SocketState& s) noexcept {
+    return wants_writable(s) ? s.writable_after : std::chrono::steady_clock::time_point::max();
+  }
 
   template <class Flush>
-  void feed_writable(SocketState& s, Flush&& flush) {
-    for (int round = 0; round < 4 && wants_writable(s); ++round) {
+  void feed_writable(SocketState& s, std::chrono::steady_clock::time_point now, Flush&& flush) {
+    for (int round = 0; round < 4 && wants_writable(s) && s.writable_after <= now; ++round) {
       const std::size_t before = s.queue.size();
       s.protocol->on_writable(s.transport);
       if (s.queue.size() == before) {
-        s.writable_quiet = true;  // nothing to send: do not call again until something changes
+        // Nothing to send: do not call again until something changes, unless the protocol
+        // deferred itself to a later time (a pacer waiting for its next slot).
+        if (s.writable_after <= now) s.writable_quiet = true;
         break;
       }
       flush(s);

@@ -8,6 +8,7 @@
 // SendResult, counted, never a block and never unbounded memory.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -48,6 +49,13 @@ class Transport {
 
   // Ask for (or stop asking for) on_writable calls whenever the send queue has room.
   void request_writable(bool wanted) noexcept;
+
+  // Hold on_writable calls back until `when` (steady clock), then resume them; the worker sleeps
+  // meanwhile unless other work wakes it. This is the pacing primitive: a rate-controlled sender
+  // queues what its budget allows, defers to the time the next datagram is due, and returns.
+  // Only meaningful while request_writable(true) is on; a time already passed resumes at once.
+  // Resolution is the kernel's timer slack (tens of microseconds), so pace in bursts, not singles.
+  void defer_writable(std::chrono::steady_clock::time_point when) noexcept;
 
   // How many more datagrams of `payload_size` bytes the send queue accepts right now.
   std::size_t send_queue_room(std::size_t payload_size = 0) const noexcept;
