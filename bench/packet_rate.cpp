@@ -7,7 +7,7 @@
 // datagrams it received is the figure; the cases run in interleaved rounds (order rotated every
 // round) and the table shows medians, with ratios to the baselines of the same run.
 //
-// Usage: salvo_packet_rate [--rounds N] [--seconds S] [--json FILE]
+// Usage: salvo_packet_rate [--rounds N] [--seconds S] [--json FILE] [--only NAME-PART]
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sched.h>
@@ -54,6 +54,7 @@ ReceiveResult salvo_epoll(const PortReady& r, const std::atomic<bool>& s) { retu
 struct Sample {
   double cpu_ns_per_datagram = 0;
   double datagrams_per_s = 0;
+  double user_ns_per_datagram = 0;  // the user-space part of cpu_ns_per_datagram
   double cpu_share = 0;  // receiver CPU time / flood time: ~1.0 means the receiver was saturated
   std::uint64_t datagrams = 0;
 };
@@ -122,6 +123,8 @@ Sample run_case(const Case& c, double seconds) {
   s.cpu_ns_per_datagram = r.datagrams ? cpu * 1e9 / static_cast<double>(r.datagrams) : 0;
   s.datagrams_per_s = static_cast<double>(r.datagrams) / seconds;
   s.cpu_share = cpu / seconds;
+  const double user = static_cast<double>(usage.ru_utime.tv_sec) + static_cast<double>(usage.ru_utime.tv_usec) / 1e6;
+  s.user_ns_per_datagram = r.datagrams ? user * 1e9 / static_cast<double>(r.datagrams) : 0;
   return s;
 }
 
@@ -151,6 +154,7 @@ int main(int argc, char** argv) {
   int rounds = 3;
   double seconds = 2.0;
   std::string json_path;
+  std::string only;  // run only the cases whose name contains this
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) {
@@ -159,8 +163,10 @@ int main(int argc, char** argv) {
       seconds = std::atof(argv[++i]);
     } else if (a == "--json" && i + 1 < argc) {
       json_path = argv[++i];
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: salvo_packet_rate [--rounds N] [--seconds S] [--json FILE]\n");
+      std::fprintf(stderr, "usage: salvo_packet_rate [--rounds N] [--seconds S] [--json FILE] [--only NAME-PART]\n");
       return 2;
     }
   }
@@ -183,42 +189,57 @@ int main(int argc, char** argv) {
   for (int round = 0; round < rounds; ++round) {
     for (std::size_t k = 0; k < cases.size(); ++k) {
       const std::size_t i = (k + static_cast<std::size_t>(round)) % cases.size();  // rotate the order
+      if (!only.empty() && std::string(cases[i].name).find(only) == std::string::npos) continue;
       samples[i].push_back(run_case(cases[i], seconds));
-      std::fprintf(stderr, "round %d %-18s %8.1f ns/datagram  %10.0f datagrams/s  cpu %.2f\n", round + 1,
-                   cases[i].name, samples[i].back().cpu_ns_per_datagram, samples[i].back().datagrams_per_s,
+      std::fprintf(stderr, "round %d %-18s %8.1f ns/datagram (user %5.1f)  %10.0f datagrams/s  cpu %.2f\n",
+                   round + 1, cases[i].name, samples[i].back().cpu_ns_per_datagram,
+                   samples[i].back().user_ns_per_datagram, samples[i].back().datagrams_per_s,
                    samples[i].back().cpu_share);
     }
   }
-  std::vector<double> cpu(cases.size()), rate(cases.size()), share(cases.size());
+  std::vector<double> cpu(cases.size()), user(cases.size()), rate(cases.size()), share(cases.size());
   for (std::size_t i = 0; i < cases.size(); ++i) {
-    std::vector<double> c, r, s;
+    std::vector<double> c, u, r, s;
     for (const Sample& x : samples[i]) {
       c.push_back(x.cpu_ns_per_datagram);
+      u.push_back(x.user_ns_per_datagram);
       r.push_back(x.datagrams_per_s);
       s.push_back(x.cpu_share);
     }
     cpu[i] = median(c);
+    user[i] = median(u);
     rate[i] = median(r);
     share[i] = median(s);
   }
+  // With --only, a baseline that did not run has no figure: its ratios print as "-".
   const double recvmmsg = cpu[0];
-  const double best = std::min(cpu[0], cpu[1]);
+  const double best = cpu[0] == 0 ? cpu[1] : cpu[1] == 0 ? cpu[0] : std::min(cpu[0], cpu[1]);
+  auto ratio = [](double value, double base) {
+    char text[32] = "-";
+    if (base > 0) std::snprintf(text, sizeof text, "%.2fx", value / base);
+    return std::string(text);
+  };
   std::printf("Receiver CPU per 64-byte datagram, loopback GSO flood, medians of %d interleaved rounds of %.1f s\n",
               rounds, seconds);
   std::printf("Machine: %s\n\n", machine().c_str());
-  std::printf("| receiver | CPU ns/datagram | datagrams/s | receiver CPU busy | vs recvmmsg baseline | vs best baseline |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|\n");
+  std::printf("| receiver | CPU ns/datagram | of which user | datagrams/s | receiver CPU busy | vs recvmmsg baseline | vs best baseline |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (std::size_t i = 0; i < cases.size(); ++i) {
-    std::printf("| %s | %.1f | %.0f | %.0f%% | %.2fx | %.2fx |\n", cases[i].name, cpu[i], rate[i], share[i] * 100,
-                cpu[i] / recvmmsg, cpu[i] / best);
+    if (samples[i].empty()) continue;
+    std::printf("| %s | %.1f | %.1f | %.0f | %.0f%% | %s | %s |\n", cases[i].name, cpu[i], user[i], rate[i], share[i] * 100,
+                ratio(cpu[i], recvmmsg).c_str(), ratio(cpu[i], best).c_str());
   }
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << "{\"machine\":\"" << machine() << "\",\"rounds\":" << rounds << ",\"seconds\":" << seconds << ",\"cases\":[";
+    bool first = true;
     for (std::size_t i = 0; i < cases.size(); ++i) {
-      out << (i ? "," : "") << "{\"name\":\"" << cases[i].name << "\",\"baseline\":" << (cases[i].baseline ? "true" : "false")
-          << ",\"cpu_ns_per_datagram\":" << cpu[i] << ",\"datagrams_per_s\":" << rate[i]
-          << ",\"ratio_to_recvmmsg\":" << cpu[i] / recvmmsg << ",\"ratio_to_best_baseline\":" << cpu[i] / best << "}";
+      if (samples[i].empty()) continue;
+      out << (first ? "" : ",") << "{\"name\":\"" << cases[i].name << "\",\"baseline\":" << (cases[i].baseline ? "true" : "false")
+          << ",\"cpu_ns_per_datagram\":" << cpu[i] << ",\"user_ns_per_datagram\":" << user[i] << ",\"datagrams_per_s\":" << rate[i]
+          << ",\"ratio_to_recvmmsg\":" << (recvmmsg > 0 ? cpu[i] / recvmmsg : 0)
+          << ",\"ratio_to_best_baseline\":" << (best > 0 ? cpu[i] / best : 0) << "}";
+      first = false;
     }
     out << "]}\n";
   }

@@ -3,7 +3,10 @@
 #include <sched.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
+#include <type_traits>
 
 #include "receivers.hpp"
 #include "salvo/salvo.hpp"
@@ -22,6 +25,16 @@ ReceiveResult run_salvo(const char* backend, const PortReady& ready, const std::
   EngineOptions options;
   options.backend = parse_backend_kind(backend).value();
   options.cpus = {sched_getcpu()};
+  // For experiments with the engine's knobs; the recorded runs use the defaults.
+  auto knob = [](const char* name, auto& field) {
+    if (const char* v = std::getenv(name); v != nullptr && *v != 0) field = static_cast<std::remove_reference_t<decltype(field)>>(std::atol(v));
+  };
+  knob("SALVO_BENCH_BUFFERS", options.buffer_count);
+  knob("SALVO_BENCH_BATCH", options.batch_size);
+  knob("SALVO_BENCH_COMPLETION_BATCH", options.completion_batch);
+  long wait_us = options.completion_wait.count();
+  knob("SALVO_BENCH_COMPLETION_WAIT_US", wait_us);
+  options.completion_wait = std::chrono::microseconds(wait_us);
   auto engine = Engine::create(options);
   if (!engine) return {};
   auto bound = (*engine)->listen(Address::ipv4_loopback(0), [](unsigned) { return std::make_unique<Discard>(); });
@@ -31,6 +44,15 @@ ReceiveResult run_salvo(const char* backend, const PortReady& ready, const std::
   (*engine)->stop();
   (*engine)->wait();
   const Counters c = (*engine)->counters();
+  // SALVO_BENCH_COUNTERS=1 prints the engine's counters, to see why a case costs what it costs.
+  if (const char* v = std::getenv("SALVO_BENCH_COUNTERS"); v != nullptr && *v == '1') {
+    std::fprintf(stderr, "  %s counters:", backend);
+#define SALVO_PRINT_COUNTER(name, ...) \
+  if (c.name != 0) std::fprintf(stderr, " %s=%llu", #name, static_cast<unsigned long long>(c.name));
+    SALVO_COUNTERS(SALVO_PRINT_COUNTER)
+#undef SALVO_PRINT_COUNTER
+    std::fprintf(stderr, "\n");
+  }
   return {c.received, c.received_bytes};
 }
 

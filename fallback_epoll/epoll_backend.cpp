@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "backend.hpp"
-#include "cmsg.hpp"
 #include "worker.hpp"
 
 namespace salvo::detail {
@@ -28,7 +27,6 @@ struct SocketIo {
   std::vector<mmsghdr> rx;
   std::vector<iovec> rx_iov;
   std::vector<sockaddr_in6> rx_names;
-  std::vector<unsigned char> rx_control;
   std::vector<std::uint32_t> rx_slots;
   std::vector<mmsghdr> tx;
   std::vector<iovec> tx_iov;
@@ -57,7 +55,6 @@ class EpollBackend final : public Backend {
       io.rx.resize(batch);
       io.rx_iov.resize(batch);
       io.rx_names.resize(batch);
-      io.rx_control.resize(std::size_t{batch} * control_space);
       io.rx_slots.resize(batch);
       io.tx.resize(batch);
       io.tx_iov.resize(batch);
@@ -84,6 +81,7 @@ class EpollBackend final : public Backend {
     while (!worker.all_closed()) {
       // Work that does not wait for the kernel: hooks that queued sends, writers wanting room.
       const auto now = std::chrono::steady_clock::now();
+      worker.sample_kernel_drops(now);
       auto next_due = std::chrono::steady_clock::time_point::max();
       for (const auto& sp : worker.sockets()) {
         SocketState& s = *sp;
@@ -157,8 +155,6 @@ class EpollBackend final : public Backend {
         msghdr& h = io.rx[i].msg_hdr;
         h.msg_name = &io.rx_names[i];
         h.msg_namelen = sizeof(sockaddr_in6);
-        h.msg_control = &io.rx_control[std::size_t{i} * control_space];
-        h.msg_controllen = control_space;
         h.msg_flags = 0;
       }
       const int n = ::recvmmsg(s.fd, io.rx.data(), want, MSG_DONTWAIT, nullptr);
@@ -174,10 +170,6 @@ class EpollBackend final : public Backend {
       }
       for (int i = 0; i < n; ++i) {
         const msghdr& h = io.rx[i].msg_hdr;
-        if (h.msg_controllen != 0) {
-          const ControlInfo info = parse_control(h.msg_control, h.msg_controllen);
-          if (info.has_kernel_drops) worker.note_kernel_drops(s, info.kernel_drops);
-        }
         worker.accept(s, {pool.slot(io.rx_slots[i]), io.rx[i].msg_len},
                       Address::from_sockaddr(h.msg_name, h.msg_namelen), (h.msg_flags & MSG_TRUNC) != 0);
       }

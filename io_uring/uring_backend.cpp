@@ -29,7 +29,6 @@
 
 #include "backend.hpp"
 #include "buffer_ring.hpp"
-#include "cmsg.hpp"
 #include "uring_setup.hpp"
 #include "worker.hpp"
 
@@ -46,11 +45,14 @@ constexpr Op op_of(std::uint64_t data) { return static_cast<Op>(data >> 56); }
 constexpr std::uint32_t socket_of(std::uint64_t data) { return static_cast<std::uint32_t>(data >> 32) & 0xffffff; }
 constexpr std::uint32_t slot_of(std::uint64_t data) { return static_cast<std::uint32_t>(data); }
 
-// Room for the source address, rounded up so that the control area after it starts 8-byte aligned
-// (cmsghdr needs it). The kernel writes the real length in io_uring_recvmsg_out::namelen.
+// Room for the source address, rounded up to 8 bytes so that what follows stays aligned. The kernel
+// writes the real length in io_uring_recvmsg_out::namelen. No control area: nothing salvo reads per
+// datagram needs one (kernel drops are sampled with SO_MEMINFO, see Worker::sample_kernel_drops),
+// and every byte of headroom moves the payload further into the buffer, onto one more cache line
+// the kernel has to write per datagram.
 constexpr std::uint32_t name_space = (sizeof(sockaddr_in6) + 7) & ~std::uint32_t{7};
-constexpr std::uint32_t recv_header_bytes = sizeof(io_uring_recvmsg_out) + name_space + control_space;
-static_assert(sizeof(io_uring_recvmsg_out) % 8 == 0 && control_space % 8 == 0);
+constexpr std::uint32_t recv_header_bytes = sizeof(io_uring_recvmsg_out) + name_space;
+static_assert(sizeof(io_uring_recvmsg_out) % 8 == 0);
 
 // Per-socket io_uring state, sized at setup.
 struct SocketRing {
@@ -104,7 +106,7 @@ class UringBackend final : public Backend {
       SocketRing& sr = rings_[s->index];
       sr.fixed_index = s->index;
       sr.recv_template.msg_namelen = name_space;
-      sr.recv_template.msg_controllen = control_space;
+      sr.recv_template.msg_controllen = 0;
       sr.tx_msg.resize(s->queue.capacity());
       sr.tx_iov.resize(s->queue.capacity());
       sr.tx_done.assign(s->queue.capacity(), 0);
@@ -124,6 +126,7 @@ class UringBackend final : public Backend {
       // makes stopping independent of it.
       worker.check_stop();
       const auto now = std::chrono::steady_clock::now();
+      worker.sample_kernel_drops(now);
       auto next_due = std::chrono::steady_clock::time_point::max();
       for (const auto& sp : worker.sockets()) {
         SocketState& s = *sp;
@@ -307,11 +310,6 @@ class UringBackend final : public Backend {
       // Shorter than the header the kernel itself wrote: cannot happen; count it rather than trust it.
       s.counters.socket_errors.add(1);
       return;
-    }
-    auto* control = static_cast<unsigned char*>(io_uring_recvmsg_name(out)) + sr.recv_template.msg_namelen;
-    if (out->controllen != 0) {
-      const ControlInfo info = parse_control(control, std::min<std::size_t>(out->controllen, control_space));
-      if (info.has_kernel_drops) worker.note_kernel_drops(s, info.kernel_drops);
     }
     const auto* payload = static_cast<const std::byte*>(io_uring_recvmsg_payload(out, &sr.recv_template));
     const unsigned length = io_uring_recvmsg_payload_length(out, cqe.res, &sr.recv_template);

@@ -19,7 +19,13 @@ class BufferPool {
  public:
   BufferPool() = default;
   // Allocates count * size bytes (page aligned, so buffers of page-multiple size stay aligned).
+  // Pools of a megabyte or more are mapped 2 MiB aligned and asked for transparent huge pages:
+  // the kernel writes every received datagram into a different slot, cycling through the whole
+  // pool, and with 4 KiB pages each of those writes (and the protocol's read) needs its own TLB
+  // entry. Where THP is off or unavailable the pool simply stays on small pages.
   Result<void> init(std::uint32_t count, std::uint32_t size);
+  // Whether the pool got huge pages (for the capability report and tests), read at init.
+  bool huge_pages() const noexcept { return huge_pages_; }
 
   std::uint32_t count() const noexcept { return count_; }
   std::uint32_t buffer_size() const noexcept { return size_; }
@@ -36,10 +42,15 @@ class BufferPool {
   std::uint32_t available() const noexcept { return free_top_; }
 
  private:
-  struct FreeDeleter {
+  struct Unmapper {
+    Unmapper() noexcept {}  // user-provided: a nested type's default member initialisers are not
+                            // usable until BufferPool is complete, which unique_ptr needs
+    explicit Unmapper(std::size_t b) noexcept : bytes(b) {}
+    std::size_t bytes = 0;
     void operator()(std::byte* p) const noexcept;
   };
-  std::unique_ptr<std::byte, FreeDeleter> memory_;
+  std::unique_ptr<std::byte, Unmapper> memory_;
+  bool huge_pages_ = false;
   std::byte* base_ = nullptr;
   std::uint32_t count_ = 0;
   std::uint32_t size_ = 0;

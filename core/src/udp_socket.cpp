@@ -31,7 +31,6 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
     return socket_error(err, what, address);
   };
   const int one = 1;
-  if (::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) != 0) return fail("SO_RXQ_OVFL on");
   if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     return fail("SO_REUSEPORT on");
   }

@@ -115,7 +115,16 @@ class Worker {
   bool all_closed() const noexcept { return open_sockets_ == 0; }
   bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
 
-  void idle_tick() noexcept;  // refreshes kernel drop counts (a syscall, so only when idle)
+  // Kernel drop counts come from SO_MEMINFO, one getsockopt per socket: when idle, at close, and
+  // while busy at most every kernel_drop_sample_interval, so that live counters stay current
+  // without a syscall (or a per-datagram SO_RXQ_OVFL control message) on the hot path.
+  void idle_tick() noexcept;
+  void sample_kernel_drops(std::chrono::steady_clock::time_point now) noexcept {
+    if (now < next_drop_sample_) return;
+    next_drop_sample_ = now + kernel_drop_sample_interval;
+    idle_tick();
+  }
+  static constexpr std::chrono::milliseconds kernel_drop_sample_interval{100};
   void start_protocols();     // on_start for every socket
 
  private:
@@ -138,6 +147,7 @@ class Worker {
   int wake_fd_ = -1;
   std::atomic<bool> stop_requested_{false};
   bool stop_begun_ = false;  // worker thread only
+  std::chrono::steady_clock::time_point next_drop_sample_{};
   std::thread thread_;
 };
 

@@ -3,6 +3,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <set>
 
 #include "support/test_support.hpp"
@@ -33,6 +36,28 @@ TEST(BufferPool, SlotsAreEvenlySpacedInOnePageAlignedBlock) {
   BufferPool pages;
   ASSERT_TRUE(pages.init(3, 4096).ok());
   for (std::uint32_t i = 0; i < 3; ++i) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pages.slot(i)) % 4096, 0u);
+}
+
+TEST(BufferPool, LargePoolsAre2MiBAlignedForHugePages) {
+  // The default pool (1024 slots of 2048 bytes plus io_uring headroom) crosses the threshold.
+  BufferPool pool;
+  ASSERT_TRUE(pool.init(1024, 2112).ok());
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pool.base()) % (2u << 20), 0u);
+  // Every byte of every slot is usable (the trimmed mapping covers the whole pool).
+  std::memset(pool.slot(0), 0xab, std::size_t{1024} * 2112);
+  EXPECT_EQ(static_cast<unsigned char>(pool.slot(1023)[2111]), 0xab);
+  // Whether THP backs it depends on the machine; when the system offers THP to madvise()d
+  // memory ("always" or "madvise"), say what happened rather than fail on fragmentation.
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode((std::istreambuf_iterator<char>(thp)), std::istreambuf_iterator<char>());
+  RecordProperty("huge_pages", pool.huge_pages() ? "yes" : "no");
+  if (mode.find("[never]") != std::string::npos) {
+    EXPECT_FALSE(pool.huge_pages());
+  }
+  // Small pools stay on small pages and are only page aligned.
+  BufferPool small;
+  ASSERT_TRUE(small.init(16, 2112).ok());
+  EXPECT_FALSE(small.huge_pages());
 }
 
 TEST(BufferPool, SlotsAreZeroedAndIndependent) {
