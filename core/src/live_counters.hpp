@@ -26,12 +26,14 @@ struct LiveCounters {
 #define SALVO_LIVE_FIELD(name, help) CounterCell name;
   SALVO_COUNTERS(SALVO_LIVE_FIELD)
 #undef SALVO_LIVE_FIELD
+  CounterCell rx_batch_sizes[batch_size_buckets];
 
   Counters snapshot() const noexcept {
     Counters c;
 #define SALVO_LIVE_COPY(name, help) c.name = name.get();
     SALVO_COUNTERS(SALVO_LIVE_COPY)
 #undef SALVO_LIVE_COPY
+    for (std::size_t k = 0; k < batch_size_buckets; ++k) c.rx_batch_sizes[k] = rx_batch_sizes[k].get();
     return c;
   }
 };

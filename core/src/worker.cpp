@@ -123,6 +123,7 @@ void Worker::dispatch(SocketState& s) noexcept {
     s.counters.delivered.add(pending_);
     s.counters.delivered_bytes.add(pending_delivered_bytes_);
     s.counters.rx_batches.add(1);
+    s.counters.rx_batch_sizes[batch_size_bucket(pending_)].add(1);
     s.protocol->on_datagrams(std::span<const Datagram>(batch_.data(), pending_), s.transport);
   }
   pending_ = 0;

@@ -4,13 +4,17 @@
 //   received == delivered + dropped_truncated                 (every datagram read is accounted once)
 //   send_requests == sent + dropped_send_queue_full + dropped_send_error + send_rejected
 //                    + (still queued)
-// kernel_drops is the socket's own drop count (SO_RXQ_OVFL / SO_MEMINFO): datagrams the kernel
-// discarded because the receive queue was full, which salvo never read.
+// kernel_drops is the socket's own drop count (SO_MEMINFO, sampled every 100 ms while busy, when
+// idle and at close): datagrams the kernel discarded because the receive queue was full, which
+// salvo never read.
 //
 // A Counters value is a snapshot: reading one from any thread is safe; it may lag the worker by
 // the batch in progress.
 #pragma once
 
+#include <array>
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 
 namespace salvo {
@@ -41,10 +45,24 @@ namespace salvo {
   X(refused, "ICMP port-unreachable reports (ECONNREFUSED) seen on the socket")                  \
   X(socket_errors, "other asynchronous socket errors seen on the socket")
 
+// The sizes of the batches handed to on_datagrams, as a histogram with power-of-two buckets:
+// bucket k counts batches of 2^k .. 2^(k+1)-1 datagrams; the last bucket also takes everything
+// larger. Its sum over buckets equals rx_batches.
+inline constexpr std::size_t batch_size_buckets = 11;  // 1, 2-3, 4-7, ..., 512-1023, 1024+
+
+// The bucket of a batch of `n` datagrams (n >= 1).
+constexpr std::size_t batch_size_bucket(std::uint64_t n) noexcept {
+  const std::size_t k = static_cast<std::size_t>(std::bit_width(n)) - 1;
+  return k < batch_size_buckets ? k : batch_size_buckets - 1;
+}
+// The smallest batch size bucket k holds (1, 2, 4, ...).
+constexpr std::uint64_t batch_size_bucket_floor(std::size_t k) noexcept { return std::uint64_t{1} << k; }
+
 struct Counters {
 #define SALVO_COUNTER_FIELD(name, help) std::uint64_t name = 0;
   SALVO_COUNTERS(SALVO_COUNTER_FIELD)
 #undef SALVO_COUNTER_FIELD
+  std::array<std::uint64_t, batch_size_buckets> rx_batch_sizes{};  // see batch_size_bucket()
 
   // Datagrams read but not delivered (the receive side's drops by reason, summed).
   std::uint64_t receive_drops() const noexcept { return dropped_truncated; }
@@ -53,6 +71,7 @@ struct Counters {
 #define SALVO_COUNTER_ADD(name, help) name += other.name;
     SALVO_COUNTERS(SALVO_COUNTER_ADD)
 #undef SALVO_COUNTER_ADD
+    for (std::size_t k = 0; k < batch_size_buckets; ++k) rx_batch_sizes[k] += other.rx_batch_sizes[k];
     return *this;
   }
 };
