@@ -80,6 +80,7 @@ class EpollBackend final : public Backend {
     auto flush = [&](SocketState& s) { this->flush(s); };
     while (!worker.all_closed()) {
       // Work that does not wait for the kernel: hooks that queued sends, writers wanting room.
+      worker.poll_control();
       const auto now = std::chrono::steady_clock::now();
       worker.sample_kernel_drops(now);
       auto next_due = std::chrono::steady_clock::time_point::max();
@@ -97,8 +98,11 @@ class EpollBackend final : public Backend {
       }
       if (worker.all_closed()) break;
 
-      // Sleep until the kernel has something, a deferred writer is due, or the idle interval ends.
-      const bool busy = next_due <= now;
+      // Sleep until the kernel has something, a deferred writer is due, or the idle interval ends;
+      // busy polling asks without sleeping while traffic flowed within its idle budget.
+      const EngineOptions& o = worker.options();
+      const bool spinning = o.busy_poll && (o.busy_poll_idle.count() == 0 || now - last_activity_ < o.busy_poll_idle);
+      const bool busy = next_due <= now || spinning;
       const bool idle_wait = next_due - now >= idle_interval;
       const auto wait = busy ? std::chrono::nanoseconds(0)
                              : idle_wait ? std::chrono::nanoseconds(idle_interval)
@@ -109,7 +113,8 @@ class EpollBackend final : public Backend {
         if (errno == EINTR) continue;
         break;  // cannot happen with a valid epoll fd; the worker closes what is left
       }
-      if (n == 0 && idle_wait) worker.idle_tick();
+      if (n > 0) last_activity_ = now;
+      if (n == 0 && idle_wait && !busy) worker.idle_tick();
       for (int i = 0; i < n; ++i) {
         const epoll_event& ev = events_[i];
         if (ev.data.u64 == wake_key) {
@@ -218,6 +223,7 @@ class EpollBackend final : public Backend {
   }
 
   int epoll_fd_ = -1;
+  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll
   std::vector<SocketIo> io_;
   std::vector<epoll_event> events_;
 };

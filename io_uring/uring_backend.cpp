@@ -121,10 +121,10 @@ class UringBackend final : public Backend {
     auto flush = [this](SocketState& s) { prepare_sends(s); };
 
     while (!worker.all_closed()) {
-      // The eventfd poll normally brings stop requests, but while a sender keeps the ring full
-      // its completion was seen to never arrive (blast --duration); one atomic load per round
-      // makes stopping independent of it.
-      worker.check_stop();
+      // The eventfd poll normally brings stop requests and posted functions, but while a sender
+      // keeps the ring full its completion was seen to never arrive (blast --duration); checking
+      // once per round makes both independent of it.
+      worker.poll_control();
       const auto now = std::chrono::steady_clock::now();
       worker.sample_kernel_drops(now);
       auto next_due = std::chrono::steady_clock::time_point::max();
@@ -141,7 +141,9 @@ class UringBackend final : public Backend {
       // Submit everything prepared and wait for completions in the same system call: for a
       // batch while traffic flows, for anything at all once a round found nothing, and never
       // past the time a deferred writer is due.
-      const bool busy = next_due <= now;
+      // Busy polling: do not wait at all while traffic flowed within the idle budget.
+      const bool spinning = o.busy_poll && (o.busy_poll_idle.count() == 0 || now - last_activity_ < o.busy_poll_idle);
+      const bool busy = next_due <= now || spinning;
       const bool idle = last_seen_ == 0;
       int ret;
       if (busy) {
@@ -158,6 +160,7 @@ class UringBackend final : public Backend {
         if (deferred) ret = 0;  // a timer, not an idle period
       }
       last_seen_ = process_completions(worker);
+      if (last_seen_ != 0) last_activity_ = now;
       if (last_seen_ == 0 && idle && !busy && ret == -ETIME) worker.idle_tick();
     }
   }
@@ -269,13 +272,21 @@ class UringBackend final : public Backend {
     if (batch_socket != nullptr) finish_batch(worker, *batch_socket);
     io_uring_cq_advance(&ring_, seen);
     buffers_->publish();
-    // Buffers are back: re-arm whatever ended while its socket still receives.
+    // Buffers are back: re-arm whatever ended while its socket still receives. The kernel runs
+    // the re-armed receives in this order, and a flooded socket's receive takes every free buffer
+    // from its backlog at once; starting at a different socket each round keeps a flooded socket
+    // from starving the others of buffers round after round.
+    const std::size_t count = sockets.size();
+    rearm_start_ = count == 0 ? 0 : (rearm_start_ + 1) % count;
+    for (std::size_t k = 0; k < count; ++k) {
+      SocketState& s = *sockets[(rearm_start_ + k) % count];
+      if (!rings_[s.index].armed && s.receiving && !s.closed && buffers_->in_kernel() > 0) {
+        arm_receive(s);
+        s.counters.recv_rearms.add(1);
+      }
+    }
     for (const auto& s : sockets) {
       SocketRing& sr = rings_[s->index];
-      if (!sr.armed && s->receiving && !s->closed && buffers_->in_kernel() > 0) {
-        arm_receive(*s);
-        s->counters.recv_rearms.add(1);
-      }
       if (sr.rx_this_round) {
         s->counters.rx_syscalls.add(1);
         sr.rx_this_round = false;
@@ -354,6 +365,8 @@ class UringBackend final : public Backend {
   std::vector<SocketRing> rings_;
   std::uint32_t wake_index_ = 0;
   unsigned last_seen_ = 0;  // completions found by the previous round
+  std::size_t rearm_start_ = 0;  // the socket re-armed first this round (rotates)
+  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll
   // Buffer ids of the batch being gathered (at most batch_size; sized generously once).
   std::uint32_t pending_ = 0;
   std::array<std::uint16_t, 1024> pending_ids_{};

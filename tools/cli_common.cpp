@@ -23,6 +23,12 @@ void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
       ->check(CLI::Range(1u, 1u << 20))
       ->capture_default_str();
   app.add_option("--rcvbuf", f.rcvbuf, "socket receive buffer (SO_RCVBUF) in bytes")->check(CLI::Range(0, 1 << 30));
+  app.add_flag("--busy-poll", f.busy_poll,
+               "spin instead of sleeping while traffic flows: lower latency for a whole CPU per worker");
+  app.add_option("--busy-poll-idle", f.busy_poll_idle_s,
+                 "with --busy-poll: sleep after this many seconds without traffic (0 = never)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   app.add_option("--sndbuf", f.sndbuf, "socket send buffer (SO_SNDBUF) in bytes")->check(CLI::Range(0, 1 << 30));
 }
 
@@ -42,6 +48,8 @@ Result<EngineOptions> to_engine_options(const CommonFlags& f) {
   o.buffer_size = f.buffer_size;
   o.socket_receive_buffer = f.rcvbuf;
   o.socket_send_buffer = f.sndbuf;
+  o.busy_poll = f.busy_poll;
+  o.busy_poll_idle = std::chrono::milliseconds(static_cast<long long>(f.busy_poll_idle_s * 1000));
   return o;
 }
 

@@ -21,6 +21,8 @@ struct CommonFlags {
   std::uint32_t buffer_size = 2048;
   int rcvbuf = 0;
   int sndbuf = 0;
+  bool busy_poll = false;
+  double busy_poll_idle_s = 1.0;
 };
 
 // Adds the shared flags to a subcommand. `server` adds --idle-exit.

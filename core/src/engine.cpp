@@ -45,6 +45,8 @@ Result<void> validate(const EngineOptions& o) {
   if (o.completion_batch == 0 || o.completion_batch > 4096) return bad("completion batch must be between 1 and 4096");
   if (o.completion_wait.count() < 0) return bad("completion wait cannot be negative");
   if (o.send_queue_bytes == 0) return bad("send queue bytes must be at least 1");
+  if (o.steer_by_cpu && o.cpus.empty()) return bad("CPU steering needs the workers pinned (cpus)");
+  if (o.busy_poll_idle.count() < 0) return bad("busy-poll idle budget cannot be negative");
   if (o.socket_receive_buffer < 0 || o.socket_send_buffer < 0) return bad("socket buffer sizes cannot be negative");
   return {};
 }
@@ -98,6 +100,14 @@ Result<Address> Engine::listen(const Address& address, const ProtocolFactory& fa
     }
     if (i == 0) target = target.with_port(s->local.port());
     bound.push_back(*s);
+  }
+  if (impl_->options.steer_by_cpu && bound.size() > 1) {
+    std::vector<int> worker_cpus;
+    for (std::size_t i = 0; i < bound.size(); ++i) worker_cpus.push_back(impl_->options.cpus[i % impl_->options.cpus.size()]);
+    if (auto r = detail::steer_group_by_cpu(bound.front().fd, worker_cpus); !r) {
+      for (auto& b : bound) ::close(b.fd);
+      return r.error();
+    }
   }
   for (std::size_t i = 0; i < bound.size(); ++i) {
     auto protocol = factory(static_cast<unsigned>(i));
@@ -170,6 +180,15 @@ bool Engine::wait_for(std::chrono::milliseconds timeout) {
 bool Engine::finished() const noexcept {
   std::lock_guard lock(impl_->mutex);
   return impl_->started && impl_->running == 0;
+}
+
+Result<void> Engine::post(unsigned worker, std::function<void()> fn) {
+  if (!impl_->started) return Error::make(Errc::invalid_state, "post() needs a started engine");
+  if (worker >= impl_->workers.size()) {
+    return Error::make(Errc::bad_option, "post() to worker " + std::to_string(worker) + ", but the engine has " +
+                                             std::to_string(impl_->workers.size()));
+  }
+  return impl_->workers[worker]->post(std::move(fn));
 }
 
 const BackendChoice& Engine::backend() const noexcept { return impl_->choice; }

@@ -1,12 +1,15 @@
 #include "udp_socket.hpp"
 
+#include <linux/filter.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
+#include <vector>
 
 namespace salvo::detail {
 namespace {
@@ -56,6 +59,49 @@ Result<Address> check_port_free(const Address& address) {
   if (!probe) return probe.error();
   ::close(probe->fd);
   return address.with_port(probe->local.port());
+}
+
+Result<void> steer_group_by_cpu(int fd, std::span<const int> worker_cpus) {
+  // Classic BPF: A = the CPU this packet is handled on; compare it with each worker's CPU in turn
+  // and return that worker's group index; an index past the group's end (all ones) makes the
+  // kernel fall back to its hash.
+  std::vector<sock_filter> program;
+  program.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<__u32>(SKF_AD_OFF + SKF_AD_CPU)));
+  std::vector<int> seen;
+  for (std::size_t i = 0; i < worker_cpus.size(); ++i) {
+    const int cpu = worker_cpus[i];
+    if (std::find(seen.begin(), seen.end(), cpu) != seen.end()) continue;  // first worker on a CPU wins
+    seen.push_back(cpu);
+    program.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<__u32>(cpu), 0, 1));
+    program.push_back(BPF_STMT(BPF_RET | BPF_K, static_cast<__u32>(i)));
+  }
+  program.push_back(BPF_STMT(BPF_RET | BPF_K, 0xffffffffu));
+  sock_fprog fprog{};
+  fprog.len = static_cast<unsigned short>(program.size());
+  fprog.filter = program.data();
+  if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fprog, sizeof fprog) != 0) {
+    return Error::from_errno(errno, "SO_ATTACH_REUSEPORT_CBPF (CPU steering)");
+  }
+  return {};
+}
+
+std::uint64_t discard_queued(int fd, std::uint64_t max_datagrams) noexcept {
+  constexpr unsigned batch = 64;
+  mmsghdr messages[batch] = {};  // no iovecs: the kernel dequeues each datagram and copies nothing
+  std::uint64_t discarded = 0;
+  int errors = 0;
+  while (discarded < max_datagrams) {
+    const int n = ::recvmmsg(fd, messages, batch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    if (n > 0) {
+      discarded += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    // A pending socket error (ECONNREFUSED from ICMP...) is reported once and cleared: try again,
+    // a few times at most. EAGAIN: empty.
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && ++errors < 8) continue;
+    break;
+  }
+  return discarded;
 }
 
 std::int64_t read_kernel_drops(int fd) noexcept {

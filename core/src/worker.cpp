@@ -75,6 +75,40 @@ Counters Worker::counters() const noexcept {
   return sum;
 }
 
+Result<void> Worker::post(std::function<void()> fn) {
+  if (!fn) return Error::make(Errc::invalid_state, "post() needs a function");
+  {
+    std::lock_guard lock(post_mutex_);
+    if (posts_closed_) {
+      return Error::make(Errc::invalid_state, "worker " + std::to_string(index_) + " has finished");
+    }
+    posted_.push_back(std::move(fn));
+    posted_pending_.store(true, std::memory_order_release);
+  }
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  return {};
+}
+
+void Worker::run_posted() noexcept {
+  {
+    std::lock_guard lock(post_mutex_);
+    posted_pending_.store(false, std::memory_order_relaxed);
+    running_.swap(posted_);
+  }
+  for (auto& fn : running_) fn();
+  running_.clear();  // keeps its capacity: steady posting does not reallocate
+}
+
+void Worker::close_posts() noexcept {
+  {
+    std::lock_guard lock(post_mutex_);
+    posts_closed_ = true;
+  }
+  // Whatever was accepted runs, even after the last socket closed.
+  run_posted();
+}
+
 Result<void> Worker::pin() {
   if (options_.cpus.empty()) return {};
   const int cpu = options_.cpus[index_ % options_.cpus.size()];
@@ -101,6 +135,7 @@ void Worker::thread_main(std::function<void(Result<void>)> ready, std::function<
   for (auto& s : sockets_) {
     if (!s->closed) close_socket(*s);
   }
+  close_posts();
   finished();
 }
 
@@ -161,7 +196,7 @@ void Worker::note_send_error(SocketState& s, int err, const Address& to) noexcep
 void Worker::handle_wake() noexcept {
   std::uint64_t value = 0;
   [[maybe_unused]] ssize_t n = ::read(wake_fd_, &value, sizeof value);
-  if (stop_requested()) begin_stop_all();
+  poll_control();
 }
 
 void Worker::begin_stop_all() noexcept {
@@ -189,6 +224,9 @@ void Worker::close_socket(SocketState& s) noexcept {
     s.queue.pop(s.queue.size());
   }
   if (s.fd >= 0) {
+    // Datagrams still queued would vanish with the socket: read them out (without their
+    // payloads) and count them, so that stopping under load keeps the accounting exact.
+    s.counters.discarded_at_close.add(discard_queued(s.fd));
     if (std::int64_t drops = read_kernel_drops(s.fd); drops >= 0) {
       note_kernel_drops(s, static_cast<std::uint32_t>(drops));
     }

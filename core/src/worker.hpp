@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <thread>
 #include <vector>
@@ -38,6 +39,9 @@ class Worker {
   // --- any thread ---
   void request_stop() noexcept;
   Counters counters() const noexcept;
+  // Queues `fn` to run on this worker's thread after everything posted before it (see
+  // Engine::post). Fails once the worker has finished.
+  Result<void> post(std::function<void()> fn);
 
   // --- worker thread: for backends ---
   unsigned index() const noexcept { return index_; }
@@ -104,10 +108,13 @@ class Worker {
     }
   }
 
-  // Stop handling.
-  void handle_wake() noexcept;            // drains the eventfd; begins stopping on request
-  void check_stop() noexcept {            // begins stopping on request, without a syscall
+  // Stop requests and posted functions arrive through the eventfd; backends call handle_wake()
+  // when it fires, and poll_control() once per round as well (one or two relaxed loads), so that
+  // neither depends on the eventfd's completion arriving (see the io_uring backend).
+  void handle_wake() noexcept;            // drains the eventfd, then poll_control()
+  void poll_control() noexcept {
     if (!stop_begun_ && stop_requested()) begin_stop_all();
+    if (posted_pending_.load(std::memory_order_acquire)) run_posted();
   }
   void begin_stop(SocketState& s) noexcept;
   bool ready_to_close(const SocketState& s, std::chrono::steady_clock::time_point now) const noexcept;
@@ -129,6 +136,8 @@ class Worker {
 
  private:
   void begin_stop_all() noexcept;
+  void run_posted() noexcept;
+  void close_posts() noexcept;  // at exit: refuse new posts, run what is queued
   void thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished);
   Result<void> pin();
 
@@ -147,6 +156,13 @@ class Worker {
   int wake_fd_ = -1;
   std::atomic<bool> stop_requested_{false};
   bool stop_begun_ = false;  // worker thread only
+  // Engine::post: a mutex-guarded queue touched only when something was posted (the flag keeps
+  // the per-round check to one load); the worker swaps it out and runs it without the lock.
+  std::mutex post_mutex_;
+  std::vector<std::function<void()>> posted_;   // guarded by post_mutex_
+  bool posts_closed_ = false;                   // guarded by post_mutex_
+  std::vector<std::function<void()>> running_;  // worker thread only
+  std::atomic<bool> posted_pending_{false};
   std::chrono::steady_clock::time_point next_drop_sample_{};
   std::thread thread_;
 };

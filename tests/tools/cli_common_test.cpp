@@ -16,6 +16,8 @@ TEST(CliCommon, FlagsBecomeEngineOptions) {
   f.buffer_size = 9000;
   f.rcvbuf = 1 << 20;
   f.sndbuf = 1 << 19;
+  f.busy_poll = true;
+  f.busy_poll_idle_s = 0.25;
   auto o = to_engine_options(f);
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(o->backend, BackendKind::epoll);
@@ -26,6 +28,8 @@ TEST(CliCommon, FlagsBecomeEngineOptions) {
   EXPECT_EQ(o->buffer_size, 9000u);
   EXPECT_EQ(o->socket_receive_buffer, 1 << 20);
   EXPECT_EQ(o->socket_send_buffer, 1 << 19);
+  EXPECT_TRUE(o->busy_poll);
+  EXPECT_EQ(o->busy_poll_idle, std::chrono::milliseconds(250));
 }
 
 TEST(CliCommon, BadCpuListAndBackendAreErrors) {

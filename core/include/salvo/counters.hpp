@@ -2,6 +2,7 @@
 //
 // Accounting rules that tests and tools rely on:
 //   received == delivered + dropped_truncated                 (every datagram read is accounted once)
+//   reached the socket == received + kernel_drops + discarded_at_close
 //   send_requests == sent + dropped_send_queue_full + dropped_send_error + send_rejected
 //                    + (still queued)
 // kernel_drops is the socket's own drop count (SO_MEMINFO, sampled every 100 ms while busy, when
@@ -29,6 +30,7 @@ namespace salvo {
   X(dropped_truncated, "datagrams larger than a buffer, dropped (or delivered flagged, see truncated)") \
   X(truncated, "datagrams that arrived larger than their buffer")                                \
   X(kernel_drops, "datagrams the kernel dropped because the socket's receive queue was full")    \
+  X(discarded_at_close, "datagrams still queued in the socket when it closed at stop: read and counted, not delivered") \
   X(send_requests, "datagrams the protocol asked to send")                                       \
   X(sent, "datagrams the kernel accepted")                                                       \
   X(sent_bytes, "payload bytes the kernel accepted")                                             \

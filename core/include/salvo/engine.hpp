@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,6 +59,23 @@ struct EngineOptions {
   std::uint32_t completion_batch = 32;
   std::chrono::microseconds completion_wait{50};
 
+  // CPU steering for SO_REUSEPORT groups (workers > 1, pinned with `cpus`): a datagram the kernel
+  // handles on CPU c goes to the socket of the worker pinned to c (a classic-BPF program attached
+  // with SO_ATTACH_REUSEPORT_CBPF), so it is served on the CPU whose caches already hold it. With
+  // RSS/RPS spreading flows over CPUs, this keeps each flow on one worker. Datagrams handled on a
+  // CPU no worker is pinned to are spread by the kernel's usual hash.
+  bool steer_by_cpu = false;
+
+  // Busy polling, for latency. A sleeping worker pays a wake-up on every datagram that finds it
+  // idle: the scheduler's, and on a virtual machine the hypervisor's, tens of microseconds of a
+  // round trip. With busy_poll the worker never sleeps while traffic flows: it asks the kernel for
+  // completions without waiting (io_uring) or polls readiness with a zero timeout (epoll) in a
+  // loop. The cost is a whole CPU per worker, busy even when only one datagram a second arrives.
+  // After busy_poll_idle without any completion the worker sleeps as usual until traffic comes
+  // back (then spins again); zero means it spins until stopped.
+  bool busy_poll = false;
+  std::chrono::milliseconds busy_poll_idle{1000};
+
   // How long a stopping socket waits for a full socket send buffer to drain before the datagrams
   // still queued are counted as dropped_send_error.
   std::chrono::milliseconds stop_flush_timeout{1000};
@@ -93,6 +111,14 @@ class Engine {
   // Waits at most `timeout`; true when every worker has finished.
   bool wait_for(std::chrono::milliseconds timeout);
   bool finished() const noexcept;
+
+  // Runs `fn` on worker `worker`'s thread (Twisted: callFromThread), after every function posted
+  // to that worker before it, between batches: never inside a protocol hook, so fn may use the
+  // worker's protocols and transports freely. Any thread may call it, after start(). The queue is
+  // guarded by a lock that only post() and the worker's hand-over take; the data path never
+  // does. Functions accepted before the worker finishes all run, even after stop(); later calls
+  // fail with Errc::invalid_state. fn must not throw.
+  Result<void> post(unsigned worker, std::function<void()> fn);
 
   const BackendChoice& backend() const noexcept;
   const EngineOptions& options() const noexcept;

@@ -1,0 +1,205 @@
+// Zero heap allocations per datagram in steady state, for every backend: this executable replaces
+// malloc and operator new with counting versions, warms an engine up, then counts every allocation
+// in the whole process while 100,000 datagrams are received (sink) or received and answered (echo).
+// The test thread itself uses only raw sockets and preallocated buffers inside the window.
+#include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "support/test_support.hpp"
+
+extern "C" {
+void* __libc_malloc(size_t);
+void* __libc_calloc(size_t, size_t);
+void* __libc_realloc(void*, size_t);
+void* __libc_memalign(size_t, size_t);
+void __libc_free(void*);
+}
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<std::uint64_t> g_allocations{0};
+inline void note() {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+extern "C" {
+void* malloc(size_t n) {
+  note();
+  return __libc_malloc(n);
+}
+void* calloc(size_t n, size_t m) {
+  note();
+  return __libc_calloc(n, m);
+}
+void* realloc(void* p, size_t n) {
+  note();
+  return __libc_realloc(p, n);
+}
+void* memalign(size_t a, size_t n) {
+  note();
+  return __libc_memalign(a, n);
+}
+void* aligned_alloc(size_t a, size_t n) {
+  note();
+  return __libc_memalign(a, n);
+}
+int posix_memalign(void** out, size_t a, size_t n) {
+  note();
+  void* p = __libc_memalign(a, n);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+void free(void* p) { __libc_free(p); }
+}
+
+// operator new goes through malloc in libstdc++, but count it explicitly in case it does not.
+void* operator new(std::size_t n) {
+  note();
+  if (void* p = __libc_malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { __libc_free(p); }
+void operator delete[](void* p) noexcept { __libc_free(p); }
+void operator delete(void* p, std::size_t) noexcept { __libc_free(p); }
+void operator delete[](void* p, std::size_t) noexcept { __libc_free(p); }
+
+namespace salvo::test {
+namespace {
+
+class Allocations : public testing::TestWithParam<BackendKind> {};
+
+void nap_us(long us) {
+  timespec ts{0, us * 1000};
+  nanosleep(&ts, nullptr);
+}
+
+// Sends `count` 64-byte datagrams to `to` in sendmmsg batches, keeping at most `window` of them
+// unanswered (read or replied), and reads replies when `replies` is set. No allocation.
+struct RawClient {
+  int fd = -1;
+  static constexpr int batch = 32;
+  mmsghdr out[batch] = {};
+  iovec out_iov[batch] = {};
+  unsigned char payload[64] = {};
+  mmsghdr in[batch] = {};
+  iovec in_iov[batch] = {};
+  unsigned char in_buf[batch][128] = {};
+  std::uint64_t replies = 0;
+
+  explicit RawClient(const Address& to) {
+    fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
+    const int big = 4 << 20;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    for (int i = 0; i < batch; ++i) {
+      out_iov[i] = {payload, sizeof payload};
+      out[i].msg_hdr.msg_iov = &out_iov[i];
+      out[i].msg_hdr.msg_iovlen = 1;
+      out[i].msg_hdr.msg_name = const_cast<void*>(to.sockaddr_data());
+      out[i].msg_hdr.msg_namelen = to.sockaddr_size();
+      in_iov[i] = {in_buf[i], sizeof in_buf[i]};
+      in[i].msg_hdr.msg_iov = &in_iov[i];
+      in[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+  ~RawClient() { ::close(fd); }
+  void drain() {
+    for (;;) {
+      const int n = ::recvmmsg(fd, in, batch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) return;
+      replies += static_cast<std::uint64_t>(n);
+    }
+  }
+  int send_batch() {
+    const int n = ::sendmmsg(fd, out, batch, 0);
+    return n < 0 ? 0 : n;
+  }
+};
+
+// Runs `count` datagrams through the engine and returns (allocations, datagrams the engine read).
+std::pair<std::uint64_t, std::uint64_t> run_window(Engine& engine, RawClient& client, std::uint64_t count,
+                                                   bool echo, bool count_allocations) {
+  const std::uint64_t start = engine.counters().received;
+  std::uint64_t sent = 0;
+  if (count_allocations) {
+    g_allocations = 0;
+    g_counting = true;
+  }
+  for (int spins = 0; sent < count && spins < 2'000'000; ++spins) {
+    // Keep about 256 datagrams in flight so that the socket never overflows.
+    const std::uint64_t read = engine.counters().received - start;
+    if (sent - read < 256) {
+      sent += static_cast<std::uint64_t>(client.send_batch());
+    } else {
+      nap_us(20);
+    }
+    if (echo) client.drain();
+  }
+  for (int spins = 0; spins < 200'000 && engine.counters().received - start < sent; ++spins) nap_us(50);
+  if (echo) {
+    for (int spins = 0; spins < 200'000 && client.replies < sent; ++spins) {
+      client.drain();
+      nap_us(50);
+    }
+  }
+  g_counting = false;
+  return {g_allocations.load(), engine.counters().received - start};
+}
+
+void check_no_allocations(BackendKind kind, bool echo) {
+  Recorder recorder;
+  EngineOptions o;
+  o.backend = kind;
+  o.buffer_count = 512;
+  o.socket_receive_buffer = 4 << 20;
+  auto engine = make_engine(o);
+  const ProtocolFactory factory = echo ? echo_factory(recorder) : recording_factory(recorder, {}, Record::nothing);
+  const Address server = must_listen(*engine, addr("127.0.0.1:0"), factory);
+  must_start(*engine);
+  RawClient client(server);
+  client.replies = 0;
+  // Warm-up: first-use allocations (lazy tables, per-peer state in test support) happen here.
+  run_window(*engine, client, 10'000, echo, false);
+  client.replies = 0;
+  const auto [allocations, read] = run_window(*engine, client, 100'000, echo, true);
+  const Counters c = engine->counters();
+  stop_and_wait(*engine);
+  ASSERT_GE(read, 100'000u) << describe(c);
+  if (echo) {
+    EXPECT_GE(client.replies, 100'000u) << describe(c);
+  }
+  EXPECT_EQ(c.kernel_drops, 0u) << describe(c);
+  EXPECT_EQ(allocations, 0u) << "heap allocations while " << read << " datagrams went through";
+}
+
+TEST_P(Allocations, NoneWhileReceiving) { check_no_allocations(GetParam(), false); }
+TEST_P(Allocations, NoneWhileEchoing) { check_no_allocations(GetParam(), true); }
+
+TEST(AllocationCounter, CountsWhatItShould) {
+  // The counter itself must see allocations, or the tests above prove nothing.
+  g_allocations = 0;
+  g_counting = true;
+  void* p = std::malloc(100);
+  auto* q = new int(5);
+  g_counting = false;
+  std::free(p);
+  delete q;
+  EXPECT_EQ(g_allocations.load(), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Allocations, testing::ValuesIn(available_backends()), backend_test_name);
+
+}  // namespace
+}  // namespace salvo::test
