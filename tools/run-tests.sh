@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds salvo and runs the whole test suite: installs missing Debian packages, configures and
-# builds with a CMake preset (default: release; also debug or asan), then runs ctest with that
+# builds with a CMake preset (default: release; also debug, asan or tsan), then runs ctest with that
 # preset. Exits non-zero if anything fails.
 #
 # Usage: tools/run-tests.sh [PRESET]
