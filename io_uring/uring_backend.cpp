@@ -14,7 +14,9 @@
 // front ones complete.
 //
 // Waiting: io_uring_submit_and_wait_timeout for EngineOptions::completion_batch completions or
-// completion_wait, whichever is first (see engine.hpp for the trade-off).
+// completion_wait, whichever is first, while the previous round brought a whole batch (heavy
+// traffic); for one completion otherwise (see engine.hpp for the trade-off). With busy_poll, no
+// waiting at all while traffic flows.
 #include <liburing.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -156,7 +158,11 @@ class UringBackend final : public Backend {
         __kernel_timespec ts{};
         ts.tv_sec = wait.count() / 1'000'000'000;
         ts.tv_nsec = wait.count() % 1'000'000'000;
-        ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, idle ? 1 : o.completion_batch, &ts, nullptr);
+        // Wait for a whole batch only while traffic is heavy (the last round already brought one):
+        // light traffic, a ping-pong above all, would otherwise wait out completion_wait on
+        // every datagram.
+        const unsigned want = last_seen_ >= o.completion_batch ? o.completion_batch : 1;
+        ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, want, &ts, nullptr);
         if (deferred) ret = 0;  // a timer, not an idle period
       }
       last_seen_ = process_completions(worker);

@@ -50,12 +50,13 @@ struct EngineOptions {
 
   bool deliver_truncated = false;  // deliver oversized datagrams flagged instead of dropping them
 
-  // io_uring completion batching. A worker sleeps until `completion_batch` completions are ready
-  // or `completion_wait` has passed, whichever comes first. Waiting for one completion at a time
-  // wakes the worker once per datagram under moderate load, which costs far more CPU per datagram
-  // than recvmmsg; a larger batch amortises each wakeup over many datagrams, and the wait bounds
-  // the latency that adds when traffic is light. Latency-critical services set completion_batch
-  // to 1. (The epoll backend reads whatever is queued at each wakeup; these do not apply.)
+  // io_uring completion batching. Under heavy traffic (the previous round already brought at least
+  // `completion_batch` completions) a worker sleeps until `completion_batch` completions are
+  // ready or `completion_wait` has passed, whichever comes first: each wake-up is then amortised
+  // over a batch instead of paid per datagram. Under light traffic it waits for one completion,
+  // so that a lone datagram (a ping) is handled at once rather than after completion_wait.
+  // completion_batch = 1 turns batching off. (The epoll backend reads whatever is queued at each
+  // wakeup; these do not apply.)
   std::uint32_t completion_batch = 32;
   std::chrono::microseconds completion_wait{50};
 
