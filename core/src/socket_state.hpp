@@ -25,6 +25,7 @@ struct SocketState {
   int fd = -1;
   Address local;
   bool ipv6 = false;  // socket family (AF_INET6 sockets may also carry v4-mapped peers)
+  Address peer;       // Transport::connect: the connected peer (Family::none when unconnected)
   std::uint32_t index = 0;  // position in the worker's socket list; backends key arrays by it
 
   std::unique_ptr<Protocol> protocol;

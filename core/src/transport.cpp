@@ -1,5 +1,9 @@
 #include "salvo/transport.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "socket_state.hpp"
 #include "worker.hpp"
 
@@ -60,6 +64,42 @@ SendResult Transport::send(std::span<const std::byte> payload, const Address& to
   s.writable_quiet = false;
   return SendResult::queued;
 }
+
+SendResult Transport::send(std::span<const std::byte> payload) noexcept {
+  if (state_->peer.family() == Address::Family::none) {
+    state_->counters.send_requests.add(1);
+    state_->counters.send_rejected.add(1);
+    return SendResult::bad_address;
+  }
+  return send(payload, state_->peer);
+}
+
+Result<void> Transport::connect(const Address& peer) noexcept {
+  detail::SocketState& s = *state_;
+  if (s.closed || s.fd < 0) return Error::make(Errc::invalid_state, "connect on a closed socket");
+  if (s.peer.family() != Address::Family::none) {
+    return Error::make(Errc::invalid_state, "already connected to " + s.peer.to_string());
+  }
+  Address target;
+  if (peer.is_v4()) {
+    target = s.ipv6 ? peer.v4_mapped() : peer;
+  } else if (peer.is_v6()) {
+    if (!s.ipv6 && !peer.is_v4_mapped()) {
+      return Error::make(Errc::bad_address, "cannot connect an IPv4 socket to " + peer.to_string());
+    }
+    target = s.ipv6 ? peer : peer.unmapped();
+  } else {
+    return Error::make(Errc::bad_address, "connect needs an address");
+  }
+  if (target.port() == 0) return Error::make(Errc::bad_address, "cannot connect to port 0");
+  if (::connect(s.fd, static_cast<const sockaddr*>(target.sockaddr_data()), target.sockaddr_size()) != 0) {
+    return Error::from_errno(errno, "connect to " + target.to_string());
+  }
+  s.peer = target;
+  return {};
+}
+
+Address Transport::connected_peer() const noexcept { return state_->peer; }
 
 Address Transport::local_address() const noexcept { return state_->local; }
 

@@ -177,7 +177,8 @@ void Worker::note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcep
 void Worker::note_async_error(SocketState& s, int err, const Address& peer) noexcept {
   if (err == ECONNREFUSED) {
     s.counters.refused.add(1);
-    s.protocol->on_refused(peer, s.transport);
+    // A connected socket can only have been refused by its peer.
+    s.protocol->on_refused(peer.family() == Address::Family::none ? s.peer : peer, s.transport);
   } else {
     s.counters.socket_errors.add(1);
     s.protocol->on_error(std::error_code(err, std::system_category()), s.transport);

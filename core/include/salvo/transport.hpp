@@ -11,10 +11,12 @@
 #include <chrono>
 #include <cstddef>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "salvo/address.hpp"
 #include "salvo/counters.hpp"
+#include "salvo/error.hpp"
 
 namespace salvo {
 
@@ -33,12 +35,56 @@ enum class SendResult : std::uint8_t {
 
 std::string_view to_string(SendResult r) noexcept;
 
+// A network interface for multicast: by name ("eth0"), by index, or unspecified (the kernel's
+// choice, from the routing table). Transport::join_group(group, every_interface) joins on every
+// interface that is up and multicast-capable.
+struct NetworkInterface {
+  std::string name;    // takes precedence over index when set
+  unsigned index = 0;  // 0: unspecified
+  static NetworkInterface named(std::string n) { return NetworkInterface{std::move(n), 0}; }
+  static NetworkInterface with_index(unsigned i) { return NetworkInterface{{}, i}; }
+};
+struct EveryInterface {};
+inline constexpr EveryInterface every_interface{};
+
 class Transport {
  public:
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
   SendResult send(std::span<const std::byte> payload, const Address& to) noexcept;
+  // To the connected peer (see connect); bad_address when the socket is not connected.
+  SendResult send(std::span<const std::byte> payload) noexcept;
+
+  // Connected UDP (Twisted: transport.connect). From now on this socket talks to `peer` only: the
+  // kernel drops datagrams from anyone else, send(payload) goes to the peer, and an ICMP port
+  // unreachable from it arrives as on_refused(peer). Once per socket: a second call fails with
+  // Errc::invalid_state, as in Twisted. An IPv4 peer on an IPv6 socket is mapped. With several
+  // workers only this worker's socket is connected.
+  Result<void> connect(const Address& peer) noexcept;
+  // The connected peer, or an address of Family::none.
+  Address connected_peer() const noexcept;
+
+  // --- socket options (Twisted: setBroadcastAllowed, setTTL, joinGroup, ...) ---
+  // Each is a setsockopt on this worker's socket; failures come back as errors that name the call.
+  using Interface = NetworkInterface;
+
+  Result<void> set_broadcast_allowed(bool allowed) noexcept;
+  Result<bool> broadcast_allowed() const noexcept;
+  Result<void> join_group(const Address& group, const Interface& where = {}) noexcept;
+  Result<void> join_group(const Address& group, EveryInterface) noexcept;  // every_interface
+  Result<void> leave_group(const Address& group, const Interface& where = {}) noexcept;
+  // Source-specific multicast: only what `source` sends to `group`.
+  Result<void> join_source_group(const Address& group, const Address& source, const Interface& where = {}) noexcept;
+  Result<void> leave_source_group(const Address& group, const Address& source, const Interface& where = {}) noexcept;
+  // TTL for IPv4, hop limit for IPv6 (1..255; Twisted's setTTL).
+  Result<void> set_multicast_ttl(int ttl) noexcept;
+  Result<int> multicast_ttl() const noexcept;
+  // Whether this host's own multicast sends come back to its sockets (Twisted: setLoopbackMode).
+  Result<void> set_multicast_loopback(bool enabled) noexcept;
+  Result<bool> multicast_loopback() const noexcept;
+  // The interface multicast goes out of (Twisted: setOutgoingInterface).
+  Result<void> set_multicast_interface(const Interface& where) noexcept;
 
   // The bound address (Twisted: getHost); the real port when bound to port 0.
   Address local_address() const noexcept;

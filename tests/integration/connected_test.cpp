@@ -1,0 +1,197 @@
+// Connected UDP and the socket options of Twisted's transport, for every backend: connect once
+// (a second connect is an error), send without an address, only the peer's datagrams delivered,
+// ICMP port unreachable from the peer as on_refused(peer); broadcast, multicast TTL and loopback
+// read back as set; multicast joins fail clearly for bad groups and unknown interfaces.
+#include <atomic>
+#include <mutex>
+
+#include "support/test_support.hpp"
+
+namespace salvo::test {
+namespace {
+
+class Connected : public testing::TestWithParam<BackendKind> {
+ protected:
+  EngineOptions options() const {
+    EngineOptions o;
+    o.backend = GetParam();
+    o.buffer_count = 64;
+    return o;
+  }
+};
+
+// A protocol that records refusals with their peer.
+class RefusalRecorder final : public Protocol {
+ public:
+  explicit RefusalRecorder(std::function<void(Transport&)> start) : start_(std::move(start)) {}
+  void on_start(Transport& t) override { start_(t); }
+  void on_datagrams(std::span<const Datagram> batch, Transport&) override {
+    std::lock_guard lock(mutex_);
+    for (const Datagram& d : batch) from_.push_back(d.peer);
+  }
+  void on_refused(const Address& peer, Transport&) override {
+    std::lock_guard lock(mutex_);
+    refused_.push_back(peer);
+  }
+  std::vector<Address> refused() const {
+    std::lock_guard lock(mutex_);
+    return refused_;
+  }
+  std::vector<Address> from() const {
+    std::lock_guard lock(mutex_);
+    return from_;
+  }
+
+ private:
+  std::function<void(Transport&)> start_;
+  mutable std::mutex mutex_;
+  std::vector<Address> refused_;
+  std::vector<Address> from_;
+};
+
+TEST_P(Connected, OnlyThePeersDatagramsArriveAndSendNeedsNoAddress) {
+  UdpSocket peer(addr("127.0.0.1:0"));
+  UdpSocket stranger(addr("127.0.0.1:0"));
+  std::atomic<int> connect_result{-1};
+  std::atomic<int> second_connect{-1};
+  std::atomic<int> sent_without_address{-1};
+  RefusalRecorder* protocol = nullptr;
+  auto engine = make_engine(options());
+  const Address server = must_listen(*engine, addr("127.0.0.1:0"), [&](unsigned) {
+    auto p = std::make_unique<RefusalRecorder>([&](Transport& t) {
+      auto r = t.connect(peer.local());
+      connect_result = r ? 0 : 1;
+      auto again = t.connect(stranger.local());
+      second_connect = !again && again.error().code == make_error_code(Errc::invalid_state) ? 0 : 1;
+      sent_without_address = t.send(make_payload(7, 24)) == SendResult::queued ? 0 : 1;
+      EXPECT_EQ(t.connected_peer(), peer.local());
+    });
+    protocol = p.get();
+    return p;
+  });
+  must_start(*engine);
+  auto hello = peer.receive(2s);
+  ASSERT_TRUE(hello.has_value()) << "send(payload) on a connected socket did not reach the peer";
+  EXPECT_EQ(payload_seq(hello->payload), 7u);
+  EXPECT_EQ(hello->from, server);
+  EXPECT_EQ(connect_result.load(), 0);
+  EXPECT_EQ(second_connect.load(), 0) << "a second connect must fail with invalid_state";
+  EXPECT_EQ(sent_without_address.load(), 0);
+
+  for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(stranger.send_to(make_payload(i, 16), server));
+  for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(peer.send_to(make_payload(100 + i, 16), server));
+  ASSERT_TRUE(wait_until([&] { return engine->counters().received >= 5; }, 5s));
+  // The stranger's datagrams were sent first: had the kernel delivered them they would be here.
+  stop_and_wait(*engine);
+  const auto from = protocol->from();
+  ASSERT_EQ(from.size(), 5u);
+  for (const Address& a : from) EXPECT_EQ(a, peer.local());
+  EXPECT_EQ(engine->counters().received, 5u);
+}
+
+TEST_P(Connected, RefusedByThePeerCallsOnRefusedWithThePeer) {
+  // A port that is certainly closed: bind, note, close.
+  Address closed;
+  {
+    UdpSocket gone(addr("127.0.0.1:0"));
+    closed = gone.local();
+  }
+  RefusalRecorder* protocol = nullptr;
+  auto engine = make_engine(options());
+  must_listen(*engine, addr("127.0.0.1:0"), [&](unsigned) {
+    auto p = std::make_unique<RefusalRecorder>([&](Transport& t) {
+      ASSERT_TRUE(t.connect(closed).ok());
+      t.send(make_payload(1, 8));
+    });
+    protocol = p.get();
+    return p;
+  });
+  must_start(*engine);
+  ASSERT_TRUE(wait_until([&] { return !protocol->refused().empty(); }, 5s)) << describe(engine->counters());
+  stop_and_wait(*engine);
+  const auto refused = protocol->refused();
+  ASSERT_GE(refused.size(), 1u);
+  EXPECT_EQ(refused[0], closed);
+  EXPECT_EQ(engine->counters().refused, refused.size());
+}
+
+TEST_P(Connected, ConnectErrorsAreClear) {
+  std::vector<std::string> errors;
+  Recorder recorder;
+  Hooks hooks;
+  hooks.on_start = [&](Transport& t) {
+    auto zero = t.connect(addr("127.0.0.1:0"));
+    errors.push_back(zero ? "" : zero.error().message);
+    auto family = t.connect(addr("[::1]:53"));
+    errors.push_back(family ? "" : family.error().message);
+    errors.push_back(t.send(make_payload(1, 8)) == SendResult::bad_address ? "unconnected send refused" : "");
+    t.stop_listening();
+  };
+  auto engine = make_engine(options());
+  must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks));
+  must_start(*engine);
+  ASSERT_TRUE(wait_until([&] { return engine->finished(); }, 5s));
+  stop_and_wait(*engine);
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_NE(errors[0].find("port 0"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[1].find("IPv4 socket"), std::string::npos) << errors[1];
+  EXPECT_EQ(errors[2], "unconnected send refused");
+  EXPECT_EQ(engine->counters().send_rejected, 1u);
+}
+
+TEST_P(Connected, SocketOptionsReadBackAsSet) {
+  struct Seen {
+    bool broadcast_before = true, broadcast_after = false, loop_after = true;
+    int ttl_after = 0;
+    std::string bad_group, bad_interface, bad_ttl, ipv6_group_on_v4;
+    bool joined_any = false, left_any = false;
+  } seen;
+  Recorder recorder;
+  Hooks hooks;
+  hooks.on_start = [&](Transport& t) {
+    seen.broadcast_before = t.broadcast_allowed().value();
+    EXPECT_TRUE(t.set_broadcast_allowed(true).ok());
+    seen.broadcast_after = t.broadcast_allowed().value();
+    EXPECT_TRUE(t.set_multicast_ttl(7).ok());
+    seen.ttl_after = t.multicast_ttl().value();
+    EXPECT_TRUE(t.set_multicast_loopback(false).ok());
+    seen.loop_after = t.multicast_loopback().value();
+    auto bad = t.join_group(addr("10.0.0.1:0"));
+    seen.bad_group = bad ? "" : bad.error().message;
+    auto nodev = t.join_group(addr("239.1.2.3:0"), NetworkInterface::named("no-such-if0"));
+    seen.bad_interface = nodev ? "" : nodev.error().message;
+    auto ttl = t.set_multicast_ttl(0);
+    seen.bad_ttl = ttl ? "" : ttl.error().message;
+    auto v6 = t.join_group(addr("[ff02::1:3]:0"));
+    seen.ipv6_group_on_v4 = v6 ? "" : v6.error().message;
+    // On the loopback interface by index: lo has no multicast flag on most hosts, so the kernel
+    // may refuse; either way the answer must be a result, and a successful join must be leavable.
+    auto join = t.join_group(addr("239.1.2.3:0"), NetworkInterface::named("lo"));
+    seen.joined_any = join.ok();
+    if (join.ok()) seen.left_any = t.leave_group(addr("239.1.2.3:0"), NetworkInterface::named("lo")).ok();
+    t.stop_listening();
+  };
+  EngineOptions o;
+  o.backend = GetParam();
+  auto engine = make_engine(o);
+  must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks));
+  must_start(*engine);
+  ASSERT_TRUE(wait_until([&] { return engine->finished(); }, 5s));
+  stop_and_wait(*engine);
+  EXPECT_FALSE(seen.broadcast_before);
+  EXPECT_TRUE(seen.broadcast_after);
+  EXPECT_EQ(seen.ttl_after, 7);
+  EXPECT_FALSE(seen.loop_after);
+  EXPECT_NE(seen.bad_group.find("not a multicast group"), std::string::npos) << seen.bad_group;
+  EXPECT_NE(seen.bad_interface.find("no-such-if0"), std::string::npos) << seen.bad_interface;
+  EXPECT_NE(seen.bad_ttl.find("between 1 and 255"), std::string::npos) << seen.bad_ttl;
+  EXPECT_NE(seen.ipv6_group_on_v4.find("IPv4 socket"), std::string::npos) << seen.ipv6_group_on_v4;
+  if (seen.joined_any) {
+    EXPECT_TRUE(seen.left_any);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Connected, testing::ValuesIn(available_backends()), backend_test_name);
+
+}  // namespace
+}  // namespace salvo::test
