@@ -4,6 +4,7 @@
 #include "salvo/address.hpp"
 #include "salvo/counters.hpp"
 #include "salvo/datagram.hpp"
+#include "salvo/datagram_protocol.hpp"
 #include "salvo/engine.hpp"
 #include "salvo/error.hpp"
 #include "salvo/protocol.hpp"
