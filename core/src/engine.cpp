@@ -76,10 +76,36 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
 }
 
 Result<Address> Engine::listen(const Address& address, const ProtocolFactory& factory) {
+  return listen(address, factory, ListenOptions{});
+}
+
+Result<Address> Engine::adopt(int fd, const ProtocolFactory& factory, unsigned worker) {
+  auto refuse = [fd](Error e) {
+    if (fd >= 0) ::close(fd);
+    return e;
+  };
+  if (impl_->started) return refuse(Error::make(Errc::invalid_state, "adopt() must come before start()"));
+  if (!factory) return refuse(Error::make(Errc::invalid_state, "adopt() needs a protocol factory"));
+  if (worker >= impl_->workers.size()) {
+    return refuse(Error::make(Errc::bad_option, "adopt() to worker " + std::to_string(worker) + ", but the engine has " +
+                                                    std::to_string(impl_->workers.size())));
+  }
+  auto socket = detail::adopt_udp_socket(fd);
+  if (!socket) return refuse(socket.error());
+  auto protocol = factory(worker);
+  if (!protocol) return refuse(Error::make(Errc::invalid_state, "the protocol factory returned no protocol"));
+  auto added = impl_->workers[worker]->add_socket(fd, socket->local, std::move(protocol));
+  if (!added) return refuse(added.error());
+  impl_->listened = true;
+  return socket->local;
+}
+
+Result<Address> Engine::listen(const Address& address, const ProtocolFactory& factory, const ListenOptions& how) {
   if (impl_->started) return Error::make(Errc::invalid_state, "listen() must come before start()");
   if (!factory) return Error::make(Errc::invalid_state, "listen() needs a protocol factory");
   detail::UdpSocketOptions socket_options;
-  socket_options.reuse_port = impl_->workers.size() > 1;
+  socket_options.reuse_port = impl_->workers.size() > 1 || how.listen_multiple;
+  socket_options.reuse_address = how.listen_multiple;
   socket_options.receive_buffer = impl_->options.socket_receive_buffer;
   socket_options.send_buffer = impl_->options.socket_send_buffer;
 
@@ -87,7 +113,7 @@ Result<Address> Engine::listen(const Address& address, const ProtocolFactory& fa
   // With port 0 the first bind picks the port and the others join it.
   std::vector<detail::BoundSocket> bound;
   Address target = address;
-  if (socket_options.reuse_port) {
+  if (socket_options.reuse_port && !how.listen_multiple) {
     auto free = detail::check_port_free(address);
     if (!free) return free.error();
     target = *free;

@@ -3,6 +3,7 @@
 #include <linux/filter.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,6 +35,21 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
     return socket_error(err, what, address);
   };
   const int one = 1;
+  // Receive multicast only for groups this socket joined. Linux's default (IP_MULTICAST_ALL on)
+  // hands a wildcard-bound socket every group any socket on the host joined, so leaving a group
+  // would not stop its datagrams. IPV6_MULTICAST_ALL needs Linux 4.20: older kernels keep theirs.
+  const int zero = 0;
+  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) return fail("IP_MULTICAST_ALL off on");
+  if (domain == AF_INET6) {
+#ifdef IPV6_MULTICAST_ALL
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero) != 0 && errno != ENOPROTOOPT) {
+      return fail("IPV6_MULTICAST_ALL off on");
+    }
+#endif
+  }
+  if (options.reuse_address && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
+    return fail("SO_REUSEADDR on");
+  }
   if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     return fail("SO_REUSEPORT on");
   }
@@ -59,6 +75,32 @@ Result<Address> check_port_free(const Address& address) {
   if (!probe) return probe.error();
   ::close(probe->fd);
   return address.with_port(probe->local.port());
+}
+
+Result<BoundSocket> adopt_udp_socket(int fd) {
+  auto bad = [fd](const std::string& why) {
+    return Error::make(Errc::bad_address, "cannot adopt fd " + std::to_string(fd) + ": " + why);
+  };
+  int type = 0;
+  int domain = 0;
+  socklen_t length = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0) {
+    return Error::from_errno(errno, "cannot adopt fd " + std::to_string(fd) + ": not a socket");
+  }
+  length = sizeof domain;
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0) return Error::from_errno(errno, "SO_DOMAIN");
+  if (type != SOCK_DGRAM) return bad("not a datagram socket");
+  if (domain != AF_INET && domain != AF_INET6) return bad("not an IPv4 or IPv6 socket");
+  sockaddr_in6 bound{};
+  length = sizeof bound;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0) return Error::from_errno(errno, "getsockname");
+  const Address local = Address::from_sockaddr(&bound, length);
+  if (local.port() == 0) return bad("not bound to a port");
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    return Error::from_errno(errno, "cannot adopt fd " + std::to_string(fd) + ": fcntl");
+  }
+  return BoundSocket{fd, local};
 }
 
 Result<void> steer_group_by_cpu(int fd, std::span<const int> worker_cpus) {

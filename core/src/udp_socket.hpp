@@ -11,6 +11,7 @@ namespace salvo::detail {
 
 struct UdpSocketOptions {
   bool reuse_port = false;     // join an SO_REUSEPORT group (one socket per worker)
+  bool reuse_address = false;  // SO_REUSEADDR too (listen_multiple: share the port with others)
   int receive_buffer = 0;      // SO_RCVBUF, 0 = kernel default
   int send_buffer = 0;         // SO_SNDBUF, 0 = kernel default
 };
@@ -34,6 +35,10 @@ Result<Address> check_port_free(const Address& address);
 // (worker_cpus[i] == c); on any other CPU the kernel's usual hash picks. Group socket i must be
 // worker i's: sockets join a group in bind order, which Engine::listen keeps.
 Result<void> steer_group_by_cpu(int fd, std::span<const int> worker_cpus);
+
+// Checks that `fd` is a bound AF_INET/AF_INET6 datagram socket, makes it non-blocking and
+// close-on-exec, and returns its address (Engine::adopt). Does not close it on failure.
+Result<BoundSocket> adopt_udp_socket(int fd);
 
 // Reads and discards whatever is queued on the socket (payloads are not copied), returning how many
 // datagrams that was. Bounded: gives up after max_datagrams, which only a sender faster than the

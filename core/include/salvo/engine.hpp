@@ -100,6 +100,21 @@ class Engine {
   // Returns the bound address. Only before start().
   Result<Address> listen(const Address& address, const ProtocolFactory& factory);
 
+  // listen() for a port other sockets and programs may share (Twisted: listenMulticast with
+  // listenMultiple=True): SO_REUSEADDR and SO_REUSEPORT are set and the port-in-use check is
+  // skipped, so several receivers on one host each get a copy of every multicast datagram.
+  struct ListenOptions {
+    bool listen_multiple = false;
+  };
+  Result<Address> listen(const Address& address, const ProtocolFactory& factory, const ListenOptions& how);
+
+  // Serves a UDP socket made elsewhere (socket activation: systemd's LISTEN_FDS, inetd, a parent
+  // process). The engine takes ownership of `fd` (it closes it at stop, or on failure here) and
+  // gives it to worker `worker` with a protocol from `factory`. The socket must be a bound
+  // AF_INET/AF_INET6 datagram socket; it is made non-blocking and close-on-exec. Returns its
+  // bound address. Only before start().
+  Result<Address> adopt(int fd, const ProtocolFactory& factory, unsigned worker = 0);
+
   // Starts the worker threads; each calls on_start for its sockets, then serves.
   Result<void> start();
 
