@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "error_queue.hpp"
 #include "worker.hpp"
 
 namespace salvo::detail {
@@ -124,7 +125,9 @@ class EpollBackend final : public Backend {
         SocketState& s = *worker.sockets()[ev.data.u64];
         if (s.closed) continue;
         if (ev.events & EPOLLOUT) s.send_blocked = false;
-        if ((ev.events & (EPOLLIN | EPOLLERR)) && s.receiving) receive(worker, s);
+        // EPOLLERR stays set while the error queue holds anything: drain it (level-triggered).
+        if ((ev.events & EPOLLERR) && !(ev.events & EPOLLIN)) worker.drain_errors(s, 0);
+        if ((ev.events & EPOLLIN) && s.receiving) receive(worker, s);
       }
     }
   }
@@ -170,7 +173,7 @@ class EpollBackend final : public Backend {
         if (err == EAGAIN || err == EWOULDBLOCK) return;
         if (err == EINTR) continue;
         // An asynchronous error (ICMP) queued on the socket; reading it cleared it.
-        worker.note_async_error(s, err, Address{});  // recvmmsg does not say which peer
+        worker.drain_errors(s, err);  // the error queue says which peer
         continue;
       }
       for (int i = 0; i < n; ++i) {
@@ -187,6 +190,7 @@ class EpollBackend final : public Backend {
 
   void flush(SocketState& s) {
     SocketIo& io = io_[s.index];
+    int retries = 0;
     while (!s.queue.empty() && !s.send_blocked && s.fd >= 0) {
       const std::size_t n = std::min<std::size_t>(s.queue.contiguous(), io.tx.size());
       const SendQueue::Entry* e = s.queue.front_ptr();
@@ -208,6 +212,13 @@ class EpollBackend final : public Backend {
       }
       const int err = errno;
       if (err == EINTR) continue;
+      // The kernel reports an ICMP error about an earlier datagram on the next send, which then
+      // fails without being sent: the error queue says what happened and to whom; send again.
+      if (is_icmp_error(err) && retries < 64) {
+        s.worker->drain_errors(s, 0);
+        ++retries;
+        continue;
+      }
       if (err == EAGAIN || err == EWOULDBLOCK) {
         s.counters.eagain.add(1);
         s.send_blocked = true;  // EPOLLOUT clears it; update_interest asks for it

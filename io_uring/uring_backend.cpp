@@ -31,6 +31,7 @@
 
 #include "backend.hpp"
 #include "buffer_ring.hpp"
+#include "error_queue.hpp"
 #include "uring_setup.hpp"
 #include "worker.hpp"
 
@@ -67,9 +68,15 @@ struct SocketRing {
   std::vector<msghdr> tx_msg;      // per send-queue slot, alive until its completion
   std::vector<iovec> tx_iov;
   std::vector<std::uint8_t> tx_done;  // completed but not yet released (out-of-order completion)
+  std::vector<std::uint8_t> tx_retries;  // sends re-submitted after an earlier datagram's ICMP error
   bool rx_this_round = false;
   bool tx_this_round = false;
 };
+
+// How often one send is re-submitted after failing on another datagram's ICMP error. Sends of one
+// submission run back to back, and on loopback each refused one leaves an error that fails the
+// next: every round of re-submissions halves the failures, so 16 covers any batch.
+constexpr std::uint8_t max_send_retries = 16;
 
 class UringBackend final : public Backend {
  public:
@@ -112,6 +119,7 @@ class UringBackend final : public Backend {
       sr.tx_msg.resize(s->queue.capacity());
       sr.tx_iov.resize(s->queue.capacity());
       sr.tx_done.assign(s->queue.capacity(), 0);
+      sr.tx_retries.assign(s->queue.capacity(), 0);
     }
     return {};
   }
@@ -213,16 +221,22 @@ class UringBackend final : public Backend {
       m.msg_namelen = e.to.sockaddr_size();
       m.msg_iov = &iov;
       m.msg_iovlen = 1;
-      io_uring_sqe* sqe = get_sqe();
-      io_uring_prep_sendmsg(sqe, static_cast<int>(sr.fixed_index), &m, 0);
-      sqe->flags |= IOSQE_FIXED_FILE;
-      io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
+      sr.tx_retries[slot] = 0;
+      submit_send(s, slot);
       ++sr.submitted;
       if (!sr.tx_this_round) {
         sr.tx_this_round = true;
         s.counters.tx_syscalls.add(1);  // these ride on this round's io_uring_enter
       }
     }
+  }
+
+  void submit_send(const SocketState& s, std::size_t slot) {
+    SocketRing& sr = rings_[s.index];
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_sendmsg(sqe, static_cast<int>(sr.fixed_index), &sr.tx_msg[slot], 0);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
   }
 
   void stop_socket(Worker& worker, SocketState& s, std::chrono::steady_clock::time_point now) {
@@ -314,7 +328,7 @@ class UringBackend final : public Backend {
       if (cqe.res == -ENOBUFS) {
         s.counters.no_buffer.add(1);
       } else if (cqe.res < 0 && cqe.res != -ECANCELED) {
-        worker.note_async_error(s, -cqe.res, Address{});
+        worker.drain_errors(s, -cqe.res);
       }
     }
     if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
@@ -346,6 +360,14 @@ class UringBackend final : public Backend {
     SocketRing& sr = rings_[s.index];
     const std::size_t offset = s.queue.offset_of_slot(slot);
     const SendQueue::Entry& e = s.queue.at(offset);
+    if (cqe.res < 0 && is_icmp_error(-cqe.res) && sr.tx_retries[slot] < max_send_retries) {
+      worker.drain_errors(s, 0);
+      // The kernel reports an ICMP error about an earlier datagram on the next send, which then
+      // fails without being sent: the error queue said what happened and to whom; send again.
+      ++sr.tx_retries[slot];
+      submit_send(s, slot);
+      return;
+    }
     if (cqe.res >= 0) {
       s.counters.sent.add(1);
       s.counters.sent_bytes.add(e.length);

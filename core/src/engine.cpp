@@ -96,6 +96,7 @@ Result<Address> Engine::adopt(int fd, const ProtocolFactory& factory, unsigned w
   if (!protocol) return refuse(Error::make(Errc::invalid_state, "the protocol factory returned no protocol"));
   auto added = impl_->workers[worker]->add_socket(fd, socket->local, std::move(protocol));
   if (!added) return refuse(added.error());
+  (*added)->recverr = socket->recverr;
   impl_->listened = true;
   return socket->local;
 }

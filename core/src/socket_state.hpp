@@ -26,6 +26,7 @@ struct SocketState {
   Address local;
   bool ipv6 = false;  // socket family (AF_INET6 sockets may also carry v4-mapped peers)
   Address peer;       // Transport::connect: the connected peer (Family::none when unconnected)
+  bool recverr = true;  // IP_RECVERR is on (every socket salvo opens; adopted ones may not be)
   std::uint32_t index = 0;  // position in the worker's socket list; backends key arrays by it
 
   std::unique_ptr<Protocol> protocol;

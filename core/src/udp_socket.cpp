@@ -47,6 +47,12 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
     }
 #endif
   }
+  // ICMP errors about what this socket sends go to its error queue, with the destination they are
+  // about, for unconnected sockets too (Worker::drain_errors turns them into protocol hooks).
+  if (::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) return fail("IP_RECVERR on");
+  if (domain == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) != 0) {
+    return fail("IPV6_RECVERR on");
+  }
   if (options.reuse_address && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
     return fail("SO_REUSEADDR on");
   }
@@ -67,7 +73,7 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
   sockaddr_in6 bound{};
   socklen_t length = sizeof bound;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0) return fail("getsockname");
-  return BoundSocket{fd, Address::from_sockaddr(&bound, length)};
+  return BoundSocket{fd, true, Address::from_sockaddr(&bound, length)};
 }
 
 Result<Address> check_port_free(const Address& address) {
@@ -100,7 +106,13 @@ Result<BoundSocket> adopt_udp_socket(int fd) {
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
     return Error::from_errno(errno, "cannot adopt fd " + std::to_string(fd) + ": fcntl");
   }
-  return BoundSocket{fd, local};
+  // ICMP reports per peer need IP_RECVERR; an adopted socket that refuses it still works without.
+  const int one = 1;
+  const bool recverr = ::setsockopt(fd, domain == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+                                    domain == AF_INET6 ? IPV6_RECVERR : IP_RECVERR, &one, sizeof one) == 0;
+  if (domain == AF_INET6) ::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
+  BoundSocket bound_socket{fd, recverr, local};
+  return bound_socket;
 }
 
 Result<void> steer_group_by_cpu(int fd, std::span<const int> worker_cpus) {

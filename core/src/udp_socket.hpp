@@ -18,6 +18,7 @@ struct UdpSocketOptions {
 
 struct BoundSocket {
   int fd = -1;
+  bool recverr = true;  // IP_RECVERR is on
   Address local;  // as the kernel reports it (real port when bound to 0)
 };
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <string>
 
+#include "error_queue.hpp"
 #include "udp_socket.hpp"
 
 namespace salvo::detail {
@@ -183,6 +184,35 @@ void Worker::note_async_error(SocketState& s, int err, const Address& peer) noex
     s.counters.socket_errors.add(1);
     s.protocol->on_error(std::error_code(err, std::system_category()), s.transport);
   }
+}
+
+unsigned Worker::drain_errors(SocketState& s, int err) noexcept {
+  const unsigned read = drain_error_queue(s.fd, 64, [&](const IcmpReport& r) {
+    const Address peer = r.peer.family() == Address::Family::none ? s.peer : r.peer;
+    switch (r.kind) {
+      case IcmpReport::Kind::refused:
+        s.counters.refused.add(1);
+        s.protocol->on_refused(peer, s.transport);
+        break;
+      case IcmpReport::Kind::unreachable:
+        s.counters.unreachable.add(1);
+        s.protocol->on_unreachable(peer, std::error_code(r.error, std::system_category()), s.transport);
+        break;
+      case IcmpReport::Kind::path_mtu:
+        s.counters.path_mtu_reports.add(1);
+        s.protocol->on_path_mtu(peer, r.mtu, s.transport);
+        break;
+      case IcmpReport::Kind::other:
+        s.counters.socket_errors.add(1);
+        s.protocol->on_error(std::error_code(r.error, std::system_category()), s.transport);
+        break;
+    }
+  });
+  // Every socket salvo opens has IP_RECVERR on, so an ICMP error is both queued and left as the
+  // socket's pending error: when the queue is already empty, whoever drained it reported this
+  // one. Other errors (and sockets adopted without IP_RECVERR) are reported here.
+  if (read == 0 && err != 0 && (!is_icmp_error(err) || !s.recverr)) note_async_error(s, err, Address{});
+  return read;
 }
 
 void Worker::note_send_error(SocketState& s, int err, const Address& to) noexcept {

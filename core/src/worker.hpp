@@ -75,6 +75,12 @@ class Worker {
   // An error the socket reported asynchronously (ECONNREFUSED from ICMP, ...): counted, then the
   // protocol's on_refused / on_error hook.
   void note_async_error(SocketState& s, int err, const Address& peer) noexcept;
+  // A receive failed with `err` (0: epoll only said EPOLLERR): reads the socket's error queue and
+  // calls on_refused / on_unreachable / on_path_mtu per report; when the queue held nothing, the
+  // error itself goes to note_async_error. Bounded per call, so an ICMP storm cannot hold the
+  // worker: the rest waits for the next round.
+  // Returns how many error-queue messages it read.
+  unsigned drain_errors(SocketState& s, int err) noexcept;
   // A queued datagram the kernel refused to send (already counted as dropped_send_error): the
   // protocol hears of it through on_refused for ECONNREFUSED, on_error otherwise.
   void note_send_error(SocketState& s, int err, const Address& to) noexcept;

@@ -2,6 +2,7 @@
 // (a second connect is an error), send without an address, only the peer's datagrams delivered,
 // ICMP port unreachable from the peer as on_refused(peer); broadcast, multicast TTL and loopback
 // read back as set; multicast joins fail clearly for bad groups and unknown interfaces.
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -113,6 +114,77 @@ TEST_P(Connected, RefusedByThePeerCallsOnRefusedWithThePeer) {
   ASSERT_GE(refused.size(), 1u);
   EXPECT_EQ(refused[0], closed);
   EXPECT_EQ(engine->counters().refused, refused.size());
+}
+
+TEST_P(Connected, UnconnectedSocketsHearWhichPeerRefused) {
+  // Three closed ports; an unconnected socket sends to each and must be told, per peer.
+  std::vector<Address> closed;
+  for (int i = 0; i < 3; ++i) {
+    UdpSocket gone(addr("127.0.0.1:0"));
+    closed.push_back(gone.local());
+  }
+  RefusalRecorder* protocol = nullptr;
+  auto engine = make_engine(options());
+  must_listen(*engine, addr("127.0.0.1:0"), [&](unsigned) {
+    auto p = std::make_unique<RefusalRecorder>([&](Transport& t) {
+      for (const Address& to : closed) t.send(make_payload(1, 8), to);
+    });
+    protocol = p.get();
+    return p;
+  });
+  must_start(*engine);
+  ASSERT_TRUE(wait_until([&] { return protocol->refused().size() >= 3; }, 5s)) << describe(engine->counters());
+  stop_and_wait(*engine);
+  auto refused = protocol->refused();
+  std::sort(refused.begin(), refused.end(), [](const Address& a, const Address& b) { return a.port() < b.port(); });
+  std::sort(closed.begin(), closed.end(), [](const Address& a, const Address& b) { return a.port() < b.port(); });
+  EXPECT_EQ(refused, closed);
+  const Counters c = engine->counters();
+  EXPECT_EQ(c.refused, 3u);
+  EXPECT_EQ(c.sent, 3u) << describe(c);
+  EXPECT_EQ(c.dropped_send_error, 0u) << describe(c);
+}
+
+TEST_P(Connected, AnIcmpStormDoesNotStopValidTraffic) {
+  // The server answers every datagram; half of its peers are gone (each reply draws an ICMP port
+  // unreachable), while a live client's 2000 requests must all be answered.
+  Address gone;
+  {
+    UdpSocket g(addr("127.0.0.1:0"));
+    gone = g.local();
+  }
+  Recorder recorder;
+  Hooks hooks;
+  hooks.on_datagrams = [&](std::span<const Datagram> batch, Transport& t) {
+    for (const Datagram& d : batch) {
+      t.send(d.payload, d.peer);
+      t.send(d.payload, gone);  // the storm: one refused reply per datagram
+    }
+  };
+  EngineOptions o = options();
+  o.socket_receive_buffer = 1 << 20;
+  auto engine = make_engine(o);
+  const Address server = must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
+  must_start(*engine);
+  UdpSocket client(addr("127.0.0.1:0"), 1 << 20);
+  std::uint64_t answered = 0;
+  for (std::uint64_t burst = 0; burst < 2000; burst += 50) {
+    for (std::uint64_t i = burst; i < burst + 50; ++i) ASSERT_TRUE(client.send_to(make_payload(i, 32), server));
+    for (std::uint64_t i = burst; i < burst + 50; ++i) {
+      auto m = client.receive(5s);
+      ASSERT_TRUE(m.has_value()) << "no answer to " << i << ": " << describe(engine->counters());
+      ++answered;
+    }
+  }
+  ASSERT_TRUE(wait_until([&] { return engine->counters().refused == 2000; }, 5s)) << describe(engine->counters());
+  stop_and_wait(*engine);
+  const Counters c = engine->counters();
+  EXPECT_EQ(answered, 2000u);
+  EXPECT_EQ(c.received, 2000u);
+  EXPECT_EQ(c.sent, 4000u) << describe(c);
+  EXPECT_EQ(c.dropped_send_error, 0u) << describe(c);
+  EXPECT_EQ(c.refused, 2000u) << describe(c);
+  EXPECT_EQ(c.recv_terminations, c.recv_rearms) << describe(c);
 }
 
 TEST_P(Connected, ConnectErrorsAreClear) {

@@ -45,6 +45,8 @@ namespace salvo {
   X(recv_terminations, "io_uring: multishot receives that ended (no buffers, cancel, error)")    \
   X(recv_rearms, "io_uring: multishot receives armed again after ending")                         \
   X(refused, "ICMP port-unreachable reports (ECONNREFUSED) seen on the socket")                  \
+  X(unreachable, "ICMP host/network unreachable reports for datagrams the socket sent")          \
+  X(path_mtu_reports, "path MTU reports (ICMP fragmentation needed / packet too big)")           \
   X(socket_errors, "other asynchronous socket errors seen on the socket")
 
 // The sizes of the batches handed to on_datagrams, as a histogram with power-of-two buckets:

@@ -30,9 +30,17 @@ class Protocol {
   // Transport::request_writable(true). A load generator refills the queue here.
   virtual void on_writable(Transport& /*transport*/) {}
 
-  // The kernel reported ECONNREFUSED (ICMP port unreachable) (Twisted: connectionRefused).
-  // peer is the destination when known, Family::none when the kernel does not say.
+  // ICMP port unreachable: `peer` refused a datagram this socket sent (Twisted: connectionRefused,
+  // which only connected sockets get; salvo reads the socket's error queue, so unconnected
+  // sockets hear of it too, with the peer). peer is Family::none if the kernel did not say.
   virtual void on_refused(const Address& /*peer*/, Transport& /*transport*/) {}
+
+  // ICMP host/network unreachable (or prohibited) for a datagram sent to `peer`.
+  virtual void on_unreachable(const Address& /*peer*/, std::error_code /*why*/, Transport& /*transport*/) {}
+
+  // The path to `peer` needs datagrams of at most `mtu` bytes (ICMP fragmentation needed / packet
+  // too big, or the local interface's MTU with path MTU discovery on).
+  virtual void on_path_mtu(const Address& /*peer*/, unsigned /*mtu*/, Transport& /*transport*/) {}
 
   // Any other asynchronous socket error. Reception continues.
   virtual void on_error(std::error_code /*error*/, Transport& /*transport*/) {}

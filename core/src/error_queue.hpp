@@ -1,0 +1,64 @@
+// The socket error queue (IP_RECVERR / IPV6_RECVERR): ICMP errors about datagrams this socket sent,
+// each with the destination it was sent to, so that unconnected sockets learn which peer refused,
+// was unreachable, or needs a smaller path MTU. Read only after the kernel signals an error (a
+// receive fails or epoll says EPOLLERR), never on the data path.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+
+#include "salvo/address.hpp"
+
+namespace salvo::detail {
+
+struct IcmpReport {
+  enum class Kind : std::uint8_t { refused, unreachable, path_mtu, other };
+  Kind kind = Kind::other;
+  Address peer;      // the destination of the datagram the error is about
+  int error = 0;     // the errno the kernel attached (ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, ...)
+  std::uint32_t mtu = 0;  // path_mtu: the MTU the kernel reported
+};
+
+// Errors an ICMP message can leave on a socket (sk_err), which the kernel hands to the next send
+// or receive whatever datagram that is about. A send failing with one of these may have failed
+// for an earlier datagram's sake, without being sent: the backends send it again (a bounded
+// number of times, so that a destination that is itself unreachable still ends in a drop).
+constexpr bool is_icmp_error(int err) noexcept {
+  return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN || err == ENETDOWN ||
+         err == EPROTO;
+}
+
+// Parses one message read with MSG_ERRQUEUE: `name` is its msg_name (the original destination),
+// `control` its control data. Untrusted-length input: a truncated or foreign control area yields
+// nullopt, never a read out of bounds.
+std::optional<IcmpReport> parse_error_message(const void* name, std::size_t name_length, const void* control,
+                                              std::size_t control_length) noexcept;
+
+// Reads up to `limit` messages from fd's error queue, calling report(IcmpReport) for each that
+// parses. Returns how many messages were read (parsed or not).
+template <class Report>
+unsigned drain_error_queue(int fd, unsigned limit, Report&& report) noexcept {
+  unsigned read = 0;
+  while (read < limit) {
+    alignas(cmsghdr) unsigned char control[256];
+    sockaddr_storage name{};
+    char payload[1];
+    iovec iov{payload, sizeof payload};
+    msghdr msg{};
+    msg.msg_name = &name;
+    msg.msg_namelen = sizeof name;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (::recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;  // EAGAIN: the queue is empty
+    ++read;
+    if (auto r = parse_error_message(&name, msg.msg_namelen, control, msg.msg_controllen)) report(*r);
+  }
+  return read;
+}
+
+}  // namespace salvo::detail
