@@ -2,10 +2,12 @@
 #pragma once
 
 #include "salvo/address.hpp"
+#include "salvo/capabilities.hpp"
 #include "salvo/counters.hpp"
 #include "salvo/datagram.hpp"
 #include "salvo/datagram_protocol.hpp"
 #include "salvo/engine.hpp"
 #include "salvo/error.hpp"
+#include "salvo/metrics.hpp"
 #include "salvo/protocol.hpp"
 #include "salvo/transport.hpp"
