@@ -13,6 +13,10 @@ using Command = std::function<int()>;
 Command add_sink_command(CLI::App& app);
 Command add_echo_command(CLI::App& app);
 Command add_blast_command(CLI::App& app);
+Command add_impair_command(CLI::App& app);
+Command add_ping_command(CLI::App& app);
+Command add_merge_command(CLI::App& app);
+Command add_caps_command(CLI::App& app);
 
 // Prints "salvo: <message>" on one line to stderr and returns 2.
 int usage_error(const std::string& message);

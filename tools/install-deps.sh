@@ -12,7 +12,10 @@ packages=(
   libgtest-dev libgmock-dev          # GoogleTest suite
   libbenchmark-dev                   # Google Benchmark micro-benchmarks
   python3                            # test scripts and tools/demo.sh
+  python3-prometheus-client          # tests: the official parser reads salvo --metrics files
   iproute2                           # ip netns, for tests that use network namespaces
+  sockperf                           # tests: salvo echo --sockperf against sockperf's own client
+  iperf3                             # bench: the load generator's comparison
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }

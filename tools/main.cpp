@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   commands["sink"] = salvo::cli::add_sink_command(app);
   commands["echo"] = salvo::cli::add_echo_command(app);
   commands["blast"] = salvo::cli::add_blast_command(app);
+  commands["impair"] = salvo::cli::add_impair_command(app);
+  commands["ping"] = salvo::cli::add_ping_command(app);
+  commands["merge"] = salvo::cli::add_merge_command(app);
+  commands["caps"] = salvo::cli::add_caps_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

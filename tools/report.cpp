@@ -11,6 +11,16 @@ nlohmann::json counters_json(const Counters& c) {
 #define SALVO_JSON_FIELD(name, help) j[#name] = c.name;
   SALVO_COUNTERS(SALVO_JSON_FIELD)
 #undef SALVO_JSON_FIELD
+  // The batch-size histogram, one entry per power-of-two bucket, not cumulative: batches of
+  // min..max datagrams (max null for the last, open-ended bucket). The batches sum to rx_batches.
+  nlohmann::json buckets = nlohmann::json::array();
+  for (std::size_t k = 0; k < batch_size_buckets; ++k) {
+    const bool last = k + 1 == batch_size_buckets;
+    buckets.push_back({{"min", batch_size_bucket_floor(k)},
+                       {"max", last ? nlohmann::json(nullptr) : nlohmann::json(batch_size_bucket_floor(k + 1) - 1)},
+                       {"batches", c.rx_batch_sizes[k]}});
+  }
+  j["rx_batch_sizes"] = std::move(buckets);
   return j;
 }
 

@@ -10,7 +10,9 @@
 
 namespace salvo::cli {
 
-// Every counter by name, as the Counters X-macro lists them.
+// Every counter by name, as the Counters X-macro lists them, and the batch-size histogram as
+// "rx_batch_sizes": [{"min": 1, "max": 1, "batches": N}, {"min": 2, "max": 3, ...}, ...,
+// {"min": 1024, "max": null, ...}].
 nlohmann::json counters_json(const Counters& c);
 
 // The common report: command, backend and reason, elapsed time, the headline figures and all

@@ -1,14 +1,19 @@
 // salvo sink and salvo echo: the two servers. sink counts and discards; echo sends every datagram
-// back to its sender, batched (one flush per received batch).
+// back to its sender, batched (one flush per received batch). echo --sockperf answers sockperf
+// clients as sockperf's own server does (sockperf_echo.hpp).
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "metrics_file.hpp"
 #include "report.hpp"
 #include "salvo/salvo.hpp"
 #include "session.hpp"
+#include "sockperf_echo.hpp"
 
 namespace salvo::cli {
 namespace {
@@ -28,18 +33,32 @@ class EchoProtocol final : public Protocol {
 struct ServerFlags {
   CommonFlags common;
   std::string bind;
+  std::string metrics;  // --metrics FILE (metrics_file.hpp)
+  bool sockperf = false;  // echo only
 };
 
-int run_server(const char* name, const ServerFlags& flags, const ProtocolFactory& factory) {
+// What a server adds to the common run: its protocols, and optionally its own report fields and
+// summary lines (read after the engine has stopped).
+struct ServerParts {
+  ProtocolFactory factory;
+  std::function<void(nlohmann::json&)> add_json;
+  std::function<void()> print_summary;
+};
+
+using PartsMaker = std::function<ServerParts(const ServerFlags&, const EngineOptions&)>;
+
+int run_server(const char* name, const ServerFlags& flags, const PartsMaker& make_parts) {
   auto options = to_engine_options(flags.common);
   if (!options) return usage_error(options.error().message);
   auto bind = Address::parse(flags.bind);
   if (!bind) return usage_error(bind.error().message);
+  if (auto writable = check_metrics_path(flags.metrics); !writable) return usage_error(writable.error().message);
+  const ServerParts parts = make_parts(flags, *options);
 
   block_stop_signals();
   auto engine = Engine::create(*options);
   if (!engine) return usage_error(engine.error().message);
-  auto bound = (*engine)->listen(*bind, factory);
+  auto bound = (*engine)->listen(*bind, parts.factory);
   if (!bound) return usage_error(bound.error().message);
   if (auto started = (*engine)->start(); !started) {
     std::fprintf(stderr, "salvo: %s\n", started.error().message.c_str());
@@ -47,37 +66,89 @@ int run_server(const char* name, const ServerFlags& flags, const ProtocolFactory
   }
   std::fprintf(stderr, "salvo %s: listening on %s (%s)\n", name, bound->to_string().c_str(),
                (*engine)->backend().reason.c_str());
+  auto metrics = start_metrics_file(flags.metrics, **engine, name);  // declared after the engine: stops first
   const SessionResult session = run_session(**engine, flags.common);
+  if (metrics) metrics->finish();  // the final counters
   print_summary(name, **engine, session);
+  if (parts.print_summary) parts.print_summary();
   if (flags.common.json) {
     nlohmann::json j = session_json(name, **engine, session);
     j["bind"] = bound->to_string();
+    if (parts.add_json) parts.add_json(j);
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
   }
   return 0;
 }
 
-Command add_server(CLI::App& app, const char* name, const char* description, ProtocolFactory factory) {
-  auto flags = std::make_shared<ServerFlags>();
+CLI::App* add_server(CLI::App& app, const char* name, const char* description, ServerFlags& flags) {
   CLI::App* sub = app.add_subcommand(name, description);
-  sub->add_option("--bind", flags->bind, "address to listen on, e.g. 127.0.0.1:9000 or [::1]:9000")
+  sub->add_option("--bind", flags.bind, "address to listen on, e.g. 127.0.0.1:9000 or [::1]:9000")
       ->required()
       ->check(check_address);
-  add_common_flags(*sub, flags->common, /*server=*/true);
-  return [name, flags, factory = std::move(factory)] { return run_server(name, *flags, factory); };
+  add_common_flags(*sub, flags.common, /*server=*/true);
+  sub->add_option("--metrics", flags.metrics,
+                  "write the counters to FILE every second in Prometheus text format (node_exporter's textfile collector)");
+  return sub;
+}
+
+ServerParts plain_parts(std::function<std::unique_ptr<Protocol>()> make) {
+  ServerParts parts;
+  parts.factory = [make = std::move(make)](unsigned) { return make(); };
+  return parts;
+}
+
+// echo --sockperf: one SockperfStats per worker, summed into the report at exit.
+ServerParts sockperf_parts(const EngineOptions& options) {
+  auto stats = std::make_shared<std::vector<SockperfStats>>(options.workers);
+  const std::size_t max_datagram = options.buffer_size;
+  ServerParts parts;
+  parts.factory = [stats, max_datagram](unsigned worker) {
+    return std::make_unique<SockperfEchoProtocol>((*stats)[worker], max_datagram);
+  };
+  auto total = [stats] {
+    SockperfStats sum;
+    for (const SockperfStats& s : *stats) sum += s;
+    return sum;
+  };
+  parts.add_json = [total](nlohmann::json& j) { j["sockperf"] = sockperf_stats_json(total()); };
+  parts.print_summary = [total] {
+    const SockperfStats s = total();
+    std::fprintf(stderr,
+                 "  sockperf: %llu client messages, %llu answered (pong requested), %llu not answered; ignored: "
+                 "%llu warm-up, %llu not from a client, %llu malformed; %llu replies refused by the send queue\n",
+                 static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.replies),
+                 static_cast<unsigned long long>(s.no_reply), static_cast<unsigned long long>(s.warmup),
+                 static_cast<unsigned long long>(s.not_client), static_cast<unsigned long long>(s.invalid),
+                 static_cast<unsigned long long>(s.reply_failed));
+  };
+  return parts;
 }
 
 }  // namespace
 
 Command add_sink_command(CLI::App& app) {
-  return add_server(app, "sink", "count and discard datagrams",
-                    [](unsigned) { return std::make_unique<SinkProtocol>(); });
+  auto flags = std::make_shared<ServerFlags>();
+  add_server(app, "sink", "count and discard datagrams", *flags);
+  return [flags] {
+    return run_server("sink", *flags, [](const ServerFlags&, const EngineOptions&) {
+      return plain_parts([] { return std::make_unique<SinkProtocol>(); });
+    });
+  };
 }
 
 Command add_echo_command(CLI::App& app) {
-  return add_server(app, "echo", "send every datagram back to its sender",
-                    [](unsigned) { return std::make_unique<EchoProtocol>(); });
+  auto flags = std::make_shared<ServerFlags>();
+  CLI::App* sub = add_server(app, "echo", "send every datagram back to its sender", *flags);
+  sub->add_flag("--sockperf", flags->sockperf,
+                "answer sockperf clients as sockperf's server does: only messages that request a pong, "
+                "client flag cleared");
+  return [flags] {
+    return run_server("echo", *flags, [](const ServerFlags& f, const EngineOptions& options) {
+      if (f.sockperf) return sockperf_parts(options);
+      return plain_parts([] { return std::make_unique<EchoProtocol>(); });
+    });
+  };
 }
 
 int usage_error(const std::string& message) {

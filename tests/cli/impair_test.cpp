@@ -1,0 +1,397 @@
+// salvo impair as a child process between sockets of the test (or a salvo echo child): loss
+// removes exactly the datagrams the in-process decision model says for the seed, in both
+// directions; the duplicates and reordering a receiver sees are exactly the proxy's counters;
+// --delay is a floor and jitter never reorders; replies go back to the client that asked, with two
+// clients at once; the client table never grows past --max-clients (newcomers counted as refused
+// until an idle client expires); --rate drops and counts the excess; bad flags are one-line usage
+// errors with exit code 2.
+#include <signal.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "cli/udp_receiver.hpp"
+#include "impairment.hpp"
+#include "support/process.hpp"
+#include "support/test_support.hpp"
+
+namespace salvo::test {
+namespace {
+
+using cli::Direction;
+using cli::ImpairmentModel;
+using cli::ImpairmentSettings;
+
+const std::string salvo_bin = SALVO_CLI_PATH;
+
+std::string show(const ProcessResult& r) {
+  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
+         (r.timed_out ? " TIMED OUT" : "") + "\nstderr: " + r.err + "\nstdout: " + r.out;
+}
+
+nlohmann::json json_of(const ProcessResult& r) {
+  const auto lines = lines_of(r.out);
+  if (lines.size() != 1) throw std::runtime_error("expected one line of JSON on stdout, got: " + r.out);
+  return nlohmann::json::parse(lines[0]);
+}
+
+// The address a server printed on its "listening on ADDR (" line.
+Address listening_address(const std::string& err) {
+  const std::string marker = "listening on ";
+  const auto at = err.find(marker);
+  if (at == std::string::npos) throw std::runtime_error("no 'listening on' line in: " + err);
+  const auto start = at + marker.size();
+  return addr(err.substr(start, err.find(' ', start) - start));
+}
+
+// A running salvo impair; ended with SIGINT by result().
+class Proxy {
+ public:
+  Proxy(const Address& to, std::vector<std::string> flags, const std::string& backend)
+      : child_(argv(to, std::move(flags), backend)) {
+    if (!child_.wait_for_stderr(", forwarding to ", 20s)) throw std::runtime_error("impair did not start: " + child_.err_so_far());
+    address_ = listening_address(child_.err_so_far());
+  }
+  const Address& address() const { return address_; }
+  // Stops the proxy and returns its report.
+  nlohmann::json result() {
+    child_.send_signal(SIGINT);
+    const ProcessResult r = child_.finish(20s);
+    if (!r.exited || r.exit_code != 0) throw std::runtime_error(show(r));
+    return json_of(r);
+  }
+
+ private:
+  static std::vector<std::string> argv(const Address& to, std::vector<std::string> flags, const std::string& backend) {
+    std::vector<std::string> a = {salvo_bin, "impair", "--listen", "127.0.0.1:0", "--to", to.to_string(), "--json",
+                                  "--backend", backend, "--rcvbuf", "4194304"};
+    a.insert(a.end(), flags.begin(), flags.end());
+    return a;
+  }
+  Child child_;
+  Address address_;
+};
+
+std::uint64_t u(const nlohmann::json& j) { return j.get<std::uint64_t>(); }
+
+// Every datagram of a direction is accounted for exactly once.
+void expect_accounted(const nlohmann::json& d) {
+  EXPECT_EQ(u(d["in"]), u(d["forwarded"]) + u(d["dropped_loss"]) + u(d["dropped_rate"]) + u(d["dropped_overflow"]) +
+                            u(d["dropped_unroutable"]) + u(d["dropped_send"]) + u(d["dropped_at_exit"]))
+      << d.dump();
+}
+
+std::set<std::uint64_t> seqs_of(const UdpReceiver& rx) {
+  std::set<std::uint64_t> s;
+  for (const auto& r : rx.records()) s.insert(r.seq);
+  return s;
+}
+
+class Impair : public testing::TestWithParam<BackendKind> {
+ protected:
+  std::string backend() const { return std::string(to_string(GetParam())); }
+};
+
+TEST_P(Impair, LossDropsExactlyWhatTheModelSaysInBothDirections) {
+  constexpr std::uint64_t n = 3000;
+  ImpairmentSettings settings;
+  settings.loss = 0.1;
+  // What the model decides for seed 42, per direction, datagram by datagram.
+  auto survivors = [&](Direction d) {
+    ImpairmentModel m = ImpairmentModel::for_direction(settings, 42, d);
+    std::set<std::uint64_t> kept;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (!m.next().lose) kept.insert(i);
+    }
+    return kept;
+  };
+  const auto kept_up = survivors(Direction::client_to_server);
+  const auto kept_down = survivors(Direction::server_to_client);
+  ASSERT_GT(kept_up.size(), n * 85 / 100);
+  ASSERT_LT(kept_up.size(), n * 95 / 100);
+
+  UdpReceiver server(addr("127.0.0.1:0"));
+  UdpReceiver client(addr("127.0.0.1:0"));
+  Proxy proxy(server.local(), {"--loss", "0.1", "--seed", "42"}, backend());
+
+  for (std::uint64_t i = 0; i < n; ++i) ASSERT_TRUE(client.socket().send_to(make_payload(i, 64), proxy.address()));
+  ASSERT_TRUE(server.wait_for_count(kept_up.size(), 20s)) << server.count() << " of " << kept_up.size();
+  server.wait_quiet(200ms, 5s);
+  server.stop();
+  ASSERT_FALSE(server.records().empty());
+  EXPECT_EQ(seqs_of(server), kept_up) << "client -> server: not the model's survivors";
+  EXPECT_EQ(server.records().size(), kept_up.size());
+  for (const auto& r : server.records()) ASSERT_EQ(r.from_port, server.records().front().from_port);
+
+  // The reply direction: the server answers to the port the client's datagrams came from (the
+  // client's upstream socket on the proxy).
+  const Address upstream = Address::ipv4_loopback(server.records().front().from_port);
+  for (std::uint64_t i = 0; i < n; ++i) ASSERT_TRUE(server.socket().send_to(make_payload(i, 64), upstream));
+  ASSERT_TRUE(client.wait_for_count(kept_down.size(), 20s)) << client.count() << " of " << kept_down.size();
+  client.wait_quiet(200ms, 5s);
+  client.stop();
+  EXPECT_EQ(seqs_of(client), kept_down) << "server -> client: not the model's survivors";
+  EXPECT_EQ(client.records().size(), kept_down.size());
+  for (const auto& r : client.records()) ASSERT_EQ(r.from_port, proxy.address().port());
+
+  const nlohmann::json j = proxy.result();
+  EXPECT_EQ(u(j["kernel_drops"]), 0u) << "the proxy's sockets overflowed: the test is invalid";
+  const auto& up = j["client_to_server"];
+  const auto& down = j["server_to_client"];
+  EXPECT_EQ(u(up["in"]), n);
+  EXPECT_EQ(u(up["forwarded"]), kept_up.size());
+  EXPECT_EQ(u(up["dropped_loss"]), n - kept_up.size());
+  EXPECT_EQ(u(down["in"]), n);
+  EXPECT_EQ(u(down["forwarded"]), kept_down.size());
+  EXPECT_EQ(u(down["dropped_loss"]), n - kept_down.size());
+  expect_accounted(up);
+  expect_accounted(down);
+  EXPECT_EQ(u(j["clients"]["admitted"]), 1u);
+}
+
+TEST_P(Impair, DuplicatesAndReorderingSeenMatchTheProxyCounters) {
+  constexpr std::uint64_t n = 3000;
+  ImpairmentSettings settings;
+  settings.duplicate = 0.1;
+  settings.reorder = 0.1;
+  ImpairmentModel m = ImpairmentModel::for_direction(settings, 7, Direction::client_to_server);
+  std::uint64_t model_dups = 0, model_holds = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto d = m.next();
+    model_dups += d.duplicate;
+    model_holds += d.reorder;
+  }
+
+  UdpReceiver server(addr("127.0.0.1:0"));
+  UdpReceiver client(addr("127.0.0.1:0"));
+  Proxy proxy(server.local(), {"--dup", "0.1", "--reorder", "0.1", "--seed", "7"}, backend());
+  for (std::uint64_t i = 0; i < n; ++i) ASSERT_TRUE(client.socket().send_to(make_payload(i, 64), proxy.address()));
+  ASSERT_TRUE(server.wait_for_count(n + model_dups, 20s)) << server.count() << " of " << n + model_dups;
+  server.wait_quiet(300ms, 5s);  // longer than the 100 ms a held datagram waits for a next one
+  server.stop();
+  const ArrivalOrder seen = arrival_order(server.records());
+
+  const nlohmann::json j = proxy.result();
+  EXPECT_EQ(u(j["kernel_drops"]), 0u);
+  const auto& up = j["client_to_server"];
+  EXPECT_EQ(seen.distinct, n);
+  EXPECT_EQ(u(up["forwarded"]), n);
+  EXPECT_EQ(seen.duplicates, u(up["duplicated"]));
+  EXPECT_EQ(seen.duplicates, model_dups) << "no loss configured: every duplicate decision is sent";
+  EXPECT_EQ(seen.out_of_order, u(up["reordered"]));
+  EXPECT_GT(seen.out_of_order, model_holds / 2) << "most holds are overtaken (unless the next is held too)";
+  EXPECT_LE(seen.out_of_order, model_holds);
+  expect_accounted(up);
+}
+
+TEST_P(Impair, DelayIsAFloorAndJitterNeverReorders) {
+  for (const bool jitter : {false, true}) {
+    SCOPED_TRACE(jitter ? "--delay 20 --jitter 10" : "--delay 30");
+    const auto floor = jitter ? 10ms : 30ms;
+    UdpReceiver server(addr("127.0.0.1:0"));
+    UdpSocket client(addr("127.0.0.1:0"));
+    Proxy proxy(server.local(),
+                jitter ? std::vector<std::string>{"--delay", "20", "--jitter", "10", "--seed", "3"}
+                       : std::vector<std::string>{"--delay", "30"},
+                backend());
+    constexpr std::uint64_t n = 200;
+    std::vector<Clock::time_point> sent_at(n);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      sent_at[i] = Clock::now();
+      ASSERT_TRUE(client.send_to(make_payload(i, 64), proxy.address()));
+      std::this_thread::sleep_for(500us);  // the traffic's shape: one datagram every ~0.5 ms
+    }
+    ASSERT_TRUE(server.wait_for_count(n, 20s)) << server.count();
+    server.stop();
+    auto lowest = std::chrono::nanoseconds::max(), highest = std::chrono::nanoseconds::zero();
+    for (const auto& r : server.records()) {
+      const auto latency = r.at - sent_at.at(r.seq);
+      EXPECT_GE(latency, floor) << "seq " << r.seq << " arrived early";
+      lowest = std::min(lowest, latency);
+      highest = std::max(highest, latency);
+    }
+    EXPECT_LT(lowest, floor + 1s);
+    const ArrivalOrder order = arrival_order(server.records());
+    EXPECT_EQ(order.out_of_order, 0u);
+    EXPECT_EQ(order.distinct, n);
+    if (jitter) {
+      EXPECT_GT(highest - lowest, 5ms) << "jitter varies the delay";
+    }
+    const nlohmann::json j = proxy.result();
+    EXPECT_EQ(u(j["client_to_server"]["delayed"]), n);
+    EXPECT_EQ(u(j["client_to_server"]["forwarded"]), n);
+    expect_accounted(j["client_to_server"]);
+  }
+}
+
+// A salvo echo child: the server behind the proxy.
+class EchoServer {
+ public:
+  explicit EchoServer(const std::string& backend)
+      : child_({salvo_bin, "echo", "--bind", "127.0.0.1:0", "--duration", "60", "--rcvbuf", "4194304", "--backend",
+                backend}) {
+    if (!child_.wait_for_stderr(")\n", 20s)) throw std::runtime_error("echo did not start: " + child_.err_so_far());
+    address_ = listening_address(child_.err_so_far());
+  }
+  const Address& address() const { return address_; }
+
+ private:
+  Child child_;
+  Address address_;
+};
+
+TEST_P(Impair, RepliesGoBackToTheRightClient) {
+  EchoServer echo(backend());
+  Proxy proxy(echo.address(), {}, backend());
+  UdpReceiver a(addr("127.0.0.1:0")), b(addr("127.0.0.1:0"));
+  constexpr std::uint64_t n = 300;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(a.socket().send_to(make_payload((1ull << 32) | i, 48), proxy.address()));
+    ASSERT_TRUE(b.socket().send_to(make_payload((2ull << 32) | i, 48), proxy.address()));
+  }
+  ASSERT_TRUE(a.wait_for_count(n, 20s)) << a.count();
+  ASSERT_TRUE(b.wait_for_count(n, 20s)) << b.count();
+  a.wait_quiet(100ms, 5s);
+  b.wait_quiet(100ms, 5s);
+  a.stop();
+  b.stop();
+  for (auto [rx, id] : {std::pair<UdpReceiver*, std::uint64_t>{&a, 1}, {&b, 2}}) {
+    EXPECT_EQ(rx->records().size(), n);
+    for (const auto& r : rx->records()) {
+      ASSERT_EQ(r.seq >> 32, id) << "client " << id << " got another client's reply";
+      ASSERT_EQ(r.from_port, proxy.address().port());
+    }
+    EXPECT_EQ(seqs_of(*rx).size(), n);
+  }
+  const nlohmann::json j = proxy.result();
+  EXPECT_EQ(u(j["clients"]["admitted"]), 2u);
+  EXPECT_EQ(u(j["clients"]["peak"]), 2u);
+  EXPECT_EQ(u(j["client_to_server"]["forwarded"]), 2 * n);
+  EXPECT_EQ(u(j["server_to_client"]["forwarded"]), 2 * n);
+  expect_accounted(j["client_to_server"]);
+  expect_accounted(j["server_to_client"]);
+}
+
+TEST_P(Impair, TheClientTableNeverGrowsPastItsBound) {
+  EchoServer echo(backend());
+  Proxy proxy(echo.address(), {"--max-clients", "2", "--idle-timeout", "0.5"}, backend());
+  UdpReceiver a(addr("127.0.0.1:0")), b(addr("127.0.0.1:0")), c(addr("127.0.0.1:0"));
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    ASSERT_TRUE(a.socket().send_to(make_payload(i, 32), proxy.address()));
+    ASSERT_TRUE(b.socket().send_to(make_payload(i, 32), proxy.address()));
+  }
+  ASSERT_TRUE(a.wait_for_count(20, 20s));
+  ASSERT_TRUE(b.wait_for_count(20, 20s));
+  const auto last_activity = Clock::now();
+  // A third client while both slots are busy: refused, counted, no reply.
+  for (std::uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(c.socket().send_to(make_payload(i, 32), proxy.address()));
+  // Once a and b have been idle for 0.5 s, c takes a slot: keep asking until it gets an answer.
+  std::uint64_t asked = 20;
+  Deadline deadline(10s);
+  while (c.count() == 0 && !deadline.expired()) {
+    ASSERT_TRUE(c.socket().send_to(make_payload(1000 + asked++, 32), proxy.address()));
+    c.wait_for_count(1, 50ms);
+  }
+  ASSERT_GT(c.count(), 0u) << "the third client was never admitted";
+  EXPECT_GE(Clock::now() - last_activity, 500ms) << "admitted before anyone was idle long enough";
+  a.stop();
+  b.stop();
+  c.stop();
+  EXPECT_EQ(a.records().size(), 20u);
+  EXPECT_EQ(b.records().size(), 20u);
+  for (const auto& r : c.records()) EXPECT_GE(r.seq, 1000u) << "a refused datagram got through";
+
+  const nlohmann::json j = proxy.result();
+  const auto& clients = j["clients"];
+  EXPECT_EQ(u(clients["max"]), 2u);
+  EXPECT_EQ(u(clients["peak"]), 2u) << "the table grew";
+  EXPECT_LE(u(clients["active"]), 2u);
+  // a and b expire (both, or one before c's admission and the other right after); c came in once.
+  EXPECT_GE(u(clients["expired"]), 1u);
+  EXPECT_LE(u(clients["expired"]), 2u);
+  EXPECT_EQ(u(clients["admitted"]), 3u);
+  EXPECT_GE(u(clients["refused"]), 20u);
+  EXPECT_EQ(u(j["client_to_server"]["dropped_unroutable"]), u(clients["refused"]));
+  EXPECT_EQ(u(j["client_to_server"]["in"]), 40u + asked);
+  expect_accounted(j["client_to_server"]);
+  expect_accounted(j["server_to_client"]);
+}
+
+TEST_P(Impair, RateLimitDropsAndCountsTheExcess) {
+  UdpReceiver server(addr("127.0.0.1:0"));
+  UdpSocket client(addr("127.0.0.1:0"));
+  Proxy proxy(server.local(), {"--rate", "100", "--burst", "5"}, backend());
+  const auto started = Clock::now();
+  for (std::uint64_t i = 0; i < 500; ++i) ASSERT_TRUE(client.send_to(make_payload(i, 32), proxy.address()));
+  const auto sending = Clock::now() - started;
+  server.wait_quiet(300ms, 10s);
+  server.stop();
+  const nlohmann::json j = proxy.result();
+  const auto& up = j["client_to_server"];
+  EXPECT_EQ(u(up["in"]), 500u);
+  EXPECT_EQ(u(up["forwarded"]), server.records().size());
+  EXPECT_EQ(u(up["forwarded"]) + u(up["dropped_rate"]), 500u);
+  // The burst passes, then about 100 per second of sending (plus the time the proxy took to read).
+  EXPECT_GE(u(up["forwarded"]), 5u);
+  const auto allowed = 5 + static_cast<std::uint64_t>(100 * std::chrono::duration<double>(sending + 1s).count());
+  EXPECT_LE(u(up["forwarded"]), allowed);
+  expect_accounted(up);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Impair, testing::ValuesIn(available_backends()), backend_test_name);
+
+struct UsageCase {
+  const char* name;
+  std::vector<std::string> args;
+  std::vector<std::string> mentions;
+};
+void PrintTo(const UsageCase& c, std::ostream* os) {
+  *os << "salvo";
+  for (const auto& a : c.args) *os << " " << a;
+}
+
+class ImpairUsage : public testing::TestWithParam<UsageCase> {};
+
+TEST_P(ImpairUsage, ExitsWithCode2AndOneLine) {
+  std::vector<std::string> argv = GetParam().args;
+  argv.insert(argv.begin(), salvo_bin);
+  const auto r = run_process(argv, 10s);
+  ASSERT_TRUE(r.exited) << show(r);
+  EXPECT_EQ(r.exit_code, 2) << show(r);
+  const auto lines = lines_of(r.err);
+  ASSERT_EQ(lines.size(), 1u) << "stderr must be exactly one line:\n" << r.err;
+  EXPECT_EQ(lines[0].rfind("salvo: ", 0), 0u) << lines[0];
+  for (const std::string& m : GetParam().mentions) {
+    EXPECT_NE(lines[0].find(m), std::string::npos) << "stderr does not mention '" << m << "': " << lines[0];
+  }
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+std::vector<std::string> impair_with(std::vector<std::string> extra) {
+  std::vector<std::string> a = {"impair", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ImpairUsage,
+    testing::Values(UsageCase{"LossAboveOne", impair_with({"--loss", "1.5"}), {"--loss", "1.5"}},
+                    UsageCase{"DupNegative", impair_with({"--dup=-0.1"}), {"--dup"}},
+                    UsageCase{"ReorderGarbage", impair_with({"--reorder", "often"}), {"--reorder", "often"}},
+                    UsageCase{"DelayNegative", impair_with({"--delay=-5"}), {"--delay"}},
+                    UsageCase{"RateZero", impair_with({"--rate", "0"}), {"--rate"}},
+                    UsageCase{"RateGarbage", impair_with({"--rate", "lots"}), {"--rate", "lots"}},
+                    UsageCase{"BurstWithoutRate", impair_with({"--burst", "3"}), {"--burst", "--rate"}},
+                    UsageCase{"MaxClientsZero", impair_with({"--max-clients", "0"}), {"--max-clients"}},
+                    UsageCase{"TwoWorkers", impair_with({"--workers", "2"}), {"--workers", "one worker"}},
+                    UsageCase{"ToPortZero", {"impair", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:0"}, {"--to"}},
+                    UsageCase{"MissingTo", {"impair", "--listen", "127.0.0.1:0"}, {"--to"}},
+                    UsageCase{"MissingListen", {"impair", "--to", "127.0.0.1:9"}, {"--listen"}},
+                    UsageCase{"BadListen", {"impair", "--listen", "localhost:1", "--to", "127.0.0.1:9"},
+                              {"localhost:1"}}),
+    [](const testing::TestParamInfo<UsageCase>& p) { return std::string(p.param.name); });
+
+}  // namespace
+}  // namespace salvo::test

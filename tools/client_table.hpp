@@ -1,0 +1,74 @@
+// ClientTable: which upstream socket of salvo impair serves which client (source address).
+//
+// Slots are the upstream sockets, opened before the engine starts (the engine binds sockets only
+// before start), so the table has a fixed capacity. Lookups use open addressing over arrays sized
+// at construction: no allocation, lock or system call per datagram. Slots are kept in order of
+// last activity, so finding idle ones to expire is O(1) per expiry.
+//
+// A client new to a full table takes the least recently active slot if that one has been idle for
+// idle_timeout; otherwise it is refused (counted) and the table does not grow.
+//
+// One thread (impair's single worker).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "salvo/address.hpp"
+
+namespace salvo::cli {
+
+class ClientTable {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  static constexpr std::uint32_t none = ~std::uint32_t{0};
+
+  ClientTable(std::uint32_t capacity, std::chrono::nanoseconds idle_timeout);
+
+  // The slot serving `client`, admitting it if new (into a free slot, or one idle for the
+  // timeout, which expires first); none when the table is full. Marks the slot active at `now`.
+  std::uint32_t admit(const Address& client, time_point now) noexcept;
+  // The slot serving `client`, or none; changes nothing.
+  std::uint32_t find(const Address& client) const noexcept;
+  // The client a slot serves, or nullptr when the slot is free.
+  const Address* client_of(std::uint32_t slot) const noexcept;
+  // Traffic for the slot's client (either direction) keeps it from expiring.
+  void touch(std::uint32_t slot, time_point now) noexcept;
+  // Frees every slot idle for idle_timeout at `now`; returns how many it freed.
+  std::uint32_t expire(time_point now) noexcept;
+
+  std::uint32_t capacity() const noexcept { return capacity_; }
+  std::uint32_t active() const noexcept { return active_; }
+  std::uint32_t peak() const noexcept { return peak_; }
+  std::uint64_t admitted() const noexcept { return admitted_; }
+  std::uint64_t expired() const noexcept { return expired_; }
+  std::uint64_t refused() const noexcept { return refused_; }  // datagrams from clients refused
+
+ private:
+  std::size_t home(const Address& a) const noexcept { return a.hash() & mask_; }
+  std::size_t find_index(const Address& a) const noexcept;  // hash index holding a, or an empty one
+  void erase_slot(std::uint32_t slot) noexcept;
+  void unlink(std::uint32_t slot) noexcept;
+  void push_front(std::uint32_t slot) noexcept;
+
+  std::uint32_t capacity_;
+  std::chrono::nanoseconds idle_timeout_;
+
+  // Per slot.
+  std::vector<Address> client_;
+  std::vector<time_point> last_active_;
+  std::vector<std::uint8_t> in_use_;
+  std::vector<std::uint32_t> newer_, older_;  // activity list, most recent at head_
+  std::uint32_t head_ = none, tail_ = none;
+  std::vector<std::uint32_t> free_;           // stack of free slots
+
+  // Open addressing with linear probing: slot + 1, 0 = empty. Twice the capacity, at least.
+  std::vector<std::uint32_t> index_;
+  std::size_t mask_ = 0;
+
+  std::uint32_t active_ = 0, peak_ = 0;
+  std::uint64_t admitted_ = 0, expired_ = 0, refused_ = 0;
+};
+
+}  // namespace salvo::cli

@@ -1,0 +1,109 @@
+// LatencyHistogram: a high-dynamic-range histogram of nanosecond values, laid out as HdrHistogram
+// lays out a histogram with 3 significant digits, a lowest discernible value of 1 and a highest
+// trackable value of one hour.
+//
+// Layout: values 0..2047 have a bucket each. Above that, every power-of-two range
+// [2^k, 2^(k+1)) is split into 1024 equal sub-buckets, so a bucket is at most 1/1024 of its lowest
+// value wide. A percentile is reported as the highest value of its bucket: at most 0.098% above
+// the recorded sample it stands for, never below it ("3 significant digits").
+//
+// Memory is fixed: 33,792 counters (264 KiB), allocated once by the constructor. record() is O(1)
+// (a count-leading-zeros, a shift and an add) and never allocates.
+//
+// Range: 0 ns to highest_trackable (one hour). A larger value is recorded as highest_trackable and
+// also counted in clamped(), so that a report can say how many samples were cut. min() and max()
+// are the exact recorded values (after that clamping), not bucket bounds; percentiles are clamped
+// to [min, max], so p0 == min and p100 == max exactly.
+//
+// Threading: none. One thread records (a ping worker); another may read or merge it only after
+// that thread has finished with it (the engine's join orders the two).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "salvo/error.hpp"
+
+namespace salvo::cli {
+
+class LatencyHistogram {
+ public:
+  static constexpr int significant_digits = 3;
+  static constexpr std::uint64_t highest_trackable = 3'600'000'000'000;  // one hour, in ns
+  static constexpr unsigned sub_bucket_half_magnitude = 10;                // 1024 sub-buckets per half
+  static constexpr std::uint64_t sub_bucket_half_count = std::uint64_t{1} << sub_bucket_half_magnitude;
+  static constexpr std::uint64_t sub_bucket_count = 2 * sub_bucket_half_count;  // 2048
+  // Buckets 0..31: bucket b holds [1024 << b, 2048 << b) (bucket 0 also 0..1023), which covers
+  // 2^42 - 1 ns > one hour. HdrHistogram calls these "Buckets" and the 2048 "SubBuckets".
+  static constexpr unsigned bucket_count = 32;
+  static constexpr std::size_t counts_length = (bucket_count + 1) * sub_bucket_half_count;
+
+  LatencyHistogram();
+  LatencyHistogram(const LatencyHistogram& other);
+  LatencyHistogram& operator=(const LatencyHistogram& other);
+  LatencyHistogram(LatencyHistogram&&) noexcept = default;
+  LatencyHistogram& operator=(LatencyHistogram&&) noexcept = default;
+
+  // Records one sample (or `count` samples of the same value). No allocation, O(1).
+  void record(std::uint64_t ns) noexcept { record(ns, 1); }
+  void record(std::uint64_t ns, std::uint64_t count) noexcept;
+
+  // Adds every sample of `other` (the histograms have the same layout by construction).
+  void merge(const LatencyHistogram& other) noexcept;
+  void reset() noexcept;
+
+  std::uint64_t total() const noexcept { return total_; }
+  std::uint64_t clamped() const noexcept { return clamped_; }
+  std::uint64_t min() const noexcept { return total_ == 0 ? 0 : min_; }  // 0 when empty
+  std::uint64_t max() const noexcept { return max_; }                    // 0 when empty
+
+  // The value below or at which `percent` (0..100) of the samples fall: the sample of rank
+  // ceil(percent/100 * total) (at least 1), reported as the highest value of its bucket and
+  // clamped to [min, max]. Rank arithmetic is exact for percentiles given to 7 decimals.
+  // 0 when the histogram is empty.
+  std::uint64_t value_at_percentile(double percent) const noexcept;
+  // The same for an explicit rank (1..total).
+  std::uint64_t value_at_rank(std::uint64_t rank) const noexcept;
+
+  // Mean and standard deviation, computed from the buckets with each sample taken at its
+  // bucket's middle (as HdrHistogram does), so that they depend only on the bucket counts:
+  // equal histograms (a merged one and one fed all samples) give bit-identical figures.
+  double mean() const noexcept;
+  double stddev() const noexcept;
+
+  // Bucket geometry.
+  static std::size_t index_of(std::uint64_t value) noexcept;  // value <= highest_trackable
+  static std::uint64_t lowest_equivalent(std::size_t index) noexcept;
+  static std::uint64_t highest_equivalent(std::size_t index) noexcept;
+  static std::uint64_t median_equivalent(std::size_t index) noexcept;
+  std::uint64_t count_at(std::size_t index) const noexcept { return counts_[index]; }
+  // Index of the last non-empty bucket + 1 (0 when empty): iteration bound.
+  std::size_t used_length() const noexcept { return total_ == 0 ? 0 : index_of(max_) + 1; }
+
+  // Bucket-by-bucket equality, plus total, clamped, min and max.
+  friend bool operator==(const LatencyHistogram& a, const LatencyHistogram& b) noexcept;
+
+ private:
+  friend Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j);
+
+  std::unique_ptr<std::uint64_t[]> counts_;
+  std::uint64_t total_ = 0;
+  std::uint64_t clamped_ = 0;
+  std::uint64_t min_ = ~std::uint64_t{0};
+  std::uint64_t max_ = 0;
+};
+
+// The lossless JSON form, for results that merge across runs:
+//   {"unit": "ns", "significant_digits": 3, "highest_trackable": 3600000000000,
+//    "total": N, "clamped": C, "min": ..., "max": ...,
+//    "buckets": [[lowest value of the bucket, count], ...]}   (non-empty buckets, ascending)
+nlohmann::json histogram_to_json(const LatencyHistogram& h);
+
+// Reads that form back; any inconsistency (another layout, counts that do not add up to total,
+// min/max outside their buckets, unsorted or out-of-range buckets, wrong types) is an Error whose
+// message names the field.
+Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j);
+
+}  // namespace salvo::cli
