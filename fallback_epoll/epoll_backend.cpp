@@ -4,6 +4,8 @@
 // Per wakeup a readable socket gets at most EngineOptions::reads_per_wakeup recvmmsg calls, so a
 // flooded socket cannot starve the other sockets of its worker. A send that meets EAGAIN leaves the
 // rest of the queue in place and asks epoll for EPOLLOUT; nothing is dropped and nothing spins.
+// With EngineOptions::gso, runs of equal datagrams to one destination go out as one message each
+// (see gso.hpp); sendmmsg may take some messages of a batch, and exactly their entries are popped.
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -16,6 +18,7 @@
 
 #include "backend.hpp"
 #include "error_queue.hpp"
+#include "gso.hpp"
 #include "worker.hpp"
 
 namespace salvo::detail {
@@ -30,7 +33,12 @@ struct SocketIo {
   std::vector<sockaddr_in6> rx_names;
   std::vector<std::uint32_t> rx_slots;
   std::vector<mmsghdr> tx;
-  std::vector<iovec> tx_iov;
+  std::vector<iovec> tx_iov;             // one per queue entry of a batch (a GSO message uses several)
+  std::vector<std::uint32_t> tx_entries; // per message of the batch: the queue entries it carries
+  std::vector<GsoControl> tx_control;    // per message: its UDP_SEGMENT control message, if any
+  bool gso = false;             // EngineOptions::gso, until the kernel refuses a GSO send
+  std::size_t plain_front = 0;  // entries from the front to send one by one (their GSO send failed)
+  bool gso_suspect = false;     // a GSO send was refused; the first of its entries, sent plain, decides
   std::uint32_t registered = 0;  // the epoll events currently asked for
 };
 
@@ -50,6 +58,7 @@ class EpollBackend final : public Backend {
       return Error::from_errno(errno, "epoll_ctl(add eventfd)");
     }
     const std::uint32_t batch = worker.options().batch_size;
+    gso_test_error_ = gso_test_error();
     io_.resize(worker.sockets().size());
     for (const auto& s : worker.sockets()) {
       SocketIo& io = io_[s->index];
@@ -58,13 +67,17 @@ class EpollBackend final : public Backend {
       io.rx_names.resize(batch);
       io.rx_slots.resize(batch);
       io.tx.resize(batch);
-      io.tx_iov.resize(batch);
+      io.gso = worker.options().gso;
+      // With GSO a batch of messages may carry up to gso_max_segments entries each, but never
+      // more entries than the queue holds.
+      const std::size_t entries = io.gso ? std::min<std::size_t>(s->queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
+      io.tx_iov.resize(std::max<std::size_t>(batch, entries));
+      io.tx_entries.resize(batch);
+      if (io.gso) io.tx_control.resize(batch);
       for (std::uint32_t i = 0; i < batch; ++i) {
         msghdr& h = io.rx[i].msg_hdr;
         h.msg_iov = &io.rx_iov[i];
         h.msg_iovlen = 1;
-        io.tx[i].msg_hdr.msg_iov = &io.tx_iov[i];
-        io.tx[i].msg_hdr.msg_iovlen = 1;
       }
       ev.events = EPOLLIN;
       ev.data.u64 = s->index;
@@ -188,27 +201,87 @@ class EpollBackend final : public Backend {
     }
   }
 
+  // Fills io.tx with messages for the front of the queue (its contiguous part): one entry each, or
+  // a GSO run each while GSO is on. Returns the number of messages.
+  unsigned build_messages(const SocketState& s, SocketIo& io) const noexcept {
+    const SendQueue::Entry* e = s.queue.front_ptr();
+    const std::size_t available = std::min(s.queue.contiguous(), io.tx_iov.size());
+    std::size_t used = 0;
+    unsigned m = 0;
+    while (m < io.tx.size() && used < available) {
+      const std::size_t run = io.gso && used >= io.plain_front ? gso_run(e + used, available - used) : 1;
+      msghdr& h = io.tx[m].msg_hdr;
+      h.msg_name = const_cast<void*>(e[used].to.sockaddr_data());
+      h.msg_namelen = e[used].to.sockaddr_size();
+      h.msg_iov = &io.tx_iov[used];
+      h.msg_iovlen = run;
+      for (std::size_t i = 0; i < run; ++i) io.tx_iov[used + i] = {s.queue.payload(e[used + i]), e[used + i].length};
+      if (run > 1) {
+        gso_attach(h, io.tx_control[m], e[used].length, gso_test_error_ != 0);
+      } else {
+        h.msg_control = nullptr;
+        h.msg_controllen = 0;
+      }
+      io.tx_entries[m] = static_cast<std::uint32_t>(run);
+      used += run;
+      ++m;
+    }
+    return m;
+  }
+
+  // The kernel took the first `messages` messages of the batch: count and pop their entries.
+  void account_sent(SocketState& s, SocketIo& io, unsigned messages) noexcept {
+    std::size_t entries = 0;
+    std::uint64_t gso_sends = 0;
+    std::uint64_t gso_segments = 0;
+    for (unsigned m = 0; m < messages; ++m) {
+      const std::size_t k = io.tx_entries[m];
+      entries += k;
+      if (k > 1) {
+        ++gso_sends;
+        gso_segments += k;
+      }
+    }
+    const SendQueue::Entry* e = s.queue.front_ptr();
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < entries; ++i) bytes += e[i].length;
+    s.counters.sent.add(entries);
+    s.counters.sent_bytes.add(bytes);
+    if (gso_sends != 0) {
+      s.counters.gso_sends.add(gso_sends);
+      s.counters.gso_segments.add(gso_segments);
+    }
+    s.queue.pop(entries);
+    io.plain_front = io.plain_front > entries ? io.plain_front - entries : 0;
+    if (io.gso_suspect) {
+      // The refused message's first datagram went out plain: GSO was at fault, not the datagram.
+      io.gso_suspect = false;
+      io.gso = false;
+      s.counters.gso_fallbacks.add(1);
+    }
+  }
+
+  // The batch's first message, a GSO one, failed with `err` and nothing of it was sent: its entries
+  // go again one by one, so that each meets its own fate. A refusal (EINVAL, EIO...) may be GSO's
+  // or the destination's (port 0 is EINVAL too): if the first of them then goes out plain, it was
+  // GSO's, and account_sent turns GSO off for this socket.
+  void gso_failed(SocketIo& io, int err) const noexcept {
+    if (gso_test_error_ != 0 && err == EINVAL) err = gso_test_error_;  // the seam: see gso_test_error
+    io.gso_suspect = is_gso_refusal(err);
+    io.plain_front = io.tx_entries[0];
+  }
+
   void flush(SocketState& s) {
     SocketIo& io = io_[s.index];
     int retries = 0;
     while (!s.queue.empty() && !s.send_blocked && s.fd >= 0) {
-      const std::size_t n = std::min<std::size_t>(s.queue.contiguous(), io.tx.size());
-      const SendQueue::Entry* e = s.queue.front_ptr();
-      for (std::size_t i = 0; i < n; ++i) {
-        io.tx_iov[i] = {s.queue.payload(e[i]), e[i].length};
-        msghdr& h = io.tx[i].msg_hdr;
-        h.msg_name = const_cast<void*>(e[i].to.sockaddr_data());
-        h.msg_namelen = e[i].to.sockaddr_size();
-      }
-      const int sent = ::sendmmsg(s.fd, io.tx.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+      const unsigned messages = build_messages(s, io);
+      const int sent = ::sendmmsg(s.fd, io.tx.data(), messages, MSG_DONTWAIT);
       s.counters.tx_syscalls.add(1);
       if (sent > 0) {
-        std::uint64_t bytes = 0;
-        for (int i = 0; i < sent; ++i) bytes += e[i].length;
-        s.counters.sent.add(static_cast<std::uint64_t>(sent));
-        s.counters.sent_bytes.add(bytes);
-        s.queue.pop(static_cast<std::size_t>(sent));
-        continue;  // a short count means the next datagram failed: the next call reports why
+        // A short count means the next message failed: the next call reports why.
+        account_sent(s, io, static_cast<unsigned>(sent));
+        continue;
       }
       const int err = errno;
       if (err == EINTR) continue;
@@ -224,16 +297,23 @@ class EpollBackend final : public Backend {
         s.send_blocked = true;  // EPOLLOUT clears it; update_interest asks for it
         return;
       }
+      if (io.tx_entries[0] > 1) {
+        gso_failed(io, err);
+        continue;
+      }
       // The oldest datagram cannot be sent (unreachable, refused, too big for the path...).
       // Drop it, count it, tell the protocol, and go on with the rest.
-      const Address to = e[0].to;
+      const Address to = s.queue.front_ptr()->to;
       s.counters.dropped_send_error.add(1);
       s.queue.pop(1);
+      if (io.plain_front != 0) --io.plain_front;
+      io.gso_suspect = false;  // it fails plain too: not GSO's fault
       s.worker->note_send_error(s, err, to);
     }
   }
 
   int epoll_fd_ = -1;
+  int gso_test_error_ = 0;  // the test seam (gso.hpp): the error every GSO send fails with; 0 = off
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll
   std::vector<SocketIo> io_;
   std::vector<epoll_event> events_;

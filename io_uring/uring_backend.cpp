@@ -11,7 +11,10 @@
 // Send: each queued datagram becomes one SENDMSG SQE whose msghdr lives beside its send-queue slot
 // until the completion; all SQEs of a round go to the kernel in the same io_uring_enter that waits
 // for completions. Completions may arrive out of order, so slots are released in order as the
-// front ones complete.
+// front ones complete. With EngineOptions::gso a run of equal datagrams to one destination (see
+// gso.hpp) is one SQE instead: the msghdr of its first slot, with the iovecs of all its slots
+// (runs never wrap around the ring, so they are consecutive), and its completion marks every slot
+// of the run done.
 //
 // Waiting: io_uring_submit_and_wait_timeout for EngineOptions::completion_batch completions or
 // completion_wait, whichever is first, while the previous round brought a whole batch (heavy
@@ -32,6 +35,7 @@
 #include "backend.hpp"
 #include "buffer_ring.hpp"
 #include "error_queue.hpp"
+#include "gso.hpp"
 #include "uring_setup.hpp"
 #include "worker.hpp"
 
@@ -69,6 +73,10 @@ struct SocketRing {
   std::vector<iovec> tx_iov;
   std::vector<std::uint8_t> tx_done;  // completed but not yet released (out-of-order completion)
   std::vector<std::uint8_t> tx_retries;  // sends re-submitted after an earlier datagram's ICMP error
+  std::vector<std::uint8_t> tx_entries;  // per first slot of a message: the slots it carries (1 = plain)
+  std::vector<GsoControl> tx_control;    // per first slot: its UDP_SEGMENT control message, if any
+  std::vector<std::uint8_t> tx_suspect;  // per slot: first of a refused GSO message, now sent plain
+  bool gso = false;                      // EngineOptions::gso, until the kernel refuses a GSO send
   bool rx_this_round = false;
   bool tx_this_round = false;
 };
@@ -120,7 +128,12 @@ class UringBackend final : public Backend {
       sr.tx_iov.resize(s->queue.capacity());
       sr.tx_done.assign(s->queue.capacity(), 0);
       sr.tx_retries.assign(s->queue.capacity(), 0);
+      sr.tx_entries.assign(s->queue.capacity(), 1);
+      sr.gso = o.gso;
+      if (sr.gso) sr.tx_control.resize(s->queue.capacity());
+      sr.tx_suspect.assign(s->queue.capacity(), 0);
     }
+    gso_test_error_ = gso_test_error();
     return {};
   }
 
@@ -212,23 +225,34 @@ class UringBackend final : public Backend {
     SocketRing& sr = rings_[s.index];
     while (sr.submitted < s.queue.size()) {
       const std::size_t slot = s.queue.slot_index(sr.submitted);
-      const SendQueue::Entry& e = s.queue.at(sr.submitted);
-      iovec& iov = sr.tx_iov[slot];
-      iov = {s.queue.payload(e), e.length};
-      msghdr& m = sr.tx_msg[slot];
-      m = {};
-      m.msg_name = const_cast<void*>(e.to.sockaddr_data());
-      m.msg_namelen = e.to.sockaddr_size();
-      m.msg_iov = &iov;
-      m.msg_iovlen = 1;
-      sr.tx_retries[slot] = 0;
+      const SendQueue::Entry* e = &s.queue.at(sr.submitted);
+      // Entries are consecutive in the ring up to its end; a run stops there.
+      const std::size_t available = std::min(s.queue.size() - sr.submitted, s.queue.capacity() - slot);
+      const std::size_t run = sr.gso ? gso_run(e, available) : 1;
+      for (std::size_t i = 0; i < run; ++i) sr.tx_iov[slot + i] = {s.queue.payload(e[i]), e[i].length};
+      prepare_message(s, sr, slot, run);
       submit_send(s, slot);
-      ++sr.submitted;
+      sr.submitted += run;
       if (!sr.tx_this_round) {
         sr.tx_this_round = true;
         s.counters.tx_syscalls.add(1);  // these ride on this round's io_uring_enter
       }
     }
+  }
+
+  // Builds the msghdr of the message starting at `slot` over the `run` slots' iovecs (already set),
+  // with a UDP_SEGMENT control message when it carries more than one datagram.
+  void prepare_message(const SocketState& s, SocketRing& sr, std::size_t slot, std::size_t run) {
+    const SendQueue::Entry& e = s.queue.at(s.queue.offset_of_slot(slot));
+    msghdr& m = sr.tx_msg[slot];
+    m = {};
+    m.msg_name = const_cast<void*>(e.to.sockaddr_data());
+    m.msg_namelen = e.to.sockaddr_size();
+    m.msg_iov = &sr.tx_iov[slot];
+    m.msg_iovlen = run;
+    if (run > 1) gso_attach(m, sr.tx_control[slot], e.length, gso_test_error_ != 0);
+    sr.tx_entries[slot] = static_cast<std::uint8_t>(run);
+    sr.tx_retries[slot] = 0;
   }
 
   void submit_send(const SocketState& s, std::size_t slot) {
@@ -356,10 +380,34 @@ class UringBackend final : public Backend {
     prepare_sends(s);  // the batch's replies go out with this round's submission
   }
 
+  // A GSO message (the one starting at `slot`) failed with `err`; the kernel sent none of it. Its
+  // slots go again, one message each, so that every datagram meets its own fate. They stay
+  // submitted meanwhile, and go out after what was submitted with them (as sends again after an
+  // ICMP error do). A refusal (EINVAL, EIO...) may be GSO's or the destination's (port 0 is EINVAL
+  // too): if the first slot then goes out plain, it was GSO's (see gso_verdict).
+  void gso_failed(const SocketState& s, SocketRing& sr, std::size_t slot, int err) {
+    if (gso_test_error_ != 0 && err == EINVAL) err = gso_test_error_;  // the seam: see gso_test_error
+    if (is_gso_refusal(err)) sr.tx_suspect[slot] = 1;
+    const std::size_t run = sr.tx_entries[slot];
+    for (std::size_t i = 0; i < run; ++i) {
+      prepare_message(s, sr, slot + i, 1);
+      submit_send(s, slot + i);
+    }
+  }
+
+  // The plain send of a refused GSO message's first datagram completed: if the kernel took it,
+  // GSO was at fault, and goes off for this socket for good.
+  void gso_verdict(SocketState& s, SocketRing& sr, std::size_t slot, int res) {
+    sr.tx_suspect[slot] = 0;
+    if (res < 0 || !sr.gso) return;
+    sr.gso = false;
+    s.counters.gso_fallbacks.add(1);
+  }
+
   void on_send(Worker& worker, SocketState& s, const io_uring_cqe& cqe, std::uint32_t slot) {
     SocketRing& sr = rings_[s.index];
     const std::size_t offset = s.queue.offset_of_slot(slot);
-    const SendQueue::Entry& e = s.queue.at(offset);
+    const std::size_t run = sr.tx_entries[slot];
     if (cqe.res < 0 && is_icmp_error(-cqe.res) && sr.tx_retries[slot] < max_send_retries) {
       worker.drain_errors(s, 0);
       // The kernel reports an ICMP error about an earlier datagram on the next send, which then
@@ -368,14 +416,28 @@ class UringBackend final : public Backend {
       submit_send(s, slot);
       return;
     }
-    if (cqe.res >= 0) {
-      s.counters.sent.add(1);
-      s.counters.sent_bytes.add(e.length);
-    } else {
-      s.counters.dropped_send_error.add(1);
-      worker.note_send_error(s, -cqe.res, e.to);
+    // Cancelled at the stop deadline: dropped like the plain sends, not sent again.
+    if (cqe.res < 0 && run > 1 && cqe.res != -ECANCELED) {
+      gso_failed(s, sr, slot, -cqe.res);
+      return;
     }
-    sr.tx_done[slot] = 1;
+    if (sr.tx_suspect[slot]) gso_verdict(s, sr, slot, cqe.res);
+    if (cqe.res >= 0) {
+      std::uint64_t bytes = 0;
+      for (std::size_t i = 0; i < run; ++i) bytes += s.queue.at(offset + i).length;
+      s.counters.sent.add(run);
+      s.counters.sent_bytes.add(bytes);
+      if (run > 1) {
+        s.counters.gso_sends.add(1);
+        s.counters.gso_segments.add(run);
+      }
+    } else {
+      for (std::size_t i = 0; i < run; ++i) {
+        s.counters.dropped_send_error.add(1);
+        worker.note_send_error(s, -cqe.res, s.queue.at(offset + i).to);
+      }
+    }
+    for (std::size_t i = 0; i < run; ++i) sr.tx_done[slot + i] = 1;
     // Release completed sends from the front, in order.
     std::size_t release = 0;
     while (release < sr.submitted && sr.tx_done[s.queue.slot_index(release)]) {
@@ -392,6 +454,7 @@ class UringBackend final : public Backend {
   std::unique_ptr<BufferRing> buffers_;
   std::vector<SocketRing> rings_;
   std::uint32_t wake_index_ = 0;
+  int gso_test_error_ = 0;  // the test seam (gso.hpp): the error every GSO send fails with; 0 = off
   unsigned last_seen_ = 0;  // completions found by the previous round
   std::size_t rearm_start_ = 0;  // the socket re-armed first this round (rotates)
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll

@@ -139,6 +139,7 @@ struct BlastFlags {
   std::uint64_t seed = 1;
   unsigned flows = 1;
   bool quiet = false;
+  bool gso = true;  // EngineOptions::gso
 };
 
 int run_blast(const BlastFlags& flags, bool size_given) {
@@ -191,6 +192,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   const SendQueueSize queue = blast_send_queue(flags.flows, plan.sizes.max);
   options->send_queue_entries = queue.entries;
   options->send_queue_bytes = queue.bytes;
+  options->gso = flags.gso;
 
   const unsigned workers = options->workers;
   plan.to = *to;
@@ -248,6 +250,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     }
     j["seed"] = flags.seed;
     j["flows"] = flags.flows;
+    j["gso"] = flags.gso;
     nlohmann::json list = nlohmann::json::array();
     for (const Address& a : sources) list.push_back(a.to_string());
     j["sources"] = std::move(list);
@@ -279,6 +282,8 @@ Command add_blast_command(CLI::App& app) {
       ->check(CLI::Range(1u, 1024u))
       ->capture_default_str();
   sub->add_flag("--quiet", flags->quiet, "no progress line every second");
+  sub->add_flag("--gso,!--no-gso", flags->gso,
+                "send runs of equal datagrams as one UDP GSO message each (default; --no-gso: one message per datagram)");
   add_common_flags(*sub, flags->common, /*server=*/false);
   return [flags, size] { return run_blast(*flags, size->count() > 0); };
 }

@@ -75,6 +75,12 @@ void print_summary(const char* command, const Engine& engine, const SessionResul
                static_cast<double>(c.sent) / s, static_cast<unsigned long long>(c.dropped_send_queue_full),
                static_cast<unsigned long long>(c.dropped_send_error),
                static_cast<unsigned long long>(c.tx_syscalls), static_cast<unsigned long long>(c.eagain));
+  // Only when GSO did something: most runs of the receiving commands never send a run.
+  if (c.gso_sends != 0 || c.gso_fallbacks != 0) {
+    std::fprintf(stderr, "  GSO: %llu messages carried %llu of the datagrams sent; %llu socket(s) fell back to plain sends\n",
+                 static_cast<unsigned long long>(c.gso_sends), static_cast<unsigned long long>(c.gso_segments),
+                 static_cast<unsigned long long>(c.gso_fallbacks));
+  }
 }
 
 }  // namespace salvo::cli

@@ -2,7 +2,8 @@
 // 2% of rate x duration and spreads the datagrams over the run; --size-range stays in range, hits
 // both ends and is reproducible for a seed; --flows sends from that many distinct source ports
 // with exact per-flow counts; --count splits exactly; the progress line comes once a second on
-// stderr unless --quiet; bad flags are one-line usage errors with exit code 2.
+// stderr unless --quiet; GSO is on by default, off with --no-gso, and a refused GSO send falls back
+// without loss; bad flags are one-line usage errors with exit code 2.
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -215,6 +216,52 @@ TEST_P(Blast, ProgressLineEverySecondUnlessQuiet) {
   ASSERT_EQ(quiet.exit_code, 0) << show(quiet);
   EXPECT_EQ(progress_lines(quiet.err), 0u) << quiet.err;
   EXPECT_NE(quiet.err.find("salvo blast: backend"), std::string::npos) << "the summary still comes: " << quiet.err;
+}
+
+// A counted blast of `count` 100-byte datagrams with `extra` flags: every datagram arrives once.
+nlohmann::json counted_blast(const std::string& backend, std::uint64_t count, const std::vector<std::string>& extra,
+                             std::string* err = nullptr) {
+  UdpReceiver rx(addr("127.0.0.1:0"));
+  std::vector<std::string> args = {"blast", "--to", rx.local().to_string(), "--count", std::to_string(count),
+                                   "--size", "100", "--quiet", "--json", "--backend", backend};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto r = salvo(args);
+  if (!r.exited || r.exit_code != 0) throw std::runtime_error(show(r));
+  if (!rx.wait_for_count(count, 20s)) throw std::runtime_error("only " + std::to_string(rx.count()) + " arrived");
+  rx.wait_quiet(100ms, 2s);
+  rx.stop();
+  std::set<std::uint64_t> seqs;
+  for (const auto& rec : rx.records()) {
+    if (!seqs.insert(rec.seq).second) throw std::runtime_error("sequence " + std::to_string(rec.seq) + " twice");
+  }
+  if (seqs.size() != count) throw std::runtime_error(std::to_string(seqs.size()) + " distinct datagrams arrived");
+  if (err != nullptr) *err = r.err;
+  return json_of(r);
+}
+
+TEST_P(Blast, GsoByDefaultNoGsoOffAndARefusalFallsBack) {
+  constexpr std::uint64_t count = 5000;
+  std::string err;
+  const nlohmann::json on = counted_blast(backend(), count, {}, &err);
+  EXPECT_TRUE(on["gso"].get<bool>());
+  const nlohmann::json& c = on["counters"];
+  EXPECT_EQ(c["sent"].get<std::uint64_t>(), count) << on.dump();
+  EXPECT_GT(c["gso_sends"].get<std::uint64_t>(), 0u) << on.dump();
+  EXPECT_LE(c["gso_segments"].get<std::uint64_t>(), count) << on.dump();
+  EXPECT_GE(c["gso_segments"].get<std::uint64_t>(), 2 * c["gso_sends"].get<std::uint64_t>()) << on.dump();
+  EXPECT_NE(err.find("  GSO: "), std::string::npos) << "the summary says what GSO did: " << err;
+
+  const nlohmann::json off = counted_blast(backend(), count, {"--no-gso"}, &err);
+  EXPECT_FALSE(off["gso"].get<bool>());
+  EXPECT_EQ(off["counters"]["gso_sends"].get<std::uint64_t>(), 0u) << off.dump();
+  EXPECT_EQ(err.find("  GSO: "), std::string::npos) << err;
+
+  // The test seam makes the kernel refuse GSO sends: the socket falls back once, nothing is lost.
+  EnvGuard seam("SALVO_TEST_GSO_ERROR", "EIO");
+  const nlohmann::json refused = counted_blast(backend(), count, {"--gso"});
+  EXPECT_EQ(refused["counters"]["sent"].get<std::uint64_t>(), count) << refused.dump();
+  EXPECT_EQ(refused["counters"]["gso_sends"].get<std::uint64_t>(), 0u) << refused.dump();
+  EXPECT_EQ(refused["counters"]["gso_fallbacks"].get<std::uint64_t>(), 1u) << refused.dump();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Blast, testing::ValuesIn(available_backends()), backend_test_name);

@@ -5,6 +5,7 @@
 //   reached the socket == received + kernel_drops + discarded_at_close
 //   send_requests == sent + dropped_send_queue_full + dropped_send_error + send_rejected
 //                    + (still queued)
+//   gso_segments <= sent, and gso_segments >= 2 x gso_sends    (GSO messages carry 2+ datagrams)
 // kernel_drops is the socket's own drop count (SO_MEMINFO, sampled every 100 ms while busy, when
 // idle and at close): datagrams the kernel discarded because the receive queue was full, which
 // salvo never read.
@@ -34,6 +35,9 @@ namespace salvo {
   X(send_requests, "datagrams the protocol asked to send")                                       \
   X(sent, "datagrams the kernel accepted")                                                       \
   X(sent_bytes, "payload bytes the kernel accepted")                                             \
+  X(gso_sends, "messages sent with UDP GSO (UDP_SEGMENT), each carrying several of the datagrams in sent") \
+  X(gso_segments, "datagrams that went out inside GSO messages (a part of sent)")                \
+  X(gso_fallbacks, "sockets that turned GSO off for good: the kernel refused a GSO send, then took it plain") \
   X(dropped_send_queue_full, "sends refused because the send queue was full")                    \
   X(dropped_send_error, "queued datagrams the kernel refused (error other than EAGAIN)")         \
   X(send_rejected, "sends refused at the call: too large, wrong address family, socket closed")   \

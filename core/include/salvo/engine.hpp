@@ -77,6 +77,18 @@ struct EngineOptions {
   bool busy_poll = false;
   std::chrono::milliseconds busy_poll_idle{1000};
 
+  // UDP GSO on send, transparently: a run of queued datagrams to one destination, all of one size
+  // (the last may be shorter), goes to the kernel as one message with a UDP_SEGMENT control
+  // message, and the kernel cuts it into the same datagrams at the end of its stack, so that the
+  // per-datagram cost of the send path is paid once per run (up to 64 datagrams). Receivers see
+  // exactly the datagrams that were queued; `sent` still counts datagrams, gso_sends and
+  // gso_segments say how many went out this way. A GSO message that fails is sent again one
+  // datagram per message: nothing is lost or sent twice. A socket whose kernel refuses GSO
+  // (EIO, EINVAL, EOPNOTSUPP, while the same datagrams go out plain) turns it off for good
+  // (gso_fallbacks). One difference shows on loopback only: a closed port answers a GSO message
+  // with one ICMP error, not one per datagram. false sends every datagram as its own message.
+  bool gso = true;
+
   // How long a stopping socket waits for a full socket send buffer to drain before the datagrams
   // still queued are counted as dropped_send_error.
   std::chrono::milliseconds stop_flush_timeout{1000};
