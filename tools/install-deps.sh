@@ -16,6 +16,7 @@ packages=(
   iproute2                           # ip netns, for tests that use network namespaces
   sockperf                           # tests: salvo echo --sockperf against sockperf's own client
   iperf3                             # bench: the load generator's comparison
+  nftables                           # tests: ICMP unreachable from reject rules in a test namespace
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }

@@ -26,9 +26,10 @@ struct IcmpReport {
 // or receive whatever datagram that is about. A send failing with one of these may have failed
 // for an earlier datagram's sake, without being sent: the backends send it again (a bounded
 // number of times, so that a destination that is itself unreachable still ends in a drop).
+// EACCES: ICMPv6 administratively prohibited / policy failure / reject route.
 constexpr bool is_icmp_error(int err) noexcept {
   return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN || err == ENETDOWN ||
-         err == EPROTO;
+         err == EPROTO || err == EACCES;
 }
 
 // Parses one message read with MSG_ERRQUEUE: `name` is its msg_name (the original destination),

@@ -186,27 +186,35 @@ void Worker::note_async_error(SocketState& s, int err, const Address& peer) noex
   }
 }
 
+namespace {
+
+// One error-queue report, counted, to its hook.
+void report_icmp(SocketState& s, const IcmpReport& r, const Address& peer) noexcept {
+  switch (r.kind) {
+    case IcmpReport::Kind::refused:
+      s.counters.refused.add(1);
+      s.protocol->on_refused(peer, s.transport);
+      break;
+    case IcmpReport::Kind::unreachable:
+      s.counters.unreachable.add(1);
+      s.protocol->on_unreachable(peer, std::error_code(r.error, std::system_category()), s.transport);
+      break;
+    case IcmpReport::Kind::path_mtu:
+      s.counters.path_mtu_reports.add(1);
+      s.protocol->on_path_mtu(peer, r.mtu, s.transport);
+      break;
+    case IcmpReport::Kind::other:
+      s.counters.socket_errors.add(1);
+      s.protocol->on_error(std::error_code(r.error, std::system_category()), s.transport);
+      break;
+  }
+}
+
+}  // namespace
+
 unsigned Worker::drain_errors(SocketState& s, int err) noexcept {
   const unsigned read = drain_error_queue(s.fd, 64, [&](const IcmpReport& r) {
-    const Address peer = r.peer.family() == Address::Family::none ? s.peer : r.peer;
-    switch (r.kind) {
-      case IcmpReport::Kind::refused:
-        s.counters.refused.add(1);
-        s.protocol->on_refused(peer, s.transport);
-        break;
-      case IcmpReport::Kind::unreachable:
-        s.counters.unreachable.add(1);
-        s.protocol->on_unreachable(peer, std::error_code(r.error, std::system_category()), s.transport);
-        break;
-      case IcmpReport::Kind::path_mtu:
-        s.counters.path_mtu_reports.add(1);
-        s.protocol->on_path_mtu(peer, r.mtu, s.transport);
-        break;
-      case IcmpReport::Kind::other:
-        s.counters.socket_errors.add(1);
-        s.protocol->on_error(std::error_code(r.error, std::system_category()), s.transport);
-        break;
-    }
+    report_icmp(s, r, r.peer.family() == Address::Family::none ? s.peer : r.peer);
   });
   // Every socket salvo opens has IP_RECVERR on, so an ICMP error is both queued and left as the
   // socket's pending error: when the queue is already empty, whoever drained it reported this
@@ -219,9 +227,24 @@ void Worker::note_send_error(SocketState& s, int err, const Address& to) noexcep
   if (err == ECONNREFUSED) {
     s.counters.refused.add(1);
     s.protocol->on_refused(to, s.transport);
-  } else {
-    s.protocol->on_error(std::error_code(err, std::system_category()), s.transport);
+    return;
   }
+  if (err == EMSGSIZE && s.recverr) {
+    // Larger than the route's MTU with path MTU discovery on (IP_PMTUDISC_DO): the kernel queued a
+    // local error with that MTU (ip_local_error). That is a path MTU report about `to` (the IPv4
+    // entry names no port), not an on_error; the rest of the queue is reported as drain_errors does.
+    bool about_to = false;
+    drain_error_queue(s.fd, 64, [&](const IcmpReport& r) {
+      Address peer = r.peer.family() == Address::Family::none ? s.peer : r.peer;
+      if (r.kind == IcmpReport::Kind::path_mtu) {
+        if (peer.port() == 0 && peer.with_port(to.port()) == to) peer = to;
+        about_to = about_to || peer == to;
+      }
+      report_icmp(s, r, peer);
+    });
+    if (about_to) return;
+  }
+  s.protocol->on_error(std::error_code(err, std::system_category()), s.transport);
 }
 
 void Worker::handle_wake() noexcept {
