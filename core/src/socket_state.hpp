@@ -1,5 +1,10 @@
 // SocketState: everything one socket of one worker owns. Owned by its Worker, used only on that
 // worker's thread (counters are the exception: readable anywhere).
+//
+// A SocketState may also stand alone, without a Worker (salvo::FakeTransport): worker is null,
+// Transport::stop_listening then only marks the state stopping, worker_index() is
+// detached_worker_index, connect() records the peer without a connect(2) on the fd, and fd is -1
+// unless the owner opened a socket for the socket options.
 #pragma once
 
 #include <chrono>
@@ -18,10 +23,12 @@ class Worker;
 
 struct SocketState {
   explicit SocketState(Worker& owner) : worker(&owner), transport(*this) {}
+  SocketState() : worker(nullptr), transport(*this) {}  // standalone: no worker (see above)
   SocketState(const SocketState&) = delete;
   SocketState& operator=(const SocketState&) = delete;
 
-  Worker* worker;
+  Worker* worker;  // null for a standalone state
+  unsigned detached_worker_index = 0;  // worker_index() when worker is null
   int fd = -1;
   Address local;
   bool ipv6 = false;  // socket family (AF_INET6 sockets may also carry v4-mapped peers)

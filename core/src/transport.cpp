@@ -76,7 +76,10 @@ SendResult Transport::send(std::span<const std::byte> payload) noexcept {
 
 Result<void> Transport::connect(const Address& peer) noexcept {
   detail::SocketState& s = *state_;
-  if (s.closed || s.fd < 0) return Error::make(Errc::invalid_state, "connect on a closed socket");
+  // A standalone state (no worker: FakeTransport) has no socket to connect, or one that is never
+  // read or written; it records the peer only.
+  const bool standalone = s.worker == nullptr;
+  if (s.closed || (s.fd < 0 && !standalone)) return Error::make(Errc::invalid_state, "connect on a closed socket");
   if (s.peer.family() != Address::Family::none) {
     return Error::make(Errc::invalid_state, "already connected to " + s.peer.to_string());
   }
@@ -92,7 +95,7 @@ Result<void> Transport::connect(const Address& peer) noexcept {
     return Error::make(Errc::bad_address, "connect needs an address");
   }
   if (target.port() == 0) return Error::make(Errc::bad_address, "cannot connect to port 0");
-  if (::connect(s.fd, static_cast<const sockaddr*>(target.sockaddr_data()), target.sockaddr_size()) != 0) {
+  if (!standalone && ::connect(s.fd, static_cast<const sockaddr*>(target.sockaddr_data()), target.sockaddr_size()) != 0) {
     return Error::from_errno(errno, "connect to " + target.to_string());
   }
   s.peer = target;
@@ -103,9 +106,22 @@ Address Transport::connected_peer() const noexcept { return state_->peer; }
 
 Address Transport::local_address() const noexcept { return state_->local; }
 
-unsigned Transport::worker_index() const noexcept { return state_->worker->index(); }
+unsigned Transport::worker_index() const noexcept {
+  return state_->worker != nullptr ? state_->worker->index() : state_->detached_worker_index;
+}
 
-void Transport::stop_listening() noexcept { state_->worker->begin_stop(*state_); }
+void Transport::stop_listening() noexcept {
+  detail::SocketState& s = *state_;
+  if (s.worker != nullptr) {
+    s.worker->begin_stop(s);
+    return;
+  }
+  // Standalone (FakeTransport): no worker to drain the queue and close; its owner does that.
+  if (s.stopping || s.closed) return;
+  s.receiving = false;
+  s.stopping = true;
+  s.want_writable = false;
+}
 
 void Transport::request_writable(bool wanted) noexcept {
   state_->want_writable = wanted && !state_->stopping;

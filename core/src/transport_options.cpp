@@ -17,7 +17,13 @@ namespace salvo {
 namespace {
 
 Result<void> check_open(const detail::SocketState& s) {
-  if (s.closed || s.fd < 0) return Error::make(Errc::invalid_state, "the socket is closed");
+  if (s.closed) return Error::make(Errc::invalid_state, "the socket is closed");
+  if (s.fd < 0 && s.worker == nullptr) {
+    return Error::make(Errc::invalid_state,
+                       "no socket: this FakeTransport has none (set FakeTransportOptions::real_socket for "
+                       "socket options)");
+  }
+  if (s.fd < 0) return Error::make(Errc::invalid_state, "the socket is closed");
   return {};
 }
 

@@ -8,6 +8,7 @@
 #include "salvo/datagram_protocol.hpp"
 #include "salvo/engine.hpp"
 #include "salvo/error.hpp"
+#include "salvo/fake_transport.hpp"
 #include "salvo/metrics.hpp"
 #include "salvo/protocol.hpp"
 #include "salvo/transport.hpp"
