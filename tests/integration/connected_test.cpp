@@ -1,6 +1,6 @@
 // Connected UDP and the socket options of Twisted's transport, for every backend: connect once
 // (a second connect is an error), send without an address, only the peer's datagrams delivered,
-// ICMP port unreachable from the peer as on_refused(peer); broadcast, multicast TTL and loopback
+// ICMP port unreachable from the peer as on_refused(peer) (IPv4 and IPv6); broadcast, multicast TTL and loopback
 // read back as set; multicast joins fail clearly for bad groups and unknown interfaces.
 #include <algorithm>
 #include <atomic>
@@ -90,16 +90,18 @@ TEST_P(Connected, OnlyThePeersDatagramsArriveAndSendNeedsNoAddress) {
   EXPECT_EQ(engine->counters().received, 5u);
 }
 
-TEST_P(Connected, RefusedByThePeerCallsOnRefusedWithThePeer) {
+// A connected socket on `loopback` sends to a closed port of the same loopback and must hear
+// on_refused with that peer.
+void connected_refused(const EngineOptions& options, const Address& loopback) {
   // A port that is certainly closed: bind, note, close.
   Address closed;
   {
-    UdpSocket gone(addr("127.0.0.1:0"));
+    UdpSocket gone(loopback);
     closed = gone.local();
   }
   RefusalRecorder* protocol = nullptr;
-  auto engine = make_engine(options());
-  must_listen(*engine, addr("127.0.0.1:0"), [&](unsigned) {
+  auto engine = make_engine(options);
+  must_listen(*engine, loopback, [&](unsigned) {
     auto p = std::make_unique<RefusalRecorder>([&](Transport& t) {
       ASSERT_TRUE(t.connect(closed).ok());
       t.send(make_payload(1, 8));
@@ -116,16 +118,16 @@ TEST_P(Connected, RefusedByThePeerCallsOnRefusedWithThePeer) {
   EXPECT_EQ(engine->counters().refused, refused.size());
 }
 
-TEST_P(Connected, UnconnectedSocketsHearWhichPeerRefused) {
-  // Three closed ports; an unconnected socket sends to each and must be told, per peer.
+// An unconnected socket on `loopback` sends to three closed ports and must be told, per peer.
+void unconnected_refused(const EngineOptions& options, const Address& loopback) {
   std::vector<Address> closed;
   for (int i = 0; i < 3; ++i) {
-    UdpSocket gone(addr("127.0.0.1:0"));
+    UdpSocket gone(loopback);
     closed.push_back(gone.local());
   }
   RefusalRecorder* protocol = nullptr;
-  auto engine = make_engine(options());
-  must_listen(*engine, addr("127.0.0.1:0"), [&](unsigned) {
+  auto engine = make_engine(options);
+  must_listen(*engine, loopback, [&](unsigned) {
     auto p = std::make_unique<RefusalRecorder>([&](Transport& t) {
       for (const Address& to : closed) t.send(make_payload(1, 8), to);
     });
@@ -143,6 +145,21 @@ TEST_P(Connected, UnconnectedSocketsHearWhichPeerRefused) {
   EXPECT_EQ(c.refused, 3u);
   EXPECT_EQ(c.sent, 3u) << describe(c);
   EXPECT_EQ(c.dropped_send_error, 0u) << describe(c);
+}
+
+TEST_P(Connected, RefusedByThePeerCallsOnRefusedWithThePeer) { connected_refused(options(), addr("127.0.0.1:0")); }
+
+TEST_P(Connected, UnconnectedSocketsHearWhichPeerRefused) { unconnected_refused(options(), addr("127.0.0.1:0")); }
+
+// The same over IPv6: ICMPv6 port unreachable, read from the IPv6 error queue.
+TEST_P(Connected, Ipv6RefusedByThePeerCallsOnRefusedWithThePeer) {
+  SALVO_REQUIRE_IPV6();
+  connected_refused(options(), addr("[::1]:0"));
+}
+
+TEST_P(Connected, Ipv6UnconnectedSocketsHearWhichPeerRefused) {
+  SALVO_REQUIRE_IPV6();
+  unconnected_refused(options(), addr("[::1]:0"));
 }
 
 TEST_P(Connected, AnIcmpStormDoesNotStopValidTraffic) {

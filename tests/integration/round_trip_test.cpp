@@ -1,7 +1,8 @@
 // Round trips through an echo protocol, for every backend: 100,000 datagrams from a plain POSIX
 // socket with a bounded window of outstanding datagrams (so loopback never has reason to drop),
 // each reply checked byte for byte and by source address, and the server's counters checked
-// exactly. Also: a dual-stack socket bound to a v4-mapped address serving an IPv4 client.
+// exactly. Also: a dual-stack socket bound to a v4-mapped address serving an IPv4 client, and one
+// bound to [::] serving an IPv4 and an IPv6 client at once.
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -153,6 +154,74 @@ TEST_P(RoundTrip, ManyClientsAreToldApart) {
   ASSERT_EQ(peers.size(), clients.size());
   for (const auto& c : clients) EXPECT_NE(std::find(peers.begin(), peers.end(), c->local()), peers.end());
   EXPECT_EQ(engine->counters().sent, clients.size());
+}
+
+// Dual stack: one socket bound to [::]:0 (IPV6_V6ONLY off, Linux's default) serves an IPv4 and an
+// IPv6 client. salvo reports the IPv4 client as the kernel does, v4-mapped
+// ([::ffff:127.0.0.1]:port), and a reply reaches it whether the protocol answers that mapped
+// address or its plain IPv4 form (Transport maps it for an IPv6 socket); the IPv4 client sees
+// the replies come from 127.0.0.1.
+TEST_P(RoundTrip, DualStackSocketServesIpv4AndIpv6Clients) {
+  SALVO_REQUIRE_IPV6();
+  Recorder recorder;
+  std::atomic<int> not_queued{0};
+  Hooks hooks;
+  hooks.on_datagrams = [&](std::span<const Datagram> batch, Transport& t) {
+    for (const Datagram& d : batch) {
+      if (t.send(d.payload, d.peer) != SendResult::queued) ++not_queued;
+      if (t.send(d.payload, d.peer.unmapped()) != SendResult::queued) ++not_queued;
+    }
+  };
+  auto engine = make_engine(options());
+  const Address bound = must_listen(*engine, addr("[::]:0"), recording_factory(recorder, hooks));
+  ASSERT_TRUE(bound.is_v6());
+  ASSERT_TRUE(bound.is_unspecified());
+  must_start(*engine);
+
+  UdpSocket v4(addr("127.0.0.1:0"));
+  UdpSocket v6(addr("[::1]:0"));
+  const Address server_v4 = Address::ipv4_loopback(bound.port());
+  const Address server_v6 = Address::ipv6_loopback(bound.port());
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    ASSERT_TRUE(v4.send_to(make_payload(i, 24), server_v4));
+    ASSERT_TRUE(v6.send_to(make_payload(100 + i, 24), server_v6));
+  }
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    auto reply = v4.receive(5s);
+    ASSERT_TRUE(reply.has_value()) << "IPv4 client: reply " << i << " of 20 missing";
+    EXPECT_EQ(payload_seq(reply->payload), i / 2);
+    EXPECT_EQ(reply->from, server_v4) << "the reply comes from the IPv4 loopback, not a mapped address";
+  }
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    auto reply = v6.receive(5s);
+    ASSERT_TRUE(reply.has_value()) << "IPv6 client: reply " << i << " of 20 missing";
+    EXPECT_EQ(payload_seq(reply->payload), 100 + i / 2);
+    EXPECT_EQ(reply->from, server_v6);
+  }
+  stop_and_wait(*engine);
+  EXPECT_EQ(not_queued.load(), 0);
+
+  const Address mapped_client = addr("[::ffff:127.0.0.1]:" + std::to_string(v4.local().port()));
+  std::size_t from_v4 = 0;
+  std::size_t from_v6 = 0;
+  for (const Received& r : recorder.datagrams()) {
+    if (payload_seq(r.payload) < 100) {
+      ++from_v4;
+      EXPECT_EQ(r.peer, mapped_client) << "salvo reports an IPv4 peer of a dual-stack socket v4-mapped";
+      EXPECT_TRUE(r.peer.is_v6());
+      EXPECT_TRUE(r.peer.is_v4_mapped());
+      EXPECT_EQ(r.peer.unmapped(), v4.local());
+    } else {
+      ++from_v6;
+      EXPECT_EQ(r.peer, v6.local());
+    }
+  }
+  EXPECT_EQ(from_v4, 10u);
+  EXPECT_EQ(from_v6, 10u);
+  const Counters c = engine->counters();
+  EXPECT_EQ(c.received, 20u) << describe(c);
+  EXPECT_EQ(c.sent, 40u) << describe(c);
+  EXPECT_EQ(c.send_rejected, 0u) << describe(c);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RoundTrip, testing::ValuesIn(available_backends()), backend_test_name);
