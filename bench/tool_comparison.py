@@ -4,7 +4,7 @@
 Three comparisons, each in interleaved rounds (the order alternates every round) with medians, on
 loopback, server pinned to one CPU and client to the other:
 
-  blast     salvo blast -> salvo sink against iperf3 -u -b 0 -l SIZE between iperf3's own client
+  blast     salvo blast -> salvo sink (with GSO, its default, and with --no-gso) against iperf3 -u -b 0 -l SIZE between iperf3's own client
             and server: datagrams per second delivered to the receiver (received, not sent).
   sockperf  sockperf ping-pong against `salvo echo --sockperf` and against sockperf's own server
             (`sockperf sr`): p50 and p99 as sockperf reports them (half the round trip).
@@ -58,13 +58,13 @@ def median(values):
 
 # --- blast vs iperf3 -------------------------------------------------------------------------
 
-def salvo_blast_round(salvo, port, seconds, size):
+def salvo_blast_round(salvo, port, seconds, size, gso):
     sink = start(pinned(SERVER_CPU, [salvo, "sink", "--bind", f"127.0.0.1:{port}", "--cpus", SERVER_CPU,
                                      "--idle-exit", "1", "--json"]))
     time.sleep(0.5)  # let the sink bind first
     blast = subprocess.run(pinned(CLIENT_CPU, [salvo, "blast", "--to", f"127.0.0.1:{port}", "--duration",
                                               str(seconds), "--size", str(size), "--cpus", CLIENT_CPU,
-                                              "--quiet", "--json"]),
+                                              "--quiet", "--json", "--gso" if gso else "--no-gso"]),
                            capture_output=True, text=True, timeout=seconds + 30, check=True)
     out, _ = finish(sink, seconds + 30)
     b, s = json.loads(blast.stdout), json.loads(out)
@@ -89,16 +89,18 @@ def compare_blast(args):
     if not shutil.which("iperf3"):
         print("blast: skipped, iperf3 is not installed", file=sys.stderr)
         return None
-    runs = {"salvo blast -> salvo sink": [], "iperf3 -u -b 0": []}
+    # salvo with GSO (its default) and without, so that the table shows what GSO buys and what
+    # salvo's batching alone does against iperf3's one sendto per datagram.
+    runs = {"salvo blast -> salvo sink": [], "salvo blast --no-gso -> salvo sink": [], "iperf3 -u -b 0": []}
     for r in range(args.rounds):
         order = list(runs) if r % 2 == 0 else list(reversed(runs))
         for name in order:
             if name.startswith("salvo"):
-                res = salvo_blast_round(args.salvo, 9461, args.seconds, args.size)
+                res = salvo_blast_round(args.salvo, 9461, args.seconds, args.size, "--no-gso" not in name)
             else:
                 res = iperf3_round(9462, args.seconds, args.size)
             runs[name].append(res)
-            print(f"round {r + 1} {name:28} {res['per_s']:12.0f} delivered/s", file=sys.stderr)
+            print(f"round {r + 1} {name:36} {res['per_s']:12.0f} delivered/s", file=sys.stderr)
     table = {name: median([x["per_s"] for x in rs]) for name, rs in runs.items()}
     return {"size": args.size, "median_delivered_per_s": table,
             "ratio_salvo_to_iperf3": table["salvo blast -> salvo sink"] / table["iperf3 -u -b 0"], "rounds": runs}
