@@ -4,7 +4,8 @@
 // --delay is a floor and jitter never reorders; replies go back to the client that asked, with two
 // clients at once; the client table never grows past --max-clients (newcomers counted as refused
 // until an idle client expires); --rate drops and counts the excess; bad flags are one-line usage
-// errors with exit code 2.
+// errors with exit code 2; and ping through the proxy measures the configured loss, duplication and
+// reordering within one percentage point.
 #include <signal.h>
 
 #include <map>
@@ -317,6 +318,54 @@ TEST_P(Impair, TheClientTableNeverGrowsPastItsBound) {
   EXPECT_EQ(u(j["client_to_server"]["in"]), 40u + asked);
   expect_accounted(j["client_to_server"]);
   expect_accounted(j["server_to_client"]);
+}
+
+// salvo ping -> salvo impair -> salvo echo: what ping measures end to end matches the settings
+// within one percentage point. Each setting applies in both directions, so the end-to-end figure
+// is the two directions combined: a round trip survives loss only if neither leg loses it
+// (1 - (1 - p)^2); a request doubled on the way out is echoed twice and each reply may be doubled
+// on the way back ((1 + d)^2 - 1 duplicates per request); a datagram held back behind the next one
+// in either leg arrives out of order (2r, less the rare cases where both legs swap the same pair
+// back). 20,000 pings per setting, so one percentage point is at least three standard deviations.
+struct EndToEnd {
+  const char* flag;
+  double setting;
+  double expected;  // fraction of the pings sent
+  const char* counter;  // in ping's JSON "ping" object
+};
+
+TEST_P(Impair, PingThroughTheProxyMeasuresTheConfiguredRates) {
+  constexpr std::uint64_t pings = 20000;
+  const EndToEnd cases[] = {
+      {"--loss", 0.05, 1 - 0.95 * 0.95, "lost"},
+      {"--dup", 0.04, 1.04 * 1.04 - 1, "duplicates"},
+      {"--reorder", 0.03, 2 * 0.03, "reordered"},
+  };
+  EchoServer echo(backend());
+  for (const EndToEnd& c : cases) {
+    SCOPED_TRACE(c.flag);
+    Proxy proxy(echo.address(), {c.flag, std::to_string(c.setting), "--seed", "7"}, backend());
+    const ProcessResult r = run_process({salvo_bin, "ping", "--to", proxy.address().to_string(), "--rate", "10000",
+                                         "--count", std::to_string(pings), "--linger", "1", "--rcvbuf", "4194304",
+                                         "--json", "--backend", backend()},
+                                        60s);
+    ASSERT_TRUE(r.exited && r.exit_code == 0) << show(r);
+    const nlohmann::json ping = json_of(r)["ping"];
+    ASSERT_EQ(u(ping["sent"]), pings) << ping.dump();
+    const nlohmann::json j = proxy.result();
+    expect_accounted(j["client_to_server"]);
+    expect_accounted(j["server_to_client"]);
+    const double measured = static_cast<double>(u(ping[c.counter])) / pings;
+    EXPECT_NEAR(measured, c.expected, 0.01) << c.counter << " " << u(ping[c.counter]) << " of " << pings
+                                            << "; ping: " << ping.dump() << "\nproxy: " << j.dump();
+    // Nothing else goes wrong: only the impairment under test shows.
+    for (const char* other : {"lost", "duplicates", "reordered"}) {
+      if (std::string(other) != c.counter) {
+        EXPECT_EQ(u(ping[other]), 0u) << other << "; ping: " << ping.dump();
+      }
+    }
+    EXPECT_EQ(u(ping["invalid"]), 0u);
+  }
 }
 
 TEST_P(Impair, RateLimitDropsAndCountsTheExcess) {
