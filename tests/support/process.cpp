@@ -23,9 +23,22 @@ namespace {
   throw std::runtime_error(what + ": " + std::strerror(err));
 }
 
+// environ with `env` applied: same-named variables replaced, new ones appended.
+std::vector<std::string> merged_environment(const Environment& env) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    bool overridden = false;
+    for (const auto& [name, value] : env) overridden = overridden || entry.rfind(name + "=", 0) == 0;
+    if (!overridden) out.push_back(entry);
+  }
+  for (const auto& [name, value] : env) out.push_back(name + "=" + value);
+  return out;
+}
+
 }  // namespace
 
-Child::Child(const std::vector<std::string>& argv) {
+Child::Child(const std::vector<std::string>& argv, const Environment& env) {
   int out_pipe[2];
   int err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) fail("pipe", errno);
@@ -51,7 +64,11 @@ Child::Child(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  const int rc = ::posix_spawn(&pid_, args[0], &actions, &attr, args.data(), environ);
+  std::vector<std::string> environment = merged_environment(env);
+  std::vector<char*> envp;
+  for (std::string& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const int rc = ::posix_spawn(&pid_, args[0], &actions, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(out_pipe[1]);
@@ -104,6 +121,27 @@ bool Child::wait_for_stderr(const std::string& text, std::chrono::milliseconds t
     if (err_.find(text) != std::string::npos) return true;
     if (deadline.expired()) return false;
     if (!pump(deadline.poll_ms())) return err_.find(text) != std::string::npos;
+  }
+}
+
+std::optional<std::string> Child::wait_for_stdout_line(const std::string& prefix, std::chrono::milliseconds timeout) {
+  const Deadline deadline(timeout);
+  for (;;) {
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = out_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      if (out_.compare(start, prefix.size(), prefix) == 0 && nl - start >= prefix.size()) {
+        return out_.substr(start, nl - start);
+      }
+    }
+    if (deadline.expired() || !pump(deadline.poll_ms())) return std::nullopt;
+  }
+}
+
+bool Child::wait_for_stdout_lines(const std::string& line, std::size_t count, std::chrono::milliseconds timeout) {
+  const Deadline deadline(timeout);
+  for (;;) {
+    if (count_lines(out_, line) >= count) return true;
+    if (deadline.expired() || !pump(deadline.poll_ms())) return count_lines(out_, line) >= count;
   }
 }
 
@@ -160,6 +198,12 @@ std::vector<std::string> lines_of(const std::string& text) {
     start = nl + 1;
   }
   return lines;
+}
+
+std::size_t count_lines(const std::string& text, const std::string& line) {
+  std::size_t n = 0;
+  for (const std::string& l : lines_of(text)) n += l == line ? 1 : 0;
+  return n;
 }
 
 }  // namespace salvo::test
