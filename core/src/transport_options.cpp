@@ -198,15 +198,20 @@ Result<void> Transport::set_multicast_interface(const Interface& where) noexcept
   if (!index) return index.error();
   const detail::SocketState& s = *state_;
   if (auto r = check_open(s); !r) return r;
+  ip_mreqn req{};
+  req.imr_ifindex = static_cast<int>(*index);
   if (s.ipv6) {
+    // A dual-stack socket sends IPv4 multicast too, and the kernel takes that interface from
+    // IP_MULTICAST_IF, not IPV6_MULTICAST_IF: set both (as set_multicast_ttl does).
+    if (::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_IF, &req, sizeof req) != 0) {
+      return Error::from_errno(errno, "IP_MULTICAST_IF");
+    }
     const int i = static_cast<int>(*index);
     if (::setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &i, sizeof i) != 0) {
       return Error::from_errno(errno, "IPV6_MULTICAST_IF");
     }
     return {};
   }
-  ip_mreqn req{};
-  req.imr_ifindex = static_cast<int>(*index);
   if (::setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_IF, &req, sizeof req) != 0) {
     return Error::from_errno(errno, "IP_MULTICAST_IF");
   }
