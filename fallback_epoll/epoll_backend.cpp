@@ -292,12 +292,26 @@ class EpollBackend final : public Backend {
         ++retries;
         continue;
       }
+      // EMSGSIZE likewise, when the error queue says it came from the network (a router's path
+      // MTU report), not from this datagram being too big for the route.
+      if (err == EMSGSIZE && io.tx_entries[0] == 1 && retries < 64 &&
+          s.worker->emsgsize_from_network(s, s.queue.front_ptr()->to)) {
+        ++retries;
+        continue;
+      }
       if (err == EAGAIN || err == EWOULDBLOCK) {
         s.counters.eagain.add(1);
         s.send_blocked = true;  // EPOLLOUT clears it; update_interest asks for it
         return;
       }
       if (io.tx_entries[0] > 1) {
+        // A pending ICMP error (EMSGSIZE from a router included) is read off the error queue before
+        // the plain sends, so that its report reaches the protocol, once.
+        if (err == EMSGSIZE) {
+          s.worker->emsgsize_from_network(s, s.queue.front_ptr()->to);  // this send took it
+        } else if (is_icmp_error(err)) {
+          s.worker->drain_errors(s, 0);
+        }
         gso_failed(io, err);
         continue;
       }

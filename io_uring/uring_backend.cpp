@@ -385,7 +385,15 @@ class UringBackend final : public Backend {
   // submitted meanwhile, and go out after what was submitted with them (as sends again after an
   // ICMP error do). A refusal (EINVAL, EIO...) may be GSO's or the destination's (port 0 is EINVAL
   // too): if the first slot then goes out plain, it was GSO's (see gso_verdict).
-  void gso_failed(const SocketState& s, SocketRing& sr, std::size_t slot, int err) {
+  // An ICMP error about an earlier datagram (the socket's pending error, EMSGSIZE from a router
+  // included) is read off the error queue first, as the plain sends do, so that its report reaches
+  // the protocol once: the plain sends that follow meet no pending error and say nothing of it.
+  void gso_failed(Worker& worker, SocketState& s, SocketRing& sr, std::size_t slot, int err) {
+    if (err == EMSGSIZE) {
+      worker.emsgsize_from_network(s, s.queue.at(s.queue.offset_of_slot(slot)).to);  // this send took it
+    } else if (is_icmp_error(err)) {
+      worker.drain_errors(s, 0);
+    }
     if (gso_test_error_ != 0 && err == EINVAL) err = gso_test_error_;  // the seam: see gso_test_error
     if (is_gso_refusal(err)) sr.tx_suspect[slot] = 1;
     const std::size_t run = sr.tx_entries[slot];
@@ -408,17 +416,21 @@ class UringBackend final : public Backend {
     SocketRing& sr = rings_[s.index];
     const std::size_t offset = s.queue.offset_of_slot(slot);
     const std::size_t run = sr.tx_entries[slot];
-    if (cqe.res < 0 && is_icmp_error(-cqe.res) && sr.tx_retries[slot] < max_send_retries) {
-      worker.drain_errors(s, 0);
-      // The kernel reports an ICMP error about an earlier datagram on the next send, which then
-      // fails without being sent: the error queue said what happened and to whom; send again.
+    const int err = cqe.res < 0 ? -cqe.res : 0;
+    // The kernel reports an ICMP error about an earlier datagram on the next send, which then
+    // fails without being sent: the error queue says what happened and to whom; send again. For
+    // EMSGSIZE, only when the error queue says it came from the network (a router's path MTU
+    // report), not from this datagram being too big for the route.
+    if (err != 0 && sr.tx_retries[slot] < max_send_retries &&
+        (is_icmp_error(err) || (err == EMSGSIZE && run == 1 && worker.emsgsize_from_network(s, s.queue.at(offset).to)))) {
+      if (err != EMSGSIZE) worker.drain_errors(s, 0);
       ++sr.tx_retries[slot];
       submit_send(s, slot);
       return;
     }
     // Cancelled at the stop deadline: dropped like the plain sends, not sent again.
     if (cqe.res < 0 && run > 1 && cqe.res != -ECANCELED) {
-      gso_failed(s, sr, slot, -cqe.res);
+      gso_failed(worker, s, sr, slot, err);
       return;
     }
     if (sr.tx_suspect[slot]) gso_verdict(s, sr, slot, cqe.res);

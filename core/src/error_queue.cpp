@@ -27,6 +27,11 @@ std::optional<IcmpReport> parse_error_message(const void* name, std::size_t name
       IcmpReport r;
       r.error = static_cast<int>(ee.ee_errno);
       r.peer = Address::from_sockaddr(name, name_length);
+      if (ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6) {
+        r.origin = IcmpReport::Origin::network;
+      } else if (ee.ee_origin == SO_EE_ORIGIN_LOCAL) {
+        r.origin = IcmpReport::Origin::local;
+      }
       if (ee.ee_errno == ECONNREFUSED) {
         r.kind = IcmpReport::Kind::refused;
       } else if (ee.ee_errno == EMSGSIZE) {

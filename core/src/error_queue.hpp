@@ -20,6 +20,12 @@ struct IcmpReport {
   Address peer;      // the destination of the datagram the error is about
   int error = 0;     // the errno the kernel attached (ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, ...)
   std::uint32_t mtu = 0;  // path_mtu: the MTU the kernel reported
+  // Where the report came from (sock_extended_err::ee_origin): the network (an ICMP / ICMPv6
+  // message, SO_EE_ORIGIN_ICMP / SO_EE_ORIGIN_ICMP6, which the kernel also leaves as the socket's
+  // pending error) or the local stack (SO_EE_ORIGIN_LOCAL: a send refused by this host, e.g. a
+  // datagram too big for the route with path MTU discovery on, queued by that send itself).
+  enum class Origin : std::uint8_t { other, local, network };
+  Origin origin = Origin::other;
 };
 
 // Errors an ICMP message can leave on a socket (sk_err), which the kernel hands to the next send
@@ -27,6 +33,9 @@ struct IcmpReport {
 // for an earlier datagram's sake, without being sent: the backends send it again (a bounded
 // number of times, so that a destination that is itself unreachable still ends in a drop).
 // EACCES: ICMPv6 administratively prohibited / policy failure / reject route.
+// EMSGSIZE is not among them: a router's path MTU report leaves it pending too, but so does a
+// datagram too big for the route itself; Worker::emsgsize_from_network tells the two apart by the
+// origin of what the error queue holds.
 constexpr bool is_icmp_error(int err) noexcept {
   return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN || err == ENETDOWN ||
          err == EPROTO || err == EACCES;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "live_counters.hpp"
 #include "salvo/address.hpp"
@@ -35,6 +36,13 @@ struct SocketState {
   Address peer;       // Transport::connect: the connected peer (Family::none when unconnected)
   bool recverr = true;  // IP_RECVERR is on (every socket salvo opens; adopted ones may not be)
   std::uint32_t index = 0;  // position in the worker's socket list; backends key arrays by it
+
+  // EMSGSIZE bookkeeping, touched only after a send or receive failed (Worker::emsgsize_from_network):
+  // path MTU reports from the network read off the error queue that no failed send has yet been
+  // put down to (each can have left EMSGSIZE pending for one send), and the destinations of local
+  // "too big" errors (SO_EE_ORIGIN_LOCAL) read but not yet matched with the send that caused them.
+  std::uint8_t network_emsgsize = 0;
+  std::vector<Address> local_emsgsize;
 
   std::unique_ptr<Protocol> protocol;
   Transport transport;

@@ -83,7 +83,18 @@ class Worker {
   unsigned drain_errors(SocketState& s, int err) noexcept;
   // A queued datagram the kernel refused to send (already counted as dropped_send_error): the
   // protocol hears of it through on_refused for ECONNREFUSED, on_error otherwise.
+  // An EMSGSIZE about a datagram too big for the route is reported as on_path_mtu (once, however
+  // often the error queue was read in between), not on_error.
   void note_send_error(SocketState& s, int err, const Address& to) noexcept;
+  // A send of one datagram to `to` failed with EMSGSIZE: was that the socket's pending error (a
+  // router's ICMP fragmentation needed / ICMPv6 packet too big about an earlier datagram, which
+  // the kernel hands to the next send, whatever its destination, without sending it)? Then the
+  // datagram should be sent again. Reads the error queue (only here, after a failure), reporting
+  // what it holds as drain_errors does. True only for a report from the network (SO_EE_ORIGIN_ICMP
+  // / _ICMP6) not yet put down to another failed send; false when the datagram itself is too big
+  // (a local error about `to`, SO_EE_ORIGIN_LOCAL), when nothing says, or without IP_RECVERR: the
+  // backend then drops it and calls note_send_error, which reports it once.
+  bool emsgsize_from_network(SocketState& s, const Address& to) noexcept;
 
   // Sending: a backend flushes s.queue through this callback, repeatedly, from feed_writable().
   // Calls on_writable while the socket wants it, is not blocked, has room and is not deferred

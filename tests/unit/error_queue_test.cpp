@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <utility>
 
 #include "support/test_support.hpp"
 
@@ -13,7 +14,7 @@ namespace {
 
 // Builds a control area with one IP_RECVERR message.
 std::vector<unsigned char> control_with(std::uint32_t err, std::uint32_t info, int level = IPPROTO_IP,
-                                        int type = IP_RECVERR) {
+                                        int type = IP_RECVERR, std::uint8_t origin = SO_EE_ORIGIN_ICMP) {
   std::vector<unsigned char> area(CMSG_SPACE(sizeof(sock_extended_err)), 0);
   cmsghdr header{};
   header.cmsg_len = CMSG_LEN(sizeof(sock_extended_err));
@@ -22,7 +23,7 @@ std::vector<unsigned char> control_with(std::uint32_t err, std::uint32_t info, i
   std::memcpy(area.data(), &header, sizeof header);
   sock_extended_err ee{};
   ee.ee_errno = err;
-  ee.ee_origin = SO_EE_ORIGIN_ICMP;
+  ee.ee_origin = origin;
   ee.ee_info = info;
   std::memcpy(area.data() + CMSG_LEN(0), &ee, sizeof ee);
   return area;
@@ -45,6 +46,26 @@ TEST(ErrorQueue, ParsesRefusedUnreachableAndPathMtu) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->kind, IcmpReport::Kind::path_mtu);
   EXPECT_EQ(r->mtu, 1280u);
+  EXPECT_EQ(r->origin, IcmpReport::Origin::network);
+}
+
+// Where a report came from: a router (the pending EMSGSIZE a send may meet for an earlier
+// datagram's sake) or the local stack (the datagram itself is too big for the route).
+TEST(ErrorQueue, ParsesTheOrigin) {
+  const salvo::Address peer = salvo::test::addr("127.0.0.1:4000");
+  const std::pair<std::uint8_t, IcmpReport::Origin> cases[] = {
+      {SO_EE_ORIGIN_ICMP, IcmpReport::Origin::network},
+      {SO_EE_ORIGIN_ICMP6, IcmpReport::Origin::network},
+      {SO_EE_ORIGIN_LOCAL, IcmpReport::Origin::local},
+      {SO_EE_ORIGIN_NONE, IcmpReport::Origin::other},
+  };
+  for (const auto& [origin, expected] : cases) {
+    auto area = control_with(EMSGSIZE, 1300, IPPROTO_IP, IP_RECVERR, origin);
+    auto r = parse_error_message(peer.sockaddr_data(), peer.sockaddr_size(), area.data(), area.size());
+    ASSERT_TRUE(r.has_value()) << int{origin};
+    EXPECT_EQ(r->kind, IcmpReport::Kind::path_mtu);
+    EXPECT_EQ(r->origin, expected) << int{origin};
+  }
 }
 
 TEST(ErrorQueue, MalformedControlDataYieldsNothing) {
