@@ -32,10 +32,12 @@ std::optional<SockperfHeader> parse_sockperf_header(std::span<const std::byte> d
   return h;
 }
 
-void write_sockperf_header(std::span<std::byte> out, const SockperfHeader& header) noexcept {
+bool write_sockperf_header(std::span<std::byte> out, const SockperfHeader& header) noexcept {
+  if (out.size() < sockperf_header_size) return false;
   put_be(out.data(), 8, header.sequence);
   put_be(out.data() + flags_offset, 2, header.flags);
   put_be(out.data() + length_offset, 4, header.length);
+  return true;
 }
 
 void make_sockperf_reply(std::span<std::byte> message) noexcept {

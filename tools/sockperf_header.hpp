@@ -41,8 +41,9 @@ struct SockperfHeader {
 // header's length equal to the datagram's size. nullopt otherwise.
 std::optional<SockperfHeader> parse_sockperf_header(std::span<const std::byte> datagram) noexcept;
 
-// Writes a header in wire order into the first 14 bytes of `out` (out.size() >= 14).
-void write_sockperf_header(std::span<std::byte> out, const SockperfHeader& header) noexcept;
+// Writes a header in wire order into the first 14 bytes of `out`. false, and nothing written, when
+// `out` is shorter than that.
+bool write_sockperf_header(std::span<std::byte> out, const SockperfHeader& header) noexcept;
 
 // Turns a copy of a client message into the server's reply, in place: clears the client flag.
 // `message` must be at least 14 bytes.

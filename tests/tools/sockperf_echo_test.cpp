@@ -3,6 +3,8 @@
 // everything else is counted under its reason and not answered.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "sockperf_echo.hpp"
 #include "sockperf_header.hpp"
 #include "support/test_support.hpp"
@@ -12,10 +14,12 @@ namespace {
 
 using namespace salvo::test;
 
+// A message of `size` bytes; one shorter than the header holds the header's first bytes.
 std::vector<std::byte> message(std::uint64_t seq, std::uint16_t flags, std::size_t size, std::uint32_t length = 0) {
-  std::vector<std::byte> m(size);
+  std::vector<std::byte> m(std::max(size, sockperf_header_size));
   for (std::size_t i = sockperf_header_size; i < size; ++i) m[i] = static_cast<std::byte>(seq + i);
   write_sockperf_header(m, SockperfHeader{seq, flags, length != 0 ? length : static_cast<std::uint32_t>(size)});
+  m.resize(size);
   return m;
 }
 

@@ -79,8 +79,15 @@ TEST(SockperfHeader, ParsesNetworkOrderFields) {
   EXPECT_FALSE(h->is_warmup());
 
   std::vector<std::byte> out(14);
-  write_sockperf_header(out, *h);
+  EXPECT_TRUE(write_sockperf_header(out, *h));
   EXPECT_EQ(out, m);
+}
+
+TEST(SockperfHeader, AShortBufferIsRefusedAndLeftAlone) {
+  std::vector<std::byte> out(13, std::byte{0x5A});
+  EXPECT_FALSE(write_sockperf_header(out, SockperfHeader{1, SockperfHeader::client, 14}));
+  EXPECT_EQ(out, std::vector<std::byte>(13, std::byte{0x5A}));
+  EXPECT_FALSE(write_sockperf_header({}, SockperfHeader{}));
 }
 
 TEST(SockperfHeader, LengthMustBeTheDatagramSize) {
