@@ -106,6 +106,7 @@ class UringBackend final : public Backend {
       return Error::from_errno(-ret, "io_uring_setup for worker " + std::to_string(worker.index()));
     }
     ring_ready_ = true;
+    cq_entries_ = ring_.cq.ring_entries;
 
     std::vector<int> files;
     for (const auto& s : sockets) files.push_back(s->fd);
@@ -151,12 +152,14 @@ class UringBackend final : public Backend {
       const auto now = std::chrono::steady_clock::now();
       worker.sample_kernel_drops(now);
       auto next_due = std::chrono::steady_clock::time_point::max();
+      bool writers = false;  // a protocol waits for send-queue room, freed by send completions
       for (const auto& sp : worker.sockets()) {
         SocketState& s = *sp;
         if (s.closed) continue;
         prepare_sends(s);
         worker.feed_writable(s, now, flush);
         next_due = std::min(next_due, Worker::writable_due(s));
+        writers = writers || s.want_writable;
         if (s.stopping) stop_socket(worker, s, now);
       }
       if (worker.all_closed()) break;
@@ -182,10 +185,16 @@ class UringBackend final : public Backend {
         // Wait for a whole batch only while traffic is heavy (the last round already brought one):
         // light traffic, a ping-pong above all, would otherwise wait out completion_wait on
         // every datagram.
-        const unsigned want = last_seen_ >= o.completion_batch ? o.completion_batch : 1;
+        unsigned want = last_seen_ >= o.completion_batch ? o.completion_batch : 1;
+        // The sends submitted now complete at once (a UDP send does not wait), so waiting for
+        // `want` completions would end on their own and cost a second io_uring_enter per reply
+        // (an echo's ping-pong: one to send, one to wait for the next request). Count them in,
+        // unless a writer waits for the room they free: then their completions are the news.
+        if (!writers) want = std::min(want + sends_submitted_, cq_entries_ / 2);
         ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, want, &ts, nullptr);
         if (deferred) ret = 0;  // a timer, not an idle period
       }
+      sends_submitted_ = 0;  // every send prepared so far went in with that call
       last_seen_ = process_completions(worker);
       if (last_seen_ != 0) last_activity_ = now;
       if (last_seen_ == 0 && idle && !busy && ret == -ETIME) worker.idle_tick();
@@ -259,6 +268,7 @@ class UringBackend final : public Backend {
     SocketRing& sr = rings_[s.index];
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_sendmsg(sqe, static_cast<int>(sr.fixed_index), &sr.tx_msg[slot], 0);
+    ++sends_submitted_;
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
   }
@@ -468,6 +478,8 @@ class UringBackend final : public Backend {
   std::uint32_t wake_index_ = 0;
   int gso_test_error_ = 0;  // the test seam (gso.hpp): the error every GSO send fails with; 0 = off
   unsigned last_seen_ = 0;  // completions found by the previous round
+  unsigned sends_submitted_ = 0;  // send SQEs prepared since the last io_uring_enter
+  unsigned cq_entries_ = 0;       // the completion queue's size
   std::size_t rearm_start_ = 0;  // the socket re-armed first this round (rotates)
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll
   // Buffer ids of the batch being gathered (at most batch_size; sized generously once).
