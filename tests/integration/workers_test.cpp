@@ -7,9 +7,11 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "support/test_support.hpp"
 
@@ -85,17 +87,21 @@ TEST_P(Workers, CpuSteeringSendsEachDatagramToTheWorkerOfItsCpu) {
   constexpr int ports = 16;
   constexpr int per_port = 5;
   std::map<std::uint16_t, int> cpu_of_port;
+  // Every client stays open to the end: a closed one's ephemeral port could be handed to a later
+  // client on the other CPU, and the datagrams of both would then seem to come from one port.
+  std::vector<std::unique_ptr<UdpSocket>> clients;
   for (int cpu = 0; cpu < 2; ++cpu) {
     std::thread sender([&, cpu] {
       ASSERT_TRUE(pin_this_thread(cpu));
       for (int p = 0; p < ports; ++p) {
-        UdpSocket client(addr("127.0.0.1:0"));
+        auto& client = *clients.emplace_back(std::make_unique<UdpSocket>(addr("127.0.0.1:0")));
         cpu_of_port[client.local().port()] = cpu;
         for (int i = 0; i < per_port; ++i) ASSERT_TRUE(client.send_to(make_payload(i, 32), server));
       }
     });
     sender.join();
   }
+  ASSERT_EQ(cpu_of_port.size(), 2u * ports) << "every client has a port of its own";
   ASSERT_TRUE(recorder.wait_for_datagrams(2 * ports * per_port, 10s)) << describe(engine->counters());
   stop_and_wait(*engine);
   std::map<unsigned, int> per_worker;
