@@ -10,6 +10,7 @@
 #include <set>
 
 #include "cli/udp_receiver.hpp"
+#include "cli/cli_test_support.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"
 
@@ -21,17 +22,6 @@ const std::string salvo_bin = SALVO_CLI_PATH;
 ProcessResult salvo(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
   args.insert(args.begin(), salvo_bin);
   return run_process(args, timeout);
-}
-
-std::string show(const ProcessResult& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         (r.timed_out ? " TIMED OUT" : "") + "\nstderr: " + r.err + "\nstdout: " + r.out;
-}
-
-nlohmann::json json_of(const ProcessResult& r) {
-  const auto lines = lines_of(r.out);
-  if (lines.size() != 1) throw std::runtime_error("expected one line of JSON on stdout, got: " + r.out);
-  return nlohmann::json::parse(lines[0]);
 }
 
 std::size_t progress_lines(const std::string& err) {
@@ -266,29 +256,11 @@ TEST_P(Blast, GsoByDefaultNoGsoOffAndARefusalFallsBack) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, Blast, testing::ValuesIn(available_backends()), backend_test_name);
 
-struct UsageCase {
-  const char* name;
-  std::vector<std::string> args;
-  std::vector<std::string> mentions;
-};
-void PrintTo(const UsageCase& c, std::ostream* os) {
-  *os << "salvo";
-  for (const auto& a : c.args) *os << " " << a;
-}
-
 class BlastUsage : public testing::TestWithParam<UsageCase> {};
 
 TEST_P(BlastUsage, ExitsWithCode2AndOneLine) {
   const auto r = salvo(GetParam().args, 10s);
-  ASSERT_TRUE(r.exited) << show(r);
-  EXPECT_EQ(r.exit_code, 2) << show(r);
-  const auto lines = lines_of(r.err);
-  ASSERT_EQ(lines.size(), 1u) << "stderr must be exactly one line:\n" << r.err;
-  EXPECT_EQ(lines[0].rfind("salvo: ", 0), 0u) << lines[0];
-  for (const std::string& m : GetParam().mentions) {
-    EXPECT_NE(lines[0].find(m), std::string::npos) << "stderr does not mention '" << m << "': " << lines[0];
-  }
-  EXPECT_TRUE(r.out.empty()) << r.out;
+  expect_usage_error(r, GetParam().mentions);
 }
 
 const std::vector<std::string> blast_to = {"blast", "--to", "127.0.0.1:9", "--count", "10"};

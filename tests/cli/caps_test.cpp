@@ -6,16 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_test_support.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"
 
 namespace salvo::test {
 namespace {
-
-std::string show(const ProcessResult& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         (r.timed_out ? " TIMED OUT" : "") + "\nstderr: " + r.err + "\nstdout: " + r.out;
-}
 
 nlohmann::json caps_json(std::vector<std::string> prefix = {}) {
   prefix.push_back(SALVO_CLI_PATH);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cli/cli_test_support.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"
 
@@ -18,22 +19,6 @@ const std::string salvo_bin = SALVO_CLI_PATH;
 ProcessResult salvo(std::vector<std::string> args, std::chrono::milliseconds timeout = 20s) {
   args.insert(args.begin(), salvo_bin);
   return run_process(args, timeout);
-}
-
-std::string show(const ProcessResult& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         (r.timed_out ? " TIMED OUT" : "") + "\nstderr: " + r.err + "\nstdout: " + r.out;
-}
-
-struct UsageCase {
-  const char* name;
-  std::vector<std::string> args;
-  std::vector<std::string> mentions;  // each must appear in the one stderr line
-};
-
-void PrintTo(const UsageCase& c, std::ostream* os) {
-  *os << "salvo";
-  for (const auto& a : c.args) *os << " " << a;
 }
 
 class UsageError : public testing::TestWithParam<UsageCase> {};
@@ -129,22 +114,6 @@ TEST(Cli, HelpExitsZero) {
   EXPECT_EQ(r.exit_code, 0) << show(r);
   EXPECT_NE(r.out.find("sink"), std::string::npos);
   EXPECT_NE(r.out.find("blast"), std::string::npos);
-}
-
-// The address a server printed on its "listening on ADDR (" line.
-Address listening_address(const std::string& err) {
-  const std::string marker = "listening on ";
-  const auto at = err.find(marker);
-  if (at == std::string::npos) throw std::runtime_error("no 'listening on' line in: " + err);
-  const auto start = at + marker.size();
-  const auto end = err.find(' ', start);
-  return addr(err.substr(start, end - start));
-}
-
-nlohmann::json parse_json_line(const std::string& out) {
-  const auto lines = lines_of(out);
-  if (lines.size() != 1) throw std::runtime_error("expected one line of JSON on stdout, got: " + out);
-  return nlohmann::json::parse(lines[0]);
 }
 
 void expect_report_keys(const nlohmann::json& j) {

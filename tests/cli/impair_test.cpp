@@ -15,6 +15,7 @@
 
 #include "cli/udp_receiver.hpp"
 #include "impairment.hpp"
+#include "cli/cli_test_support.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"
 
@@ -26,26 +27,6 @@ using cli::ImpairmentModel;
 using cli::ImpairmentSettings;
 
 const std::string salvo_bin = SALVO_CLI_PATH;
-
-std::string show(const ProcessResult& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         (r.timed_out ? " TIMED OUT" : "") + "\nstderr: " + r.err + "\nstdout: " + r.out;
-}
-
-nlohmann::json json_of(const ProcessResult& r) {
-  const auto lines = lines_of(r.out);
-  if (lines.size() != 1) throw std::runtime_error("expected one line of JSON on stdout, got: " + r.out);
-  return nlohmann::json::parse(lines[0]);
-}
-
-// The address a server printed on its "listening on ADDR (" line.
-Address listening_address(const std::string& err) {
-  const std::string marker = "listening on ";
-  const auto at = err.find(marker);
-  if (at == std::string::npos) throw std::runtime_error("no 'listening on' line in: " + err);
-  const auto start = at + marker.size();
-  return addr(err.substr(start, err.find(' ', start) - start));
-}
 
 // A running salvo impair; ended with SIGINT by result().
 class Proxy {
@@ -391,31 +372,13 @@ TEST_P(Impair, RateLimitDropsAndCountsTheExcess) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, Impair, testing::ValuesIn(available_backends()), backend_test_name);
 
-struct UsageCase {
-  const char* name;
-  std::vector<std::string> args;
-  std::vector<std::string> mentions;
-};
-void PrintTo(const UsageCase& c, std::ostream* os) {
-  *os << "salvo";
-  for (const auto& a : c.args) *os << " " << a;
-}
-
 class ImpairUsage : public testing::TestWithParam<UsageCase> {};
 
 TEST_P(ImpairUsage, ExitsWithCode2AndOneLine) {
   std::vector<std::string> argv = GetParam().args;
   argv.insert(argv.begin(), salvo_bin);
   const auto r = run_process(argv, 10s);
-  ASSERT_TRUE(r.exited) << show(r);
-  EXPECT_EQ(r.exit_code, 2) << show(r);
-  const auto lines = lines_of(r.err);
-  ASSERT_EQ(lines.size(), 1u) << "stderr must be exactly one line:\n" << r.err;
-  EXPECT_EQ(lines[0].rfind("salvo: ", 0), 0u) << lines[0];
-  for (const std::string& m : GetParam().mentions) {
-    EXPECT_NE(lines[0].find(m), std::string::npos) << "stderr does not mention '" << m << "': " << lines[0];
-  }
-  EXPECT_TRUE(r.out.empty()) << r.out;
+  expect_usage_error(r, GetParam().mentions);
 }
 
 std::vector<std::string> impair_with(std::vector<std::string> extra) {

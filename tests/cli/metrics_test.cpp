@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/cli_test_support.hpp"
 #include "support/process.hpp"
 #include "support/prometheus_parser.hpp"
 #include "support/temp_dir.hpp"
@@ -22,31 +23,12 @@ namespace {
 const std::string salvo_bin = SALVO_CLI_PATH;
 using Labels = std::map<std::string, std::string>;
 
-std::string show(const ProcessResult& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         (r.timed_out ? " TIMED OUT" : "") + "\nstderr: " + r.err + "\nstdout: " + r.out;
-}
-
 std::optional<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-Address listening_address(const std::string& err) {
-  const std::string marker = "listening on ";
-  const auto at = err.find(marker);
-  if (at == std::string::npos) throw std::runtime_error("no 'listening on' line in: " + err);
-  const auto start = at + marker.size();
-  return addr(err.substr(start, err.find(' ', start) - start));
-}
-
-nlohmann::json parse_json_line(const std::string& out) {
-  const auto lines = lines_of(out);
-  if (lines.size() != 1) throw std::runtime_error("expected one line of JSON on stdout, got: " + out);
-  return nlohmann::json::parse(lines[0]);
 }
 
 // A counter summed over the workers the file lists (0..workers-1).

@@ -9,6 +9,7 @@
 #include <regex>
 #include <sstream>
 
+#include "cli/cli_test_support.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"
 
@@ -16,11 +17,6 @@ namespace salvo::test {
 namespace {
 
 const std::string salvo_bin = SALVO_CLI_PATH;
-
-std::string show(const ProcessResult& r) {
-  return "exit=" + std::to_string(r.exit_code) + " signal=" + std::to_string(r.signal) +
-         (r.timed_out ? " TIMED OUT" : "") + "\nstderr: " + r.err + "\nstdout: " + r.out;
-}
 
 // The sockperf program on PATH, or "" when it is not installed.
 std::string find_sockperf() {
@@ -31,20 +27,6 @@ std::string find_sockperf() {
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
-}
-
-Address listening_address(const std::string& err) {
-  const std::string marker = "listening on ";
-  const auto at = err.find(marker);
-  if (at == std::string::npos) throw std::runtime_error("no 'listening on' line in: " + err);
-  const auto start = at + marker.size();
-  return addr(err.substr(start, err.find(' ', start) - start));
-}
-
-nlohmann::json parse_json_line(const std::string& out) {
-  const auto lines = lines_of(out);
-  if (lines.size() != 1) throw std::runtime_error("expected one line of JSON on stdout, got: " + out);
-  return nlohmann::json::parse(lines[0]);
 }
 
 std::uint64_t u64(const nlohmann::json& j) { return j.get<std::uint64_t>(); }
