@@ -42,6 +42,15 @@
 #include "uring_setup.hpp"
 #include "worker.hpp"
 
+// Kernel 6.2's zero-copy usage report (liburing 2.3's header predates it): asked for with the
+// SQE flag, answered in the notification's res.
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
 namespace salvo::detail {
 namespace {
 
@@ -79,6 +88,12 @@ struct SocketRing {
   std::vector<std::uint8_t> tx_entries;  // per first slot of a message: the slots it carries (1 = plain)
   std::vector<SendControl> tx_control;   // per first slot: its control messages (GSO, source, TOS), if any
   std::vector<std::uint8_t> tx_suspect;  // per slot: first of a refused GSO message, now sent plain
+  // Zero-copy (EngineOptions::zerocopy_send), per first slot of a message: whether it goes as
+  // SENDMSG_ZC, how many of its notifications are still to come, and whether its result is in and
+  // only those notifications hold its slots.
+  std::vector<std::uint8_t> tx_zc;
+  std::vector<std::uint8_t> tx_notifications;
+  std::vector<std::uint8_t> tx_awaiting_notification;
   bool gso = false;                      // EngineOptions::gso, until the kernel refuses a GSO send
   bool rx_this_round = false;
   bool tx_this_round = false;
@@ -88,6 +103,11 @@ struct SocketRing {
 // submission run back to back, and on loopback each refused one leaves an error that fails the
 // next: every round of re-submissions halves the failures, so 16 covers any batch.
 constexpr std::uint8_t max_send_retries = 16;
+
+// Zero-copy sends: the page size, and how many pages one message may span (MAX_SKB_FRAGS is 17
+// by default; one less leaves room for the kernel's own header fragment).
+constexpr std::uintptr_t zerocopy_page = 4096;
+constexpr std::size_t zerocopy_max_pages = 16;
 
 class UringBackend final : public Backend {
  public:
@@ -105,9 +125,11 @@ class UringBackend final : public Backend {
     const EngineOptions& o = worker.options();
     const auto sockets = worker.sockets();
     // Every outstanding completion must fit the CQ: one per buffer in the kernel's hands, one per
-    // send in flight, plus the few control operations.
+    // send in flight (two for zero-copy), plus the few control operations.
     // The kernel wants at least as many CQ entries as SQ entries.
-    unsigned cq = std::max(1024u, o.buffer_count + static_cast<unsigned>(sockets.size()) * o.send_queue_entries + 64);
+    // A zero-copy send completes twice (result, then notification).
+    const unsigned per_send = o.zerocopy_send ? 2 : 1;
+    unsigned cq = std::max(1024u, o.buffer_count + per_send * static_cast<unsigned>(sockets.size()) * o.send_queue_entries + 64);
     if (int ret = create_ring(ring_, 512, cq, setup_); ret < 0) {
       return Error::from_errno(-ret, "io_uring_setup for worker " + std::to_string(worker.index()));
     }
@@ -140,7 +162,12 @@ class UringBackend final : public Backend {
       sr.gso = o.gso;
       sr.tx_control.resize(s->queue.capacity());
       sr.tx_suspect.assign(s->queue.capacity(), 0);
+      sr.tx_zc.assign(s->queue.capacity(), 0);
+      sr.tx_notifications.assign(s->queue.capacity(), 0);
+      sr.tx_awaiting_notification.assign(s->queue.capacity(), 0);
     }
+    zerocopy_ = o.zerocopy_send;
+    zerocopy_min_bytes_ = o.zerocopy_min_bytes;
     gso_test_error_ = gso_test_error();
     return {};
   }
@@ -267,14 +294,41 @@ class UringBackend final : public Backend {
     m.msg_iov = &sr.tx_iov[slot];
     m.msg_iovlen = run;
     attach_send_control(m, sr.tx_control[slot], e, s.ipv6, run > 1 ? e.length : 0, gso_test_error_ != 0);
+    if (zerocopy_) {
+      // The kernel sends a zero-copy message from the pages it lies in, one skb fragment per page,
+      // and refuses (EMSGSIZE) a message that needs more fragments than an skb has: such a message
+      // (a large GSO run straddling pages) is copied instead.
+      // A run's payloads lie one after the other in the send queue's byte ring: count each page
+      // once, however many of them share it.
+      std::size_t bytes = 0;
+      std::size_t pages = 0;
+      std::uintptr_t counted_up_to = 0;  // pages below this one are counted
+      for (std::size_t i = 0; i < run; ++i) {
+        const iovec& v = sr.tx_iov[slot + i];
+        bytes += v.iov_len;
+        if (v.iov_len == 0) continue;
+        std::uintptr_t first = reinterpret_cast<std::uintptr_t>(v.iov_base) / zerocopy_page;
+        const std::uintptr_t last = (reinterpret_cast<std::uintptr_t>(v.iov_base) + v.iov_len - 1) / zerocopy_page;
+        if (first < counted_up_to) first = counted_up_to;
+        if (last >= first) pages += last - first + 1;
+        counted_up_to = std::max(counted_up_to, last + 1);
+      }
+      sr.tx_zc[slot] = bytes >= zerocopy_min_bytes_ && pages <= zerocopy_max_pages ? 1 : 0;
+    }
     sr.tx_entries[slot] = static_cast<std::uint8_t>(run);
     sr.tx_retries[slot] = 0;
   }
 
-  void submit_send(const SocketState& s, std::size_t slot) {
+  void submit_send(SocketState& s, std::size_t slot) {
     SocketRing& sr = rings_[s.index];
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_sendmsg(sqe, static_cast<int>(sr.fixed_index), &sr.tx_msg[slot], 0);
+    if (sr.tx_zc[slot]) {
+      io_uring_prep_sendmsg_zc(sqe, static_cast<int>(sr.fixed_index), &sr.tx_msg[slot], 0);
+      sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;  // the notification says whether it copied
+      s.counters.zerocopy_sends.add(1);
+    } else {
+      io_uring_prep_sendmsg(sqe, static_cast<int>(sr.fixed_index), &sr.tx_msg[slot], 0);
+    }
     ++sends_submitted_;
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
@@ -432,6 +486,18 @@ class UringBackend final : public Backend {
 
   void on_send(Worker& worker, SocketState& s, const io_uring_cqe& cqe, std::uint32_t slot) {
     SocketRing& sr = rings_[s.index];
+    // A zero-copy send completes twice: its result (with F_MORE when a notification follows), then
+    // the notification that the kernel no longer needs the payload. Only then may the slots go.
+    if (cqe.flags & IORING_CQE_F_NOTIF) {
+      if (static_cast<std::uint32_t>(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) s.counters.zerocopy_copied.add(1);
+      if (sr.tx_notifications[slot] > 0) --sr.tx_notifications[slot];
+      if (sr.tx_awaiting_notification[slot] && sr.tx_notifications[slot] == 0) {
+        sr.tx_awaiting_notification[slot] = 0;
+        release_sends(s, sr, slot);
+      }
+      return;
+    }
+    if (cqe.flags & IORING_CQE_F_MORE) ++sr.tx_notifications[slot];
     const std::size_t offset = s.queue.offset_of_slot(slot);
     const std::size_t run = sr.tx_entries[slot];
     const int err = cqe.res < 0 ? -cqe.res : 0;
@@ -467,8 +533,18 @@ class UringBackend final : public Backend {
         worker.note_send_error(s, -cqe.res, s.queue.at(offset + i).to);
       }
     }
+    if (sr.tx_notifications[slot] > 0) {
+      sr.tx_awaiting_notification[slot] = 1;  // accounted; the payload is still the kernel's
+      return;
+    }
+    release_sends(s, sr, slot);
+  }
+
+  // The message at `slot` is finished: mark its slots done and release the completed ones from
+  // the front of the queue, in order.
+  void release_sends(SocketState& s, SocketRing& sr, std::uint32_t slot) {
+    const std::size_t run = sr.tx_entries[slot];
     for (std::size_t i = 0; i < run; ++i) sr.tx_done[slot + i] = 1;
-    // Release completed sends from the front, in order.
     std::size_t release = 0;
     while (release < sr.submitted && sr.tx_done[s.queue.slot_index(release)]) {
       sr.tx_done[s.queue.slot_index(release)] = 0;
@@ -486,8 +562,10 @@ class UringBackend final : public Backend {
   std::uint32_t wake_index_ = 0;
   int gso_test_error_ = 0;  // the test seam (gso.hpp): the error every GSO send fails with; 0 = off
   unsigned last_seen_ = 0;  // completions found by the previous round
-  unsigned sends_submitted_ = 0;
-  std::uint32_t control_space_ = 0;  // per receive, for the metadata the options ask for  // send SQEs prepared since the last io_uring_enter
+  unsigned sends_submitted_ = 0;  // send SQEs prepared since the last io_uring_enter
+  std::uint32_t control_space_ = 0;  // per receive, for the metadata the options ask for
+  bool zerocopy_ = false;                 // EngineOptions::zerocopy_send
+  std::uint32_t zerocopy_min_bytes_ = 0;  // EngineOptions::zerocopy_min_bytes
   unsigned cq_entries_ = 0;       // the completion queue's size
   std::size_t rearm_start_ = 0;  // the socket re-armed first this round (rotates)
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll

@@ -142,6 +142,7 @@ struct BlastFlags {
   bool quiet = false;
   bool gso = true;  // EngineOptions::gso
   int tos = -1;      // --tos: TOS / traffic class byte per datagram (ECN in the low two bits)
+  bool zerocopy = false;  // EngineOptions::zerocopy_send
 };
 
 int run_blast(const BlastFlags& flags, bool size_given) {
@@ -195,6 +196,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   options->send_queue_entries = queue.entries;
   options->send_queue_bytes = queue.bytes;
   options->gso = flags.gso;
+  options->zerocopy_send = flags.zerocopy;
 
   const unsigned workers = options->workers;
   plan.to = *to;
@@ -288,6 +290,9 @@ Command add_blast_command(CLI::App& app) {
   sub->add_flag("--quiet", flags->quiet, "no progress line every second");
   sub->add_flag("--gso,!--no-gso", flags->gso,
                 "send runs of equal datagrams as one UDP GSO message each (default; --no-gso: one message per datagram)");
+  sub->add_flag("--zerocopy", flags->zerocopy,
+                "send messages of 16 KiB or more (GSO runs included) with io_uring's zero-copy SENDMSG_ZC "
+                "(io_uring backend only; pays on real devices, not on loopback)");
   sub->add_option("--tos", flags->tos,
                   "TOS / traffic class byte of every datagram, 0-255; its low two bits are ECN (1: ECT(1), 2: "
                   "ECT(0), 3: CE). Default: the socket's")

@@ -81,6 +81,10 @@ void print_summary(const char* command, const Engine& engine, const SessionResul
                  static_cast<unsigned long long>(c.gso_sends), static_cast<unsigned long long>(c.gso_segments),
                  static_cast<unsigned long long>(c.gso_fallbacks));
   }
+  if (c.gro_receives != 0) {
+    std::fprintf(stderr, "  GRO: %llu receives carried %llu of the datagrams received\n",
+                 static_cast<unsigned long long>(c.gro_receives), static_cast<unsigned long long>(c.gro_segments));
+  }
 }
 
 }  // namespace salvo::cli

@@ -50,8 +50,8 @@ void SinkMetadataStats::record(std::span<const Datagram> batch, std::int64_t now
       const std::int64_t delay = now_ns - d.timestamp_ns;
       delay_min_ns = stamped == 0 ? delay : std::min(delay_min_ns, delay);
       delay_max_ns = stamped == 0 ? delay : std::max(delay_max_ns, delay);
-      delay_sum_ns += delay;
-      ++stamped;
+      delay_sum_ns += static_cast<long double>(delay) * static_cast<long double>(n);
+      stamped += n;
     }
   }
 }

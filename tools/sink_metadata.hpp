@@ -28,7 +28,8 @@ struct SinkMetadataStats {
   };
   std::vector<Destination> destinations;  // reserved to max_destinations up front
   std::uint64_t other_destinations = 0;
-  // From the kernel's receive timestamp to the protocol's hook, in nanoseconds (wall clock).
+  // From the kernel's receive timestamp to the protocol's hook, in nanoseconds (wall clock), over
+  // `stamped` datagrams (a GRO run's segments share its stamp and count each).
   std::uint64_t stamped = 0;
   std::int64_t delay_min_ns = 0;
   std::int64_t delay_max_ns = 0;

@@ -28,111 +28,12 @@
 #include <thread>
 #include <vector>
 
+#include "support/netns.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"
 
 namespace salvo::test {
 namespace {
-
-// --- namespaces and tools ---------------------------------------------------------------------
-
-std::string find_tool(const char* name) {
-  for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"}) {
-    const std::string path = std::string(dir) + "/" + name;
-    if (::access(path.c_str(), X_OK) == 0) return path;
-  }
-  return "";
-}
-
-// Runs a tool in the calling thread's network namespace; "" or what went wrong.
-std::string run_tool(const std::string& path, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {path};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::string shown = path;
-  for (const std::string& a : args) shown += " " + a;
-  const ProcessResult r = run_process(argv, 10s);
-  if (!r.exited || r.exit_code != 0) {
-    return shown + " failed (exit " + std::to_string(r.exit_code) + "): " + r.err + r.out;
-  }
-  return "";
-}
-
-// Runs `body` on a thread that first enters a fresh network namespace with `lo` up; the engine's
-// worker threads it starts, and the sockets it opens, live there. Returns "" once body has run
-// (rethrowing what it threw), or why the namespace could not be made (body not run).
-std::string in_fresh_namespace(const std::function<void()>& body) {
-  const std::string ip = find_tool("ip");
-  if (ip.empty()) return "no `ip` command (iproute2)";
-  std::string why;
-  std::exception_ptr thrown;
-  std::thread t([&] {
-    if (::unshare(CLONE_NEWNET) != 0) {
-      why = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-      return;
-    }
-    why = run_tool(ip, {"link", "set", "lo", "up"});
-    if (!why.empty()) return;
-    try {
-      body();
-    } catch (...) {
-      thrown = std::current_exception();
-    }
-  });
-  t.join();
-  if (thrown) std::rethrow_exception(thrown);
-  return why;
-}
-
-// A named namespace (`ip netns add`), deleted again when this goes.
-class NamedNamespace {
- public:
-  explicit NamedNamespace(std::string name) : name_(std::move(name)), ip_(find_tool("ip")) {
-    run_tool(ip_, {"netns", "del", name_});  // a leftover of a crashed run
-    error_ = run_tool(ip_, {"netns", "add", name_});
-    if (error_.empty()) error_ = ip({"link", "set", "lo", "up"});
-  }
-  ~NamedNamespace() {
-    if (!name_.empty()) run_tool(ip_, {"netns", "del", name_});
-  }
-  NamedNamespace(const NamedNamespace&) = delete;
-  NamedNamespace& operator=(const NamedNamespace&) = delete;
-
-  const std::string& name() const { return name_; }
-  const std::string& error() const { return error_; }
-  // `ip -n NAME ARGS...`.
-  std::string ip(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"-n", name_});
-    return run_tool(ip_, args);
-  }
-  // Runs fn on a thread inside this namespace (sockets it opens belong here); "" or why not.
-  std::string run(const std::function<void()>& fn) const {
-    std::string why;
-    std::exception_ptr thrown;
-    std::thread t([&] {
-      const std::string path = "/run/netns/" + name_;
-      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
-        why = "setns " + path + ": " + std::strerror(errno);
-        if (fd >= 0) ::close(fd);
-        return;
-      }
-      ::close(fd);
-      try {
-        fn();
-      } catch (...) {
-        thrown = std::current_exception();
-      }
-    });
-    t.join();
-    if (thrown) std::rethrow_exception(thrown);
-    return why;
-  }
-
- private:
-  std::string name_;
-  std::string ip_;
-  std::string error_;
-};
 
 // --- a protocol that records every ICMP hook --------------------------------------------------
 

@@ -111,6 +111,16 @@ struct EngineOptions {
   };
   Timestamps timestamps = Timestamps::off;
 
+  // Zero-copy send (io_uring's SENDMSG_ZC) for messages of at least zerocopy_min_bytes (a GSO run
+  // counts as one message): the kernel sends from the send queue's memory instead of copying it,
+  // and says when it is done with it; the queue slots are released only then. It pays for large
+  // messages to a device that can send from user memory (scatter-gather DMA); it never pays on
+  // loopback, where the kernel copies anyway when it delivers (counted as zerocopy_copied), nor
+  // for small datagrams, where the notification costs more than the copy. The epoll backend
+  // always copies (zerocopy_sends stays 0). Off by default.
+  bool zerocopy_send = false;
+  std::uint32_t zerocopy_min_bytes = 16384;
+
   // How long a stopping socket waits for a full socket send buffer to drain before the datagrams
   // still queued are counted as dropped_send_error.
   std::chrono::milliseconds stop_flush_timeout{1000};

@@ -1,0 +1,44 @@
+// Network namespaces for tests that need more than loopback (veth pairs, routers, firewall
+// rules): traffic stays inside namespaces the test makes. Both need root; callers skip with the
+// returned reason when a namespace cannot be made.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace salvo::test {
+
+// The path of a system tool (ip, nft), or "" when it is not installed.
+std::string find_tool(const char* name);
+
+// Runs a tool in the calling thread's network namespace; "" or what went wrong.
+std::string run_tool(const std::string& path, const std::vector<std::string>& args);
+
+// Runs `body` on a thread that first enters a fresh network namespace with `lo` up; the engine's
+// worker threads it starts, and the sockets it opens, live there. Returns "" once body has run
+// (rethrowing what it threw), or why the namespace could not be made (body not run).
+std::string in_fresh_namespace(const std::function<void()>& body);
+
+// A named namespace (`ip netns add`), deleted again when this goes.
+class NamedNamespace {
+ public:
+  explicit NamedNamespace(std::string name);
+  ~NamedNamespace();
+  NamedNamespace(const NamedNamespace&) = delete;
+  NamedNamespace& operator=(const NamedNamespace&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& error() const { return error_; }
+  // `ip -n NAME ARGS...`.
+  std::string ip(std::vector<std::string> args) const;
+  // Runs fn on a thread inside this namespace (sockets it opens belong here); "" or why not.
+  std::string run(const std::function<void()>& fn) const;
+
+ private:
+  std::string name_;
+  std::string ip_;
+  std::string error_;
+};
+
+}  // namespace salvo::test
