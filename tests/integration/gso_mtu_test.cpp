@@ -6,6 +6,7 @@
 // gso_test.cpp's run tables, on loopback.
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 
@@ -28,7 +29,8 @@ class GsoMtu : public testing::TestWithParam<BackendKind> {};
 // Namespaces s (sender) and r (receiver), veth s0 <-> r0 at MTU 1500, 10.98.0.1/2 and fd98::1/2.
 class VethPair {
  public:
-  VethPair() : s_("salvo_gso_s"), r_("salvo_gso_r") {
+  // Names unique to this process: ctest runs the backends' cases at the same time.
+  VethPair() : s_("salvo_gso_s" + std::to_string(::getpid())), r_("salvo_gso_r" + std::to_string(::getpid())) {
     error_ = !s_.error().empty() ? s_.error() : r_.error();
     if (!error_.empty()) return;
     for (const auto& step : std::vector<std::pair<const NamedNamespace*, std::vector<std::string>>>{
