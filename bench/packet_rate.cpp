@@ -191,6 +191,9 @@ Sample run_send(const Case& c, double seconds) {
   const int fd = bind_loopback_udp(port);
   timeval tv{0, 20'000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // Forked before the drain thread starts, so that the child begins with a single thread.
+  int result_fd = -1;
+  const pid_t child = spawn<SendOutcome>(sender_cpu, result_fd, [&] { return c.send(port, g_stop); });
   std::atomic<bool> draining{true};
   std::thread drain([&] {
     pin(receiver_cpu);
@@ -208,8 +211,6 @@ Sample run_send(const Case& c, double seconds) {
       ::recvmmsg(fd, msgs, batch, MSG_WAITFORONE, nullptr);
     }
   });
-  int result_fd = -1;
-  const pid_t child = spawn<SendOutcome>(sender_cpu, result_fd, [&] { return c.send(port, g_stop); });
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   rusage usage{};
   const SendOutcome r = finish<SendOutcome>(child, result_fd, usage);
