@@ -264,7 +264,7 @@ def chart(results, path):
     m = results["meta"]
     fig.suptitle(f"salvo benchmark suite, {m['date']}: ratio to baseline (lower is better; grey = the baseline)\n"
                  f"{m['machine']}", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.975))  # leave the top to the two-line title
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
