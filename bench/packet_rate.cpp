@@ -69,6 +69,8 @@ struct Case {
 ReceiveResult salvo_epoll(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"epoll", false}, r, s); }
 ReceiveResult salvo_uring(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"io_uring", false}, r, s); }
 ReceiveResult salvo_uring_busy(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"io_uring", true}, r, s); }
+ReceiveResult salvo_epoll_gro(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"epoll", false, true}, r, s); }
+ReceiveResult salvo_uring_gro(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"io_uring", false, true}, r, s); }
 SendOutcome send_salvo_epoll(std::uint16_t p, const std::atomic<bool>& s) { return run_salvo_sender("epoll", false, p, s); }
 SendOutcome send_salvo_uring(std::uint16_t p, const std::atomic<bool>& s) { return run_salvo_sender("io_uring", false, p, s); }
 SendOutcome send_salvo_epoll_gso(std::uint16_t p, const std::atomic<bool>& s) { return run_salvo_sender("epoll", true, p, s); }
@@ -82,6 +84,8 @@ const std::vector<Case> all_cases = {
     {"receive", "salvo epoll", salvo_epoll, nullptr, "recvmmsg baseline", false},
     {"receive", "salvo io_uring", salvo_uring, nullptr, "io_uring baseline", true},
     {"receive", "salvo io_uring busy-poll", salvo_uring_busy, nullptr, "io_uring baseline", true},
+    {"receive", "salvo epoll GRO", salvo_epoll_gro, nullptr, "recvmmsg baseline", false},
+    {"receive", "salvo io_uring GRO", salvo_uring_gro, nullptr, "io_uring baseline", true},
     {"send", "sendto baseline", nullptr, run_sendto_baseline, nullptr, false},
     {"send", "sendmmsg baseline", nullptr, run_sendmmsg_baseline, nullptr, false},
     {"send", "GSO sendmsg baseline", nullptr, run_gso_baseline, nullptr, false},

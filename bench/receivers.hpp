@@ -35,6 +35,7 @@ ReceiveResult run_uring_baseline(const PortReady& ready, const std::atomic<bool>
 struct SalvoReceiver {
   const char* backend = "io_uring";
   bool busy_poll = false;  // EngineOptions::busy_poll, spinning for as long as the case runs
+  bool gro = false;        // EngineOptions::gro: the flood's GSO messages arrive coalesced
 };
 
 // salvo's engine with a protocol that only counts.
