@@ -5,12 +5,13 @@
 // after a warm-up). The client polls its socket without sleeping, so that the figures show the
 // server's side of the round trip: how fast it wakes, reads, hands the datagram to a protocol and
 // sends the reply. Cases run in interleaved rounds (order rotated each round); the table shows the
-// medians over rounds of each round's p50 and p99, and ratios to the blocking cases.
+// medians over rounds of each round's p50 and p99, with ratios to the plain loop that waits the
+// same way (blocking or spinning) and, for busy polling, to the same server blocking.
 //
 // Servers: a plain blocking recvfrom/sendto loop, a plain spinning (non-blocking) loop, and salvo's
 // echo on each backend, blocking and with busy_poll.
 //
-// Usage: salvo_latency [--rounds N] [--trips N] [--only NAME-PART]
+// Usage: salvo_latency [--rounds N] [--trips N] [--json FILE] [--only NAME-PART]
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "receivers.hpp"
 #include "salvo/salvo.hpp"
 
@@ -40,13 +42,6 @@ using namespace salvo::bench;
 
 std::atomic<bool> g_stop{false};
 void on_stop_signal(int) { g_stop.store(true); }
-
-void pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  sched_setaffinity(0, sizeof set, &set);
-}
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -99,6 +94,7 @@ struct Case {
   const char* name;
   void (*serve)(const PortReady&);
   const char* baseline_of;  // the blocking case this one is compared with (nullptr: itself)
+  const char* plain;        // the plain loop that waits the same way (blocking or spinning)
 };
 
 // --- client ---
@@ -175,25 +171,6 @@ Round run_case(const Case& c, int trips) {
   return r;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
-std::string machine() {
-  utsname u{};
-  uname(&u);
-  std::string cpu = "unknown CPU";
-  std::ifstream info("/proc/cpuinfo");
-  for (std::string line; std::getline(info, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  return std::string("Linux ") + u.release + ", " + std::to_string(std::thread::hardware_concurrency()) + " CPUs, " + cpu;
-}
-
 void plain_blocking(const PortReady& r) { serve_plain(r, false); }
 void plain_spinning(const PortReady& r) { serve_plain(r, true); }
 void salvo_epoll(const PortReady& r) { serve_salvo(r, "epoll", false); }
@@ -207,6 +184,7 @@ int main(int argc, char** argv) {
   int rounds = 3;
   int trips = 20000;
   std::string only;
+  std::string json_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) {
@@ -215,8 +193,10 @@ int main(int argc, char** argv) {
       trips = std::atoi(argv[++i]);
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
+    } else if (a == "--json" && i + 1 < argc) {
+      json_path = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: salvo_latency [--rounds N] [--trips N] [--only NAME-PART]\n");
+      std::fprintf(stderr, "usage: salvo_latency [--rounds N] [--trips N] [--json FILE] [--only NAME-PART]\n");
       return 2;
     }
   }
@@ -230,16 +210,16 @@ int main(int argc, char** argv) {
   }
   pin(1);
   std::vector<Case> cases = {
-      {"plain recvfrom loop", plain_blocking, nullptr},
-      {"plain spinning loop", plain_spinning, "plain recvfrom loop"},
-      {"salvo epoll", salvo_epoll, nullptr},
-      {"salvo epoll busy-poll", salvo_epoll_busy, "salvo epoll"},
+      {"plain recvfrom loop", plain_blocking, nullptr, "plain recvfrom loop"},
+      {"plain spinning loop", plain_spinning, "plain recvfrom loop", "plain spinning loop"},
+      {"salvo epoll", salvo_epoll, nullptr, "plain recvfrom loop"},
+      {"salvo epoll busy-poll", salvo_epoll_busy, "salvo epoll", "plain spinning loop"},
   };
   salvo::EngineOptions uring;
   uring.backend = salvo::BackendKind::io_uring;
   if (salvo::Engine::create(uring).ok()) {
-    cases.push_back({"salvo io_uring", salvo_uring, nullptr});
-    cases.push_back({"salvo io_uring busy-poll", salvo_uring_busy, "salvo io_uring"});
+    cases.push_back({"salvo io_uring", salvo_uring, nullptr, "plain recvfrom loop"});
+    cases.push_back({"salvo io_uring busy-poll", salvo_uring_busy, "salvo io_uring", "plain spinning loop"});
   }
   std::vector<std::vector<Round>> results(cases.size());
   for (int round = 0; round < rounds; ++round) {
@@ -255,7 +235,8 @@ int main(int argc, char** argv) {
   std::printf("Ping-pong round trip, 64-byte datagrams on loopback, server on CPU 0, spinning client on CPU 1,\n"
               "%d round trips per round, medians of %d interleaved rounds\nMachine: %s\n\n",
               trips, rounds, machine().c_str());
-  std::printf("| server | p50 us | p99 us | p50 vs blocking | p99 vs blocking | lost |\n|---|---:|---:|---:|---:|---:|\n");
+  std::printf("| server | p50 us | p99 us | p50 vs plain loop | p99 vs plain loop | p50 vs blocking | lost |\n"
+              "|---|---:|---:|---:|---:|---:|---:|\n");
   std::vector<double> p50(cases.size()), p99(cases.size());
   for (std::size_t i = 0; i < cases.size(); ++i) {
     std::vector<double> a, b;
@@ -266,25 +247,43 @@ int main(int argc, char** argv) {
     p50[i] = median(a);
     p99[i] = median(b);
   }
+  // Index of the case called `name` that ran, or -1.
+  auto find = [&](const char* name) -> long {
+    for (std::size_t j = 0; j < cases.size(); ++j) {
+      if (name != nullptr && std::string(cases[j].name) == name && !results[j].empty()) return static_cast<long>(j);
+    }
+    return -1;
+  };
+  auto ratio = [](double value, double base) {
+    char text[32] = "-";
+    if (base > 0 && value > 0) std::snprintf(text, sizeof text, "%.2fx", value / base);
+    return std::string(text);
+  };
+  std::string json = "{\"machine\":" + json_string(machine()) + ",\"rounds\":" + std::to_string(rounds) +
+                     ",\"trips\":" + std::to_string(trips) + ",\"cases\":[";
+  bool first = true;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (results[i].empty()) continue;
     std::uint64_t lost = 0;
     for (const Round& r : results[i]) lost += r.lost;
-    std::string vs50 = "1.00x";
-    std::string vs99 = "1.00x";
-    if (cases[i].baseline_of != nullptr) {
-      for (std::size_t j = 0; j < cases.size(); ++j) {
-        if (std::string(cases[j].name) == cases[i].baseline_of && !results[j].empty()) {
-          char text[32];
-          std::snprintf(text, sizeof text, "%.2fx", p50[i] / p50[j]);
-          vs50 = text;
-          std::snprintf(text, sizeof text, "%.2fx", p99[i] / p99[j]);
-          vs99 = text;
-        }
-      }
-    }
-    std::printf("| %s | %.1f | %.1f | %s | %s | %llu |\n", cases[i].name, p50[i], p99[i], vs50.c_str(), vs99.c_str(),
-                static_cast<unsigned long long>(lost));
+    const long plain = find(cases[i].plain);
+    const long blocking = cases[i].baseline_of != nullptr ? find(cases[i].baseline_of) : static_cast<long>(i);
+    const double plain50 = plain < 0 ? 0 : p50[static_cast<std::size_t>(plain)];
+    const double plain99 = plain < 0 ? 0 : p99[static_cast<std::size_t>(plain)];
+    const double block50 = blocking < 0 ? 0 : p50[static_cast<std::size_t>(blocking)];
+    std::printf("| %s | %.1f | %.1f | %s | %s | %s | %llu |\n", cases[i].name, p50[i], p99[i], ratio(p50[i], plain50).c_str(),
+                ratio(p99[i], plain99).c_str(), ratio(p50[i], block50).c_str(), static_cast<unsigned long long>(lost));
+    char fields[512];
+    std::snprintf(fields, sizeof fields,
+                  ",\"p50_us\":%.3f,\"p99_us\":%.3f,\"plain\":%s,\"p50_vs_plain\":%.4f,\"p99_vs_plain\":%.4f,"
+                  "\"p50_vs_blocking\":%.4f,\"lost\":%llu}",
+                  p50[i], p99[i], json_string(cases[i].plain).c_str(), plain50 > 0 ? p50[i] / plain50 : 0.0,
+                  plain99 > 0 ? p99[i] / plain99 : 0.0, block50 > 0 ? p50[i] / block50 : 0.0,
+                  static_cast<unsigned long long>(lost));
+    json += std::string(first ? "" : ",") + "{\"name\":" + json_string(cases[i].name) + fields;
+    first = false;
   }
+  json += "]}\n";
+  if (!json_path.empty()) std::ofstream(json_path) << json;
   return 0;
 }

@@ -19,6 +19,9 @@ using PortReady = std::function<void(std::uint16_t port)>;
 // A blocking UDP socket bound to 127.0.0.1 on a free port, for the baselines; returns the fd.
 int bind_loopback_udp(std::uint16_t& port);
 
+// Baseline: a plain blocking recvfrom loop, one datagram per call.
+ReceiveResult run_recvfrom_baseline(const PortReady& ready, const std::atomic<bool>& stop);
+
 // Baseline: a plain blocking recvmmsg loop (64 per call, 2 KiB buffers), what a careful
 // hand-written server does.
 ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bool>& stop);
@@ -27,7 +30,15 @@ ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bo
 // completion at a time), in the manner of liburing's examples/io_uring-udp.c.
 ReceiveResult run_uring_baseline(const PortReady& ready, const std::atomic<bool>& stop);
 
-// salvo's engine with a counting protocol, on the given backend ("epoll" or "io_uring").
-ReceiveResult run_salvo(const char* backend, const PortReady& ready, const std::atomic<bool>& stop);
+// How salvo's receiver is configured for one case: the backend ("epoll" or "io_uring") and the
+// EngineOptions a case varies; everything else stays at its default.
+struct SalvoReceiver {
+  const char* backend = "io_uring";
+  bool busy_poll = false;  // EngineOptions::busy_poll, spinning for as long as the case runs
+  bool gro = false;        // EngineOptions::gro: the flood's GSO messages arrive coalesced
+};
+
+// salvo's engine with a protocol that only counts.
+ReceiveResult run_salvo(const SalvoReceiver& how, const PortReady& ready, const std::atomic<bool>& stop);
 
 }  // namespace salvo::bench

@@ -125,7 +125,7 @@ class EpollBackend final : public Backend {
                              : idle_wait ? std::chrono::nanoseconds(idle_interval)
                                          : std::chrono::nanoseconds(next_due - now);
       timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
-      const int n = ::epoll_pwait2(epoll_fd_, events_.data(), static_cast<int>(events_.size()), &timeout, nullptr);
+      const int n = wait_for_events(timeout);
       if (n < 0) {
         if (errno == EINTR) continue;
         break;  // cannot happen with a valid epoll fd; the worker closes what is left
@@ -149,6 +149,21 @@ class EpollBackend final : public Backend {
   }
 
  private:
+  // epoll_pwait2 (Linux 5.11) for its nanosecond timeout. Kernels before 5.11, and valgrind 3.19
+  // (which runs the engine for the instruction counts in bench/), fail it with ENOSYS: then
+  // epoll_wait for good, its timeout rounded up to whole milliseconds so that a deferred writer is
+  // never woken early and spun on. A zero timeout stays zero (busy polling).
+  int wait_for_events(const timespec& timeout) {
+    const int capacity = static_cast<int>(events_.size());
+    if (have_pwait2_) {
+      const int n = ::epoll_pwait2(epoll_fd_, events_.data(), capacity, &timeout, nullptr);
+      if (n >= 0 || errno != ENOSYS) return n;
+      have_pwait2_ = false;
+    }
+    const long long ms = (static_cast<long long>(timeout.tv_sec) * 1'000'000'000 + timeout.tv_nsec + 999'999) / 1'000'000;
+    return ::epoll_wait(epoll_fd_, events_.data(), capacity, static_cast<int>(std::min<long long>(ms, 1LL << 30)));
+  }
+
   void update_interest(SocketState& s) {
     SocketIo& io = io_[s.index];
     std::uint32_t wanted = 0;
@@ -340,6 +355,7 @@ class EpollBackend final : public Backend {
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll
   std::vector<SocketIo> io_;
   std::vector<epoll_event> events_;
+  bool have_pwait2_ = true;  // false once epoll_pwait2 failed with ENOSYS
 };
 
 }  // namespace

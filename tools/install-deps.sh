@@ -16,6 +16,8 @@ packages=(
   iproute2                           # ip netns, for tests that use network namespaces
   sockperf                           # tests: salvo echo --sockperf against sockperf's own client
   iperf3                             # bench: the load generator's comparison
+  python3-matplotlib                 # bench: the packet-rate suite's PNG chart
+  valgrind                           # bench: instructions per datagram with callgrind
   nftables                           # tests: ICMP unreachable from reject rules in a test namespace
 )
 

@@ -1,0 +1,174 @@
+// salvo_instructions: a fixed workload for valgrind's callgrind, which counts the instructions the
+// user-space path executes per datagram (deterministic, unlike time on a shared machine).
+//
+// Before any receiving starts, this program queues exactly N 64-byte datagrams in the receiving
+// socket's buffer (from a plain socket in the same process), then lets the receiver take exactly N:
+// every run sees the same full batches, whatever the machine does meanwhile. Modes:
+//   salvo       salvo's engine (run it with SALVO_BACKEND=epoll: valgrind 3.19 knows no io_uring),
+//               a protocol that counts; the worker thread is Worker::thread_main
+//   salvo-echo  the same, the protocol echoing every datagram to a second socket (Transport::send,
+//               the send queue and the flush)
+//   recvmmsg    a plain recvmmsg loop, 64 per call, in drain_recvmmsg
+//   mmsg-echo   a plain recvmmsg + sendmmsg loop, 64 per call, in drain_recvmmsg
+// bench/instructions.py runs each mode under callgrind for N and 2N datagrams with
+// --toggle-collect on the receiving function and takes the difference over N, which cancels
+// set-up and tear-down: what is left is the cost per datagram of the steady state.
+//
+// Usage: salvo_instructions salvo|salvo-echo|recvmmsg|mmsg-echo N   (N <= 4096)
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "salvo/salvo.hpp"
+
+namespace {
+
+constexpr int socket_buffer = 4 << 20;  // room for 4096 small datagrams (the kernel doubles it)
+constexpr unsigned batch = 64;
+constexpr unsigned payload_size = 64;
+
+int udp_socket_on_loopback(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &socket_buffer, sizeof socket_buffer);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+// Queues n datagrams for 127.0.0.1:port; false if the kernel refused any.
+bool queue_datagrams(std::uint16_t port, unsigned n) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::array<char, payload_size> payload{};
+  unsigned sent = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    if (::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == payload_size) ++sent;
+  }
+  ::close(fd);
+  return sent == n;
+}
+
+
+// The plain loop, kept out of line so that callgrind can toggle collection on it by name.
+[[gnu::noinline]] unsigned drain_recvmmsg(int fd, unsigned n, int echo_fd, const sockaddr_in* echo_to) {
+  static char buffers[batch][2048];
+  mmsghdr msgs[batch];
+  iovec iov[batch];
+  unsigned got = 0;
+  while (got < n) {
+    for (unsigned i = 0; i < batch; ++i) {
+      iov[i] = {buffers[i], sizeof buffers[i]};
+      msgs[i].msg_hdr = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int k = ::recvmmsg(fd, msgs, batch, MSG_DONTWAIT, nullptr);
+    if (k <= 0) break;  // everything was queued before: an empty socket means done (or lost)
+    if (echo_fd >= 0) {
+      for (int i = 0; i < k; ++i) {
+        iov[i].iov_len = msgs[i].msg_len;
+        msgs[i].msg_hdr.msg_name = const_cast<sockaddr_in*>(echo_to);
+        msgs[i].msg_hdr.msg_namelen = sizeof *echo_to;
+      }
+      ::sendmmsg(echo_fd, msgs, static_cast<unsigned>(k), 0);
+    }
+    got += static_cast<unsigned>(k);
+  }
+  return got;
+}
+
+class Count final : public salvo::Protocol {
+ public:
+  void on_datagrams(std::span<const salvo::Datagram>, salvo::Transport&) override {}
+};
+
+class EchoTo final : public salvo::Protocol {
+ public:
+  explicit EchoTo(salvo::Address to) : to_(to) {}
+  void on_datagrams(std::span<const salvo::Datagram> batch_in, salvo::Transport& t) override {
+    for (const salvo::Datagram& d : batch_in) t.send(d.payload, to_);
+  }
+
+ private:
+  salvo::Address to_;
+};
+
+int run_salvo(unsigned n, bool echo) {
+  std::uint16_t sink_port = 0;
+  const int sink = udp_socket_on_loopback(sink_port);  // never read: the echoes' destination
+  salvo::EngineOptions options;
+  options.socket_receive_buffer = socket_buffer;
+  options.gso = false;  // one sendmmsg entry per datagram, like the plain loop
+  auto engine = salvo::Engine::create(options);
+  if (!engine) return std::fprintf(stderr, "%s\n", engine.error().message.c_str()), 1;
+  const salvo::Address to = salvo::Address::ipv4_loopback(sink_port);
+  auto bound = (*engine)->listen(salvo::Address::ipv4_loopback(0), [&](unsigned) -> std::unique_ptr<salvo::Protocol> {
+    if (echo) return std::make_unique<EchoTo>(to);
+    return std::make_unique<Count>();
+  });
+  if (!bound) return std::fprintf(stderr, "%s\n", bound.error().message.c_str()), 1;
+  if (!queue_datagrams(bound->port(), n)) return std::fprintf(stderr, "could not queue %u datagrams\n", n), 1;
+  if (!(*engine)->start()) return 1;
+  // Bounded: valgrind runs the worker some 50 times slower than native, still well under this.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while ((*engine)->counters().received < n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  (*engine)->stop();
+  (*engine)->wait();
+  const salvo::Counters c = (*engine)->counters();
+  ::close(sink);
+  std::printf("backend %s received %llu sent %llu\n", std::string(salvo::to_string((*engine)->backend().kind)).c_str(),
+              static_cast<unsigned long long>(c.received), static_cast<unsigned long long>(c.sent));
+  return c.received == n && (!echo || c.sent == n) ? 0 : 1;
+}
+
+int run_plain(unsigned n, bool echo) {
+  std::uint16_t port = 0;
+  std::uint16_t sink_port = 0;
+  const int fd = udp_socket_on_loopback(port);
+  const int sink = udp_socket_on_loopback(sink_port);
+  const int out = echo ? ::socket(AF_INET, SOCK_DGRAM, 0) : -1;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(sink_port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (!queue_datagrams(port, n)) return std::fprintf(stderr, "could not queue %u datagrams\n", n), 1;
+  const unsigned got = drain_recvmmsg(fd, n, out, &to);
+  std::printf("plain received %u\n", got);
+  for (int f : {fd, sink, out}) {
+    if (f >= 0) ::close(f);
+  }
+  return got == n ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc == 3 ? argv[1] : "";
+  const long n = argc == 3 ? std::atol(argv[2]) : 0;
+  if (n < 1 || n > 4096 || (mode != "salvo" && mode != "salvo-echo" && mode != "recvmmsg" && mode != "mmsg-echo")) {
+    std::fprintf(stderr, "usage: salvo_instructions salvo|salvo-echo|recvmmsg|mmsg-echo N   (1 <= N <= 4096)\n");
+    return 2;
+  }
+  const auto count = static_cast<unsigned>(n);
+  if (mode == "salvo" || mode == "salvo-echo") return run_salvo(count, mode == "salvo-echo");
+  return run_plain(count, mode == "mmsg-echo");
+}

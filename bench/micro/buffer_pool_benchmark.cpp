@@ -1,0 +1,30 @@
+// Micro-benchmark: the buffer pool's free list, as the epoll backend lends slots to a recvmmsg batch
+// and takes them back after dispatch (take 64, give 64).
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "buffer_pool.hpp"
+
+namespace {
+
+void BM_BufferPoolTakeGive(benchmark::State& state) {
+  salvo::detail::BufferPool pool;
+  if (!pool.init(1024, 2048)) {
+    state.SkipWithError("BufferPool::init failed");
+    return;
+  }
+  const auto batch = static_cast<std::uint32_t>(state.range(0));
+  std::vector<std::uint32_t> taken(batch);
+  for (auto _ : state) {
+    for (std::uint32_t i = 0; i < batch; ++i) pool.take(taken[i]);
+    benchmark::DoNotOptimize(taken.data());
+    for (std::uint32_t i = 0; i < batch; ++i) pool.give(taken[i]);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * batch);  // items = slots taken and given back
+}
+BENCHMARK(BM_BufferPoolTakeGive)->Arg(1)->Arg(64);
+
+}  // namespace
