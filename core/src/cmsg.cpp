@@ -31,8 +31,14 @@ std::size_t receive_control_space(const EngineOptions& o) noexcept {
 
 namespace {
 
+// A time no kernel writes (beyond int64 nanoseconds) is no timestamp: 0, not undefined behaviour.
 std::int64_t to_ns(const timespec& ts) noexcept {
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  std::int64_t ns = 0;
+  if (__builtin_mul_overflow(static_cast<std::int64_t>(ts.tv_sec), std::int64_t{1'000'000'000}, &ns) ||
+      __builtin_add_overflow(ns, static_cast<std::int64_t>(ts.tv_nsec), &ns)) {
+    return 0;
+  }
+  return ns;
 }
 
 template <class T>
@@ -74,7 +80,9 @@ ControlInfo parse_control(const void* control, std::size_t length) noexcept {
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_len < CMSG_LEN(0)) break;
     const std::size_t offset = reinterpret_cast<const unsigned char*>(c) - static_cast<const unsigned char*>(control);
-    if (offset + c->cmsg_len > length) break;
+    // Not offset + cmsg_len > length: a cmsg_len near 2^64 would wrap that sum (found by fuzzing).
+    // CMSG_FIRSTHDR / CMSG_NXTHDR guarantee that the header itself lies within `length`.
+    if (c->cmsg_len > length - offset) break;
     const std::size_t data_length = c->cmsg_len - CMSG_LEN(0);
     if (c->cmsg_level == SOL_SOCKET) {
       if (c->cmsg_type == SO_RXQ_OVFL) {

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "cmsg.hpp"
@@ -128,6 +129,33 @@ TEST(ParseControl, ShortPayloadsAreNotRead) {
   const ControlInfo info = parse_control(bytes, sizeof bytes);
   EXPECT_FALSE(info.has_destination);
   EXPECT_EQ(info.traffic_class, -1);
+}
+
+// Found by fuzzing: a later header whose cmsg_len is close to 2^64 made offset + cmsg_len wrap, and
+// the message behind it was read past the end of the area.
+TEST(ParseControl, AHugeCmsgLenDoesNotWrapPastTheEnd) {
+  const std::uint32_t drops = 1;
+  const timespec ts{1, 2};
+  Area a;
+  a.add(SOL_SOCKET, SO_TIMESTAMPNS, ts).add(SOL_SOCKET, SO_RXQ_OVFL, drops);
+  std::vector<unsigned char> bytes(static_cast<const unsigned char*>(a.data()),
+                                   static_cast<const unsigned char*>(a.data()) + a.size());
+  auto* second = reinterpret_cast<cmsghdr*>(bytes.data() + CMSG_SPACE(sizeof(timespec)));
+  second->cmsg_len = ~std::size_t{0} - 7;
+  const ControlInfo info = parse_control(bytes.data(), bytes.size());
+  EXPECT_EQ(info.software_ns, 1'000'000'002);  // the intact first message
+  EXPECT_FALSE(info.has_kernel_drops);          // the lying one is not read
+}
+
+// Also found by fuzzing: tv_sec * 1e9 overflowed int64 (undefined behaviour). Such a time is no
+// timestamp.
+TEST(ParseControl, AnUnrepresentableTimestampIsNone) {
+  for (const timespec ts : {timespec{std::numeric_limits<time_t>::max(), 0}, timespec{std::numeric_limits<time_t>::min(), 0},
+                            timespec{9'223'372'036, 999'999'999}}) {
+    Area a;
+    a.add(SOL_SOCKET, SO_TIMESTAMPNS, ts);
+    EXPECT_EQ(parse_control(a.data(), a.size()).software_ns, 0) << ts.tv_sec;
+  }
 }
 
 TEST(ParseControl, NothingMeansNotKnown) {
