@@ -19,6 +19,7 @@
 #include "backend.hpp"
 #include "error_queue.hpp"
 #include "gso.hpp"
+#include "send_control.hpp"
 #include "worker.hpp"
 
 namespace salvo::detail {
@@ -32,10 +33,11 @@ struct SocketIo {
   std::vector<iovec> rx_iov;
   std::vector<sockaddr_in6> rx_names;
   std::vector<std::uint32_t> rx_slots;
+  std::vector<std::uint64_t> rx_control;  // Worker::control_space() bytes per message (8-aligned)
   std::vector<mmsghdr> tx;
   std::vector<iovec> tx_iov;             // one per queue entry of a batch (a GSO message uses several)
   std::vector<std::uint32_t> tx_entries; // per message of the batch: the queue entries it carries
-  std::vector<GsoControl> tx_control;    // per message: its UDP_SEGMENT control message, if any
+  std::vector<SendControl> tx_control;   // per message: its control messages (GSO, source, TOS), if any
   bool gso = false;             // EngineOptions::gso, until the kernel refuses a GSO send
   std::size_t plain_front = 0;  // entries from the front to send one by one (their GSO send failed)
   bool gso_suspect = false;     // a GSO send was refused; the first of its entries, sent plain, decides
@@ -66,6 +68,7 @@ class EpollBackend final : public Backend {
       io.rx_iov.resize(batch);
       io.rx_names.resize(batch);
       io.rx_slots.resize(batch);
+      io.rx_control.resize(std::size_t{batch} * worker.control_space() / sizeof(std::uint64_t));
       io.tx.resize(batch);
       io.gso = worker.options().gso;
       // With GSO a batch of messages may carry up to gso_max_segments entries each, but never
@@ -73,7 +76,7 @@ class EpollBackend final : public Backend {
       const std::size_t entries = io.gso ? std::min<std::size_t>(s->queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
       io.tx_iov.resize(std::max<std::size_t>(batch, entries));
       io.tx_entries.resize(batch);
-      if (io.gso) io.tx_control.resize(batch);
+      io.tx_control.resize(batch);
       for (std::uint32_t i = 0; i < batch; ++i) {
         msghdr& h = io.rx[i].msg_hdr;
         h.msg_iov = &io.rx_iov[i];
@@ -164,6 +167,7 @@ class EpollBackend final : public Backend {
     // The configured size, not the (cache-line rounded) slot size: truncation happens where the
     // options say, on both backends.
     const std::uint32_t size = worker.options().buffer_size;
+    const std::size_t control = worker.control_space();
     for (std::uint32_t call = 0; call < worker.options().reads_per_wakeup && s.receiving; ++call) {
       std::uint32_t want = std::min(worker.batch_capacity(), pool.available());
       if (want == 0) {
@@ -177,6 +181,10 @@ class EpollBackend final : public Backend {
         h.msg_name = &io.rx_names[i];
         h.msg_namelen = sizeof(sockaddr_in6);
         h.msg_flags = 0;
+        if (control != 0) {
+          h.msg_control = &io.rx_control[i * control / sizeof(std::uint64_t)];
+          h.msg_controllen = control;
+        }
       }
       const int n = ::recvmmsg(s.fd, io.rx.data(), want, MSG_DONTWAIT, nullptr);
       s.counters.rx_syscalls.add(1);
@@ -191,8 +199,14 @@ class EpollBackend final : public Backend {
       }
       for (int i = 0; i < n; ++i) {
         const msghdr& h = io.rx[i].msg_hdr;
-        worker.accept(s, {pool.slot(io.rx_slots[i]), io.rx[i].msg_len},
-                      Address::from_sockaddr(h.msg_name, h.msg_namelen), (h.msg_flags & MSG_TRUNC) != 0);
+        const std::span<const std::byte> payload{pool.slot(io.rx_slots[i]), io.rx[i].msg_len};
+        const Address peer = Address::from_sockaddr(h.msg_name, h.msg_namelen);
+        const bool truncated = (h.msg_flags & MSG_TRUNC) != 0;
+        if (control == 0) {
+          worker.accept(s, payload, peer, truncated);
+        } else {
+          worker.accept(s, payload, peer, truncated, h.msg_control, h.msg_controllen);
+        }
       }
       worker.dispatch(s);
       for (std::uint32_t i = 0; i < want; ++i) pool.give(io.rx_slots[i]);
@@ -216,12 +230,7 @@ class EpollBackend final : public Backend {
       h.msg_iov = &io.tx_iov[used];
       h.msg_iovlen = run;
       for (std::size_t i = 0; i < run; ++i) io.tx_iov[used + i] = {s.queue.payload(e[used + i]), e[used + i].length};
-      if (run > 1) {
-        gso_attach(h, io.tx_control[m], e[used].length, gso_test_error_ != 0);
-      } else {
-        h.msg_control = nullptr;
-        h.msg_controllen = 0;
-      }
+      attach_send_control(h, io.tx_control[m], e[used], s.ipv6, run > 1 ? e[used].length : 0, gso_test_error_ != 0);
       io.tx_entries[m] = static_cast<std::uint32_t>(run);
       used += run;
       ++m;

@@ -35,7 +35,10 @@
 #include "backend.hpp"
 #include "buffer_ring.hpp"
 #include "error_queue.hpp"
+#include "cmsg.hpp"
 #include "gso.hpp"
+#include "send_control.hpp"
+#include "recvmsg_result.hpp"
 #include "uring_setup.hpp"
 #include "worker.hpp"
 
@@ -53,10 +56,10 @@ constexpr std::uint32_t socket_of(std::uint64_t data) { return static_cast<std::
 constexpr std::uint32_t slot_of(std::uint64_t data) { return static_cast<std::uint32_t>(data); }
 
 // Room for the source address, rounded up to 8 bytes so that what follows stays aligned. The kernel
-// writes the real length in io_uring_recvmsg_out::namelen. No control area: nothing salvo reads per
-// datagram needs one (kernel drops are sampled with SO_MEMINFO, see Worker::sample_kernel_drops),
-// and every byte of headroom moves the payload further into the buffer, onto one more cache line
-// the kernel has to write per datagram.
+// writes the real length in io_uring_recvmsg_out::namelen. A control area follows only when the
+// options ask for per-datagram metadata (Worker::control_space(); kernel drops are sampled with
+// SO_MEMINFO instead, see Worker::sample_kernel_drops): every byte of headroom moves the payload
+// further into the buffer, onto one more cache line the kernel has to write per datagram.
 constexpr std::uint32_t name_space = (sizeof(sockaddr_in6) + 7) & ~std::uint32_t{7};
 constexpr std::uint32_t recv_header_bytes = sizeof(io_uring_recvmsg_out) + name_space;
 static_assert(sizeof(io_uring_recvmsg_out) % 8 == 0);
@@ -74,7 +77,7 @@ struct SocketRing {
   std::vector<std::uint8_t> tx_done;  // completed but not yet released (out-of-order completion)
   std::vector<std::uint8_t> tx_retries;  // sends re-submitted after an earlier datagram's ICMP error
   std::vector<std::uint8_t> tx_entries;  // per first slot of a message: the slots it carries (1 = plain)
-  std::vector<GsoControl> tx_control;    // per first slot: its UDP_SEGMENT control message, if any
+  std::vector<SendControl> tx_control;   // per first slot: its control messages (GSO, source, TOS), if any
   std::vector<std::uint8_t> tx_suspect;  // per slot: first of a refused GSO message, now sent plain
   bool gso = false;                      // EngineOptions::gso, until the kernel refuses a GSO send
   bool rx_this_round = false;
@@ -93,7 +96,10 @@ class UringBackend final : public Backend {
     if (ring_ready_) io_uring_queue_exit(&ring_);
   }
 
-  std::uint32_t buffer_headroom() const noexcept override { return recv_header_bytes; }
+  // The recvmsg_out header, the source address and the control area come before each payload.
+  std::uint32_t buffer_headroom(const EngineOptions& o) const noexcept override {
+    return recv_header_bytes + static_cast<std::uint32_t>(receive_control_space(o));
+  }
 
   Result<void> setup(Worker& worker) override {
     const EngineOptions& o = worker.options();
@@ -117,21 +123,22 @@ class UringBackend final : public Backend {
     wake_index_ = static_cast<std::uint32_t>(sockets.size());
 
     buffers_ = std::make_unique<BufferRing>();
-    if (auto r = buffers_->init(ring_, worker.pool(), o.buffer_size + recv_header_bytes); !r) return r;
+    control_space_ = static_cast<std::uint32_t>(worker.control_space());
+    if (auto r = buffers_->init(ring_, worker.pool(), o.buffer_size + recv_header_bytes + control_space_); !r) return r;
 
     rings_.resize(sockets.size());
     for (const auto& s : sockets) {
       SocketRing& sr = rings_[s->index];
       sr.fixed_index = s->index;
       sr.recv_template.msg_namelen = name_space;
-      sr.recv_template.msg_controllen = 0;
+      sr.recv_template.msg_controllen = control_space_;
       sr.tx_msg.resize(s->queue.capacity());
       sr.tx_iov.resize(s->queue.capacity());
       sr.tx_done.assign(s->queue.capacity(), 0);
       sr.tx_retries.assign(s->queue.capacity(), 0);
       sr.tx_entries.assign(s->queue.capacity(), 1);
       sr.gso = o.gso;
-      if (sr.gso) sr.tx_control.resize(s->queue.capacity());
+      sr.tx_control.resize(s->queue.capacity());
       sr.tx_suspect.assign(s->queue.capacity(), 0);
     }
     gso_test_error_ = gso_test_error();
@@ -259,7 +266,7 @@ class UringBackend final : public Backend {
     m.msg_namelen = e.to.sockaddr_size();
     m.msg_iov = &sr.tx_iov[slot];
     m.msg_iovlen = run;
-    if (run > 1) gso_attach(m, sr.tx_control[slot], e.length, gso_test_error_ != 0);
+    attach_send_control(m, sr.tx_control[slot], e, s.ipv6, run > 1 ? e.length : 0, gso_test_error_ != 0);
     sr.tx_entries[slot] = static_cast<std::uint8_t>(run);
     sr.tx_retries[slot] = 0;
   }
@@ -370,17 +377,18 @@ class UringBackend final : public Backend {
     buffers_->taken_by_kernel();
     pending_ids_[pending_++] = id;
     std::byte* buffer = worker.pool().slot(id);
-    auto* out = io_uring_recvmsg_validate(buffer, cqe.res, &sr.recv_template);
-    if (out == nullptr) {
+    const auto r = parse_recvmsg_result(buffer, static_cast<std::size_t>(cqe.res), name_space, control_space_);
+    if (!r) {
       // Shorter than the header the kernel itself wrote: cannot happen; count it rather than trust it.
       s.counters.socket_errors.add(1);
       return;
     }
-    const auto* payload = static_cast<const std::byte*>(io_uring_recvmsg_payload(out, &sr.recv_template));
-    const unsigned length = io_uring_recvmsg_payload_length(out, cqe.res, &sr.recv_template);
-    worker.accept(s, {payload, length},
-                  Address::from_sockaddr(io_uring_recvmsg_name(out), std::min<std::uint32_t>(out->namelen, sizeof(sockaddr_in6))),
-                  (out->flags & MSG_TRUNC) != 0);
+    const Address peer = Address::from_sockaddr(r->name, r->name_length);
+    if (control_space_ == 0) {
+      worker.accept(s, r->payload, peer, r->truncated);
+    } else {
+      worker.accept(s, r->payload, peer, r->truncated, r->control, r->control_length);
+    }
   }
 
   void finish_batch(Worker& worker, SocketState& s) {
@@ -478,7 +486,8 @@ class UringBackend final : public Backend {
   std::uint32_t wake_index_ = 0;
   int gso_test_error_ = 0;  // the test seam (gso.hpp): the error every GSO send fails with; 0 = off
   unsigned last_seen_ = 0;  // completions found by the previous round
-  unsigned sends_submitted_ = 0;  // send SQEs prepared since the last io_uring_enter
+  unsigned sends_submitted_ = 0;
+  std::uint32_t control_space_ = 0;  // per receive, for the metadata the options ask for  // send SQEs prepared since the last io_uring_enter
   unsigned cq_entries_ = 0;       // the completion queue's size
   std::size_t rearm_start_ = 0;  // the socket re-armed first this round (rotates)
   std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll

@@ -44,6 +44,7 @@ struct BlastPlan {
   std::uint64_t senders = 1;
   SteadyTime epoch{};
   SteadyTime end = SteadyTime::max();
+  SendOptions how;  // --tos: the traffic class of every datagram
 };
 
 class BlastSender final : public Protocol {
@@ -81,7 +82,7 @@ class BlastSender final : public Protocol {
                                    ? plan_.sizes.min
                                    : static_cast<std::size_t>(sizes_.between(plan_.sizes.min, plan_.sizes.max));
       if (size >= sizeof sequence_) std::memcpy(payload_.data(), &sequence_, sizeof sequence_);
-      const SendResult r = transport.send(std::span<const std::byte>(payload_.data(), size), plan_.to);
+      const SendResult r = transport.send(std::span<const std::byte>(payload_.data(), size), plan_.to, plan_.how);
       if (r != SendResult::queued) {
         // Sending can never succeed (e.g. the wrong address family): end rather than spin. The
         // refusal is counted as send_rejected, which the summary shows.
@@ -140,6 +141,7 @@ struct BlastFlags {
   unsigned flows = 1;
   bool quiet = false;
   bool gso = true;  // EngineOptions::gso
+  int tos = -1;      // --tos: TOS / traffic class byte per datagram (ECN in the low two bits)
 };
 
 int run_blast(const BlastFlags& flags, bool size_given) {
@@ -196,6 +198,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
 
   const unsigned workers = options->workers;
   plan.to = *to;
+  plan.how.traffic_class = static_cast<std::int16_t>(flags.tos);
   plan.seed = flags.seed;
   plan.rate = *rate;
   plan.burst = flags.burst;
@@ -251,6 +254,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     j["seed"] = flags.seed;
     j["flows"] = flags.flows;
     j["gso"] = flags.gso;
+    if (flags.tos >= 0) j["tos"] = flags.tos;
     nlohmann::json list = nlohmann::json::array();
     for (const Address& a : sources) list.push_back(a.to_string());
     j["sources"] = std::move(list);
@@ -284,6 +288,10 @@ Command add_blast_command(CLI::App& app) {
   sub->add_flag("--quiet", flags->quiet, "no progress line every second");
   sub->add_flag("--gso,!--no-gso", flags->gso,
                 "send runs of equal datagrams as one UDP GSO message each (default; --no-gso: one message per datagram)");
+  sub->add_option("--tos", flags->tos,
+                  "TOS / traffic class byte of every datagram, 0-255; its low two bits are ECN (1: ECT(1), 2: "
+                  "ECT(0), 3: CE). Default: the socket's")
+      ->check(CLI::Range(0, 255));
   add_common_flags(*sub, flags->common, /*server=*/false);
   return [flags, size] { return run_blast(*flags, size->count() > 0); };
 }

@@ -13,6 +13,7 @@
 #include "report.hpp"
 #include "salvo/salvo.hpp"
 #include "session.hpp"
+#include "sink_metadata.hpp"
 #include "sockperf_echo.hpp"
 
 namespace salvo::cli {
@@ -30,11 +31,22 @@ class EchoProtocol final : public Protocol {
   }
 };
 
+// echo --reply-from-arrival: each reply leaves from the address its request was sent to.
+class ArrivalEchoProtocol final : public Protocol {
+ public:
+  void on_datagrams(std::span<const Datagram> batch, Transport& transport) override {
+    for (const Datagram& d : batch) transport.reply(d, d.payload);
+  }
+};
+
 struct ServerFlags {
   CommonFlags common;
   std::string bind;
   std::string metrics;  // --metrics FILE (metrics_file.hpp)
   bool sockperf = false;  // echo only
+  bool reply_from_arrival = false;  // echo only: EngineOptions::receive_destination + Transport::reply
+  bool gro = false;       // sink only: EngineOptions::gro
+  bool metadata = false;  // sink only: destination, traffic class and timestamps per datagram
 };
 
 // What a server adds to the common run: its protocols, and optionally its own report fields and
@@ -50,6 +62,13 @@ using PartsMaker = std::function<ServerParts(const ServerFlags&, const EngineOpt
 int run_server(const char* name, const ServerFlags& flags, const PartsMaker& make_parts) {
   auto options = to_engine_options(flags.common);
   if (!options) return usage_error(options.error().message);
+  options->gro = flags.gro;
+  if (flags.metadata) {
+    options->receive_destination = true;
+    options->receive_traffic_class = true;
+    options->timestamps = EngineOptions::Timestamps::software;
+  }
+  if (flags.reply_from_arrival) options->receive_destination = true;
   auto bind = Address::parse(flags.bind);
   if (!bind) return usage_error(bind.error().message);
   if (auto writable = check_metrics_path(flags.metrics); !writable) return usage_error(writable.error().message);
@@ -127,11 +146,33 @@ ServerParts sockperf_parts(const EngineOptions& options) {
 
 }  // namespace
 
+// sink --metadata: one SinkMetadataStats per worker, summed into the report at exit.
+ServerParts metadata_sink_parts(const EngineOptions& options) {
+  auto stats = std::make_shared<std::vector<SinkMetadataStats>>(options.workers);
+  ServerParts parts;
+  parts.factory = [stats](unsigned worker) { return make_metadata_sink((*stats)[worker]); };
+  auto total = [stats] {
+    SinkMetadataStats sum;
+    for (const SinkMetadataStats& s : *stats) sum += s;
+    return sum;
+  };
+  parts.add_json = [total](nlohmann::json& j) { j["metadata"] = sink_metadata_json(total()); };
+  parts.print_summary = [total] { std::fprintf(stderr, "%s\n", sink_metadata_line(total()).c_str()); };
+  return parts;
+}
+
 Command add_sink_command(CLI::App& app) {
   auto flags = std::make_shared<ServerFlags>();
-  add_server(app, "sink", "count and discard datagrams", *flags);
+  CLI::App* sub = add_server(app, "sink", "count and discard datagrams", *flags);
+  sub->add_flag("--gro", flags->gro,
+                "take UDP GRO: the kernel may hand over several datagrams of one sender as one (counted as "
+                "datagrams; every receive buffer then holds 64 KiB)");
+  sub->add_flag("--metadata", flags->metadata,
+                "read each datagram's destination, interface, ECN / traffic class and kernel timestamp, and "
+                "report them (also in --json)");
   return [flags] {
-    return run_server("sink", *flags, [](const ServerFlags&, const EngineOptions&) {
+    return run_server("sink", *flags, [](const ServerFlags& f, const EngineOptions& options) {
+      if (f.metadata) return metadata_sink_parts(options);
       return plain_parts([] { return std::make_unique<SinkProtocol>(); });
     });
   };
@@ -143,9 +184,13 @@ Command add_echo_command(CLI::App& app) {
   sub->add_flag("--sockperf", flags->sockperf,
                 "answer sockperf clients as sockperf's server does: only messages that request a pong, "
                 "client flag cleared");
+  sub->add_flag("--reply-from-arrival", flags->reply_from_arrival,
+                "send each reply from the address its request was sent to (IP_PKTINFO), for a server bound "
+                "to the wildcard on a host with several addresses");
   return [flags] {
     return run_server("echo", *flags, [](const ServerFlags& f, const EngineOptions& options) {
       if (f.sockperf) return sockperf_parts(options);
+      if (f.reply_from_arrival) return plain_parts([] { return std::make_unique<ArrivalEchoProtocol>(); });
       return plain_parts([] { return std::make_unique<EchoProtocol>(); });
     });
   };

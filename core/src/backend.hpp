@@ -33,7 +33,10 @@ class Backend {
   virtual ~Backend() = default;
   // Bytes each receive buffer needs beyond EngineOptions::buffer_size (io_uring's recvmsg writes
   // a header, the source address and control data in front of the payload).
-  virtual std::uint32_t buffer_headroom() const noexcept { return 0; }
+  virtual std::uint32_t buffer_headroom(const EngineOptions& options) const noexcept {
+    (void)options;
+    return 0;
+  }
   virtual Result<void> setup(Worker& worker) = 0;
   virtual void run(Worker& worker) = 0;
 };

@@ -47,6 +47,7 @@ Result<void> validate(const EngineOptions& o) {
   if (o.send_queue_bytes == 0) return bad("send queue bytes must be at least 1");
   if (o.steer_by_cpu && o.cpus.empty()) return bad("CPU steering needs the workers pinned (cpus)");
   if (o.busy_poll_idle.count() < 0) return bad("busy-poll idle budget cannot be negative");
+  if (o.timestamps > EngineOptions::Timestamps::hardware) return bad("unknown timestamps mode");
   if (o.socket_receive_buffer < 0 || o.socket_send_buffer < 0) return bad("socket buffer sizes cannot be negative");
   return {};
 }
@@ -64,6 +65,8 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
   if (auto r = validate(options); !r) return r.error();
   auto choice = detail::choose_backend(options.backend);
   if (!choice) return choice.error();
+  // GRO coalesces up to a whole UDP datagram's worth of segments: every buffer must hold one.
+  if (options.gro && options.buffer_size < EngineOptions::gro_buffer_size) options.buffer_size = EngineOptions::gro_buffer_size;
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->choice = std::move(choice.value());

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "send_meta.hpp"
 #include "socket_state.hpp"
 #include "worker.hpp"
 
@@ -76,7 +77,15 @@ std::size_t FakeTransport::deliver(Protocol& protocol, std::span<const FakeDatag
         if (!options_.deliver_truncated) continue;
       }
       delivered_bytes += length;
-      batch_.push_back(Datagram{view, d.peer, cut});
+      Datagram out;
+      out.payload = view;
+      out.peer = d.peer;
+      out.truncated = cut;
+      out.destination = d.destination;
+      out.interface_index = d.interface_index;
+      out.traffic_class = d.traffic_class;
+      out.timestamp_ns = d.timestamp_ns;
+      batch_.push_back(out);
     }
     s.counters.received.add(end - next);
     s.counters.received_bytes.add(received_bytes);
@@ -195,6 +204,7 @@ std::size_t FakeTransport::flush_queue(Protocol& protocol) {
   while (!s.queue.empty()) {
     const detail::SendQueue::Entry& e = s.queue.at(0);
     const Address to = e.to;
+    const SendOptions how = detail::send_options_of(e.meta, s.ipv6);
     const std::byte* p = s.queue.payload(e);
     const std::uint32_t length = e.length;
     ++handled;
@@ -211,7 +221,7 @@ std::size_t FakeTransport::flush_queue(Protocol& protocol) {
       }
       continue;
     }
-    sent_.push_back(SentDatagram{std::vector<std::byte>(p, p + length), to});
+    sent_.push_back(SentDatagram{std::vector<std::byte>(p, p + length), to, how});
     s.queue.pop(1);
     s.counters.sent.add(1);
     s.counters.sent_bytes.add(length);

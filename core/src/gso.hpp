@@ -8,7 +8,8 @@
 // The receiver sees exactly the datagrams that were queued. The payloads need not be contiguous:
 // one iovec per queued datagram.
 //
-// A run is: consecutive entries with the same destination and the same length, except the last,
+// A run is: consecutive entries with the same destination, the same SendMeta (source, interface,
+// traffic class: one message has one of each) and the same length, except the last,
 // which may be shorter (the kernel cuts the message every gso_size bytes, so only the last piece
 // may be short). It is bounded by the kernel's limits: at most gso_max_segments datagrams, a total
 // no larger than one UDP datagram of the family may be, and a segment size that fits the path.
@@ -44,11 +45,6 @@ namespace salvo::detail {
 
 // UDP_MAX_SEGMENTS: 64 up to Linux 6.8, 128 since. The smaller one works everywhere.
 inline constexpr std::size_t gso_max_segments = 64;
-
-// Room for one UDP_SEGMENT control message (a uint16 gso_size), aligned as the CMSG macros need.
-struct GsoControl {
-  alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(std::uint16_t))];
-};
 
 namespace gso_detail {
 
@@ -95,27 +91,15 @@ inline std::size_t gso_run(const SendQueue::Entry* e, std::size_t available) noe
   std::size_t n = 1;
   while (n < limit) {
     const SendQueue::Entry& next = e[n];
-    if (next.length == 0 || next.length > segment || total + next.length > max_total || !(next.to == e[0].to)) break;
+    if (next.length == 0 || next.length > segment || total + next.length > max_total || !(next.to == e[0].to) ||
+        !(next.meta == e[0].meta)) {
+      break;
+    }
     total += next.length;
     ++n;
     if (next.length < segment) break;  // a shorter datagram can only end a run
   }
   return n;
-}
-
-// Writes the UDP_SEGMENT control message for `segment`-byte datagrams into `c` and points `m` at
-// it. `malformed` (the test seam, see gso_test_error) writes a length the kernel rejects with
-// EINVAL before it sends anything.
-inline void gso_attach(msghdr& m, GsoControl& c, std::uint32_t segment, bool malformed) noexcept {
-  std::memset(c.bytes, 0, sizeof c.bytes);
-  m.msg_control = c.bytes;
-  m.msg_controllen = sizeof c.bytes;
-  cmsghdr* cm = CMSG_FIRSTHDR(&m);
-  cm->cmsg_level = SOL_UDP;
-  cm->cmsg_type = UDP_SEGMENT;
-  cm->cmsg_len = malformed ? CMSG_LEN(sizeof(std::uint32_t)) : CMSG_LEN(sizeof(std::uint16_t));
-  const auto size = static_cast<std::uint16_t>(segment);
-  std::memcpy(CMSG_DATA(cm), &size, sizeof size);
 }
 
 // Errors by which a kernel or device says it cannot do GSO (at all, or for this socket).

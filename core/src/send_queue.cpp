@@ -48,7 +48,7 @@ bool SendQueue::reserve_bytes(std::uint32_t length, std::uint32_t& offset) noexc
   return false;
 }
 
-bool SendQueue::push(std::span<const std::byte> payload, const Address& to) noexcept {
+bool SendQueue::push(std::span<const std::byte> payload, const Address& to, const SendMeta& meta) noexcept {
   if (count_ == capacity_ || payload.size() > byte_capacity_) return false;
   std::uint32_t offset = 0;
   const auto length = static_cast<std::uint32_t>(payload.size());
@@ -58,6 +58,7 @@ bool SendQueue::push(std::span<const std::byte> payload, const Address& to) noex
   e.to = to;
   e.offset = offset;
   e.length = length;
+  e.meta = meta;
   ++count_;
   return true;
 }

@@ -6,8 +6,11 @@
 // Owned and used by one worker thread: no synchronisation.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 
@@ -16,19 +19,36 @@
 
 namespace salvo::detail {
 
+// How one queued datagram goes out beyond its destination (Transport's SendOptions, normalised
+// to the socket's family): what the backends turn into per-message control messages.
+struct SendMeta {
+  enum class Source : std::uint8_t { none, v4, v6 };  // v6 also for a v4-mapped source on a v6 socket
+  Source source_family = Source::none;
+  std::int16_t traffic_class = -1;  // -1: the socket's
+  std::uint32_t interface_index = 0;
+  in6_addr source{};  // for Source::v4, the in_addr in the first four bytes
+
+  bool empty() const noexcept { return source_family == Source::none && traffic_class < 0 && interface_index == 0; }
+  friend bool operator==(const SendMeta& a, const SendMeta& b) noexcept {
+    return a.source_family == b.source_family && a.traffic_class == b.traffic_class &&
+           a.interface_index == b.interface_index && std::memcmp(&a.source, &b.source, sizeof a.source) == 0;
+  }
+};
+
 class SendQueue {
  public:
   struct Entry {
     Address to;
     std::uint32_t offset = 0;  // into the byte ring
     std::uint32_t length = 0;
+    SendMeta meta;
   };
 
   // entries must be a power of two; bytes is the payload capacity.
   Result<void> init(std::uint32_t entries, std::uint32_t bytes);
 
   // Copies payload in; false when either ring lacks room (the caller counts the refusal).
-  bool push(std::span<const std::byte> payload, const Address& to) noexcept;
+  bool push(std::span<const std::byte> payload, const Address& to, const SendMeta& meta = {}) noexcept;
 
   std::size_t size() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "send_meta.hpp"
 #include "socket_state.hpp"
 #include "worker.hpp"
 
@@ -31,6 +32,19 @@ constexpr std::size_t max_payload_v6 = 65527;
 }  // namespace
 
 SendResult Transport::send(std::span<const std::byte> payload, const Address& to) noexcept {
+  return send_with(payload, to, nullptr);
+}
+
+SendResult Transport::send(std::span<const std::byte> payload, const Address& to, const SendOptions& how) noexcept {
+  return send_with(payload, to, &how);
+}
+
+SendResult Transport::reply(const Datagram& request, std::span<const std::byte> payload) noexcept {
+  const SendOptions how = SendOptions::reply_to(request);
+  return send_with(payload, request.peer, &how);
+}
+
+SendResult Transport::send_with(std::span<const std::byte> payload, const Address& to, const SendOptions* how) noexcept {
   detail::SocketState& s = *state_;
   s.counters.send_requests.add(1);
   auto reject = [&](SendResult why) {
@@ -57,7 +71,11 @@ SendResult Transport::send(std::span<const std::byte> payload, const Address& to
   if (payload.size() > (carried_by_ipv4 ? max_payload_v4 : max_payload_v6)) {
     return reject(SendResult::too_large);
   }
-  if (!s.queue.push(payload, dest)) {
+  detail::SendMeta meta;
+  if (how != nullptr && !detail::make_send_meta(*how, s.ipv6, dest, meta)) {
+    return reject(SendResult::family_mismatch);
+  }
+  if (!s.queue.push(payload, dest, meta)) {
     s.counters.dropped_send_queue_full.add(1);
     return SendResult::queue_full;
   }

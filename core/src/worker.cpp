@@ -8,13 +8,14 @@
 #include <cerrno>
 #include <string>
 
+#include "cmsg.hpp"
 #include "error_queue.hpp"
 #include "udp_socket.hpp"
 
 namespace salvo::detail {
 
 Worker::Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Backend> backend)
-    : index_(index), options_(options), backend_(std::move(backend)) {}
+    : index_(index), options_(options), backend_(std::move(backend)), control_space_(receive_control_space(options_)) {}
 
 Worker::~Worker() {
   join();
@@ -28,7 +29,7 @@ Worker::~Worker() {
 Result<void> Worker::init() {
   // Slots are rounded up to a cache line: the kernel's headers at the start of each stay aligned,
   // and neighbouring datagrams do not share a line.
-  const std::uint32_t slot = (options_.buffer_size + backend_->buffer_headroom() + 63) & ~std::uint32_t{63};
+  const std::uint32_t slot = (options_.buffer_size + backend_->buffer_headroom(options_) + 63) & ~std::uint32_t{63};
   if (auto r = pool_.init(options_.buffer_count, slot); !r) {
     return r;
   }
@@ -39,6 +40,11 @@ Result<void> Worker::init() {
 }
 
 Result<SocketState*> Worker::add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol) {
+  if (auto r = enable_receive_metadata(fd, local.is_v6(), options_); !r) {
+    Error e = r.error();
+    e.message += " for " + local.to_string();
+    return e;
+  }
   auto s = std::make_unique<SocketState>(*this);
   if (auto r = s->queue.init(options_.send_queue_entries, options_.send_queue_bytes); !r) {
     return r.error();
@@ -155,8 +161,12 @@ void Worker::dispatch(SocketState& s) noexcept {
       if (!options_.deliver_truncated) s.counters.dropped_truncated.add(pending_truncated_);
     }
   }
+  if (pending_gro_receives_ != 0) {
+    s.counters.gro_receives.add(pending_gro_receives_);
+    s.counters.gro_segments.add(pending_gro_segments_);
+  }
   if (pending_ != 0) {
-    s.counters.delivered.add(pending_);
+    s.counters.delivered.add(pending_delivered_);
     s.counters.delivered_bytes.add(pending_delivered_bytes_);
     s.counters.rx_batches.add(1);
     s.counters.rx_batch_sizes[batch_size_bucket(pending_)].add(1);
@@ -164,6 +174,22 @@ void Worker::dispatch(SocketState& s) noexcept {
   }
   pending_ = 0;
   pending_received_ = pending_received_bytes_ = pending_delivered_bytes_ = pending_truncated_ = 0;
+  pending_delivered_ = pending_gro_receives_ = pending_gro_segments_ = 0;
+}
+
+void Worker::accept(SocketState& s, std::span<const std::byte> payload, const Address& peer, bool truncated,
+                    const void* control, std::size_t control_length) noexcept {
+  const ControlInfo info = parse_control(control, control_length);
+  std::uint64_t datagrams = 1;
+  if (info.gro_segment_size != 0 && !truncated && payload.size() > info.gro_segment_size) {
+    datagrams = SegmentRange(payload, info.gro_segment_size).size();
+    ++pending_gro_receives_;
+    pending_gro_segments_ += datagrams;
+  }
+  Datagram* d = accept_entry(s, payload, peer, truncated, datagrams);
+  if (d == nullptr) return;
+  apply_control(info, s.local.port(), s.ipv6, *d);
+  if (datagrams == 1) d->segment_size = 0;  // one datagram, however the kernel labelled it
 }
 
 void Worker::note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcept {

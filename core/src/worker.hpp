@@ -54,20 +54,14 @@ class Worker {
   // truncated datagram and drops it unless options say to deliver it flagged.
   void accept(SocketState& s, std::span<const std::byte> payload, const Address& peer,
               bool truncated) noexcept {
-    ++pending_received_;
-    pending_received_bytes_ += payload.size();
-    if (truncated) {
-      ++pending_truncated_;
-      if (!options_.deliver_truncated) return;
-    }
-    pending_delivered_bytes_ += payload.size();
-    Datagram& d = batch_[pending_];
-    d.payload = payload;
-    d.peer = peer;
-    d.truncated = truncated;
-    ++pending_;
-    (void)s;
+    (void)accept_entry(s, payload, peer, truncated, 1);
   }
+  // The same for a receive that brought control data (control_space() != 0): the datagram's
+  // metadata fields are filled from it, and a GRO datagram counts as its segments.
+  void accept(SocketState& s, std::span<const std::byte> payload, const Address& peer, bool truncated,
+              const void* control, std::size_t control_length) noexcept;
+  // Bytes of control data each receive should make room for; 0 when no metadata is asked for.
+  std::size_t control_space() const noexcept { return control_space_; }
   void dispatch(SocketState& s) noexcept;
   std::uint32_t batch_capacity() const noexcept { return static_cast<std::uint32_t>(batch_.size()); }
 
@@ -152,6 +146,26 @@ class Worker {
   void start_protocols();     // on_start for every socket
 
  private:
+  // Counts one received datagram (`datagrams` of them for a GRO payload) and, unless dropped as
+  // truncated, appends it to the batch: returns its entry, or null.
+  Datagram* accept_entry(SocketState& s, std::span<const std::byte> payload, const Address& peer, bool truncated,
+                         std::uint64_t datagrams) noexcept {
+    pending_received_ += datagrams;
+    pending_received_bytes_ += payload.size();
+    if (truncated) {
+      pending_truncated_ += datagrams;
+      if (!options_.deliver_truncated) return nullptr;
+    }
+    pending_delivered_ += datagrams;
+    pending_delivered_bytes_ += payload.size();
+    Datagram& d = batch_[pending_];
+    d.payload = payload;
+    d.peer = peer;
+    d.truncated = truncated;
+    ++pending_;
+    (void)s;
+    return &d;
+  }
   void begin_stop_all() noexcept;
   void run_posted() noexcept;
   void close_posts() noexcept;  // at exit: refuse new posts, run what is queued
@@ -167,7 +181,11 @@ class Worker {
   std::uint32_t pending_ = 0;
   std::uint64_t pending_received_ = 0;
   std::uint64_t pending_received_bytes_ = 0;
+  std::uint64_t pending_delivered_ = 0;  // datagrams in the batch: GRO entries count their segments
   std::uint64_t pending_delivered_bytes_ = 0;
+  std::uint64_t pending_gro_receives_ = 0;
+  std::uint64_t pending_gro_segments_ = 0;
+  std::size_t control_space_ = 0;
   std::uint64_t pending_truncated_ = 0;
   std::size_t open_sockets_ = 0;
   int wake_fd_ = -1;

@@ -200,7 +200,7 @@ TEST(ParseControl, RealSocketReportsDrops) {
     for (int i = 0; i < 50; ++i) accepted += tx.send_to(payload, rx.local()) ? 1 : 0;
     for (;;) {
       std::byte buffer[2048];
-      alignas(cmsghdr) unsigned char control[control_space];
+      alignas(cmsghdr) unsigned char control[max_control_space];
       iovec iov{buffer, sizeof buffer};
       msghdr h{};
       h.msg_iov = &iov;

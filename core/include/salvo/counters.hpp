@@ -6,6 +6,8 @@
 //   send_requests == sent + dropped_send_queue_full + dropped_send_error + send_rejected
 //                    + (still queued)
 //   gso_segments <= sent, and gso_segments >= 2 x gso_sends    (GSO messages carry 2+ datagrams)
+//   gro_segments <= received, and gro_segments >= 2 x gro_receives  (likewise for GRO)
+// With GRO, received and delivered count datagrams (segments), not receive calls or buffers.
 // kernel_drops is the socket's own drop count (SO_MEMINFO, sampled every 100 ms while busy, when
 // idle and at close): datagrams the kernel discarded because the receive queue was full, which
 // salvo never read.
@@ -38,6 +40,8 @@ namespace salvo {
   X(gso_sends, "messages sent with UDP GSO (UDP_SEGMENT), each carrying several of the datagrams in sent") \
   X(gso_segments, "datagrams that went out inside GSO messages (a part of sent)")                \
   X(gso_fallbacks, "sockets that turned GSO off for good: the kernel refused a GSO send, then took it plain") \
+  X(gro_receives, "receives that brought several datagrams coalesced by UDP GRO (each counted by its segments in received)") \
+  X(gro_segments, "datagrams that arrived inside GRO receives (a part of received)")            \
   X(dropped_send_queue_full, "sends refused because the send queue was full")                    \
   X(dropped_send_error, "queued datagrams the kernel refused (error other than EAGAIN)")         \
   X(send_rejected, "sends refused at the call: too large, wrong address family, socket closed")   \

@@ -89,6 +89,28 @@ struct EngineOptions {
   // with one ICMP error, not one per datagram. false sends every datagram as its own message.
   bool gso = true;
 
+  // UDP GRO on receive (UDP_GRO): the kernel may hand several datagrams of one sender, all of one
+  // size but the last, to salvo as one coalesced payload (Datagram::segment_size says how to cut
+  // it; salvo::segments() walks it). On loopback this is what a GSO sender's messages become when
+  // the receiving socket takes GRO: they are never cut into datagrams at all. Counters still count
+  // datagrams (received, delivered: segments); gro_receives and gro_segments say how many came
+  // coalesced. With gro on, every receive buffer of the worker holds a full 64 KiB datagram
+  // (buffer_size is raised to gro_buffer_size): buffer_count x 64 KiB of memory per worker.
+  bool gro = false;
+  static constexpr std::uint32_t gro_buffer_size = 65535;
+
+  // Per-datagram metadata (see Datagram). Each turns on a control message per datagram, so each
+  // costs a little on the receive path; all are off by default.
+  bool receive_destination = false;    // IP_PKTINFO / IPV6_RECVPKTINFO: destination address, interface
+  bool receive_traffic_class = false;  // IP_RECVTOS / IPV6_RECVTCLASS: TOS / traffic class, ECN
+  enum class Timestamps : std::uint8_t {
+    off,
+    software,  // SO_TIMESTAMPNS: the kernel's receive time
+    hardware,  // SO_TIMESTAMPING: software and raw hardware stamps (hardware where the device has
+               // RX timestamping on, e.g. set with SIOCSHWTSTAMP; loopback has none)
+  };
+  Timestamps timestamps = Timestamps::off;
+
   // How long a stopping socket waits for a full socket send buffer to drain before the datagrams
   // still queued are counted as dropped_send_error.
   std::chrono::milliseconds stop_flush_timeout{1000};

@@ -94,6 +94,11 @@ struct FakeDatagram {
   std::vector<std::byte> payload;
   Address peer;
   bool truncated = false;  // mark it truncated even if it fits the buffer
+  // Metadata, delivered as given (see Datagram): as if the engine had been asked for it.
+  Address destination;
+  std::uint32_t interface_index = 0;
+  std::int16_t traffic_class = -1;
+  std::int64_t timestamp_ns = 0;
 
   FakeDatagram() = default;
   FakeDatagram(std::span<const std::byte> bytes, const Address& from, bool was_truncated = false)
@@ -109,6 +114,7 @@ struct FakeDatagram {
 struct SentDatagram {
   std::vector<std::byte> bytes;
   Address to;
+  SendOptions how;  // as the protocol gave it (source normalised to the socket's family)
   std::string text() const { return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()); }
 };
 

@@ -16,6 +16,7 @@
 
 #include "salvo/address.hpp"
 #include "salvo/counters.hpp"
+#include "salvo/datagram.hpp"
 #include "salvo/error.hpp"
 
 namespace salvo {
@@ -47,12 +48,37 @@ struct NetworkInterface {
 struct EveryInterface {};
 inline constexpr EveryInterface every_interface{};
 
+// How one datagram goes out, beyond its destination: its source address, interface and traffic
+// class, each as a per-message control message (nothing socket-wide changes). The defaults leave
+// each to the socket and the kernel.
+struct SendOptions {
+  // Send from this local IP address (IP_PKTINFO / IPV6_PKTINFO; the port is the socket's, whatever
+  // this says). Family::none or unspecified: the kernel picks, as for any send. An address that is
+  // not this host's is refused by the kernel (counted as dropped_send_error, on_error EINVAL).
+  Address source;
+  std::uint32_t interface_index = 0;  // out of this interface; 0: where the route says
+  // The TOS (IPv4, also to v4-mapped peers of a dual-stack socket) or traffic class (IPv6) byte;
+  // its low two bits are ECN (see salvo::Ecn). -1: the socket's.
+  std::int16_t traffic_class = -1;
+
+  // A reply from the address and interface `request` arrived on, so that a server bound to the
+  // wildcard answers from the address its client used (needs EngineOptions::receive_destination;
+  // without it this is the defaults). A multicast or broadcast destination is no source: then only
+  // the interface is kept and the kernel picks the address.
+  static SendOptions reply_to(const Datagram& request) noexcept;
+};
+
 class Transport {
  public:
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
   SendResult send(std::span<const std::byte> payload, const Address& to) noexcept;
+  // With a source address, interface or traffic class for this datagram. A source of the wrong
+  // family for the socket and destination (IPv6 to an IPv4 peer, ...) is family_mismatch.
+  SendResult send(std::span<const std::byte> payload, const Address& to, const SendOptions& how) noexcept;
+  // send(payload, request.peer, SendOptions::reply_to(request)).
+  SendResult reply(const Datagram& request, std::span<const std::byte> payload) noexcept;
   // To the connected peer (see connect); bad_address when the socket is not connected.
   SendResult send(std::span<const std::byte> payload) noexcept;
 
@@ -110,6 +136,7 @@ class Transport {
   Counters counters() const noexcept;
 
  private:
+  SendResult send_with(std::span<const std::byte> payload, const Address& to, const SendOptions* how) noexcept;
   friend struct detail::SocketState;
   explicit Transport(detail::SocketState& state) noexcept : state_(&state) {}
   detail::SocketState* state_;
