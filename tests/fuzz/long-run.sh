@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 target=${1:?usage: long-run.sh TARGET [RUNS [SEED]]}
 runs=${2:-10000000}
 seed=${3:-1}
-binary=build/fuzz/tests/fuzz/${target}_fuzz
+binary=${FUZZ_BINARY:-build/fuzz/tests/fuzz/${target}_fuzz}  # FUZZ_BINARY: another build of it
 corpus=tests/fuzz/corpus/${target}
 out=build/fuzz/long-runs
 work=${out}/${target}-work

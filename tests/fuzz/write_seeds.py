@@ -60,27 +60,51 @@ write("address", {
     "nul-scope": "[fe80::1%lo\0x]:5", "empty": "",
 })
 
+def timespec(sec, nsec):
+    return struct.pack("<qq", sec, nsec)
+
+
 drops = struct.pack("<I", 123456)
+SOL_UDP, UDP_GRO, SO_TIMESTAMPING, IP_TOS, IPV6_PKTINFO, IPV6_TCLASS = 17, 104, 37, 1, 50, 67
+
+
 write("cmsg", {
     # raw mode (first byte even)
     "raw-rxq": b"\0" + cmsg(SOL_SOCKET, SO_RXQ_OVFL, drops),
     "raw-rxq-unpadded": b"\0" + cmsg(SOL_SOCKET, SO_RXQ_OVFL, drops, pad=False),
-    "raw-after-others": b"\0" + cmsg(SOL_SOCKET, SO_TIMESTAMPNS, b"\1" * 16) +
+    "raw-after-others": b"\0" + cmsg(SOL_SOCKET, SO_TIMESTAMPNS, timespec(1700000000, 999999999)) +
                         cmsg(IPPROTO_IP, IP_PKTINFO, b"\2" * 12) + cmsg(SOL_SOCKET, SO_RXQ_OVFL, drops),
     "raw-short-data": b"\0" + cmsg(SOL_SOCKET, SO_RXQ_OVFL, b"\1\2", length=18),
     "raw-len-too-big": b"\0" + cmsg(SOL_SOCKET, SO_RXQ_OVFL, drops, length=4096),
     "raw-len-zero": b"\0" + cmsg(SOL_SOCKET, SO_RXQ_OVFL, drops, length=0),
     "raw-truncated-header": b"\0" + cmsg(SOL_SOCKET, SO_RXQ_OVFL, drops)[:12],
-    # built mode (first byte odd): records of (kind, length, data)
+    "raw-metadata": b"\0" + cmsg(SOL_UDP, UDP_GRO, struct.pack("<i", 1400)) +
+                    cmsg(IPPROTO_IP, IP_PKTINFO, struct.pack("<i4s4s", 2, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2]))) +
+                    cmsg(IPPROTO_IP, IP_TOS, b"\xb8") + cmsg(SOL_SOCKET, SO_TIMESTAMPNS, timespec(1700000000, 5)),
+    "raw-v6-metadata": b"\0" + cmsg(IPPROTO_IPV6, IPV6_PKTINFO, bytes([0xfe, 0x80] + [0] * 13 + [1]) + struct.pack("<I", 3)) +
+                       cmsg(IPPROTO_IPV6, IPV6_TCLASS, struct.pack("<i", 0x2e)) +
+                       cmsg(SOL_SOCKET, SO_TIMESTAMPING, timespec(1, 2) + timespec(0, 0) + timespec(3, 4)),
+    "raw-gro-bad-sizes": b"\0" + cmsg(SOL_UDP, UDP_GRO, struct.pack("<i", 0)) + cmsg(SOL_UDP, UDP_GRO, struct.pack("<i", 70000)) +
+                         cmsg(SOL_UDP, UDP_GRO, b"\1\2"),
+    "raw-short-pktinfo": b"\0" + cmsg(IPPROTO_IP, IP_PKTINFO, b"\1" * 11) + cmsg(IPPROTO_IPV6, IPV6_PKTINFO, b"\1" * 19) +
+                         cmsg(IPPROTO_IP, IP_TOS, b""),
+    # built mode (first byte odd): records of (kind, length % 64, data); kinds as in cmsg_fuzz.cpp
     "built-rxq": b"\1" + b"\0\4" + drops,
-    "built-mixed": b"\1" + b"\1\20" + b"\1" * 16 + b"\4\14" + b"\2" * 12 + b"\0\4" + drops + b"\6\4\0\0\5\xdc",
-    "built-two-rxq": b"\1" + b"\0\4" + drops + b"\3\1\100" + b"\0\4" + struct.pack("<I", 7),
+    "built-mixed": b"\1" + b"\1\20" + timespec(5, 6) + b"\4\14" + b"\2" * 12 + b"\0\4" + drops + b"\3\4\xdc\5\0\0",
+    "built-two-rxq": b"\1" + b"\0\4" + drops + b"\x09\1\100" + b"\0\4" + struct.pack("<I", 7),
+    "built-all": b"\1" + b"\2\60" + b"\0" * 48 + b"\5\24" + b"\3" * 20 + b"\6\1\x10" + b"\7\4\x20\0\0\0" +
+                 b"\x08\4\0\0\0\0" + b"\x0a\4\x40\0\0\0" + b"\x0b\0",
 })
 
 # Not in the replayed corpus while parse_control reads past the area on it (docs/fuzzing.md):
 # a second header, at the very end, whose cmsg_len wraps `offset + cmsg_len` around size_t.
 with open(os.path.join(HERE, "findings", "cmsg-len-wraps"), "wb") as f:
     f.write(b"\0" + cmsg(IPPROTO_IP, IP_TTL, b"") + struct.pack("<QiI", 2**64 - 8, SOL_SOCKET, SO_RXQ_OVFL))
+
+# Not in the replayed corpus while parse_control computes tv_sec * 10^9 in int64_t without a bound
+# (signed overflow, undefined behaviour, which UBSan stops on).
+with open(os.path.join(HERE, "findings", "cmsg-timestamp-overflow"), "wb") as f:
+    f.write(b"\0" + cmsg(SOL_SOCKET, SO_TIMESTAMPNS, timespec(2**62, 0)))
 
 peer4 = sockaddr_in(4000, [127, 0, 0, 1])
 peer6 = sockaddr_in6(4000, [0] * 15 + [1])
@@ -172,4 +196,25 @@ write("cli", {
     "bad-rate": argv("ping", "--to", "127.0.0.1:1", "--rate", "nan"),
     "bad-backend": argv("echo", "--bind", "127.0.0.1:1", "--backend", "kqueue"),
     "missing-value": argv("sink", "--bind"), "empty-word": argv("sink", "", "--bind", "127.0.0.1:1"),
+})
+
+
+def recvmsg_out(namelen, controllen, payloadlen, flags=0):
+    return struct.pack("<IIII", namelen, controllen, payloadlen, flags)
+
+
+MSG_CTRUNC, MSG_TRUNC = 0x8, 0x20
+name_room, control_room = 28, 64  # control room is twice the second byte
+rooms = bytes([name_room, control_room // 2])
+name6 = sockaddr_in6(9000, [0] * 15 + [1])
+control = (cmsg(SOL_SOCKET, SO_RXQ_OVFL, drops) + cmsg(SOL_UDP, UDP_GRO, struct.pack("<i", 100))).ljust(control_room, b"\0")
+write("recvmsg_result", {
+    "v6-with-control": rooms + recvmsg_out(28, 40, 5) + name6 + control + b"hello",
+    "v4-no-control": bytes([16, 0]) + recvmsg_out(16, 0, 3) + sockaddr_in(53, [10, 0, 0, 1]) + b"abc",
+    "truncated": rooms + recvmsg_out(28, 40, 9000, MSG_TRUNC) + name6 + control + b"x" * 100,
+    "payload-lies": rooms + recvmsg_out(28, 40, 4000) + name6 + control + b"x" * 10,
+    "lengths-lie": rooms + recvmsg_out(0xffffffff, 0xffffffff, 0xffffffff, MSG_CTRUNC) + name6 + control,
+    "empty-payload": rooms + recvmsg_out(28, 0, 0) + name6 + b"\0" * control_room,
+    "shorter-than-rooms": rooms + recvmsg_out(28, 40, 0) + name6,
+    "shorter-than-header": rooms + recvmsg_out(28, 40, 0)[:15],
 })
