@@ -4,6 +4,7 @@
 # Needs the fuzz preset built: cmake --preset fuzz && cmake --build --preset fuzz
 #
 # Usage: tests/fuzz/long-run.sh TARGET [RUNS [SEED]]    e.g. tests/fuzz/long-run.sh address 10000000
+# Environment: FUZZ_BINARY (another build of the target), FUZZ_MAX_SECONDS (a time limit).
 # Runs niced, one process. The log is build/fuzz/long-runs/TARGET.log; libFuzzer's last lines there
 # give the figures (inputs, seconds, cov, ft); a crash stops the run and leaves crash-* next to it.
 set -euo pipefail
@@ -24,6 +25,8 @@ mkdir -p "$work"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0}
 options=(-runs="$runs" -seed="$seed" -print_final_stats=1 -artifact_prefix="$out/${target}-")
 if [[ -f tests/fuzz/${target}.dict ]]; then options+=(-dict="tests/fuzz/${target}.dict"); fi
+# FUZZ_MAX_SECONDS: stop there even if RUNS are not done (a deadline; the log says how many ran).
+if [[ -n ${FUZZ_MAX_SECONDS:-} ]]; then options+=(-max_total_time="$FUZZ_MAX_SECONDS"); fi
 if [[ $target == cli ]]; then options+=(-max_len=256); fi  # longer command lines add words, not paths
 echo "$(date -u +%FT%TZ) $binary ${options[*]} $work $corpus" | tee "$out/$target.log"
 start=$(date +%s)
