@@ -1,22 +1,12 @@
 // salvo: UDP servers and load generation on the salvo engine.
 #include <CLI/CLI.hpp>
-#include <cstdio>
-#include <map>
 #include <string>
 
-#include "commands.hpp"
+#include "app.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"salvo: UDP at packet rates (sink, echo, blast)", "salvo"};
-  app.require_subcommand(1);
-  std::map<std::string, salvo::cli::Command> commands;
-  commands["sink"] = salvo::cli::add_sink_command(app);
-  commands["echo"] = salvo::cli::add_echo_command(app);
-  commands["blast"] = salvo::cli::add_blast_command(app);
-  commands["impair"] = salvo::cli::add_impair_command(app);
-  commands["ping"] = salvo::cli::add_ping_command(app);
-  commands["merge"] = salvo::cli::add_merge_command(app);
-  commands["caps"] = salvo::cli::add_caps_command(app);
+  const auto commands = salvo::cli::add_all_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -51,6 +51,8 @@ bool parse_scope(std::string_view text, std::uint32_t& scope) {
 // Fills `out` from a numeric IP; returns nullptr, or why the text is not an IP address.
 const char* parse_ip(std::string_view ip, std::uint16_t port, Address& out) {
   if (ip.empty()) return "empty IP address";
+  // inet_pton and if_nametoindex stop at a NUL: without this, "1.2.3.4\0junk" would parse.
+  if (ip.find('\0') != std::string_view::npos) return "NUL byte in the IP address";
   char text[INET6_ADDRSTRLEN + 1] = {};
   if (ip.find(':') == std::string_view::npos) {
     if (ip.size() > INET_ADDRSTRLEN) return "not a numeric IPv4 address";

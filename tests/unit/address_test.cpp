@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include <cstring>
+#include <string_view>
 #include <unordered_set>
 
 #include "support/test_support.hpp"
@@ -144,6 +145,18 @@ TEST(AddressParse, MessagesSayWhatIsWrong) {
   EXPECT_NE(Address::parse("1.2.3.4:65536").error().message.find("port"), std::string::npos);
   EXPECT_NE(Address::parse("::1:53").error().message.find("brackets"), std::string::npos);
   EXPECT_NE(Address::parse("localhost:53").error().message.find("numeric"), std::string::npos);
+}
+
+// Found by the address fuzz target: the C parsers underneath read text only up to a NUL, so the
+// bytes after one were ignored instead of refused.
+TEST(AddressParse, NulByteIsRejected) {
+  using namespace std::string_view_literals;
+  for (std::string_view bad : {"1.2.3.4\0junk:5"sv, "[::1\0x]:5"sv, "[fe80::1%lo\0x]:5"sv, "1.2.3.4\0:5"sv}) {
+    auto r = Address::parse(bad);
+    ASSERT_FALSE(r.ok()) << r->to_string();
+    EXPECT_NE(r.error().message.find("NUL"), std::string::npos) << r.error().message;
+  }
+  EXPECT_FALSE(Address::from_ip("10.0.0.1\0"sv, 1).ok());
 }
 
 TEST(AddressFromIp, AcceptsBareIpsOnly) {

@@ -1,0 +1,18 @@
+#include "app.hpp"
+
+namespace salvo::cli {
+
+std::map<std::string, Command> add_all_commands(CLI::App& app) {
+  app.require_subcommand(1);
+  std::map<std::string, Command> commands;
+  commands["sink"] = add_sink_command(app);
+  commands["echo"] = add_echo_command(app);
+  commands["blast"] = add_blast_command(app);
+  commands["impair"] = add_impair_command(app);
+  commands["ping"] = add_ping_command(app);
+  commands["merge"] = add_merge_command(app);
+  commands["caps"] = add_caps_command(app);
+  return commands;
+}
+
+}  // namespace salvo::cli
