@@ -8,7 +8,7 @@ int main(int argc, char** argv) {
   CLI::App app{"salvo: UDP at packet rates (sink, echo, blast)", "salvo"};
   const auto commands = salvo::cli::add_all_commands(app);
   try {
-    app.parse(argc, argv);
+    salvo::cli::parse_command_line(app, argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

@@ -284,7 +284,9 @@ INSTANTIATE_TEST_SUITE_P(
                     UsageCase{"FlowsZero", blast_with({"--flows", "0"}), {"--flows"}},
                     UsageCase{"FlowsWithFixedPort", blast_with({"--flows", "2", "--bind", "127.0.0.1:5555"}),
                               {"--bind", "--flows"}},
-                    UsageCase{"MissingTo", {"blast", "--rate", "10", "--count", "1"}, {"--to"}}),
+                    UsageCase{"MissingTo", {"blast", "--rate", "10", "--count", "1"}, {"--to"}},
+                    // Found by fuzzing: CLI11's std::stoll threw out_of_range past main().
+                    UsageCase{"FlagValueOutOfRange", blast_with({"--no-gso=-99999999999999999999"}), {"out of range"}}),
     [](const testing::TestParamInfo<UsageCase>& p) { return std::string(p.param.name); });
 
 }  // namespace

@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static CLI::App app{"salvo", "salvo"};
   static const auto commands = salvo::cli::add_all_commands(app);
   try {
-    app.parse(static_cast<int>(words.size()), argv.data());
+    salvo::cli::parse_command_line(app, static_cast<int>(words.size()), argv.data());
   } catch (const CLI::Success& e) {  // --help and friends: main() prints help and exits 0
     FUZZ_CHECK(e.get_exit_code() == 0);
     return 0;
