@@ -367,7 +367,14 @@ TEST_P(Fault, FiveSecondsWithoutBuffersAccountingExactAndNoSpin) {
   ASSERT_TRUE(settled) << describe(c) << " accepted=" << accepted;
   EXPECT_GT(f.kernel_drops, accepted / 2) << "the flood did not overwhelm the protocol; the test proves nothing";
   EXPECT_GT(hook_share, 0.9) << "the protocol held the pool only part of the time; the test proves nothing";
-  EXPECT_LT(cpu_share, 0.05) << "the worker burnt CPU while it had no buffers";
+  // 5% for an optimised build. Instrumented builds (CI runs this suite under ASan+UBSan in Debug)
+  // spend several times more per batch; a spinning worker would still show close to 100%.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || !defined(NDEBUG)
+  constexpr double cpu_limit = 0.25;
+#else
+  constexpr double cpu_limit = 0.05;
+#endif
+  EXPECT_LT(cpu_share, cpu_limit) << "the worker burnt CPU while it had no buffers";
   EXPECT_EQ(f.received + f.kernel_drops, accepted) << describe(f);
   EXPECT_EQ(f.delivered, f.received) << describe(f);
   EXPECT_EQ(f.received_bytes, f.delivered_bytes);
