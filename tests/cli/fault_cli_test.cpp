@@ -3,8 +3,9 @@
 //     and says why, five runs out of five, and serves: every one of 200 datagrams per run echoed;
 //   - a peer killed mid-flow: `salvo ping` at 5000/s against an in-process echo engine is killed
 //     with SIGKILL while the server (held at datagram 2000) owes it hundreds of replies; the books
-//     stay exact, each owed reply is sent and comes back as one refusal, no error, and the next
-//     client is served exactly (every backend);
+//     stay exact, every owed reply is sent and comes back as a refusal (one each: at least the
+//     held batch's and later ones, at most two batches more), no error, and the next client is
+//     served exactly (every backend);
 //   - `salvo echo --flood-guard`: the guard's counters reach the report, a burst-limited source
 //     gets its burst answered and no more (every backend).
 // Each prints a "[ figure ]" line for docs/reliability.md.
@@ -126,6 +127,7 @@ TEST_P(FaultCliBackend, APeerKilledMidFlowLeavesTheBooksExactAndOthersServed) {
   o.backend = GetParam();
   o.socket_receive_buffer = 4 << 20;
   o.gso = false;  // loopback answers a whole GSO message to a closed port with one ICMP error
+  o.reads_per_wakeup = 1;
   std::mutex m;
   std::condition_variable cv;
   bool held = false, released = false;
@@ -173,33 +175,45 @@ TEST_P(FaultCliBackend, APeerKilledMidFlowLeavesTheBooksExactAndOthersServed) {
   const auto port_freed_after = std::chrono::duration_cast<milliseconds>(Clock::now() - killed_at);
   ASSERT_TRUE(port_free) << "the killed ping's port " << HeldEcho::peer_port.load() << " was still bound 5 s after";
   release();  // the server now answers everything it owes to a port nobody has open
-  // The engine has read all the dead peer sent: its count stays still.
-  std::uint64_t from_ping = engine->counters().received;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        const std::uint64_t now = engine->counters().received;
-        const bool still = now == from_ping && engine->counters().sent == now;
-        from_ping = now;
-        return still;
-      },
-      5s));
+  // The engine has read all the dead peer sent and answered it: its counts stay still for 200 ms
+  // (the backlog drains at thousands a second; a single quiet millisecond proves nothing).
+  std::uint64_t from_ping = 0;
+  {
+    const Deadline limit(10s);
+    Counters last = engine->counters();
+    for (;;) {
+      std::this_thread::sleep_for(200ms);
+      const Counters now = engine->counters();
+      if ((now.received == last.received && now.sent == now.received) || limit.expired()) {
+        from_ping = now.received;
+        break;
+      }
+      last = now;
+    }
+  }
+  // Every echo of the held batch and after certainly meets the dead port. The replies of the
+  // batches just before it may too: a backend sends a round's replies together when the round
+  // ends (epoll flushes after the round; io_uring submits with the round's io_uring_enter), and
+  // the held batch may be the round's second or later. One read per wakeup keeps that to one
+  // batch on epoll; on io_uring, a round at 5000/s holds far fewer than two batches' worth.
   const std::uint64_t owed = from_ping - before_hold.load();
+  const std::uint64_t owed_at_most = owed + 2 * o.batch_size;
   // Each owed echo comes back as a port unreachable; how long until the protocol hears of them
   // with no other traffic on the socket.
   const auto wait_from = Clock::now();
-  const bool reported_while_quiet = wait_until([&] { return engine->counters().refused == owed; }, 2s);
+  const bool reported_while_quiet = wait_until([&] { return engine->counters().refused >= owed; }, 2s);
   EXPECT_TRUE(reported_while_quiet) << "refusals waited for other traffic to be reported: " << describe(engine->counters());
   const auto report_wait = std::chrono::duration_cast<milliseconds>(Clock::now() - wait_from);
   const std::uint64_t refused_while_quiet = engine->counters().refused;
 
   UdpSocket b(addr("127.0.0.1:0"));
   const std::uint64_t b_echoed = echo_one_by_one(b, server, 500, 1'000'000);
-  ASSERT_TRUE(wait_until([&] { return engine->counters().refused == owed; }, 5s)) << describe(engine->counters());
+  ASSERT_TRUE(wait_until([&] { return engine->counters().refused >= owed; }, 5s)) << describe(engine->counters());
   stop_and_wait(*engine);
   const Counters c = engine->counters();
   std::cout << "[ figure ] peer killed mid-flow (" << backend() << "): salvo ping SIGKILLed with " << owed
             << " echoes owed to it; " << from_ping << " datagrams from ping, all echoed (sent " << c.sent << " of "
-            << c.send_requests << " requests), " << c.refused << " refused by the dead port (one per owed echo), send errors "
+            << c.send_requests << " requests), " << c.refused << " refused by the dead port, send errors "
             << c.dropped_send_error << ", socket errors " << c.socket_errors << "; next client echoed " << b_echoed
             << "/500; refusals reported before any other traffic: " << refused_while_quiet << " (within "
             << report_wait.count() << " ms); the dead peer's port was free " << port_freed_after.count()
@@ -212,7 +226,8 @@ TEST_P(FaultCliBackend, APeerKilledMidFlowLeavesTheBooksExactAndOthersServed) {
   EXPECT_EQ(c.send_requests, c.received);
   EXPECT_EQ(c.sent, c.send_requests) << "a reply to the dead port is still accepted by the kernel: " << describe(c);
   EXPECT_EQ(c.dropped_send_error, 0u) << describe(c);
-  EXPECT_EQ(c.refused, owed) << "one port unreachable per echo owed to the dead peer: " << describe(c);
+  EXPECT_GE(c.refused, owed) << "one port unreachable per echo sent to the dead peer: " << describe(c);
+  EXPECT_LE(c.refused, owed_at_most) << "more refusals than echoes that can have met the dead port: " << describe(c);
   EXPECT_EQ(c.socket_errors, 0u) << describe(c);
   EXPECT_EQ(c.recv_rearms, c.recv_terminations) << describe(c);
 }
@@ -222,12 +237,15 @@ TEST_P(FaultCliBackend, EchoWithAFloodGuardAnswersABurstAndCountsTheRest) {
   // if a second passed since the first (the exact arithmetic is the unit and integration tests';
   // here: the flags, the protocol and the report).
   Child echo({salvo_bin, "echo", "--bind", "127.0.0.1:0", "--duration", "30", "--json", "--backend", backend(),
-              "--flood-guard", "--guard-rate", "1", "--guard-burst", "50", "--guard-table", "64"});
+              "--flood-guard", "--guard-rate", "1", "--guard-burst", "50", "--guard-table", "64", "--rcvbuf", "4194304"});
   ASSERT_TRUE(echo.wait_for_stderr(")\n", 20s)) << echo.err_so_far();
   const Address server = listening_address(echo.err_so_far());
   UdpSocket client(addr("127.0.0.1:0"), 1 << 20);
   const auto started = Clock::now();
-  for (std::uint64_t i = 0; i < 300; ++i) ASSERT_TRUE(client.send_to(make_payload(i, 64), server));
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    ASSERT_TRUE(client.send_to(make_payload(i, 64), server));
+    if (i % 50 == 49) std::this_thread::sleep_for(2ms);  // a loaded machine: give the server time to read
+  }
   const auto took = Clock::now() - started;
   std::uint64_t answers = 0;
   while (client.receive(300ms)) ++answers;
@@ -239,6 +257,7 @@ TEST_P(FaultCliBackend, EchoWithAFloodGuardAnswersABurstAndCountsTheRest) {
   std::cout << "[ figure ] salvo echo --flood-guard --guard-rate 1 --guard-burst 50 (" << backend()
             << "): 300 sent, " << answers << " answered; guard " << g.dump() << "\n";
   EXPECT_NE(r.err.find("flood guard: 300 datagrams"), std::string::npos) << r.err;
+  ASSERT_EQ(u(j.at("counters").at("kernel_drops")), 0u) << "the server's socket overflowed: the test is invalid";
   EXPECT_EQ(u(j.at("counters").at("received")), 300u) << j.dump();
   EXPECT_EQ(u(g.at("datagrams")), 300u);
   EXPECT_EQ(u(g.at("admitted")) + u(g.at("rate_limited")), 300u);
