@@ -32,9 +32,12 @@
 //
 // Ownership and threads. A FloodGuard is a Protocol: the engine owns it (through the factory that
 // flood_guarded() returns) and it owns the wrapped protocol, created by the inner factory with a
-// reference to its guard. Every FloodGuard member except stats() is for the worker thread that runs
-// the guard's hooks: the wrapped protocol calls send / mark_verified / forget / is_verified from
-// inside its own hooks. Counters are published to a FloodGuardMonitor, which any thread may read
+// reference to its guard. The guard is made, and set_inner called, on the thread that calls
+// Engine::listen (the factory runs there); from then on every member except stats() is for the
+// worker thread that runs the guard's hooks: the wrapped protocol calls send / mark_verified /
+// forget / is_verified / reply_budget from inside its own hooks. A batch longer than max_batch is
+// handed over in parts; a protocol that stops listening in one part still gets the later parts of
+// that batch (as it would get the rest of a batch it stopped in without a guard). Counters are published to a FloodGuardMonitor, which any thread may read
 // at any time (relaxed atomics written by the single worker; a snapshot may lag by a batch).
 #pragma once
 
