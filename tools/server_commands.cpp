@@ -1,6 +1,7 @@
 // salvo sink and salvo echo: the two servers. sink counts and discards; echo sends every datagram
 // back to its sender, batched (one flush per received batch). echo --sockperf answers sockperf
-// clients as sockperf's own server does (sockperf_echo.hpp).
+// clients as sockperf's own server does (sockperf_echo.hpp). echo --flood-guard puts a FloodGuard
+// (salvo/flood_guard.hpp) in front: per-source rate limit, and replies through the guard's budget.
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -39,6 +40,19 @@ class ArrivalEchoProtocol final : public Protocol {
   }
 };
 
+// echo --flood-guard: the same echo, every reply through the guard (never more bytes to a source
+// than it sent: an echo always fits, a spoofed source gets only its own datagram back).
+class GuardedEchoProtocol final : public Protocol {
+ public:
+  explicit GuardedEchoProtocol(FloodGuard& guard) : guard_(guard) {}
+  void on_datagrams(std::span<const Datagram> batch, Transport& transport) override {
+    for (const Datagram& d : batch) guard_.send(d.payload, d.peer, transport);  // refusals are counted
+  }
+
+ private:
+  FloodGuard& guard_;
+};
+
 struct ServerFlags {
   CommonFlags common;
   std::string bind;
@@ -47,6 +61,8 @@ struct ServerFlags {
   bool reply_from_arrival = false;  // echo only: EngineOptions::receive_destination + Transport::reply
   bool gro = false;       // sink only: EngineOptions::gro
   bool metadata = false;  // sink only: destination, traffic class and timestamps per datagram
+  bool flood_guard = false;  // echo only
+  FloodGuardOptions guard;
 };
 
 // What a server adds to the common run: its protocols, and optionally its own report fields and
@@ -144,6 +160,36 @@ ServerParts sockperf_parts(const EngineOptions& options) {
   return parts;
 }
 
+// echo --flood-guard: the guards' counters, summed into the report at exit.
+ServerParts guarded_parts(const FloodGuardOptions& options) {
+  auto monitor = std::make_shared<FloodGuardMonitor>();
+  auto factory = flood_guarded(options, [](unsigned, FloodGuard& g) { return std::make_unique<GuardedEchoProtocol>(g); },
+                               monitor);
+  ServerParts parts;
+  parts.factory = factory ? *factory : ProtocolFactory{};
+  parts.add_json = [monitor](nlohmann::json& j) {
+    const FloodGuardStats s = monitor->stats();
+    nlohmann::json g;
+#define SALVO_FLOOD_GUARD_JSON(name, help) g[#name] = s.name;
+    SALVO_FLOOD_GUARD_COUNTERS(SALVO_FLOOD_GUARD_JSON)
+#undef SALVO_FLOOD_GUARD_JSON
+    g["tracked"] = s.tracked;
+    g["capacity"] = s.capacity;
+    j["flood_guard"] = g;
+  };
+  parts.print_summary = [monitor] {
+    const FloodGuardStats s = monitor->stats();
+    std::fprintf(stderr,
+                 "  flood guard: %llu datagrams, %llu admitted, %llu rate limited; %llu replies, %llu over budget; "
+                 "%llu sources tracked of %llu, %llu evictions\n",
+                 static_cast<unsigned long long>(s.datagrams), static_cast<unsigned long long>(s.admitted),
+                 static_cast<unsigned long long>(s.rate_limited), static_cast<unsigned long long>(s.replies),
+                 static_cast<unsigned long long>(s.over_budget), static_cast<unsigned long long>(s.tracked),
+                 static_cast<unsigned long long>(s.capacity), static_cast<unsigned long long>(s.evictions));
+  };
+  return parts;
+}
+
 }  // namespace
 
 // sink --metadata: one SinkMetadataStats per worker, summed into the report at exit.
@@ -187,10 +233,25 @@ Command add_echo_command(CLI::App& app) {
   sub->add_flag("--reply-from-arrival", flags->reply_from_arrival,
                 "send each reply from the address its request was sent to (IP_PKTINFO), for a server bound "
                 "to the wildcard on a host with several addresses");
+  sub->add_flag("--flood-guard", flags->flood_guard,
+                "per-source rate limit and no reply larger than what the source sent (salvo/flood_guard.hpp)");
+  sub->add_option("--guard-rate", flags->guard.rate, "flood guard: datagrams per second per source")
+      ->check(CLI::Range(1u, 1'000'000'000u))
+      ->capture_default_str();
+  sub->add_option("--guard-burst", flags->guard.burst, "flood guard: datagrams per source back to back")
+      ->check(CLI::Range(1u, 1'000'000'000u))
+      ->capture_default_str();
+  sub->add_option("--guard-table", flags->guard.table_entries, "flood guard: sources tracked per worker (a power of two)")
+      ->capture_default_str();
   return [flags] {
+    if (flags->flood_guard && flags->sockperf) return usage_error("--flood-guard and --sockperf do not go together");
+    if (flags->flood_guard) {
+      if (auto ok = check_flood_guard_options(flags->guard); !ok) return usage_error(ok.error().message);
+    }
     return run_server("echo", *flags, [](const ServerFlags& f, const EngineOptions& options) {
       if (f.sockperf) return sockperf_parts(options);
       if (f.reply_from_arrival) return plain_parts([] { return std::make_unique<ArrivalEchoProtocol>(); });
+      if (f.flood_guard) return guarded_parts(f.guard);
       return plain_parts([] { return std::make_unique<EchoProtocol>(); });
     });
   };

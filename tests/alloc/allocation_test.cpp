@@ -1,6 +1,7 @@
 // Zero heap allocations per datagram in steady state, for every backend: this executable replaces
 // malloc and operator new with counting versions, warms an engine up, then counts every allocation
-// in the whole process while 100,000 datagrams are received (sink) or received and answered (echo).
+// in the whole process while 100,000 datagrams are received (sink) or received and answered (echo,
+// also behind a FloodGuard).
 // The test thread itself uses only raw sockets and preallocated buffers inside the window.
 #include <malloc.h>
 #include <netinet/in.h>
@@ -158,14 +159,37 @@ std::pair<std::uint64_t, std::uint64_t> run_window(Engine& engine, RawClient& cl
   return {g_allocations.load(), engine.counters().received - start};
 }
 
-void check_no_allocations(BackendKind kind, bool echo) {
+// Echoes through a FloodGuard (FloodGuard::send, so the reply budget is checked for every reply);
+// limits wide enough that every datagram passes: the guard's whole data path runs.
+ProtocolFactory guarded_echo_factory() {
+  class Echo final : public Protocol {
+   public:
+    explicit Echo(FloodGuard& g) : guard_(g) {}
+    void on_datagrams(std::span<const Datagram> batch, Transport& t) override {
+      for (const Datagram& d : batch) guard_.send(d.payload, d.peer, t);
+    }
+
+   private:
+    FloodGuard& guard_;
+  };
+  FloodGuardOptions g;
+  g.rate = 1'000'000'000;
+  g.burst = 1'000'000;
+  auto f = flood_guarded(g, [](unsigned, FloodGuard& guard) { return std::make_unique<Echo>(guard); });
+  if (!f) throw std::runtime_error(f.error().message);
+  return *f;
+}
+
+void check_no_allocations(BackendKind kind, bool echo, bool guarded = false) {
   Recorder recorder;
   EngineOptions o;
   o.backend = kind;
   o.buffer_count = 512;
   o.socket_receive_buffer = 4 << 20;
   auto engine = make_engine(o);
-  const ProtocolFactory factory = echo ? echo_factory(recorder) : recording_factory(recorder, {}, Record::nothing);
+  const ProtocolFactory factory = guarded ? guarded_echo_factory()
+                                  : echo  ? echo_factory(recorder)
+                                          : recording_factory(recorder, {}, Record::nothing);
   const Address server = must_listen(*engine, addr("127.0.0.1:0"), factory);
   must_start(*engine);
   RawClient client(server);
@@ -186,6 +210,7 @@ void check_no_allocations(BackendKind kind, bool echo) {
 
 TEST_P(Allocations, NoneWhileReceiving) { check_no_allocations(GetParam(), false); }
 TEST_P(Allocations, NoneWhileEchoing) { check_no_allocations(GetParam(), true); }
+TEST_P(Allocations, NoneWhileEchoingBehindAFloodGuard) { check_no_allocations(GetParam(), true, true); }
 
 TEST(AllocationCounter, CountsWhatItShould) {
   // The counter itself must see allocations, or the tests above prove nothing.

@@ -9,6 +9,7 @@
 #include "salvo/engine.hpp"
 #include "salvo/error.hpp"
 #include "salvo/fake_transport.hpp"
+#include "salvo/flood_guard.hpp"
 #include "salvo/metrics.hpp"
 #include "salvo/protocol.hpp"
 #include "salvo/transport.hpp"
