@@ -44,22 +44,7 @@ void send_gso_messages(UdpSocket& from, const Address& to, int messages) {
       const auto p = make_payload(static_cast<std::uint64_t>(k * 50 + i), 1200);
       bytes.insert(bytes.end(), p.begin(), p.end());
     }
-    iovec iov{bytes.data(), bytes.size()};
-    alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(std::uint16_t))]{};
-    msghdr m{};
-    m.msg_name = const_cast<void*>(to.sockaddr_data());
-    m.msg_namelen = to.sockaddr_size();
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-    const std::uint16_t size = 1200;
-    std::memcpy(CMSG_DATA(c), &size, sizeof size);
-    ASSERT_EQ(::sendmsg(from.fd(), &m, 0), static_cast<ssize_t>(bytes.size())) << std::strerror(errno);
+    ASSERT_EQ(from.send_gso(bytes, 1200, to), static_cast<long>(bytes.size())) << std::strerror(errno);
     std::this_thread::sleep_for(20ms);  // one run at a time: the sink's socket buffer never fills
   }
 }

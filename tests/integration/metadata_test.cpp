@@ -247,22 +247,7 @@ void send_gso_message(UdpSocket& from, const Address& to, std::uint64_t first_se
     const auto p = make_payload(first_seq + i, i == 10 ? 500 : 1000);
     bytes.insert(bytes.end(), p.begin(), p.end());
   }
-  iovec iov{bytes.data(), bytes.size()};
-  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(std::uint16_t))]{};
-  msghdr m{};
-  m.msg_name = const_cast<void*>(to.sockaddr_data());
-  m.msg_namelen = to.sockaddr_size();
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_UDP;
-  c->cmsg_type = UDP_SEGMENT;
-  c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-  const std::uint16_t size = 1000;
-  std::memcpy(CMSG_DATA(c), &size, sizeof size);
-  ASSERT_EQ(::sendmsg(from.fd(), &m, 0), static_cast<ssize_t>(bytes.size())) << std::strerror(errno);
+  ASSERT_EQ(from.send_gso(bytes, 1000, to), static_cast<long>(bytes.size())) << std::strerror(errno);
 }
 
 TEST_P(Metadata, GroDeliversAGsoMessageWholeWithItsStride) {

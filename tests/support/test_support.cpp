@@ -1,6 +1,7 @@
 #include "support/test_support.hpp"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -105,6 +106,24 @@ UdpSocket::UdpSocket(const Address& bind, int receive_buffer, int send_buffer) {
 
 UdpSocket::~UdpSocket() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+long UdpSocket::send_gso(std::span<const std::byte> bytes, std::uint16_t segment_size, const Address& to) {
+  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(std::uint16_t))]{};
+  msghdr m{};
+  m.msg_name = const_cast<void*>(to.sockaddr_data());
+  m.msg_namelen = to.sockaddr_size();
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof segment_size);
+  std::memcpy(CMSG_DATA(c), &segment_size, sizeof segment_size);
+  return ::sendmsg(fd_, &m, 0);
 }
 
 bool UdpSocket::send_to(std::span<const std::byte> payload, const Address& to) {

@@ -82,6 +82,9 @@ class UdpSocket {
 
   // True when the kernel accepted the whole datagram; false on ENOBUFS/EAGAIN; throws otherwise.
   bool send_to(std::span<const std::byte> payload, const Address& to);
+  // One UDP GSO message (a UDP_SEGMENT control message): the kernel cuts `bytes` into datagrams
+  // of `segment_size` (the last may be shorter). Returns the bytes sent, or -1 with errno.
+  long send_gso(std::span<const std::byte> bytes, std::uint16_t segment_size, const Address& to);
 
   struct Message {
     std::vector<std::byte> payload;
