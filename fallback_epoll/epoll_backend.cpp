@@ -297,7 +297,7 @@ class EpollBackend final : public Backend {
 
   void flush(SocketState& s) {
     SocketIo& io = io_[s.index];
-    int retries = 0;
+    unsigned retries = 0;  // of the oldest datagram; each send that goes out starts again
     while (!s.queue.empty() && !s.send_blocked && s.fd >= 0) {
       const unsigned messages = build_messages(s, io);
       const int sent = ::sendmmsg(s.fd, io.tx.data(), messages, MSG_DONTWAIT);
@@ -305,20 +305,20 @@ class EpollBackend final : public Backend {
       if (sent > 0) {
         // A short count means the next message failed: the next call reports why.
         account_sent(s, io, static_cast<unsigned>(sent));
+        retries = 0;
         continue;
       }
       const int err = errno;
       if (err == EINTR) continue;
       // The kernel reports an ICMP error about an earlier datagram on the next send, which then
       // fails without being sent: the error queue says what happened and to whom; send again.
-      if (is_icmp_error(err) && retries < 64) {
-        s.worker->drain_errors(s, 0);
+      if (is_icmp_error(err) && send_again_after_icmp_error(err, retries, s.worker->drain_errors_before_resend(s))) {
         ++retries;
         continue;
       }
       // EMSGSIZE likewise, when the error queue says it came from the network (a router's path
       // MTU report), not from this datagram being too big for the route.
-      if (err == EMSGSIZE && io.tx_entries[0] == 1 && retries < 64 &&
+      if (err == EMSGSIZE && io.tx_entries[0] == 1 && send_again_after_icmp_error(err, retries, 1) &&
           s.worker->emsgsize_from_network(s, s.queue.front_ptr()->to)) {
         ++retries;
         continue;

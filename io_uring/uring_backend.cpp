@@ -84,7 +84,7 @@ struct SocketRing {
   std::vector<msghdr> tx_msg;      // per send-queue slot, alive until its completion
   std::vector<iovec> tx_iov;
   std::vector<std::uint8_t> tx_done;  // completed but not yet released (out-of-order completion)
-  std::vector<std::uint8_t> tx_retries;  // sends re-submitted after an earlier datagram's ICMP error
+  std::vector<std::uint16_t> tx_retries;  // sends re-submitted after an earlier datagram's ICMP error
   std::vector<std::uint8_t> tx_entries;  // per first slot of a message: the slots it carries (1 = plain)
   std::vector<SendControl> tx_control;   // per first slot: its control messages (GSO, source, TOS), if any
   std::vector<std::uint8_t> tx_suspect;  // per slot: first of a refused GSO message, now sent plain
@@ -99,10 +99,6 @@ struct SocketRing {
   bool tx_this_round = false;
 };
 
-// How often one send is re-submitted after failing on another datagram's ICMP error. Sends of one
-// submission run back to back, and on loopback each refused one leaves an error that fails the
-// next: every round of re-submissions halves the failures, so 16 covers any batch.
-constexpr std::uint8_t max_send_retries = 16;
 
 // Zero-copy sends: the page size, and how many pages one message may span (MAX_SKB_FRAGS is 17
 // by default; one less leaves room for the kernel's own header fragment).
@@ -505,9 +501,14 @@ class UringBackend final : public Backend {
     // fails without being sent: the error queue says what happened and to whom; send again. For
     // EMSGSIZE, only when the error queue says it came from the network (a router's path MTU
     // report), not from this datagram being too big for the route.
-    if (err != 0 && sr.tx_retries[slot] < max_send_retries &&
-        (is_icmp_error(err) || (err == EMSGSIZE && run == 1 && worker.emsgsize_from_network(s, s.queue.at(offset).to)))) {
-      if (err != EMSGSIZE) worker.drain_errors(s, 0);
+    bool send_again = false;
+    if (is_icmp_error(err)) {
+      send_again = send_again_after_icmp_error(err, sr.tx_retries[slot], worker.drain_errors_before_resend(s));
+    } else if (err == EMSGSIZE && run == 1) {
+      send_again = worker.emsgsize_from_network(s, s.queue.at(offset).to) &&
+                   send_again_after_icmp_error(err, sr.tx_retries[slot], 1);
+    }
+    if (send_again) {
       ++sr.tx_retries[slot];
       submit_send(s, slot);
       return;

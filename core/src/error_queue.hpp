@@ -31,7 +31,8 @@ struct IcmpReport {
 // Errors an ICMP message can leave on a socket (sk_err), which the kernel hands to the next send
 // or receive whatever datagram that is about. A send failing with one of these may have failed
 // for an earlier datagram's sake, without being sent: the backends send it again (a bounded
-// number of times, so that a destination that is itself unreachable still ends in a drop).
+// number of times, send_again_after_icmp_error, so that a destination that is itself unreachable
+// still ends in a drop).
 // EACCES: ICMPv6 administratively prohibited / policy failure / reject route.
 // EMSGSIZE is not among them: a router's path MTU report leaves it pending too, but so does a
 // datagram too big for the route itself; Worker::emsgsize_from_network tells the two apart by the
@@ -39,6 +40,21 @@ struct IcmpReport {
 constexpr bool is_icmp_error(int err) noexcept {
   return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN || err == ENETDOWN ||
          err == EPROTO || err == EACCES;
+}
+
+// Whether a send that failed with `err` (one of those, or a network EMSGSIZE) is sent again, after
+// `retries` earlier tries, when emptying the error queue on this failure read `reports` messages.
+// The kernel clears the pending error as it hands it to a send, and again when the error queue is
+// read empty, so a retry fails again only when another ICMP error arrived in between: under an
+// ICMP storm (forged, or the replies to a batch of sends to a closed port) retries are paced by
+// the storm, not a spin, and a valid datagram is sent again up to storm_send_retries times.
+// ECONNREFUSED is never the datagram's own failure (only an ICMP port unreachable leaves it);
+// the others may be (a local route refusing the destination), so without a report in the queue
+// to show that an ICMP error came in they get quiet_send_retries.
+inline constexpr unsigned quiet_send_retries = 2;
+inline constexpr unsigned storm_send_retries = 1024;
+constexpr bool send_again_after_icmp_error(int err, unsigned retries, unsigned reports) noexcept {
+  return retries < (err == ECONNREFUSED || reports > 0 ? storm_send_retries : quiet_send_retries);
 }
 
 // Parses one message read with MSG_ERRQUEUE: `name` is its msg_name (the original destination),

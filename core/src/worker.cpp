@@ -250,8 +250,11 @@ void report_icmp(SocketState& s, const IcmpReport& r, const Address& peer) noexc
 // bookkeeping: from the network, one send may fail for its sake; a local one is a send of its own.
 // `to`: the destination of the datagram whose EMSGSIZE is being looked into (Family::none if
 // none), which names a local entry about it that has no port.
+// Messages read from the error queue per call, so that an ICMP storm cannot hold the worker.
+constexpr unsigned read_reports_limit = 64;
+
 unsigned read_reports(SocketState& s, const Address& to) noexcept {
-  return drain_error_queue(s.fd, 64, [&](const IcmpReport& r) {
+  return drain_error_queue(s.fd, read_reports_limit, [&](const IcmpReport& r) {
     Address peer = r.peer.family() == Address::Family::none ? s.peer : r.peer;
     if (r.kind == IcmpReport::Kind::path_mtu) {
       if (r.origin == IcmpReport::Origin::network) {
@@ -275,6 +278,16 @@ unsigned Worker::drain_errors(SocketState& s, int err) noexcept {
   // one. Other errors (and sockets adopted without IP_RECVERR) are reported here.
   if (read == 0 && err != 0 && (!is_icmp_error(err) || !s.recverr)) note_async_error(s, err, Address{});
   return read;
+}
+
+unsigned Worker::drain_errors_before_resend(SocketState& s) noexcept {
+  unsigned total = 0;
+  while (total < max_send_error_drain) {
+    const unsigned read = read_reports(s, Address{});
+    total += read;
+    if (read < read_reports_limit) break;  // empty
+  }
+  return total;
 }
 
 bool Worker::emsgsize_from_network(SocketState& s, const Address& to) noexcept {

@@ -75,6 +75,13 @@ class Worker {
   // worker: the rest waits for the next round.
   // Returns how many error-queue messages it read.
   unsigned drain_errors(SocketState& s, int err) noexcept;
+  // A send failed with an ICMP error (is_icmp_error) that may be an earlier datagram's: reads the
+  // error queue until it is empty (reporting as drain_errors does), at most max_send_error_drain
+  // messages. Emptying it matters: while the queue holds an ICMP report, the kernel leaves that
+  // report's error pending again after every read (sock_dequeue_err_skb), so the next send would
+  // fail too. Returns how many messages it read.
+  unsigned drain_errors_before_resend(SocketState& s) noexcept;
+  static constexpr unsigned max_send_error_drain = 4096;
   // A queued datagram the kernel refused to send (already counted as dropped_send_error): the
   // protocol hears of it through on_refused for ECONNREFUSED, on_error otherwise.
   // An EMSGSIZE about a datagram too big for the route is reported as on_path_mtu (once, however

@@ -404,12 +404,6 @@ TEST_P(Fault, FiveSecondsWithoutBuffersAccountingExactAndNoSpin) {
 // --- 2. ICMP storm ---
 
 TEST_P(Fault, IcmpStormWhileServingEveryValidDatagramIsDelivered) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  // Known limit, seen only in the (several times slower) sanitizer build: the storm's ICMP errors
-  // then arrive faster than a send is retried, and after its bounded retries one valid reply was
-  // counted as refused (dropped_send_error 1 of 24147 on both backends). Open in issue 9.
-  GTEST_SKIP() << "the storm outpaces bounded send retries in sanitizer builds (known limit)";
-#endif
   IcmpForger forger;
   if (!forger.ok()) GTEST_SKIP() << forger.why();
   EngineOptions o;
