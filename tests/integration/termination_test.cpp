@@ -6,13 +6,13 @@
 //     back; epoll never runs out (it reads at most what it has buffers for). On both, every datagram
 //     the sender's kernel accepted is read or counted as a kernel drop, everything read is
 //     delivered intact and once, the worker does not burn CPU once the flood is over, and the
-//     engine goes on receiving. Also with two sockets sharing the buffers: the one not flooded must
-//     still be served (fails on io_uring: a known engine bug, described at that test).
+//     engine goes on receiving. Also with two sockets sharing the buffers: the one not flooded is
+//     still served.
 //   - Cancel: stop() with the receive armed and datagrams in flight is not a termination; on_stop
 //     runs once; everything read was delivered.
-//   - Peer gone: replies to a closed client port go nowhere and nothing is reported (the sockets are
-//     unconnected and salvo does not set IP_RECVERR, so the kernel drops the ICMP port-unreachable
-//     without telling the socket); other peers are served exactly.
+//   - Peer gone: replies owed to a client that closed go to a closed port; each comes back as one
+//     on_refused (IP_RECVERR is on for every engine socket), every reply still counts as sent, and
+//     other peers are served exactly.
 //   - Restart: a stopped engine has released its port: a new engine binds it at once, 20 times in a
 //     row, with one worker and with an SO_REUSEPORT group of two, also while a flood is arriving.
 #include <sys/resource.h>
