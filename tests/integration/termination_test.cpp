@@ -347,12 +347,10 @@ TEST_P(Termination, NoBuffersEndsTheReceiveWhichResumesAndEverythingIsAccounted)
 // promise of reads_per_wakeup: one busy socket cannot starve the others on its worker). Once the
 // flood is over, everything is accounted for exactly.
 //
-// KNOWN FAILURE on io_uring (engine bug, left failing on purpose; see the report of the
-// termination-matrix task): the quiet socket is starved for as long as the flood lasts. Each round
-// re-arms the ended receives in socket order; the flooded socket's receive is issued first and
-// fills every free buffer from its backlog, so the quiet socket's receive, issued right after,
-// finds none and ends with -ENOBUFS again, round after round. Listening in the other order makes
-// it pass, which confirms the cause.
+// This failed on io_uring until the re-arm order rotated: each round re-armed the ended receives
+// in socket order, the flooded socket's receive took every free buffer from its backlog, and the
+// quiet socket's, issued right after, found none round after round. The backend now starts the
+// re-arms at a different socket each round (process_completions).
 TEST_P(Termination, NoBuffersOnASharedPoolDoesNotStarveTheNeighbour) {
   EngineOptions o;
   o.backend = GetParam();
