@@ -19,7 +19,9 @@
 // Waiting: io_uring_submit_and_wait_timeout for EngineOptions::completion_batch completions or
 // completion_wait, whichever is first, while the previous round brought a whole batch (heavy
 // traffic); for one completion otherwise (see engine.hpp for the trade-off), with no timeout
-// unless a deferred writer or a stopping socket is due. The idle tick (Worker::idle_tick, every
+// unless a deferred writer or a stopping socket is due. The sends submitted in the same call are
+// counted in (they complete at once); each carries a linked NOP that completes only if the send
+// fails, so that a failure ends the wait without a timer. The idle tick (Worker::idle_tick, every
 // idle_interval) comes from an IORING_OP_TIMEOUT of its own, armed once per interval: a timed
 // wait costs the kernel a timer set and cancelled on every wait, which in a ping-pong is every
 // datagram (measured on this VM: sockperf ping-pong p50 16.2 us with timed waits, 14.7 without).
@@ -59,7 +61,7 @@ namespace salvo::detail {
 namespace {
 
 // user_data layout: operation in the top byte, socket index in the next three, slot in the low 32.
-enum class Op : std::uint8_t { recv = 1, send = 2, wake = 3, cancel = 4, tick = 5 };
+enum class Op : std::uint8_t { recv = 1, send = 2, wake = 3, cancel = 4, tick = 5, send_failed = 6 };
 
 constexpr std::uint64_t pack(Op op, std::uint32_t socket, std::uint32_t slot = 0) {
   return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{socket & 0xffffff} << 32) | slot;
@@ -134,6 +136,7 @@ class UringBackend final : public Backend {
       return Error::from_errno(-ret, "io_uring_setup for worker " + std::to_string(worker.index()));
     }
     ring_ready_ = true;
+    cqe_skip_ = (ring_.features & IORING_FEAT_CQE_SKIP) != 0;
     cq_entries_ = ring_.cq.ring_entries;
 
     std::vector<int> files;
@@ -180,6 +183,10 @@ class UringBackend final : public Backend {
     auto flush = [this](SocketState& s) { prepare_sends(s); };
 
     while (!worker.all_closed()) {
+      // Light traffic waits without a timeout for one completion beyond the sends' own; a send
+      // that fails must then end the wait by itself (see submit_send).
+      const bool batch_wait = last_seen_ >= o.completion_batch;
+      flag_send_failures_ = cqe_skip_ && !batch_wait;
       // The eventfd poll normally brings stop requests and posted functions, but while a sender
       // keeps the ring full its completion was seen to never arrive (blast --duration); checking
       // once per round makes both independent of it.
@@ -216,7 +223,6 @@ class UringBackend final : public Backend {
         // Wait for a whole batch only while traffic is heavy (the last round already brought one):
         // light traffic, a ping-pong above all, would otherwise wait out completion_wait on
         // every datagram.
-        const bool batch_wait = last_seen_ >= o.completion_batch;
         unsigned want = batch_wait ? o.completion_batch : 1;
         // The sends submitted now complete at once (a UDP send does not wait), so waiting for
         // `want` completions would end on their own and cost a second io_uring_enter per reply
@@ -227,8 +233,9 @@ class UringBackend final : public Backend {
                                                    : std::chrono::nanoseconds(idle_interval);
         const bool deferred = next_due - now < wait;
         if (deferred) wait = next_due - now;
-        if (!batch_wait && !deferred && !stopping && tick_armed_) {
-          ret = io_uring_submit_and_wait(&ring_, want);  // the tick bounds the wait
+        // Untimed: the tick bounds the wait, and a failed send ends it (flag_send_failures_).
+        if (!batch_wait && !deferred && !stopping && tick_armed_ && (flag_send_failures_ || sends_submitted_ == 0)) {
+          ret = io_uring_submit_and_wait(&ring_, want);
         } else {
           io_uring_cqe* cqe = nullptr;
           __kernel_timespec ts{};
@@ -364,6 +371,19 @@ class UringBackend final : public Backend {
     ++sends_submitted_;
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
+    if (flag_send_failures_) {
+      // An untimed wait counts on the sends' completions to end it only when a receive or the
+      // tick comes as well; a send that fails needs handling (sent again, reported) at once. So a
+      // NOP linked behind it: it runs, silently (CQE_SKIP_SUCCESS), when the send succeeds, and is
+      // cancelled, with a completion of its own, when the send fails, one completion more than
+      // the wait counts on. (Should the SQ fill between the two, the send goes without its flag:
+      // its failure then waits for the next completion or the tick.)
+      sqe->flags |= IOSQE_IO_LINK;
+      io_uring_sqe* flag = get_sqe();
+      io_uring_prep_nop(flag);
+      flag->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      io_uring_sqe_set_data64(flag, pack(Op::send_failed, s.index));
+    }
   }
 
   void stop_socket(Worker& worker, SocketState& s, std::chrono::steady_clock::time_point now) {
@@ -389,11 +409,12 @@ class UringBackend final : public Backend {
     worker.close_socket(s);
   }
 
-  // Returns how many completions the round brought, the idle tick's not counted.
+  // Returns how many completions the round brought, the idle tick's and the send-failure flags'
+  // not counted.
   unsigned process_completions(Worker& worker) {
     unsigned head;
     unsigned seen = 0;
-    unsigned ticks = 0;
+    unsigned ticks = 0;  // completions that are not news of traffic
     io_uring_cqe* cqe;
     SocketState* batch_socket = nullptr;
     const auto sockets = worker.sockets();
@@ -423,6 +444,7 @@ class UringBackend final : public Backend {
           ++ticks;
           on_tick(worker, *cqe);
           break;
+        case Op::send_failed: ++ticks; break;  // only ends the wait: the send's own completion tells
         case Op::cancel: break;  // the cancelled request reports through its own completion
       }
     }
@@ -611,6 +633,8 @@ class UringBackend final : public Backend {
   unsigned last_seen_ = 0;  // completions found by the previous round
   __kernel_timespec tick_interval_{};  // read by the kernel when the tick's SQE is submitted
   bool tick_armed_ = false;            // an idle tick is pending in the kernel
+  bool cqe_skip_ = false;              // the kernel has IOSQE_CQE_SKIP_SUCCESS (5.17)
+  bool flag_send_failures_ = false;    // sends get a linked NOP that completes if they fail
   bool traffic_since_tick_ = false;    // a receive or send completed since the last idle tick
   unsigned sends_submitted_ = 0;  // send SQEs prepared since the last io_uring_enter
   std::uint32_t control_space_ = 0;  // per receive, for the metadata the options ask for
