@@ -54,7 +54,8 @@ struct EngineOptions {
   // `completion_batch` completions) a worker sleeps until `completion_batch` completions are
   // ready or `completion_wait` has passed, whichever comes first: each wake-up is then amortised
   // over a batch instead of paid per datagram. Under light traffic it waits for one completion,
-  // so that a lone datagram (a ping) is handled at once rather than after completion_wait.
+  // with no timeout (a timed wait costs a kernel timer per datagram), so that a lone datagram (a
+  // ping) is handled at once rather than after completion_wait.
   // completion_batch = 1 turns batching off. (The epoll backend reads whatever is queued at each
   // wakeup; these do not apply.)
   std::uint32_t completion_batch = 32;
