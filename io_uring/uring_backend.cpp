@@ -1,12 +1,17 @@
 // The io_uring backend: one ring per worker.
 //
-// Receive: one multishot recvmsg per socket, selecting buffers from the worker's provided-buffer
-// ring; each completion carries one datagram (io_uring_recvmsg_out header, source address, control
-// data, payload) in a buffer the kernel picked. Consecutive completions of one socket are gathered
-// into a batch for the protocol; their buffers go back to the ring after the batch.
+// Receive: one recvmsg request per socket, selecting buffers from the worker's provided-buffer
+// ring. Normally a multishot request: each completion carries one datagram (io_uring_recvmsg_out
+// header, source address, control data, payload) in a buffer the kernel picked. Consecutive
+// completions of one socket are gathered into a batch for the protocol; their buffers go back to
+// the ring after the batch.
 // A multishot request can end: -ENOBUFS when every buffer is in use (the datagram stays queued in
 // the socket), -ECANCELED at stop, or an error. Every ending is counted (recv_terminations) and,
 // while the socket still receives, re-armed once buffers are back (recv_rearms): never spinning.
+// Under light traffic (EngineOptions::io_uring_receive, see receive_mode.hpp) a socket receives
+// with single-shot requests instead, one per datagram, submitted with the round's replies: the
+// payload then starts the buffer, and address and control data land in the socket's own msghdr.
+// Their completions are not endings; their failures are, counted as the multishot's are.
 //
 // Send: each queued datagram becomes one SENDMSG SQE whose msghdr lives beside its send-queue slot
 // until the completion; all SQEs of a round go to the kernel in the same io_uring_enter that waits
@@ -44,6 +49,7 @@
 #include "cmsg.hpp"
 #include "gso.hpp"
 #include "send_control.hpp"
+#include "receive_mode.hpp"
 #include "recvmsg_result.hpp"
 #include "uring_setup.hpp"
 #include "worker.hpp"
@@ -82,7 +88,17 @@ static_assert(sizeof(io_uring_recvmsg_out) % 8 == 0);
 // Per-socket io_uring state, sized at setup.
 struct SocketRing {
   msghdr recv_template{};          // tells the kernel how much room name and control get
-  bool armed = false;              // a multishot recvmsg is outstanding
+  bool armed = false;              // a recvmsg (multishot or single-shot) is outstanding
+  bool armed_single = false;       // ... and it is single-shot
+  bool rearm_counts = false;       // the last receive ended (recv_terminations): its re-arm counts
+  ReceiveMode mode;                // which kind to arm next (adaptive policy)
+  std::uint32_t received_this_round = 0;
+  // A single-shot recvmsg's header: the kernel fills in the source address, the control data and
+  // the flags (MSG_TRUNC) here, and the payload at the start of the buffer it picks.
+  msghdr single_msg{};
+  iovec single_iov{};
+  sockaddr_in6 single_name{};
+  std::vector<std::byte> single_control;
   bool cancel_sent = false;        // receive cancelled (stopping)
   bool cancel_sent_sends = false;  // sends cancelled (stop deadline passed)
   std::uint32_t fixed_index = 0;   // registered-file slot
@@ -152,11 +168,14 @@ class UringBackend final : public Backend {
     if (auto r = buffers_->init(ring_, worker.pool(), o.buffer_size + recv_header_bytes + control_space_); !r) return r;
 
     rings_.resize(sockets.size());
+    payload_room_ = o.buffer_size;
     for (const auto& s : sockets) {
       SocketRing& sr = rings_[s->index];
       sr.fixed_index = s->index;
       sr.recv_template.msg_namelen = name_space;
       sr.recv_template.msg_controllen = control_space_;
+      sr.mode = ReceiveMode(o.io_uring_receive);
+      sr.single_control.resize(control_space_);
       sr.tx_msg.resize(s->queue.capacity());
       sr.tx_iov.resize(s->queue.capacity());
       sr.tx_done.assign(s->queue.capacity(), 0);
@@ -192,6 +211,7 @@ class UringBackend final : public Backend {
       // once per round makes both independent of it.
       worker.poll_control();
       const auto now = std::chrono::steady_clock::now();
+      previous_round_busy_ = now - woke_at_;
       worker.sample_kernel_drops(now);
       auto next_due = std::chrono::steady_clock::time_point::max();
       bool writers = false;  // a protocol waits for send-queue room, freed by send completions
@@ -246,6 +266,7 @@ class UringBackend final : public Backend {
         }
       }
       sends_submitted_ = 0;  // every send prepared so far went in with that call
+      woke_at_ = std::chrono::steady_clock::now();
       const bool idle = last_seen_ == 0;
       last_seen_ = process_completions(worker);
       if (last_seen_ != 0) last_activity_ = now;
@@ -292,15 +313,44 @@ class UringBackend final : public Backend {
     arm_tick();
   }
 
+  // user_data of a socket's receive: slot 1 marks a single-shot one.
+  static std::uint64_t receive_data(std::uint32_t socket, bool single) { return pack(Op::recv, socket, single ? 1 : 0); }
+
   void arm_receive(SocketState& s) {
     SocketRing& sr = rings_[s.index];
     if (sr.armed || !s.receiving || s.closed) return;
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_recvmsg_multishot(sqe, static_cast<int>(sr.fixed_index), &sr.recv_template, 0);
+    const bool single = sr.mode.single_shot_next();
+    if (single) {
+      // The iovec's length caps the payload at buffer_size, as the multishot layout does, so that
+      // a datagram is truncated (or not) whichever kind received it.
+      sr.single_iov = {nullptr, payload_room_};
+      sr.single_msg = {};
+      sr.single_msg.msg_name = &sr.single_name;
+      sr.single_msg.msg_namelen = sizeof(sr.single_name);
+      sr.single_msg.msg_iov = &sr.single_iov;
+      sr.single_msg.msg_iovlen = 1;
+      sr.single_msg.msg_control = control_space_ == 0 ? nullptr : sr.single_control.data();
+      sr.single_msg.msg_controllen = control_space_;
+      io_uring_prep_recvmsg(sqe, static_cast<int>(sr.fixed_index), &sr.single_msg, 0);
+    } else {
+      io_uring_prep_recvmsg_multishot(sqe, static_cast<int>(sr.fixed_index), &sr.recv_template, 0);
+    }
     sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
     sqe->buf_group = BufferRing::group_id;
-    io_uring_sqe_set_data64(sqe, pack(Op::recv, s.index));
+    io_uring_sqe_set_data64(sqe, receive_data(s.index, single));
     sr.armed = true;
+    sr.armed_single = single;
+  }
+
+  // The adaptive policy wants single-shot receives while a multishot one is armed: cancel it; its
+  // -ECANCELED ending is planned, and the socket is re-armed single-shot.
+  void switch_to_single_shot(SocketState& s) {
+    SocketRing& sr = rings_[s.index];
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, receive_data(s.index, false), 0);
+    io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
+    sr.mode.cancel_sent();
   }
 
   void prepare_sends(SocketState& s) {
@@ -390,7 +440,7 @@ class UringBackend final : public Backend {
     SocketRing& sr = rings_[s.index];
     if (sr.armed && !sr.cancel_sent) {
       io_uring_sqe* sqe = get_sqe();
-      io_uring_prep_cancel64(sqe, pack(Op::recv, s.index), 0);
+      io_uring_prep_cancel64(sqe, receive_data(s.index, sr.armed_single), 0);
       io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
       sr.cancel_sent = true;
     }
@@ -429,7 +479,7 @@ class UringBackend final : public Backend {
             if (batch_socket != nullptr) finish_batch(worker, *batch_socket);
             batch_socket = &s;
           }
-          on_receive(worker, s, *cqe);
+          on_receive(worker, s, *cqe, slot_of(data) == 1);
           break;
         }
         case Op::send:
@@ -457,44 +507,71 @@ class UringBackend final : public Backend {
     // from starving the others of buffers round after round.
     const std::size_t count = sockets.size();
     rearm_start_ = count == 0 ? 0 : (rearm_start_ + 1) % count;
-    for (std::size_t k = 0; k < count; ++k) {
-      SocketState& s = *sockets[(rearm_start_ + k) % count];
-      if (!rings_[s.index].armed && s.receiving && !s.closed && buffers_->in_kernel() > 0) {
-        arm_receive(s);
-        s.counters.recv_rearms.add(1);
-      }
-    }
     for (const auto& s : sockets) {
       SocketRing& sr = rings_[s->index];
       if (sr.rx_this_round) {
         s->counters.rx_syscalls.add(1);
         sr.rx_this_round = false;
+        if (sr.armed && !sr.armed_single && s->receiving && sr.mode.multishot_round(sr.received_this_round)) {
+          switch_to_single_shot(*s);
+        }
+        sr.received_this_round = 0;
       }
       sr.tx_this_round = false;
+    }
+    for (std::size_t k = 0; k < count; ++k) {
+      SocketState& s = *sockets[(rearm_start_ + k) % count];
+      SocketRing& sr = rings_[s.index];
+      if (!sr.armed && s.receiving && !s.closed && buffers_->in_kernel() > 0) {
+        arm_receive(s);
+        if (sr.rearm_counts) s.counters.recv_rearms.add(1);
+        sr.rearm_counts = false;
+      }
     }
     return seen - ticks;
   }
 
-  void on_receive(Worker& worker, SocketState& s, const io_uring_cqe& cqe) {
+  void on_receive(Worker& worker, SocketState& s, const io_uring_cqe& cqe, bool single) {
     SocketRing& sr = rings_[s.index];
     sr.rx_this_round = true;
-    if (!(cqe.flags & IORING_CQE_F_MORE)) {
+    if (single || !(cqe.flags & IORING_CQE_F_MORE)) {
       sr.armed = false;
-      // Our own cancel at stop is the planned end, not a termination to re-arm after; counting
-      // only the others keeps recv_rearms == recv_terminations for a socket that was not stopped.
-      const bool planned = cqe.res == -ECANCELED && !s.receiving;
-      if (!planned) s.counters.recv_terminations.add(1);
+      // Our own cancels (at stop, or to switch to single-shot receives) are planned ends, not
+      // terminations to re-arm after, and a single-shot receive that brought a datagram simply
+      // did its one job; counting only the other ends keeps recv_rearms == recv_terminations for
+      // a socket that was not stopped.
+      const bool planned = (cqe.res == -ECANCELED && (!s.receiving || sr.mode.switching())) || (single && cqe.res >= 0);
+      sr.mode.receive_ended(single, previous_round_busy_);
+      if (!planned) {
+        s.counters.recv_terminations.add(1);
+        sr.rearm_counts = true;
+      }
       if (cqe.res == -ENOBUFS) {
         s.counters.no_buffer.add(1);
       } else if (cqe.res < 0 && cqe.res != -ECANCELED) {
         worker.drain_errors(s, -cqe.res);
       }
     }
-    if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
+    if (cqe.res < 0) return;
+    if (!(cqe.flags & IORING_CQE_F_BUFFER)) {
+      // A single-shot receive of an empty datagram: the kernel put its buffer back unused.
+      if (single && cqe.res == 0) {
+        ++sr.received_this_round;
+        s.counters.recv_single_shots.add(1);
+        accept_single(worker, s, sr, nullptr, 0);
+      }
+      return;
+    }
     const auto id = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     buffers_->taken_by_kernel();
     pending_ids_[pending_++] = id;
+    ++sr.received_this_round;
     std::byte* buffer = worker.pool().slot(id);
+    if (single) {
+      s.counters.recv_single_shots.add(1);
+      accept_single(worker, s, sr, buffer, static_cast<std::size_t>(cqe.res));
+      return;
+    }
     const auto r = parse_recvmsg_result(buffer, static_cast<std::size_t>(cqe.res), name_space, control_space_);
     if (!r) {
       // Shorter than the header the kernel itself wrote: cannot happen; count it rather than trust it.
@@ -506,6 +583,22 @@ class UringBackend final : public Backend {
       worker.accept(s, r->payload, peer, r->truncated);
     } else {
       worker.accept(s, r->payload, peer, r->truncated, r->control, r->control_length);
+    }
+  }
+
+  // A single-shot receive's datagram: `length` payload bytes at the start of `buffer`, the rest in
+  // the msghdr the kernel filled in.
+  void accept_single(Worker& worker, SocketState& s, const SocketRing& sr, const std::byte* buffer, std::size_t length) {
+    const msghdr& m = sr.single_msg;
+    const std::span<const std::byte> payload(buffer, buffer == nullptr ? 0 : std::min<std::size_t>(length, payload_room_));
+    const bool truncated = (m.msg_flags & MSG_TRUNC) != 0;
+    const std::uint32_t name_length = std::min<std::uint32_t>(m.msg_namelen, sizeof(sr.single_name));
+    const Address peer = Address::from_sockaddr(&sr.single_name, name_length);
+    if (control_space_ == 0) {
+      worker.accept(s, payload, peer, truncated);
+    } else {
+      const std::size_t control_length = std::min<std::size_t>(m.msg_controllen, control_space_);
+      worker.accept(s, payload, peer, truncated, sr.single_control.data(), control_length);
     }
   }
 
@@ -638,6 +731,11 @@ class UringBackend final : public Backend {
   bool traffic_since_tick_ = false;    // a receive or send completed since the last idle tick
   unsigned sends_submitted_ = 0;  // send SQEs prepared since the last io_uring_enter
   std::uint32_t control_space_ = 0;  // per receive, for the metadata the options ask for
+  std::uint32_t payload_room_ = 0;   // payload bytes per receive buffer (EngineOptions::buffer_size)
+  // For the adaptive receive policy: when the last wait returned, and how long the round before
+  // this one worked from there to the next wait.
+  std::chrono::steady_clock::time_point woke_at_ = std::chrono::steady_clock::now();
+  std::chrono::nanoseconds previous_round_busy_{};
   bool zerocopy_ = false;                 // EngineOptions::zerocopy_send
   std::uint32_t zerocopy_min_bytes_ = 0;  // EngineOptions::zerocopy_min_bytes
   unsigned cq_entries_ = 0;       // the completion queue's size

@@ -29,6 +29,11 @@ void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
                  "with --busy-poll: sleep after this many seconds without traffic (0 = never)")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
+  app.add_option("--uring-receive", f.uring_receive,
+                 "io_uring receive requests: adaptive (multishot for bursts, single-shot for a ping-pong), "
+                 "multishot or single-shot")
+      ->check(CLI::IsMember({"adaptive", "multishot", "single-shot"}))
+      ->capture_default_str();
   app.add_option("--sndbuf", f.sndbuf, "socket send buffer (SO_SNDBUF) in bytes")->check(CLI::Range(0, 1 << 30));
 }
 
@@ -50,6 +55,10 @@ Result<EngineOptions> to_engine_options(const CommonFlags& f) {
   o.socket_send_buffer = f.sndbuf;
   o.busy_poll = f.busy_poll;
   o.busy_poll_idle = std::chrono::milliseconds(static_cast<long long>(f.busy_poll_idle_s * 1000));
+  using Receive = EngineOptions::IoUringReceive;
+  o.io_uring_receive = f.uring_receive == "multishot"     ? Receive::multishot
+                       : f.uring_receive == "single-shot" ? Receive::single_shot
+                                                          : Receive::adaptive;
   return o;
 }
 

@@ -23,6 +23,7 @@ struct CommonFlags {
   int sndbuf = 0;
   bool busy_poll = false;
   double busy_poll_idle_s = 1.0;
+  std::string uring_receive = "adaptive";  // EngineOptions::io_uring_receive
 };
 
 // Adds the shared flags to a subcommand. `server` adds --idle-exit.

@@ -49,6 +49,8 @@ const std::vector<UsageCase> usage_cases = {
     {"NameNotAddress", {"sink", "--bind", "localhost:9000"}, {"localhost:9000"}},
     {"UnbracketedIpv6", {"sink", "--bind", "::1:9000"}, {"::1:9000"}},
     {"UnknownBackend", {"sink", "--bind", "127.0.0.1:0", "--backend", "foo"}, {"--backend", "foo"}},
+    {"UnknownUringReceive", {"echo", "--bind", "127.0.0.1:0", "--uring-receive", "sometimes"},
+     {"--uring-receive", "sometimes"}},
     {"BadCpus", {"sink", "--bind", "127.0.0.1:0", "--cpus", "9999"}, {"9999"}},
     {"BadCpuSyntax", {"sink", "--bind", "127.0.0.1:0", "--cpus", "0-"}, {"0-"}},
     {"WorkersZero", {"sink", "--bind", "127.0.0.1:0", "--workers", "0"}, {"--workers"}},

@@ -185,7 +185,9 @@ ProtocolFactory recording_factory(Recorder& recorder, Hooks hooks = {}, Record r
 // Sends every datagram back to its sender; records peers only.
 ProtocolFactory echo_factory(Recorder& recorder);
 
-// Engine::create or throw; the backend is `kind`.
+// Engine::create or throw. SALVO_TEST_IO_URING_RECEIVE=adaptive|multishot|single-shot, when set,
+// overrides options.io_uring_receive: ctest runs the receive-path suites once more with it set to
+// single-shot (tests/CMakeLists.txt, integration.single_shot_receive).
 std::unique_ptr<Engine> make_engine(EngineOptions options);
 // listen() or throw.
 Address must_listen(Engine& engine, const Address& address, const ProtocolFactory& factory);

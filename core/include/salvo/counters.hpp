@@ -53,8 +53,9 @@ namespace salvo {
   X(tx_syscalls, "send system calls (sendmmsg, or io_uring_enter for sends)")                    \
   X(eagain, "send attempts that found the socket buffer full and waited for writability")       \
   X(no_buffer, "times reception paused because every receive buffer was in use")                 \
-  X(recv_terminations, "io_uring: multishot receives that ended (no buffers, cancel, error)")    \
-  X(recv_rearms, "io_uring: multishot receives armed again after ending")                         \
+  X(recv_terminations, "io_uring: receives that ended (no buffers, cancel, error)")               \
+  X(recv_rearms, "io_uring: receives armed again after ending")                                   \
+  X(recv_single_shots, "io_uring: datagrams received by single-shot requests (io_uring_receive)") \
   X(refused, "ICMP port-unreachable reports (ECONNREFUSED) seen on the socket")                  \
   X(unreachable, "ICMP host/network unreachable reports for datagrams the socket sent")          \
   X(path_mtu_reports, "path MTU reports (ICMP fragmentation needed / packet too big)")           \

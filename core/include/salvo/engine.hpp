@@ -61,6 +61,18 @@ struct EngineOptions {
   std::uint32_t completion_batch = 32;
   std::chrono::microseconds completion_wait{50};
 
+  // io_uring receive requests. A multishot recvmsg stays armed and delivers every datagram of a
+  // burst without a submission each, but after each datagram it tries the socket once more
+  // before the completion reaches the worker (UDP does not tell io_uring whether more is queued),
+  // which a ping-pong pays on every round trip (about 1 us on the VM this was measured on). A
+  // single-shot recvmsg, submitted again with each round's replies, has no such retry but costs a
+  // submission per datagram. `adaptive` uses multishot while datagrams come in bursts and switches
+  // a socket to single-shot after a few rounds that each brought it one datagram; every 1024
+  // single-shot datagrams it goes back to multishot to look for a burst. The two fixed choices are
+  // for measurements and tests. The epoll backend ignores this.
+  enum class IoUringReceive : std::uint8_t { adaptive, multishot, single_shot };
+  IoUringReceive io_uring_receive = IoUringReceive::adaptive;
+
   // CPU steering for SO_REUSEPORT groups (workers > 1, pinned with `cpus`): a datagram the kernel
   // handles on CPU c goes to the socket of the worker pinned to c (a classic-BPF program attached
   // with SO_ATTACH_REUSEPORT_CBPF), so it is served on the CPU whose caches already hold it. With
