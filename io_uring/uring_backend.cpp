@@ -555,23 +555,18 @@ class UringBackend final : public Backend {
     if (cqe.res < 0) return;
     if (!(cqe.flags & IORING_CQE_F_BUFFER)) {
       // A single-shot receive of an empty datagram: the kernel put its buffer back unused.
-      if (single && cqe.res == 0) {
-        ++sr.received_this_round;
-        s.counters.recv_single_shots.add(1);
-        accept_single(worker, s, sr, nullptr, 0);
-      }
+      if (single && cqe.res == 0) accept_single(worker, s, sr, nullptr, 0);
       return;
     }
     const auto id = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     buffers_->taken_by_kernel();
     pending_ids_[pending_++] = id;
-    ++sr.received_this_round;
     std::byte* buffer = worker.pool().slot(id);
     if (single) {
-      s.counters.recv_single_shots.add(1);
       accept_single(worker, s, sr, buffer, static_cast<std::size_t>(cqe.res));
       return;
     }
+    ++sr.received_this_round;
     const auto r = parse_recvmsg_result(buffer, static_cast<std::size_t>(cqe.res), name_space, control_space_);
     if (!r) {
       // Shorter than the header the kernel itself wrote: cannot happen; count it rather than trust it.
@@ -586,9 +581,12 @@ class UringBackend final : public Backend {
     }
   }
 
-  // A single-shot receive's datagram: `length` payload bytes at the start of `buffer`, the rest in
-  // the msghdr the kernel filled in.
-  void accept_single(Worker& worker, SocketState& s, const SocketRing& sr, const std::byte* buffer, std::size_t length) {
+  // A single-shot receive's datagram, counted: `length` payload bytes at the start of `buffer`
+  // (null for an empty datagram, which comes without one), the rest in the msghdr the kernel
+  // filled in.
+  void accept_single(Worker& worker, SocketState& s, SocketRing& sr, const std::byte* buffer, std::size_t length) {
+    ++sr.received_this_round;
+    s.counters.recv_single_shots.add(1);
     const msghdr& m = sr.single_msg;
     const std::span<const std::byte> payload(buffer, buffer == nullptr ? 0 : std::min<std::size_t>(length, payload_room_));
     const bool truncated = (m.msg_flags & MSG_TRUNC) != 0;

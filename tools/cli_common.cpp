@@ -55,10 +55,9 @@ Result<EngineOptions> to_engine_options(const CommonFlags& f) {
   o.socket_send_buffer = f.sndbuf;
   o.busy_poll = f.busy_poll;
   o.busy_poll_idle = std::chrono::milliseconds(static_cast<long long>(f.busy_poll_idle_s * 1000));
-  using Receive = EngineOptions::IoUringReceive;
-  o.io_uring_receive = f.uring_receive == "multishot"     ? Receive::multishot
-                       : f.uring_receive == "single-shot" ? Receive::single_shot
-                                                          : Receive::adaptive;
+  auto receive = parse_io_uring_receive(f.uring_receive);
+  if (!receive) return receive.error();
+  o.io_uring_receive = *receive;
   return o;
 }
 

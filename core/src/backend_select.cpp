@@ -24,6 +24,24 @@ Result<BackendKind> parse_backend_kind(std::string_view text) {
                      "unknown backend '" + std::string(text) + "' (expected auto, io_uring or epoll)");
 }
 
+std::string_view to_string(EngineOptions::IoUringReceive kind) noexcept {
+  switch (kind) {
+    case EngineOptions::IoUringReceive::adaptive: return "adaptive";
+    case EngineOptions::IoUringReceive::multishot: return "multishot";
+    case EngineOptions::IoUringReceive::single_shot: return "single-shot";
+  }
+  return "unknown";
+}
+
+Result<EngineOptions::IoUringReceive> parse_io_uring_receive(std::string_view text) {
+  for (auto kind : {EngineOptions::IoUringReceive::adaptive, EngineOptions::IoUringReceive::multishot,
+                    EngineOptions::IoUringReceive::single_shot}) {
+    if (text == to_string(kind)) return kind;
+  }
+  return Error::make(Errc::bad_option, "unknown io_uring receive kind '" + std::string(text) +
+                                           "' (expected adaptive, multishot or single-shot)");
+}
+
 namespace detail {
 
 Result<BackendChoice> choose_backend(BackendKind requested) {

@@ -6,6 +6,7 @@
 //
 // The other receive-path suites (Metadata, Sizes, RoundTrip...) run once more with single-shot
 // receives forced through SALVO_TEST_IO_URING_RECEIVE (tests/CMakeLists.txt).
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -36,12 +37,9 @@ std::vector<ReceiveCase> receive_cases() {
 
 std::string case_name(const testing::TestParamInfo<ReceiveCase>& info) {
   if (info.param.backend != BackendKind::io_uring) return std::string(to_string(info.param.backend));
-  switch (info.param.receive) {
-    case Receive::adaptive: return "io_uring_adaptive";
-    case Receive::multishot: return "io_uring_multishot";
-    case Receive::single_shot: return "io_uring_single_shot";
-  }
-  return "unknown";
+  std::string name = "io_uring_" + std::string(to_string(info.param.receive));
+  std::replace(name.begin(), name.end(), '-', '_');  // gtest names allow no '-'
+  return name;
 }
 
 using detail::ReceiveMode;

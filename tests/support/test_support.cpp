@@ -320,17 +320,9 @@ ProtocolFactory echo_factory(Recorder& recorder) {
 
 std::unique_ptr<Engine> make_engine(EngineOptions options) {
   if (const char* env = std::getenv("SALVO_TEST_IO_URING_RECEIVE"); env != nullptr && *env != '\0') {
-    using Receive = EngineOptions::IoUringReceive;
-    const std::string_view kind(env);
-    if (kind == "adaptive") {
-      options.io_uring_receive = Receive::adaptive;
-    } else if (kind == "multishot") {
-      options.io_uring_receive = Receive::multishot;
-    } else if (kind == "single-shot") {
-      options.io_uring_receive = Receive::single_shot;
-    } else {
-      throw std::runtime_error("SALVO_TEST_IO_URING_RECEIVE: not adaptive, multishot or single-shot: " + std::string(kind));
-    }
+    auto kind = parse_io_uring_receive(env);
+    if (!kind) throw std::runtime_error("SALVO_TEST_IO_URING_RECEIVE: " + kind.error().message);
+    options.io_uring_receive = *kind;
   }
   auto e = Engine::create(std::move(options));
   if (!e) throw std::runtime_error("Engine::create: " + e.error().message);

@@ -139,6 +139,11 @@ struct EngineOptions {
   std::chrono::milliseconds stop_flush_timeout{1000};
 };
 
+// EngineOptions::IoUringReceive by name, as the CLI's --uring-receive writes it: "adaptive",
+// "multishot", "single-shot".
+std::string_view to_string(EngineOptions::IoUringReceive kind) noexcept;
+Result<EngineOptions::IoUringReceive> parse_io_uring_receive(std::string_view text);
+
 // Why a backend runs: written for people ("epoll: forced by SALVO_BACKEND=epoll").
 struct BackendChoice {
   BackendKind kind = BackendKind::epoll;
