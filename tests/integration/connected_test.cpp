@@ -93,12 +93,7 @@ TEST_P(Connected, OnlyThePeersDatagramsArriveAndSendNeedsNoAddress) {
 // A connected socket on `loopback` sends to a closed port of the same loopback and must hear
 // on_refused with that peer.
 void connected_refused(const EngineOptions& options, const Address& loopback) {
-  // A port that is certainly closed: bind, note, close.
-  Address closed;
-  {
-    UdpSocket gone(loopback);
-    closed = gone.local();
-  }
+  const Address closed = closed_port_address(loopback);
   RefusalRecorder* protocol = nullptr;
   auto engine = make_engine(options);
   must_listen(*engine, loopback, [&](unsigned) {
@@ -121,9 +116,9 @@ void connected_refused(const EngineOptions& options, const Address& loopback) {
 // An unconnected socket on `loopback` sends to three closed ports and must be told, per peer.
 void unconnected_refused(const EngineOptions& options, const Address& loopback) {
   std::vector<Address> closed;
-  for (int i = 0; i < 3; ++i) {
-    UdpSocket gone(loopback);
-    closed.push_back(gone.local());
+  while (closed.size() < 3) {
+    const Address port = closed_port_address(loopback);
+    if (std::find(closed.begin(), closed.end(), port) == closed.end()) closed.push_back(port);
   }
   RefusalRecorder* protocol = nullptr;
   auto engine = make_engine(options);
@@ -165,11 +160,7 @@ TEST_P(Connected, Ipv6UnconnectedSocketsHearWhichPeerRefused) {
 TEST_P(Connected, AnIcmpStormDoesNotStopValidTraffic) {
   // The server answers every datagram; half of its peers are gone (each reply draws an ICMP port
   // unreachable), while a live client's 2000 requests must all be answered.
-  Address gone;
-  {
-    UdpSocket g(addr("127.0.0.1:0"));
-    gone = g.local();
-  }
+  const Address gone = closed_port_address(addr("127.0.0.1:0"));
   Recorder recorder;
   Hooks hooks;
   hooks.on_datagrams = [&](std::span<const Datagram> batch, Transport& t) {

@@ -449,11 +449,7 @@ TEST_P(Gso, RunsToARefusingPortAreRetriedAndCounted) {
   // ICMP port unreachable for a GSO run, then a run to a live receiver: the kernel reports the
   // first run's error on the next send, which the backends send again; the live run arrives whole.
   UdpSocket live(addr("127.0.0.1:0"), 4 << 20);
-  Address dead;
-  {
-    UdpSocket gone(addr("127.0.0.1:0"));
-    dead = gone.local();
-  }
+  const Address dead = closed_port_address(addr("127.0.0.1:0"));
   Recorder recorder;
   Hooks hooks;
   hooks.on_start = [&](Transport& t) {

@@ -207,16 +207,6 @@ std::chrono::microseconds process_cpu() {
          std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
-// A loopback port nothing is bound to right now: bind port 0, note the port, close.
-Address free_loopback_port() {
-  Address a;
-  {
-    UdpSocket probe(addr("127.0.0.1:0"));
-    a = probe.local();
-  }
-  return a;
-}
-
 // Sends seqs [from, to) of `size` bytes to `to_address` in chunks of `chunk`, waiting after each
 // chunk until the ledger has every one of them, so that the receiving socket never has reason to
 // drop. A chunk that does not arrive within 10 s fails the test.
@@ -542,6 +532,8 @@ void peer_gone(BackendKind kind, const char* loopback) {
   const Address bound = must_listen(*engine, addr(std::string(loopback) + ":0"), probe_factory(seen, config));
   must_start(*engine);
 
+  // B is bound before A closes, so that it cannot be handed A's port.
+  UdpSocket b(addr(std::string(loopback) + ":0"), 1 << 20);
   std::optional<UdpSocket> a;
   a.emplace(addr(std::string(loopback) + ":0"));
   const Address a_address = a->local();
@@ -567,7 +559,6 @@ void peer_gone(BackendKind kind, const char* loopback) {
       << describe(engine->counters());
 
   // B is served exactly: every echo, from the server's address, byte for byte, once.
-  UdpSocket b(addr(std::string(loopback) + ":0"), 1 << 20);
   std::vector<bool> echoed(b_count, false);
   std::uint64_t replies = 0;
   std::vector<std::byte> buffer(2048);
@@ -653,7 +644,7 @@ constexpr int restart_rounds = 20;
 // destruction), serves 64 datagrams from 64 source ports (so both members of a two-worker
 // SO_REUSEPORT group get some), and stops.
 void restart_quietly(EngineOptions o) {
-  const Address fixed = free_loopback_port();
+  const Address fixed = closed_port_address(addr("127.0.0.1:0"));  // no client can be handed it
   std::vector<std::unique_ptr<UdpSocket>> clients;
   for (int i = 0; i < 64; ++i) clients.push_back(std::make_unique<UdpSocket>(addr("127.0.0.1:0")));
   std::unique_ptr<Engine> previous;
@@ -708,7 +699,7 @@ void restart_quietly(EngineOptions o) {
 // it binds, reads from the flood, and everything it read was delivered intact; over all engines no
 // datagram was delivered twice. When the flood is over, the last engine gets a paced tail exactly.
 void restart_under_flood(EngineOptions o) {
-  const Address fixed = free_loopback_port();
+  const Address fixed = closed_port_address(addr("127.0.0.1:0"));  // no client can be handed it
   constexpr std::uint64_t flood_capacity = 3'000'000;
   constexpr std::uint64_t tail = 200;
   constexpr std::uint64_t drain_markers = 100;

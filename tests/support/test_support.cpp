@@ -11,9 +11,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace salvo {
 
@@ -102,6 +105,44 @@ UdpSocket::UdpSocket(const Address& bind, int receive_buffer, int send_buffer) {
   socklen_t length = sizeof name;
   if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&name), &length) != 0) fail_errno("getsockname");
   local_ = Address::from_sockaddr(&name, length);
+}
+
+namespace {
+
+// The kernel's ephemeral port range, [low, high]; Linux's default if it cannot be read.
+std::pair<unsigned, unsigned> ephemeral_port_range() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 0;
+  unsigned high = 0;
+  if (in >> low >> high && low <= high) return {low, high};
+  return {32768, 60999};
+}
+
+bool udp_port_free(const Address& address) {
+  const int fd = ::socket(address.is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail_errno("socket");
+  const bool bound = ::bind(fd, static_cast<const sockaddr*>(address.sockaddr_data()), address.sockaddr_size()) == 0;
+  ::close(fd);
+  return bound;
+}
+
+}  // namespace
+
+Address closed_port_address(const Address& host) {
+  const auto [low, high] = ephemeral_port_range();
+  // Candidates: the unprivileged ports below the range, then any above it. A random start keeps
+  // tests that run at once (ctest -j) from probing the same port at the same moment.
+  std::vector<unsigned> candidates;
+  for (unsigned port = 1024; port < low; ++port) candidates.push_back(port);
+  for (unsigned port = high + 1; port <= 65535; ++port) candidates.push_back(port);
+  if (candidates.empty()) throw std::runtime_error("closed_port_address: the ephemeral range covers every port");
+  std::random_device random;
+  const std::size_t start = random() % candidates.size();
+  for (std::size_t k = 0; k < candidates.size() && k < 4096; ++k) {
+    const Address candidate = host.with_port(static_cast<std::uint16_t>(candidates[(start + k) % candidates.size()]));
+    if (udp_port_free(candidate)) return candidate;
+  }
+  throw std::runtime_error("closed_port_address: no free UDP port outside the ephemeral range on " + host.to_string());
 }
 
 UdpSocket::~UdpSocket() {

@@ -103,6 +103,13 @@ class UdpSocket {
   Address local_;
 };
 
+// An address on `host` (a loopback address; its port is ignored) whose port no UDP socket holds,
+// for datagrams that must draw an ICMP port unreachable. The port lies outside the kernel's
+// ephemeral range (net.ipv4.ip_local_port_range), so no socket bound to port 0 later in the test
+// can be handed it: "bind to port 0, note, close" could give a later client that very port, and
+// the test's datagrams to the closed port would then reach the client. Throws if none is free.
+Address closed_port_address(const Address& host);
+
 // A copy of one received datagram, made inside the hook (views die when it returns).
 struct Received {
   std::vector<std::byte> payload;
