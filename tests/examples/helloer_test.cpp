@@ -35,11 +35,8 @@ TEST_P(Helloer, PrintsTheEchoOfHelloFromTheEchoServerExample) {
 }
 
 TEST_P(Helloer, SaysNoOneListeningOnAClosedPortAndExits3) {
-  Address closed;
-  {
-    UdpSocket taken(addr("127.0.0.1:0"));  // a port that was free a moment ago and is closed now
-    closed = taken.local();
-  }
+  // Not "bind port 0 and close": the helloer binds port 0 itself and could be handed that port.
+  const Address closed = closed_port_address(addr("127.0.0.1:0"));
   ExampleProcess helloer({helloer_bin, closed.to_string()}, backend_env());
   const ProcessResult r = helloer.finish(10s);  // it ends by itself once refused
   ASSERT_TRUE(r.exited) << describe(r);
