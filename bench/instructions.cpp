@@ -10,13 +10,21 @@
 //               the send queue and the flush)
 //   recvmmsg    a plain recvmmsg loop, 64 per call, in drain_recvmmsg
 //   mmsg-echo   a plain recvmmsg + sendmmsg loop, 64 per call, in drain_recvmmsg
+//   salvo-pingpong  salvo's engine echoing each datagram to its sender, driven by a client in the
+//               same process that sends the next datagram only when the echo is back: one
+//               datagram per round of the worker, as a sockperf ping-pong gives it
+//   pingpong    the plain ping-pong server: blocking recvfrom + sendto, in serve_pingpong
 // bench/instructions.py runs each mode under callgrind for N and 2N datagrams with
 // --toggle-collect on the receiving function and takes the difference over N, which cancels
 // set-up and tear-down: what is left is the cost per datagram of the steady state.
 //
-// Usage: salvo_instructions salvo|salvo-echo|recvmmsg|mmsg-echo N   (N <= 4096)
+// The ping-pong modes take N round trips instead of N queued datagrams: their cost per datagram is
+// a whole round's, batches of one.
+//
+// Usage: salvo_instructions salvo|salvo-echo|recvmmsg|mmsg-echo|salvo-pingpong|pingpong N   (N <= 4096)
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <array>
@@ -94,6 +102,46 @@ bool queue_datagrams(std::uint16_t port, unsigned n) {
   return got;
 }
 
+// The plain ping-pong server, out of line for --toggle-collect: n round trips of a blocking
+// recvfrom and a sendto back to the sender.
+[[gnu::noinline]] unsigned serve_pingpong(int fd, unsigned n) {
+  static char buffer[2048];
+  unsigned served = 0;
+  while (served < n) {
+    sockaddr_in from{};
+    socklen_t from_length = sizeof from;
+    const ssize_t got = ::recvfrom(fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from), &from_length);
+    if (got < 0) break;  // the receive timeout: the client is gone
+    ::sendto(fd, buffer, static_cast<std::size_t>(got), 0, reinterpret_cast<sockaddr*>(&from), from_length);
+    ++served;
+  }
+  return served;
+}
+
+// The ping-pong client: n datagrams to 127.0.0.1:port, each sent once the previous one's echo is
+// back. Returns the echoes received; a lost one (nothing within the timeout) ends the run early.
+unsigned drive_pingpong(std::uint16_t port, unsigned n) {
+  std::uint16_t own_port = 0;
+  const int fd = udp_socket_on_loopback(own_port);
+  const timeval timeout{10, 0};  // valgrind runs the server some 50 times slower than native
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::array<char, payload_size> payload{};
+  std::array<char, 2048> echo{};
+  unsigned echoed = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    std::memcpy(payload.data(), &i, sizeof i);
+    if (::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) != payload_size) break;
+    if (::recv(fd, echo.data(), echo.size(), 0) != payload_size || std::memcmp(echo.data(), &i, sizeof i) != 0) break;
+    ++echoed;
+  }
+  ::close(fd);
+  return echoed;
+}
+
 class Count final : public salvo::Protocol {
  public:
   void on_datagrams(std::span<const salvo::Datagram>, salvo::Transport&) override {}
@@ -109,6 +157,47 @@ class EchoTo final : public salvo::Protocol {
  private:
   salvo::Address to_;
 };
+
+class EchoToSender final : public salvo::Protocol {
+ public:
+  void on_datagrams(std::span<const salvo::Datagram> batch_in, salvo::Transport& t) override {
+    for (const salvo::Datagram& d : batch_in) t.send(d.payload, d.peer);
+  }
+};
+
+int run_salvo_pingpong(unsigned n) {
+  salvo::EngineOptions options;
+  options.gso = false;
+  auto engine = salvo::Engine::create(options);
+  if (!engine) return std::fprintf(stderr, "%s\n", engine.error().message.c_str()), 1;
+  auto bound = (*engine)->listen(salvo::Address::ipv4_loopback(0),
+                                 [](unsigned) -> std::unique_ptr<salvo::Protocol> { return std::make_unique<EchoToSender>(); });
+  if (!bound) return std::fprintf(stderr, "%s\n", bound.error().message.c_str()), 1;
+  if (!(*engine)->start()) return 1;
+  const unsigned echoed = drive_pingpong(bound->port(), n);
+  (*engine)->stop();
+  (*engine)->wait();
+  const salvo::Counters c = (*engine)->counters();
+  std::printf("backend %s round trips %u received %llu sent %llu rx_batches %llu\n",
+              std::string(salvo::to_string((*engine)->backend().kind)).c_str(), echoed,
+              static_cast<unsigned long long>(c.received), static_cast<unsigned long long>(c.sent),
+              static_cast<unsigned long long>(c.rx_batches));
+  return echoed == n && c.received == n && c.sent == n ? 0 : 1;
+}
+
+int run_plain_pingpong(unsigned n) {
+  std::uint16_t port = 0;
+  const int fd = udp_socket_on_loopback(port);
+  const timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  unsigned served = 0;
+  std::thread server([&] { served = serve_pingpong(fd, n); });
+  const unsigned echoed = drive_pingpong(port, n);
+  server.join();
+  ::close(fd);
+  std::printf("plain round trips %u served %u\n", echoed, served);
+  return echoed == n && served == n ? 0 : 1;
+}
 
 int run_salvo(unsigned n, bool echo) {
   std::uint16_t sink_port = 0;
@@ -164,11 +253,16 @@ int run_plain(unsigned n, bool echo) {
 int main(int argc, char** argv) {
   const std::string mode = argc == 3 ? argv[1] : "";
   const long n = argc == 3 ? std::atol(argv[2]) : 0;
-  if (n < 1 || n > 4096 || (mode != "salvo" && mode != "salvo-echo" && mode != "recvmmsg" && mode != "mmsg-echo")) {
-    std::fprintf(stderr, "usage: salvo_instructions salvo|salvo-echo|recvmmsg|mmsg-echo N   (1 <= N <= 4096)\n");
+  if (n < 1 || n > 4096 ||
+      (mode != "salvo" && mode != "salvo-echo" && mode != "recvmmsg" && mode != "mmsg-echo" && mode != "salvo-pingpong" &&
+       mode != "pingpong")) {
+    std::fprintf(stderr,
+                 "usage: salvo_instructions salvo|salvo-echo|recvmmsg|mmsg-echo|salvo-pingpong|pingpong N   (1 <= N <= 4096)\n");
     return 2;
   }
   const auto count = static_cast<unsigned>(n);
+  if (mode == "salvo-pingpong") return run_salvo_pingpong(count);
+  if (mode == "pingpong") return run_plain_pingpong(count);
   if (mode == "salvo" || mode == "salvo-echo") return run_salvo(count, mode == "salvo-echo");
   return run_plain(count, mode == "mmsg-echo");
 }

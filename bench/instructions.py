@@ -6,6 +6,9 @@ salvo_instructions (see bench/instructions.cpp) this runs the program under call
 and for 2N datagrams queued before receiving starts, collecting only inside the receiving function
 (--toggle-collect: salvo's Worker::thread_main, the plain loop's drain_recvmmsg), and reports
 (instructions(2N) - instructions(N)) / N: set-up and tear-down cancel, the steady state is left.
+The ping-pong modes take N and 2N round trips instead (a client in the same process sends each
+datagram once the previous echo is back), so theirs is the cost of a round of one datagram, what a
+latency-bound peer such as sockperf's ping-pong meets.
 System calls count as the one instruction that enters the kernel: this is user space only.
 
 salvo runs with SALVO_BACKEND=epoll, since valgrind 3.19 implements neither io_uring nor
@@ -29,6 +32,10 @@ MODES = [
     ("mmsg-echo", "plain recvmmsg + sendmmsg echo loop", "*drain_recvmmsg*", None),
     ("salvo-echo", "salvo epoll echo: receive, dispatch, Transport::send, sendmmsg flush", "salvo::detail::Worker::thread_main*",
      "mmsg-echo"),
+    # One datagram per round (N round trips, not N queued datagrams): the whole round's cost.
+    ("pingpong", "plain ping-pong server: blocking recvfrom + sendto", "*serve_pingpong*", None),
+    ("salvo-pingpong", "salvo epoll ping-pong echo: one datagram per round (wait, receive, dispatch, send)",
+     "salvo::detail::Worker::thread_main*", "pingpong"),
 ]
 
 

@@ -202,6 +202,7 @@ def markdown(results):
     if i:
         lines += [f"**Instructions per datagram** in user space ({i['valgrind']} callgrind; {i['datagrams']} and "
                   f"{2 * i['datagrams']} datagrams queued before receiving, the difference over {i['datagrams']}; "
+                  "the ping-pong rows: as many round trips, one datagram per round; "
                   "salvo on its epoll backend; system calls count as one instruction):", "",
                   "| path | vs plain loop | instructions/datagram |", "|---|---:|---:|"]
         for r in i["results"]:

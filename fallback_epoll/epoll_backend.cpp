@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <vector>
 
 #include "backend.hpp"
@@ -34,6 +35,12 @@ struct SocketIo {
   std::vector<sockaddr_in6> rx_names;
   std::vector<std::uint32_t> rx_slots;
   std::vector<std::uint64_t> rx_control;  // Worker::control_space() bytes per message (8-aligned)
+  // The headers the last recvmmsg filled in (their name and control lengths are the kernel's
+  // now): only these need resetting before the next call. The rest keep what setup gave them.
+  std::uint32_t rx_written = 0;
+  // The iovecs point at the slots in rx_slots[0, rx_prepared): the pool's next batch is usually
+  // those very slots again (take_batch), and then they stay as they are.
+  std::uint32_t rx_prepared = 0;
   std::vector<mmsghdr> tx;
   std::vector<iovec> tx_iov;             // one per queue entry of a batch (a GSO message uses several)
   std::vector<std::uint32_t> tx_entries; // per message of the batch: the queue entries it carries
@@ -77,10 +84,19 @@ class EpollBackend final : public Backend {
       io.tx_iov.resize(std::max<std::size_t>(batch, entries));
       io.tx_entries.resize(batch);
       io.tx_control.resize(batch);
+      // The pointers and lengths stay; recvmmsg writes only msg_len, the name and control
+      // lengths and msg_flags (an output only).
+      const std::size_t control = worker.control_space();
       for (std::uint32_t i = 0; i < batch; ++i) {
         msghdr& h = io.rx[i].msg_hdr;
         h.msg_iov = &io.rx_iov[i];
         h.msg_iovlen = 1;
+        h.msg_name = &io.rx_names[i];
+        h.msg_namelen = sizeof(sockaddr_in6);
+        if (control != 0) {
+          h.msg_control = &io.rx_control[i * control / sizeof(std::uint64_t)];
+          h.msg_controllen = control;
+        }
       }
       ev.events = EPOLLIN;
       ev.data.u64 = s->index;
@@ -189,23 +205,27 @@ class EpollBackend final : public Backend {
         s.counters.no_buffer.add(1);
         return;
       }
-      for (std::uint32_t i = 0; i < want; ++i) {
-        pool.take(io.rx_slots[i]);
-        io.rx_iov[i] = {pool.slot(io.rx_slots[i]), size};
+      // A datagram per round (a ping-pong) would otherwise pay for setting up the whole batch
+      // every round: only what changed is written.
+      const bool same_slots =
+          want == io.rx_prepared && std::memcmp(pool.next_batch(want), io.rx_slots.data(), want * sizeof(std::uint32_t)) == 0;
+      pool.take_batch(io.rx_slots.data(), want);
+      if (!same_slots) {
+        for (std::uint32_t i = 0; i < want; ++i) io.rx_iov[i] = {pool.slot(io.rx_slots[i]), size};
+        io.rx_prepared = want;
+      }
+      for (std::uint32_t i = 0; i < io.rx_written; ++i) {
         msghdr& h = io.rx[i].msg_hdr;
-        h.msg_name = &io.rx_names[i];
         h.msg_namelen = sizeof(sockaddr_in6);
-        h.msg_flags = 0;
-        if (control != 0) {
-          h.msg_control = &io.rx_control[i * control / sizeof(std::uint64_t)];
-          h.msg_controllen = control;
-        }
+        if (control != 0) h.msg_controllen = control;
       }
       const int n = ::recvmmsg(s.fd, io.rx.data(), want, MSG_DONTWAIT, nullptr);
       s.counters.rx_syscalls.add(1);
+      // A failed call wrote nothing the next one relies on; resetting them all costs nothing then.
+      io.rx_written = n > 0 ? static_cast<std::uint32_t>(n) : want;
       if (n <= 0) {
         const int err = n < 0 ? errno : EAGAIN;
-        for (std::uint32_t i = 0; i < want; ++i) pool.give(io.rx_slots[i]);
+        pool.give_batch(io.rx_slots.data(), want);
         if (err == EAGAIN || err == EWOULDBLOCK) return;
         if (err == EINTR) continue;
         // An asynchronous error (ICMP) queued on the socket; reading it cleared it.
@@ -224,7 +244,7 @@ class EpollBackend final : public Backend {
         }
       }
       worker.dispatch(s);
-      for (std::uint32_t i = 0; i < want; ++i) pool.give(io.rx_slots[i]);
+      pool.give_batch(io.rx_slots.data(), want);
       flush(s);
       if (static_cast<std::uint32_t>(n) < want) return;  // the socket is drained
     }

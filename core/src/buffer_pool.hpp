@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -40,6 +41,22 @@ class BufferPool {
   }
   void give(std::uint32_t index) noexcept { free_[free_top_++] = index; }
   std::uint32_t available() const noexcept { return free_top_; }
+
+  // Bulk use, for a receive that lends `n` slots (n <= available()) to one system call and has
+  // them all back after it: take_batch writes the n slots given most recently to `out`,
+  // give_batch puts n back in the order they were taken. Taking n and giving the same n back
+  // leaves the free list as it was, so the next take_batch of n hands out the same slots in the
+  // same order: a caller may keep what it set up per slot (its iovecs) from one call to the next.
+  void take_batch(std::uint32_t* out, std::uint32_t n) noexcept {
+    free_top_ -= n;
+    std::memcpy(out, free_.data() + free_top_, std::size_t{n} * sizeof(std::uint32_t));
+  }
+  // The n slots the next take_batch(n) would hand out, in its order, without taking them.
+  const std::uint32_t* next_batch(std::uint32_t n) const noexcept { return free_.data() + (free_top_ - n); }
+  void give_batch(const std::uint32_t* in, std::uint32_t n) noexcept {
+    std::memcpy(free_.data() + free_top_, in, std::size_t{n} * sizeof(std::uint32_t));
+    free_top_ += n;
+  }
 
  private:
   struct Unmapper {

@@ -1,12 +1,14 @@
 // BufferPool: one page-aligned block of equal slots, addressed by index, with a free list.
 #include "buffer_pool.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <set>
+#include <vector>
 
 #include "support/test_support.hpp"
 
@@ -113,6 +115,37 @@ TEST(BufferPool, LowestIndexesComeFirst) {
   EXPECT_EQ(index, 3u);
   ASSERT_TRUE(pool.take(index));
   EXPECT_EQ(index, 9u);
+}
+
+TEST(BufferPool, TakeBatchThenGiveBatchHandsOutTheSameSlotsAgain) {
+  BufferPool pool;
+  ASSERT_TRUE(pool.init(8, 64).ok());
+  std::uint32_t single = 0;
+  ASSERT_TRUE(pool.take(single));  // slot 0 is out: the batch comes from what is left
+  EXPECT_EQ(single, 0u);
+  std::vector<std::uint32_t> first(5, 99);
+  pool.take_batch(first.data(), 5);
+  EXPECT_EQ(pool.available(), 2u);
+  // The five at the free list's top (lowest indexes are on top at first), the deepest first.
+  EXPECT_EQ(first, (std::vector<std::uint32_t>{5, 4, 3, 2, 1}));
+  pool.give_batch(first.data(), 5);
+  EXPECT_EQ(pool.available(), 7u);
+  EXPECT_EQ(std::vector<std::uint32_t>(pool.next_batch(5), pool.next_batch(5) + 5), first) << "next_batch only looks";
+  EXPECT_EQ(pool.available(), 7u);
+  std::vector<std::uint32_t> second(5, 99);
+  pool.take_batch(second.data(), 5);
+  EXPECT_EQ(second, first) << "the same slots, in the same order";
+  // Mixed with single takes: a single take after the batch's return gets the batch's last slot.
+  pool.give_batch(second.data(), 5);
+  ASSERT_TRUE(pool.take(single));
+  EXPECT_EQ(single, first.back());
+  pool.give(single);
+  std::vector<std::uint32_t> all(7, 99);
+  pool.take_batch(all.data(), 7);
+  EXPECT_EQ(pool.available(), 0u);
+  std::vector<std::uint32_t> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<std::uint32_t>{1, 2, 3, 4, 5, 6, 7}));
 }
 
 TEST(BufferPool, ManyCyclesKeepEverySlotAccountedFor) {
