@@ -57,17 +57,29 @@ int udp_socket_on_loopback(std::uint16_t& port) {
   return fd;
 }
 
-// Queues n datagrams for 127.0.0.1:port; false if the kernel refused any.
-bool queue_datagrams(std::uint16_t port, unsigned n) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+sockaddr_in loopback_to(std::uint16_t port) {
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(port);
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return to;
+}
+
+// The ping-pong modes' receives give up after 10 s (a lost datagram), generous for valgrind,
+// which runs the server some 50 times slower than native.
+void with_receive_timeout(int fd) {
+  const timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+}
+
+// Queues n datagrams for 127.0.0.1:port; false if the kernel refused any.
+bool queue_datagrams(std::uint16_t port, unsigned n) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  const sockaddr_in to = loopback_to(port);
   std::array<char, payload_size> payload{};
   unsigned sent = 0;
   for (unsigned i = 0; i < n; ++i) {
-    if (::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == payload_size) ++sent;
+    if (::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) == payload_size) ++sent;
   }
   ::close(fd);
   return sent == n;
@@ -123,18 +135,14 @@ bool queue_datagrams(std::uint16_t port, unsigned n) {
 unsigned drive_pingpong(std::uint16_t port, unsigned n) {
   std::uint16_t own_port = 0;
   const int fd = udp_socket_on_loopback(own_port);
-  const timeval timeout{10, 0};  // valgrind runs the server some 50 times slower than native
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  with_receive_timeout(fd);
+  const sockaddr_in to = loopback_to(port);
   std::array<char, payload_size> payload{};
   std::array<char, 2048> echo{};
   unsigned echoed = 0;
   for (unsigned i = 0; i < n; ++i) {
     std::memcpy(payload.data(), &i, sizeof i);
-    if (::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) != payload_size) break;
+    if (::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) != payload_size) break;
     if (::recv(fd, echo.data(), echo.size(), 0) != payload_size || std::memcmp(echo.data(), &i, sizeof i) != 0) break;
     ++echoed;
   }
@@ -188,8 +196,7 @@ int run_salvo_pingpong(unsigned n) {
 int run_plain_pingpong(unsigned n) {
   std::uint16_t port = 0;
   const int fd = udp_socket_on_loopback(port);
-  const timeval timeout{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  with_receive_timeout(fd);
   unsigned served = 0;
   std::thread server([&] { served = serve_pingpong(fd, n); });
   const unsigned echoed = drive_pingpong(port, n);
@@ -235,10 +242,7 @@ int run_plain(unsigned n, bool echo) {
   const int fd = udp_socket_on_loopback(port);
   const int sink = udp_socket_on_loopback(sink_port);
   const int out = echo ? ::socket(AF_INET, SOCK_DGRAM, 0) : -1;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(sink_port);
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const sockaddr_in to = loopback_to(sink_port);
   if (!queue_datagrams(port, n)) return std::fprintf(stderr, "could not queue %u datagrams\n", n), 1;
   const unsigned got = drain_recvmmsg(fd, n, out, &to);
   std::printf("plain received %u\n", got);

@@ -176,6 +176,15 @@ class UringBackend final : public Backend {
       sr.recv_template.msg_controllen = control_space_;
       sr.mode = ReceiveMode(o.io_uring_receive);
       sr.single_control.resize(control_space_);
+      // The single-shot header's pointers and the iovec never change; the iovec's length caps the
+      // payload at buffer_size, as the multishot layout does, so that a datagram is truncated (or
+      // not) whichever kind received it. arm_receive resets what the kernel writes back. (They
+      // point into rings_, which is sized once, here.)
+      sr.single_iov = {nullptr, payload_room_};
+      sr.single_msg.msg_name = &sr.single_name;
+      sr.single_msg.msg_iov = &sr.single_iov;
+      sr.single_msg.msg_iovlen = 1;
+      sr.single_msg.msg_control = control_space_ == 0 ? nullptr : sr.single_control.data();
       sr.tx_msg.resize(s->queue.capacity());
       sr.tx_iov.resize(s->queue.capacity());
       sr.tx_done.assign(s->queue.capacity(), 0);
@@ -322,16 +331,9 @@ class UringBackend final : public Backend {
     io_uring_sqe* sqe = get_sqe();
     const bool single = sr.mode.single_shot_next();
     if (single) {
-      // The iovec's length caps the payload at buffer_size, as the multishot layout does, so that
-      // a datagram is truncated (or not) whichever kind received it.
-      sr.single_iov = {nullptr, payload_room_};
-      sr.single_msg = {};
-      sr.single_msg.msg_name = &sr.single_name;
       sr.single_msg.msg_namelen = sizeof(sr.single_name);
-      sr.single_msg.msg_iov = &sr.single_iov;
-      sr.single_msg.msg_iovlen = 1;
-      sr.single_msg.msg_control = control_space_ == 0 ? nullptr : sr.single_control.data();
       sr.single_msg.msg_controllen = control_space_;
+      sr.single_msg.msg_flags = 0;
       io_uring_prep_recvmsg(sqe, static_cast<int>(sr.fixed_index), &sr.single_msg, 0);
     } else {
       io_uring_prep_recvmsg_multishot(sqe, static_cast<int>(sr.fixed_index), &sr.recv_template, 0);

@@ -1,10 +1,25 @@
 #include "cli_common.hpp"
 
 namespace salvo::cli {
+namespace {
+
+// A flag checked by the library's own parser (parse_backend_kind...), so that the names it takes
+// are written in one place: a bad value is a usage error with the parser's message.
+template <class Parse>
+CLI::Validator parsed_by(Parse parse) {
+  return CLI::Validator(
+      [parse](std::string& text) -> std::string {
+        const auto parsed = parse(text);
+        return parsed ? std::string() : parsed.error().message;
+      },
+      "");
+}
+
+}  // namespace
 
 void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
   app.add_option("--backend", f.backend, "I/O backend: auto, io_uring or epoll")
-      ->check(CLI::IsMember({"auto", "io_uring", "epoll"}))
+      ->check(parsed_by(parse_backend_kind))
       ->capture_default_str();
   app.add_option("--workers", f.workers, "worker threads (one socket each)")
       ->check(CLI::Range(1u, 1024u))
@@ -32,7 +47,7 @@ void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
   app.add_option("--uring-receive", f.uring_receive,
                  "io_uring receive requests: adaptive (multishot for bursts, single-shot for a ping-pong), "
                  "multishot or single-shot")
-      ->check(CLI::IsMember({"adaptive", "multishot", "single-shot"}))
+      ->check(parsed_by(parse_io_uring_receive))
       ->capture_default_str();
   app.add_option("--sndbuf", f.sndbuf, "socket send buffer (SO_SNDBUF) in bytes")->check(CLI::Range(0, 1 << 30));
 }
