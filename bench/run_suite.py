@@ -7,7 +7,8 @@ Runs, in this order, each part's program and collects what it wrote:
                 salvo's backends against plain loops, interleaved rounds, medians
   latency       ping-pong round trips (salvo_latency): salvo against plain loops, blocking and
                 busy-poll
-  sockperf      sockperf's client against salvo echo --sockperf and sockperf's own server
+  sockperf      sockperf's client against salvo echo --sockperf and sockperf's own server, and
+                against the minimal servers of bench/sockperf_floor.cpp where they were built
                 (bench/tool_comparison.py; skipped where sockperf is not installed)
   instructions  user-space instructions per datagram with callgrind (bench/instructions.py;
                 skipped where valgrind is not installed)
@@ -110,9 +111,12 @@ def part_sockperf(args, tmp):
         return None
     out = os.path.join(tmp, "sockperf.json")
     rounds, seconds = (1, 1) if args.smoke else (args.rounds, max(1, round(args.seconds)))
+    # The minimal servers of bench/sockperf_floor.cpp join in where they were built (io_uring).
+    floor = os.path.join(args.build, "bench", "salvo_sockperf_floor")
+    extra = ["--floor", floor] if os.access(floor, os.X_OK) else []
     run([sys.executable, os.path.join(HERE, "tool_comparison.py"), "--salvo", os.path.join(args.build, "tools", "salvo"),
-         "--only", "sockperf", "--rounds", str(rounds), "--seconds", str(seconds), "--json", out],
-        timeout=60 + rounds * (seconds + 15) * 2)
+         "--only", "sockperf", "--rounds", str(rounds), "--seconds", str(seconds), "--json", out] + extra,
+        timeout=60 + rounds * (seconds + 15) * (5 if extra else 2))
     return load(out)["sockperf"]
 
 
@@ -189,7 +193,7 @@ def markdown(results):
     if s:
         base = s["median"]["sockperf sr"]
         lines += ["**sockperf**: sockperf's own client (`sockperf ping-pong`, which reports half the round trip) "
-                  "against sockperf's server and `salvo echo --sockperf`, blocking; medians of "
+                  "against sockperf's server and `salvo echo --sockperf` (and the floor servers of sockperf_floor.cpp, if built), blocking; medians of "
                   f"{len(s['rounds']['sockperf sr'])} interleaved rounds:", "",
                   "| server | p50 vs sockperf server | p99 vs sockperf server | p50 us | p99 us |", "|---|---:|---:|---:|---:|"]
         for name, v in s["median"].items():

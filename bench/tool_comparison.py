@@ -7,12 +7,17 @@ loopback, server pinned to one CPU and client to the other:
   blast     salvo blast -> salvo sink (with GSO, its default, and with --no-gso) against iperf3 -u -b 0 -l SIZE between iperf3's own client
             and server: datagrams per second delivered to the receiver (received, not sent).
   sockperf  sockperf ping-pong against `salvo echo --sockperf` and against sockperf's own server
-            (`sockperf sr`): p50 and p99 as sockperf reports them (half the round trip).
+            (`sockperf sr`): p50 and p99 as sockperf reports them (half the round trip). With
+            --floor, also against the minimal servers of bench/sockperf_floor.cpp (blocking,
+            io_uring, hybrid): where the kernel's receive path puts the floor for each way of
+            waiting. With more than two servers the order rotates by one place every round, so
+            that each takes every position equally often (a fixed order was seen to bias).
   busypoll  salvo ping (busy-polling client) against salvo echo blocking and salvo echo --busy-poll:
             round-trip p50 and p99, and the busy-poll/blocking ratio of the p50s.
 
 Usage: bench/tool_comparison.py --salvo build/release/tools/salvo [--rounds 3] [--seconds 3]
                                 [--only blast,sockperf,busypoll] [--json FILE]
+                                [--floor build/release/bench/salvo_sockperf_floor]
 Needs iperf3 and sockperf on PATH for their comparisons (each is skipped, with a line saying so,
 where its tool is missing). Every run is bounded by --seconds and ends by itself; all traffic stays
 on 127.0.0.1.
@@ -121,13 +126,22 @@ def sockperf_client(port, seconds):
     return {"p50_us": found[50.0], "p99_us": found[99.0]}
 
 
+FLOOR_MODES = ("blocking", "io_uring", "hybrid")
+
+
 def sockperf_round(name, args, port):
     if name == "sockperf sr":
         server = start(pinned(SERVER_CPU, ["sockperf", "server", "-i", "127.0.0.1", "-p", str(port)]))
+    elif name.startswith("floor "):
+        server = start(pinned(SERVER_CPU, [args.floor, name.split()[1], f"127.0.0.1:{port}", str(args.seconds + 5)]))
     else:
         server = start(pinned(SERVER_CPU, [args.salvo, "echo", "--sockperf", "--bind", f"127.0.0.1:{port}",
                                            "--cpus", SERVER_CPU, "--duration", str(args.seconds + 5)]))
     time.sleep(0.5)
+    if name.startswith("floor ") and server.poll() is not None:
+        # A floor server that could not start (no io_uring here, say) leaves the comparison.
+        _, err = finish(server, 10)
+        return {"skipped": err.strip() or f"exit status {server.returncode}"}
     try:
         return sockperf_client(port, args.seconds)
     finally:
@@ -139,10 +153,21 @@ def compare_sockperf(args):
         print("sockperf: skipped, sockperf is not installed", file=sys.stderr)
         return None
     runs = {"sockperf sr": [], "salvo echo --sockperf": []}
+    if args.floor:
+        runs.update({f"floor {mode}": [] for mode in FLOOR_MODES})
+    names = list(runs)
     for r in range(args.rounds):
-        order = list(runs) if r % 2 == 0 else list(reversed(runs))
+        # Rotated by one place per round; with two servers that is plain alternation.
+        shift = r % len(names)
+        order = names[shift:] + names[:shift]
         for i, name in enumerate(order):
-            res = sockperf_round(name, args, 11470 + 2 * r + i)
+            if name not in runs:
+                continue
+            res = sockperf_round(name, args, 11470 + len(names) * r + i)
+            if "skipped" in res:
+                print(f"{name}: skipped, {res['skipped']}", file=sys.stderr)
+                del runs[name]
+                continue
             runs[name].append(res)
             print(f"round {r + 1} {name:24} p50 {res['p50_us']:7.3f} us  p99 {res['p99_us']:7.3f} us", file=sys.stderr)
     table = {name: {"p50_us": median([x["p50_us"] for x in rs]), "p99_us": median([x["p99_us"] for x in rs])}
@@ -191,7 +216,10 @@ def main():
     ap.add_argument("--size", type=int, default=64, help="payload bytes for the blast comparison")
     ap.add_argument("--only", default="blast,sockperf,busypoll")
     ap.add_argument("--json", help="write every round and the medians here")
+    ap.add_argument("--floor", help="path to salvo_sockperf_floor: add its minimal servers to the sockperf comparison")
     args = ap.parse_args()
+    if args.floor and not os.access(args.floor, os.X_OK):
+        ap.error(f"--floor {args.floor}: not an executable")
     if not os.access(args.salvo, os.X_OK):
         ap.error(f"--salvo {args.salvo}: not an executable")
     if args.rounds < 1 or args.seconds < 1:
@@ -213,10 +241,12 @@ def main():
             print(f"| {name} | {v:.0f} | {v / base:.2f}x |")
     if "sockperf" in wanted and (s := compare_sockperf(args)):
         result["sockperf"] = s
-        print("\n| server (sockperf ping-pong client) | p50 us | p99 us |")
-        print("|---|---:|---:|")
+        print("\n| server (sockperf ping-pong client) | p50 us | p99 us | vs sockperf sr (p50 / p99) |")
+        print("|---|---:|---:|---:|")
+        base = s["median"]["sockperf sr"]
         for name, v in s["median"].items():
-            print(f"| {name} | {v['p50_us']:.3f} | {v['p99_us']:.3f} |")
+            print(f"| {name} | {v['p50_us']:.3f} | {v['p99_us']:.3f} | "
+                  f"{v['p50_us'] / base['p50_us']:.2f}x / {v['p99_us'] / base['p99_us']:.2f}x |")
     if "busypoll" in wanted:
         bp = compare_busypoll(args)
         result["busypoll"] = bp
