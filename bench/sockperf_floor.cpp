@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -132,9 +133,9 @@ void queue_receive(io_uring& ring, Headers& h) {
   io_uring_sqe_set_data64(sqe, receive_tag);
 }
 
-// Counts the sends' completions; returns the receive's result, or -EAGAIN when none came.
-int reap(io_uring& ring, Counts& counts) {
-  int received = -EAGAIN;
+// Counts the sends' completions; returns the receive's result, if its completion came.
+std::optional<int> reap(io_uring& ring, Counts& counts) {
+  std::optional<int> received;
   unsigned head;
   unsigned seen = 0;
   io_uring_cqe* cqe;
@@ -154,12 +155,12 @@ void run_uring(io_uring& ring, Counts& counts) {
   while (!done) {
     if (io_uring_submit_and_wait(&ring, 1 + sends) < 0) continue;  // EINTR at the end
     sends = 0;
-    const int n = reap(ring, counts);
-    if (n == -EAGAIN) continue;  // only send completions: the receive is still waiting
-    if (n >= 0) {
+    const std::optional<int> n = reap(ring, counts);
+    if (!n) continue;  // only send completions: the receive is still waiting
+    if (*n >= 0) {
       ++counts.datagrams;
-      if (make_reply({buffer.data(), static_cast<std::size_t>(n)})) {
-        h.set_reply(static_cast<std::size_t>(n));
+      if (make_reply({buffer.data(), static_cast<std::size_t>(*n)})) {
+        h.set_reply(static_cast<std::size_t>(*n));
         queue_send(ring, h);
         sends = 1;
       }
