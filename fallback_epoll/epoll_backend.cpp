@@ -1,11 +1,12 @@
 // The epoll backend: level-triggered epoll for readiness, recvmmsg to read a batch per call,
-// sendmmsg to flush a socket's send queue per call.
+// sendmmsg to flush a socket's send queue per call. The verbs of backend.hpp, nothing else: the
+// worker runs the round, and SendOutcome decides what a failed send becomes.
 //
 // Per wakeup a readable socket gets at most EngineOptions::reads_per_wakeup recvmmsg calls, so a
 // flooded socket cannot starve the other sockets of its worker. A send that meets EAGAIN leaves the
 // rest of the queue in place and asks epoll for EPOLLOUT; nothing is dropped and nothing spins.
-// With EngineOptions::gso, runs of equal datagrams to one destination go out as one message each
-// (see gso.hpp); sendmmsg may take some messages of a batch, and exactly their entries are popped.
+// While GSO is on, runs of equal datagrams to one destination go out as one message each (see
+// gso.hpp); sendmmsg may take some messages of a batch, and exactly their entries are popped.
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -18,7 +19,8 @@
 #include <vector>
 
 #include "backend.hpp"
-#include "error_queue.hpp"
+#include "datapath/error_reports.hpp"
+#include "datapath/send_outcome.hpp"
 #include "gso.hpp"
 #include "send_control.hpp"
 #include "worker.hpp"
@@ -45,9 +47,7 @@ struct SocketIo {
   std::vector<iovec> tx_iov;             // one per queue entry of a batch (a GSO message uses several)
   std::vector<std::uint32_t> tx_entries; // per message of the batch: the queue entries it carries
   std::vector<SendControl> tx_control;   // per message: its control messages (GSO, source, TOS), if any
-  bool gso = false;             // EngineOptions::gso, until the kernel refuses a GSO send
   std::size_t plain_front = 0;  // entries from the front to send one by one (their GSO send failed)
-  bool gso_suspect = false;     // a GSO send was refused; the first of its entries, sent plain, decides
   std::uint32_t registered = 0;  // the epoll events currently asked for
 };
 
@@ -58,6 +58,7 @@ class EpollBackend final : public Backend {
   }
 
   Result<void> setup(Worker& worker) override {
+    worker_ = &worker;
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) return Error::from_errno(errno, "epoll_create1");
     epoll_event ev{};
@@ -67,7 +68,7 @@ class EpollBackend final : public Backend {
       return Error::from_errno(errno, "epoll_ctl(add eventfd)");
     }
     const std::uint32_t batch = worker.options().batch_size;
-    gso_test_error_ = gso_test_error();
+    const std::size_t control = worker.batch().control_space();
     io_.resize(worker.sockets().size());
     for (const auto& s : worker.sockets()) {
       SocketIo& io = io_[s->index];
@@ -75,18 +76,16 @@ class EpollBackend final : public Backend {
       io.rx_iov.resize(batch);
       io.rx_names.resize(batch);
       io.rx_slots.resize(batch);
-      io.rx_control.resize(std::size_t{batch} * worker.control_space() / sizeof(std::uint64_t));
+      io.rx_control.resize(std::size_t{batch} * control / sizeof(std::uint64_t));
       io.tx.resize(batch);
-      io.gso = worker.options().gso;
       // With GSO a batch of messages may carry up to gso_max_segments entries each, but never
       // more entries than the queue holds.
-      const std::size_t entries = io.gso ? std::min<std::size_t>(s->queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
+      const std::size_t entries = s->gso ? std::min<std::size_t>(s->queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
       io.tx_iov.resize(std::max<std::size_t>(batch, entries));
       io.tx_entries.resize(batch);
       io.tx_control.resize(batch);
       // The pointers and lengths stay; recvmmsg writes only msg_len, the name and control
       // lengths and msg_flags (an output only).
-      const std::size_t control = worker.control_space();
       for (std::uint32_t i = 0; i < batch; ++i) {
         msghdr& h = io.rx[i].msg_hdr;
         h.msg_iov = &io.rx_iov[i];
@@ -98,70 +97,51 @@ class EpollBackend final : public Backend {
           h.msg_controllen = control;
         }
       }
-      ev.events = EPOLLIN;
+      ev.events = 0;  // start_receiving asks for EPOLLIN
       ev.data.u64 = s->index;
       if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
         return Error::from_errno(errno, "epoll_ctl(add socket " + s->local.to_string() + ")");
       }
-      io.registered = EPOLLIN;
+      io.registered = 0;
     }
     events_.resize(io_.size() + 1);
     return {};
   }
 
-  void run(Worker& worker) override {
-    auto flush = [&](SocketState& s) { this->flush(s); };
-    while (!worker.all_closed()) {
-      // Work that does not wait for the kernel: hooks that queued sends, writers wanting room.
-      worker.poll_control();
-      const auto now = std::chrono::steady_clock::now();
-      worker.sample_kernel_drops(now);
-      auto next_due = std::chrono::steady_clock::time_point::max();
-      for (const auto& sp : worker.sockets()) {
-        SocketState& s = *sp;
-        if (s.closed) continue;
-        flush(s);
-        worker.feed_writable(s, now, flush);
-        if (s.stopping && worker.ready_to_close(s, now)) {
-          worker.close_socket(s);
-          continue;
-        }
-        next_due = std::min(next_due, Worker::writable_due(s));
-        update_interest(s);
-      }
-      if (worker.all_closed()) break;
+  void start_receiving(SocketState& s) override { update_interest(s); }
+  void stop_receiving(SocketState& s) override { update_interest(s); }
+  void cancel_sends(SocketState&) override {}  // sendmmsg leaves nothing in the kernel's hands
+  bool holds(const SocketState&) const noexcept override { return false; }
+  void release(SocketState&) override {}  // closing the fd takes it out of the epoll set
 
-      // Sleep until the kernel has something, a deferred writer is due, or the idle interval ends;
-      // busy polling asks without sleeping while traffic flowed within its idle budget.
-      const EngineOptions& o = worker.options();
-      const bool spinning = o.busy_poll && (o.busy_poll_idle.count() == 0 || now - last_activity_ < o.busy_poll_idle);
-      const bool busy = next_due <= now || spinning;
-      const bool idle_wait = next_due - now >= idle_interval;
-      const auto wait = busy ? std::chrono::nanoseconds(0)
-                             : idle_wait ? std::chrono::nanoseconds(idle_interval)
-                                         : std::chrono::nanoseconds(next_due - now);
-      timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
-      const int n = wait_for_events(timeout);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        break;  // cannot happen with a valid epoll fd; the worker closes what is left
+  void wait(const WaitPlan& plan) override {
+    const auto wait = plan.spin ? std::chrono::nanoseconds(0)
+                                : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - plan.now));
+    timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
+    ready_ = std::max(0, wait_for_events(timeout));  // EINTR: nothing to reap this round
+  }
+
+  unsigned reap(Worker& worker) override {
+    unsigned traffic = 0;
+    for (int i = 0; i < ready_; ++i) {
+      const epoll_event& ev = events_[i];
+      if (ev.data.u64 == wake_key) {
+        worker.handle_wake();
+        continue;
       }
-      if (n > 0) last_activity_ = now;
-      if (n == 0 && idle_wait && !busy) worker.idle_tick();
-      for (int i = 0; i < n; ++i) {
-        const epoll_event& ev = events_[i];
-        if (ev.data.u64 == wake_key) {
-          worker.handle_wake();
-          continue;
-        }
-        SocketState& s = *worker.sockets()[ev.data.u64];
-        if (s.closed) continue;
-        if (ev.events & EPOLLOUT) s.send_blocked = false;
-        // EPOLLERR stays set while the error queue holds anything: drain it (level-triggered).
-        if ((ev.events & EPOLLERR) && !(ev.events & EPOLLIN)) worker.drain_errors(s, 0);
-        if ((ev.events & EPOLLIN) && s.receiving) receive(worker, s);
+      SocketState& s = *worker.sockets()[ev.data.u64];
+      if (s.closed) continue;
+      ++traffic;
+      if (ev.events & EPOLLOUT) {
+        s.send_blocked = false;
+        update_interest(s);  // level-triggered: ask for EPOLLOUT again only when blocked again
       }
+      // EPOLLERR stays set while the error queue holds anything: drain it (level-triggered).
+      if ((ev.events & EPOLLERR) && !(ev.events & EPOLLIN)) drain_errors(s, 0);
+      if ((ev.events & EPOLLIN) && s.receiving) receive(worker, s);
     }
+    ready_ = 0;
+    return traffic;
   }
 
  private:
@@ -195,12 +175,13 @@ class EpollBackend final : public Backend {
   void receive(Worker& worker, SocketState& s) {
     SocketIo& io = io_[s.index];
     BufferPool& pool = worker.pool();
+    ReceiveBatch& batch = worker.batch();
     // The configured size, not the (cache-line rounded) slot size: truncation happens where the
     // options say, on both backends.
     const std::uint32_t size = worker.options().buffer_size;
-    const std::size_t control = worker.control_space();
+    const std::size_t control = batch.control_space();
     for (std::uint32_t call = 0; call < worker.options().reads_per_wakeup && s.receiving; ++call) {
-      std::uint32_t want = std::min(worker.batch_capacity(), pool.available());
+      std::uint32_t want = std::min(batch.capacity(), pool.available());
       if (want == 0) {
         s.counters.no_buffer.add(1);
         return;
@@ -229,23 +210,18 @@ class EpollBackend final : public Backend {
         if (err == EAGAIN || err == EWOULDBLOCK) return;
         if (err == EINTR) continue;
         // An asynchronous error (ICMP) queued on the socket; reading it cleared it.
-        worker.drain_errors(s, err);  // the error queue says which peer
+        drain_errors(s, err);  // the error queue says which peer
         continue;
       }
       for (int i = 0; i < n; ++i) {
         const msghdr& h = io.rx[i].msg_hdr;
         const std::span<const std::byte> payload{pool.slot(io.rx_slots[i]), io.rx[i].msg_len};
         const Address peer = Address::from_sockaddr(h.msg_name, h.msg_namelen);
-        const bool truncated = (h.msg_flags & MSG_TRUNC) != 0;
-        if (control == 0) {
-          worker.accept(s, payload, peer, truncated);
-        } else {
-          worker.accept(s, payload, peer, truncated, h.msg_control, h.msg_controllen);
-        }
+        batch.accept(s, payload, peer, (h.msg_flags & MSG_TRUNC) != 0, h.msg_control, h.msg_controllen);
       }
-      worker.dispatch(s);
+      // No slots held one by one: the whole batch of them goes back at once, after the protocol.
+      worker.deliver(s, [](std::span<const std::uint32_t>) {});
       pool.give_batch(io.rx_slots.data(), want);
-      flush(s);
       if (static_cast<std::uint32_t>(n) < want) return;  // the socket is drained
     }
   }
@@ -258,14 +234,15 @@ class EpollBackend final : public Backend {
     std::size_t used = 0;
     unsigned m = 0;
     while (m < io.tx.size() && used < available) {
-      const std::size_t run = io.gso && used >= io.plain_front ? gso_run(e + used, available - used) : 1;
+      const std::size_t run = SendOutcome::gso(s) && used >= io.plain_front ? gso_run(e + used, available - used) : 1;
       msghdr& h = io.tx[m].msg_hdr;
       h.msg_name = const_cast<void*>(e[used].to.sockaddr_data());
       h.msg_namelen = e[used].to.sockaddr_size();
       h.msg_iov = &io.tx_iov[used];
       h.msg_iovlen = run;
       for (std::size_t i = 0; i < run; ++i) io.tx_iov[used + i] = {s.queue.payload(e[used + i]), e[used + i].length};
-      attach_send_control(h, io.tx_control[m], e[used], s.ipv6, run > 1 ? e[used].length : 0, gso_test_error_ != 0);
+      attach_send_control(h, io.tx_control[m], e[used], s.ipv6, run > 1 ? e[used].length : 0,
+                          worker_->send_outcome().malformed_gso());
       io.tx_entries[m] = static_cast<std::uint32_t>(run);
       used += run;
       ++m;
@@ -286,37 +263,14 @@ class EpollBackend final : public Backend {
         gso_segments += k;
       }
     }
-    const SendQueue::Entry* e = s.queue.front_ptr();
-    std::uint64_t bytes = 0;
-    for (std::size_t i = 0; i < entries; ++i) bytes += e[i].length;
-    s.counters.sent.add(entries);
-    s.counters.sent_bytes.add(bytes);
-    if (gso_sends != 0) {
-      s.counters.gso_sends.add(gso_sends);
-      s.counters.gso_segments.add(gso_segments);
-    }
+    worker_->send_outcome().sent(s, 0, entries, gso_sends, gso_segments);
     s.queue.pop(entries);
     io.plain_front = io.plain_front > entries ? io.plain_front - entries : 0;
-    if (io.gso_suspect) {
-      // The refused message's first datagram went out plain: GSO was at fault, not the datagram.
-      io.gso_suspect = false;
-      io.gso = false;
-      s.counters.gso_fallbacks.add(1);
-    }
   }
 
-  // The batch's first message, a GSO one, failed with `err` and nothing of it was sent: its entries
-  // go again one by one, so that each meets its own fate. A refusal (EINVAL, EIO...) may be GSO's
-  // or the destination's (port 0 is EINVAL too): if the first of them then goes out plain, it was
-  // GSO's, and account_sent turns GSO off for this socket.
-  void gso_failed(SocketIo& io, int err) const noexcept {
-    if (gso_test_error_ != 0 && err == EINVAL) err = gso_test_error_;  // the seam: see gso_test_error
-    io.gso_suspect = is_gso_refusal(err);
-    io.plain_front = io.tx_entries[0];
-  }
-
-  void flush(SocketState& s) {
+  void submit(SocketState& s) override {
     SocketIo& io = io_[s.index];
+    SendOutcome& outcome = worker_->send_outcome();
     unsigned retries = 0;  // of the oldest datagram; each send that goes out starts again
     while (!s.queue.empty() && !s.send_blocked && s.fd >= 0) {
       const unsigned messages = build_messages(s, io);
@@ -330,51 +284,33 @@ class EpollBackend final : public Backend {
       }
       const int err = errno;
       if (err == EINTR) continue;
-      // The kernel reports an ICMP error about an earlier datagram on the next send, which then
-      // fails without being sent: the error queue says what happened and to whom; send again.
-      if (is_icmp_error(err) && send_again_after_icmp_error(err, retries, s.worker->drain_errors_before_resend(s))) {
-        ++retries;
-        continue;
-      }
-      // EMSGSIZE likewise, when the error queue says it came from the network (a router's path
-      // MTU report), not from this datagram being too big for the route.
-      if (err == EMSGSIZE && io.tx_entries[0] == 1 && send_again_after_icmp_error(err, retries, 1) &&
-          s.worker->emsgsize_from_network(s, s.queue.front_ptr()->to)) {
-        ++retries;
-        continue;
-      }
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        s.counters.eagain.add(1);
-        s.send_blocked = true;  // EPOLLOUT clears it; update_interest asks for it
-        return;
-      }
-      if (io.tx_entries[0] > 1) {
-        // A pending ICMP error (EMSGSIZE from a router included) is read off the error queue before
-        // the plain sends, so that its report reaches the protocol, once.
-        if (err == EMSGSIZE) {
-          s.worker->emsgsize_from_network(s, s.queue.front_ptr()->to);  // this send took it
-        } else if (is_icmp_error(err)) {
-          s.worker->drain_errors(s, 0);
+      switch (outcome.failed(s, 0, io.tx_entries[0], err, retries)) {
+        case SendAction::resend:
+          ++retries;
+          break;
+        case SendAction::blocked:
+          s.send_blocked = true;
+          update_interest(s);  // EPOLLOUT clears it
+          return;
+        case SendAction::split:
+          io.plain_front = io.tx_entries[0];
+          break;
+        case SendAction::drop: {
+          const Address to = s.queue.front_ptr()->to;
+          s.queue.pop(1);
+          if (io.plain_front != 0) --io.plain_front;
+          outcome.dropped(s, to, err);
+          break;
         }
-        gso_failed(io, err);
-        continue;
       }
-      // The oldest datagram cannot be sent (unreachable, refused, too big for the path...).
-      // Drop it, count it, tell the protocol, and go on with the rest.
-      const Address to = s.queue.front_ptr()->to;
-      s.counters.dropped_send_error.add(1);
-      s.queue.pop(1);
-      if (io.plain_front != 0) --io.plain_front;
-      io.gso_suspect = false;  // it fails plain too: not GSO's fault
-      s.worker->note_send_error(s, err, to);
     }
   }
 
+  Worker* worker_ = nullptr;
   int epoll_fd_ = -1;
-  int gso_test_error_ = 0;  // the test seam (gso.hpp): the error every GSO send fails with; 0 = off
-  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll
   std::vector<SocketIo> io_;
   std::vector<epoll_event> events_;
+  int ready_ = 0;  // events the last wait returned
   bool have_pwait2_ = true;  // false once epoll_pwait2 failed with ENOSYS
 };
 

@@ -21,16 +21,18 @@
 // (runs never wrap around the ring, so they are consecutive), and its completion marks every slot
 // of the run done.
 //
-// Waiting: io_uring_submit_and_wait_timeout for EngineOptions::completion_batch completions or
-// completion_wait, whichever is first, while the previous round brought a whole batch (heavy
-// traffic); for one completion otherwise (see engine.hpp for the trade-off), with no timeout
-// unless a deferred writer or a stopping socket is due. The sends submitted in the same call are
-// counted in (they complete at once); each carries a linked NOP that completes only if the send
-// fails, so that a failure ends the wait without a timer. The idle tick (Worker::idle_tick, every
-// idle_interval) comes from an IORING_OP_TIMEOUT of its own, armed once per interval: a timed
-// wait costs the kernel a timer set and cancelled on every wait, which in a ping-pong is every
-// datagram (measured on this VM: sockperf ping-pong p50 16.2 us with timed waits, 14.7 without).
-// With busy_poll, no waiting at all while traffic flows.
+// Waiting (the wait verb; the worker says until when, and whether to spin): io_uring_submit_and_
+// wait_timeout for EngineOptions::completion_batch completions or completion_wait, whichever is
+// first, while the previous round brought a whole batch (heavy traffic); for one completion
+// otherwise (see engine.hpp for the trade-off), with no timeout of its own. The worker's deadline
+// is one absolute IORING_OP_TIMEOUT, armed when the deadline moves earlier and left alone
+// otherwise: a timed wait costs the kernel a timer set and cancelled on every wait, which in a
+// ping-pong is every datagram. The sends submitted in the same call are counted in (they complete
+// at once); each carries a linked NOP that completes only if the send fails, so that a failure
+// ends the wait without a timer.
+//
+// Send results go to the worker's SendOutcome, which decides (sent, sent again after an ICMP
+// error, split a refused GSO message into plain ones, dropped); this file only carries it out.
 #include <liburing.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -45,8 +47,9 @@
 
 #include "backend.hpp"
 #include "buffer_ring.hpp"
-#include "error_queue.hpp"
 #include "cmsg.hpp"
+#include "datapath/error_reports.hpp"
+#include "datapath/send_outcome.hpp"
 #include "gso.hpp"
 #include "send_control.hpp"
 #include "receive_mode.hpp"
@@ -67,7 +70,7 @@ namespace salvo::detail {
 namespace {
 
 // user_data layout: operation in the top byte, socket index in the next three, slot in the low 32.
-enum class Op : std::uint8_t { recv = 1, send = 2, wake = 3, cancel = 4, tick = 5, send_failed = 6 };
+enum class Op : std::uint8_t { recv = 1, send = 2, wake = 3, cancel = 4, deadline = 5, send_failed = 6 };
 
 constexpr std::uint64_t pack(Op op, std::uint32_t socket, std::uint32_t slot = 0) {
   return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{socket & 0xffffff} << 32) | slot;
@@ -79,7 +82,7 @@ constexpr std::uint32_t slot_of(std::uint64_t data) { return static_cast<std::ui
 // Room for the source address, rounded up to 8 bytes so that what follows stays aligned. The kernel
 // writes the real length in io_uring_recvmsg_out::namelen. A control area follows only when the
 // options ask for per-datagram metadata (Worker::control_space(); kernel drops are sampled with
-// SO_MEMINFO instead, see Worker::sample_kernel_drops): every byte of headroom moves the payload
+// SO_MEMINFO instead, see Worker::note_kernel_drops): every byte of headroom moves the payload
 // further into the buffer, onto one more cache line the kernel has to write per datagram.
 constexpr std::uint32_t name_space = (sizeof(sockaddr_in6) + 7) & ~std::uint32_t{7};
 constexpr std::uint32_t recv_header_bytes = sizeof(io_uring_recvmsg_out) + name_space;
@@ -109,14 +112,12 @@ struct SocketRing {
   std::vector<std::uint16_t> tx_retries;  // sends re-submitted after an earlier datagram's ICMP error
   std::vector<std::uint8_t> tx_entries;  // per first slot of a message: the slots it carries (1 = plain)
   std::vector<SendControl> tx_control;   // per first slot: its control messages (GSO, source, TOS), if any
-  std::vector<std::uint8_t> tx_suspect;  // per slot: first of a refused GSO message, now sent plain
   // Zero-copy (EngineOptions::zerocopy_send), per first slot of a message: whether it goes as
   // SENDMSG_ZC, how many of its notifications are still to come, and whether its result is in and
   // only those notifications hold its slots.
   std::vector<std::uint8_t> tx_zc;
   std::vector<std::uint8_t> tx_notifications;
   std::vector<std::uint8_t> tx_awaiting_notification;
-  bool gso = false;                      // EngineOptions::gso, until the kernel refuses a GSO send
   bool rx_this_round = false;
   bool tx_this_round = false;
 };
@@ -140,6 +141,7 @@ class UringBackend final : public Backend {
   }
 
   Result<void> setup(Worker& worker) override {
+    worker_ = &worker;
     const EngineOptions& o = worker.options();
     const auto sockets = worker.sockets();
     // Every outstanding completion must fit the CQ: one per buffer in the kernel's hands, one per
@@ -164,7 +166,7 @@ class UringBackend final : public Backend {
     wake_index_ = static_cast<std::uint32_t>(sockets.size());
 
     buffers_ = std::make_unique<BufferRing>();
-    control_space_ = static_cast<std::uint32_t>(worker.control_space());
+    control_space_ = static_cast<std::uint32_t>(worker.batch().control_space());
     if (auto r = buffers_->init(ring_, worker.pool(), o.buffer_size + recv_header_bytes + control_space_); !r) return r;
 
     rings_.resize(sockets.size());
@@ -190,98 +192,96 @@ class UringBackend final : public Backend {
       sr.tx_done.assign(s->queue.capacity(), 0);
       sr.tx_retries.assign(s->queue.capacity(), 0);
       sr.tx_entries.assign(s->queue.capacity(), 1);
-      sr.gso = o.gso;
       sr.tx_control.resize(s->queue.capacity());
-      sr.tx_suspect.assign(s->queue.capacity(), 0);
       sr.tx_zc.assign(s->queue.capacity(), 0);
       sr.tx_notifications.assign(s->queue.capacity(), 0);
       sr.tx_awaiting_notification.assign(s->queue.capacity(), 0);
     }
     zerocopy_ = o.zerocopy_send;
     zerocopy_min_bytes_ = o.zerocopy_min_bytes;
-    gso_test_error_ = gso_test_error();
+    completion_batch_ = o.completion_batch;
+    completion_wait_ = o.completion_wait;
+    flag_send_failures_ = cqe_skip_;
+    arm_wake();
     return {};
   }
 
-  void run(Worker& worker) override {
-    arm_wake();
-    arm_tick();
-    for (const auto& s : worker.sockets()) arm_receive(*s);
-    const EngineOptions& o = worker.options();
-    auto flush = [this](SocketState& s) { prepare_sends(s); };
+  void start_receiving(SocketState& s) override { arm_receive(s); }
 
-    while (!worker.all_closed()) {
-      // Light traffic waits without a timeout for one completion beyond the sends' own; a send
-      // that fails must then end the wait by itself (see submit_send).
-      const bool batch_wait = last_seen_ >= o.completion_batch;
-      flag_send_failures_ = cqe_skip_ && !batch_wait;
-      // The eventfd poll normally brings stop requests and posted functions, but while a sender
-      // keeps the ring full its completion was seen to never arrive (blast --duration); checking
-      // once per round makes both independent of it.
-      worker.poll_control();
-      const auto now = std::chrono::steady_clock::now();
-      previous_round_busy_ = now - woke_at_;
-      worker.sample_kernel_drops(now);
-      auto next_due = std::chrono::steady_clock::time_point::max();
-      bool writers = false;  // a protocol waits for send-queue room, freed by send completions
-      bool stopping = false;  // a socket flushes its sends before it closes, by a deadline
-      for (const auto& sp : worker.sockets()) {
-        SocketState& s = *sp;
-        if (s.closed) continue;
-        prepare_sends(s);
-        worker.feed_writable(s, now, flush);
-        next_due = std::min(next_due, Worker::writable_due(s));
-        writers = writers || s.want_writable;
-        if (s.stopping) {
-          stop_socket(worker, s, now);
-          stopping = true;
-        }
-      }
-      if (worker.all_closed()) break;
+  void stop_receiving(SocketState& s) override {
+    SocketRing& sr = rings_[s.index];
+    if (!sr.armed || sr.cancel_sent) return;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, receive_data(s.index, sr.armed_single), 0);
+    io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
+    sr.cancel_sent = true;
+  }
 
-      // Submit everything prepared and wait for completions in the same system call: for a
-      // batch while traffic flows, for anything at all once a round found nothing, and never
-      // past the time a deferred writer is due.
-      // Busy polling: do not wait at all while traffic flowed within the idle budget.
-      const bool spinning = o.busy_poll && (o.busy_poll_idle.count() == 0 || now - last_activity_ < o.busy_poll_idle);
-      const bool busy = next_due <= now || spinning;
-      int ret;
-      if (busy) {
-        ret = io_uring_submit_and_get_events(&ring_);
+  void submit(SocketState& s) override { prepare_sends(s); }
+
+  // Sends stuck past the stop deadline: cancelled; their completions count them as send errors.
+  void cancel_sends(SocketState& s) override {
+    SocketRing& sr = rings_[s.index];
+    if (sr.submitted == 0 || sr.cancel_sent_sends) return;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel_fd(sqe, static_cast<int>(sr.fixed_index), IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+    io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
+    sr.cancel_sent_sends = true;
+  }
+
+  // Nothing of a socket may remain in the kernel's hands when its fd closes.
+  bool holds(const SocketState& s) const noexcept override {
+    const SocketRing& sr = rings_[s.index];
+    return sr.armed || sr.submitted != 0;
+  }
+
+  void release(SocketState& s) override {
+    const int closed_fd = -1;
+    io_uring_register_files_update(&ring_, rings_[s.index].fixed_index, &closed_fd, 1);
+  }
+
+  void wait(const WaitPlan& plan) override {
+    // For the adaptive receive policy: how long the previous round worked after its wait.
+    previous_round_busy_ = plan.now - woke_at_;
+    if (plan.spin) {
+      io_uring_submit_and_get_events(&ring_);
+    } else {
+      // Wait for a whole batch only while traffic is heavy (the last round already brought one):
+      // light traffic, a ping-pong above all, would otherwise wait out completion_wait on every
+      // datagram.
+      const bool batch_wait = last_seen_ >= completion_batch_;
+      unsigned want = batch_wait ? completion_batch_ : 1;
+      // The sends submitted now complete at once (a UDP send does not wait), so waiting for `want`
+      // completions would end on their own and cost a second io_uring_enter per reply (an echo's
+      // ping-pong: one to send, one to wait for the next request). Count them in, unless a writer
+      // waits for the room they free: then their completions are the news.
+      if (!plan.writers) want = std::min(want + sends_submitted_, cq_entries_ / 2);
+      if (!batch_wait && unflagged_sends_ == 0) {
+        // Untimed: the deadline's own timeout ends it, and so does a failed send (its flag).
+        arm_deadline(plan.deadline);
+        io_uring_submit_and_wait(&ring_, want);
       } else {
-        // Wait for a whole batch only while traffic is heavy (the last round already brought one):
-        // light traffic, a ping-pong above all, would otherwise wait out completion_wait on
-        // every datagram.
-        unsigned want = batch_wait ? o.completion_batch : 1;
-        // The sends submitted now complete at once (a UDP send does not wait), so waiting for
-        // `want` completions would end on their own and cost a second io_uring_enter per reply
-        // (an echo's ping-pong: one to send, one to wait for the next request). Count them in,
-        // unless a writer waits for the room they free: then their completions are the news.
-        if (!writers) want = std::min(want + sends_submitted_, cq_entries_ / 2);
-        std::chrono::nanoseconds wait = batch_wait ? std::chrono::nanoseconds(o.completion_wait)
-                                                   : std::chrono::nanoseconds(idle_interval);
-        const bool deferred = next_due - now < wait;
-        if (deferred) wait = next_due - now;
-        // Untimed: the tick bounds the wait, and a failed send ends it (flag_send_failures_).
-        if (!batch_wait && !deferred && !stopping && tick_armed_ && (flag_send_failures_ || sends_submitted_ == 0)) {
-          ret = io_uring_submit_and_wait(&ring_, want);
-        } else {
-          io_uring_cqe* cqe = nullptr;
-          __kernel_timespec ts{};
-          ts.tv_sec = wait.count() / 1'000'000'000;
-          ts.tv_nsec = wait.count() % 1'000'000'000;
-          ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, want, &ts, nullptr);
-          if (deferred) ret = 0;  // a writer's time, not an idle period
-        }
+        auto wait = std::chrono::nanoseconds(plan.deadline - plan.now);
+        if (batch_wait) wait = std::min(wait, std::chrono::nanoseconds(completion_wait_));
+        wait = std::max(wait, std::chrono::nanoseconds(0));
+        io_uring_cqe* cqe = nullptr;
+        __kernel_timespec ts{};
+        ts.tv_sec = wait.count() / 1'000'000'000;
+        ts.tv_nsec = wait.count() % 1'000'000'000;
+        io_uring_submit_and_wait_timeout(&ring_, &cqe, want, &ts, nullptr);
       }
-      sends_submitted_ = 0;  // every send prepared so far went in with that call
-      woke_at_ = std::chrono::steady_clock::now();
-      const bool idle = last_seen_ == 0;
-      last_seen_ = process_completions(worker);
-      if (last_seen_ != 0) last_activity_ = now;
-      // Without a tick (the kernel ended it), a timed idle wait that ran out is the idle tick.
-      if (!tick_armed_ && last_seen_ == 0 && idle && !busy && ret == -ETIME) worker.idle_tick();
     }
+    sends_submitted_ = 0;  // every send prepared so far went in with that call
+    unflagged_sends_ = 0;
+    woke_at_ = std::chrono::steady_clock::now();
+  }
+
+  unsigned reap(Worker& worker) override {
+    last_seen_ = process_completions(worker);
+    // Light traffic waits without a timeout for one completion beyond the sends' own; a send
+    // that fails must then end the wait by itself (see submit_send).
+    flag_send_failures_ = cqe_skip_ && last_seen_ < completion_batch_;
+    return last_seen_;
   }
 
  private:
@@ -302,24 +302,27 @@ class UringBackend final : public Backend {
     io_uring_sqe_set_data64(sqe, pack(Op::wake, 0));
   }
 
-  // The idle tick: a pure timeout (no completion count), one idle_interval from now. Its
-  // completion calls Worker::idle_tick when no datagram came or went since the previous one, and
-  // arms the next.
-  void arm_tick() {
+  // The worker's deadline as one absolute timeout (CLOCK_MONOTONIC, steady_clock's): armed when
+  // none is pending, moved when the deadline comes earlier. A later deadline leaves it alone: it
+  // fires early, the round finds nothing due, and the next wait arms the later one.
+  void arm_deadline(std::chrono::steady_clock::time_point deadline) {
+    if (deadline_armed_ && deadline >= armed_deadline_) return;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
     io_uring_sqe* sqe = get_sqe();
-    tick_interval_.tv_sec = 0;
-    tick_interval_.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(idle_interval).count();
-    io_uring_prep_timeout(sqe, &tick_interval_, 0, 0);
-    io_uring_sqe_set_data64(sqe, pack(Op::tick, 0));
-    tick_armed_ = true;
-  }
-
-  void on_tick(Worker& worker, const io_uring_cqe& cqe) {
-    tick_armed_ = false;
-    if (cqe.res != -ETIME) return;  // cancelled (or refused): timed waits take over the idle tick
-    if (!traffic_since_tick_) worker.idle_tick();
-    traffic_since_tick_ = false;
-    arm_tick();
+    if (!deadline_armed_) {
+      deadline_ts_.tv_sec = ns / 1'000'000'000;
+      deadline_ts_.tv_nsec = ns % 1'000'000'000;
+      io_uring_prep_timeout(sqe, &deadline_ts_, 0, IORING_TIMEOUT_ABS);
+      io_uring_sqe_set_data64(sqe, pack(Op::deadline, 0));
+    } else {
+      // Its completion (0, or -ENOENT when the timeout fired meanwhile) says nothing new.
+      update_ts_.tv_sec = ns / 1'000'000'000;
+      update_ts_.tv_nsec = ns % 1'000'000'000;
+      io_uring_prep_timeout_update(sqe, &update_ts_, pack(Op::deadline, 0), IORING_TIMEOUT_ABS);
+      io_uring_sqe_set_data64(sqe, pack(Op::cancel, 0));
+    }
+    deadline_armed_ = true;
+    armed_deadline_ = deadline;
   }
 
   // user_data of a socket's receive: slot 1 marks a single-shot one.
@@ -362,7 +365,7 @@ class UringBackend final : public Backend {
       const SendQueue::Entry* e = &s.queue.at(sr.submitted);
       // Entries are consecutive in the ring up to its end; a run stops there.
       const std::size_t available = std::min(s.queue.size() - sr.submitted, s.queue.capacity() - slot);
-      const std::size_t run = sr.gso ? gso_run(e, available) : 1;
+      const std::size_t run = SendOutcome::gso(s) ? gso_run(e, available) : 1;
       for (std::size_t i = 0; i < run; ++i) sr.tx_iov[slot + i] = {s.queue.payload(e[i]), e[i].length};
       prepare_message(s, sr, slot, run);
       submit_send(s, slot);
@@ -384,7 +387,7 @@ class UringBackend final : public Backend {
     m.msg_namelen = e.to.sockaddr_size();
     m.msg_iov = &sr.tx_iov[slot];
     m.msg_iovlen = run;
-    attach_send_control(m, sr.tx_control[slot], e, s.ipv6, run > 1 ? e.length : 0, gso_test_error_ != 0);
+    attach_send_control(m, sr.tx_control[slot], e, s.ipv6, run > 1 ? e.length : 0, worker_->send_outcome().malformed_gso());
     if (zerocopy_) {
       // The kernel sends a zero-copy message from the pages it lies in, one skb fragment per page,
       // and refuses (EMSGSIZE) a message that needs more fragments than an skb has: such a message
@@ -423,13 +426,15 @@ class UringBackend final : public Backend {
     ++sends_submitted_;
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
-    if (flag_send_failures_) {
+    if (!flag_send_failures_) {
+      ++unflagged_sends_;
+    } else {
       // An untimed wait counts on the sends' completions to end it only when a receive or the
-      // tick comes as well; a send that fails needs handling (sent again, reported) at once. So a
+      // deadline comes as well; a send that fails needs handling (sent again, reported) at once. So a
       // NOP linked behind it: it runs, silently (CQE_SKIP_SUCCESS), when the send succeeds, and is
       // cancelled, with a completion of its own, when the send fails, one completion more than
       // the wait counts on. (Should the SQ fill between the two, the send goes without its flag:
-      // its failure then waits for the next completion or the tick.)
+      // its failure then waits for the next completion or the deadline.)
       sqe->flags |= IOSQE_IO_LINK;
       io_uring_sqe* flag = get_sqe();
       io_uring_prep_nop(flag);
@@ -438,65 +443,41 @@ class UringBackend final : public Backend {
     }
   }
 
-  void stop_socket(Worker& worker, SocketState& s, std::chrono::steady_clock::time_point now) {
-    SocketRing& sr = rings_[s.index];
-    if (sr.armed && !sr.cancel_sent) {
-      io_uring_sqe* sqe = get_sqe();
-      io_uring_prep_cancel64(sqe, receive_data(s.index, sr.armed_single), 0);
-      io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
-      sr.cancel_sent = true;
-    }
-    if (now >= s.stop_deadline && sr.submitted != 0 && !sr.cancel_sent_sends) {
-      // Sends stuck past the deadline: cancel them; their completions count them as send errors.
-      io_uring_sqe* sqe = get_sqe();
-      io_uring_prep_cancel_fd(sqe, static_cast<int>(sr.fixed_index), IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-      io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
-      sr.cancel_sent_sends = true;
-    }
-    // Nothing of this socket may remain in the kernel's hands when its fd closes.
-    if (sr.armed || sr.submitted != 0) return;
-    if (!worker.ready_to_close(s, now)) return;
-    const int closed_fd = -1;
-    io_uring_register_files_update(&ring_, sr.fixed_index, &closed_fd, 1);
-    worker.close_socket(s);
-  }
-
-  // Returns how many completions the round brought, the idle tick's and the send-failure flags'
+  // Returns how many completions the round brought, the deadline's and the send-failure flags'
   // not counted.
   unsigned process_completions(Worker& worker) {
     unsigned head;
     unsigned seen = 0;
-    unsigned ticks = 0;  // completions that are not news of traffic
+    unsigned not_traffic = 0;  // completions that are not news of traffic
     io_uring_cqe* cqe;
     SocketState* batch_socket = nullptr;
     const auto sockets = worker.sockets();
+    ReceiveBatch& batch = worker.batch();
     io_uring_for_each_cqe(&ring_, head, cqe) {
       ++seen;
       const std::uint64_t data = cqe->user_data;
       switch (op_of(data)) {
         case Op::recv: {
-          traffic_since_tick_ = true;
           SocketState& s = *sockets[socket_of(data)];
-          if (batch_socket != &s || pending_ == worker.batch_capacity()) {
+          if (batch_socket != &s || batch.full()) {
             if (batch_socket != nullptr) finish_batch(worker, *batch_socket);
             batch_socket = &s;
           }
-          on_receive(worker, s, *cqe, slot_of(data) == 1);
+          on_receive(s, batch, *cqe, slot_of(data) == 1);
           break;
         }
         case Op::send:
-          traffic_since_tick_ = true;
-          on_send(worker, *sockets[socket_of(data)], *cqe, slot_of(data));
+          on_send(*sockets[socket_of(data)], *cqe, slot_of(data));
           break;
         case Op::wake:
           worker.handle_wake();
           if (!(cqe->flags & IORING_CQE_F_MORE)) arm_wake();
           break;
-        case Op::tick:
-          ++ticks;
-          on_tick(worker, *cqe);
+        case Op::deadline:
+          ++not_traffic;
+          deadline_armed_ = false;  // fired (-ETIME), or refused: the next wait arms another
           break;
-        case Op::send_failed: ++ticks; break;  // only ends the wait: the send's own completion tells
+        case Op::send_failed: ++not_traffic; break;  // only ends the wait: the send's own completion tells
         case Op::cancel: break;  // the cancelled request reports through its own completion
       }
     }
@@ -530,10 +511,10 @@ class UringBackend final : public Backend {
         sr.rearm_counts = false;
       }
     }
-    return seen - ticks;
+    return seen - not_traffic;
   }
 
-  void on_receive(Worker& worker, SocketState& s, const io_uring_cqe& cqe, bool single) {
+  void on_receive(SocketState& s, ReceiveBatch& batch, const io_uring_cqe& cqe, bool single) {
     SocketRing& sr = rings_[s.index];
     sr.rx_this_round = true;
     if (single || !(cqe.flags & IORING_CQE_F_MORE)) {
@@ -551,21 +532,21 @@ class UringBackend final : public Backend {
       if (cqe.res == -ENOBUFS) {
         s.counters.no_buffer.add(1);
       } else if (cqe.res < 0 && cqe.res != -ECANCELED) {
-        worker.drain_errors(s, -cqe.res);
+        drain_errors(s, -cqe.res);
       }
     }
     if (cqe.res < 0) return;
     if (!(cqe.flags & IORING_CQE_F_BUFFER)) {
       // A single-shot receive of an empty datagram: the kernel put its buffer back unused.
-      if (single && cqe.res == 0) accept_single(worker, s, sr, nullptr, 0);
+      if (single && cqe.res == 0) accept_single(s, batch, sr, nullptr, 0);
       return;
     }
     const auto id = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     buffers_->taken_by_kernel();
-    pending_ids_[pending_++] = id;
-    std::byte* buffer = worker.pool().slot(id);
+    batch.hold(id);
+    std::byte* buffer = worker_->pool().slot(id);
     if (single) {
-      accept_single(worker, s, sr, buffer, static_cast<std::size_t>(cqe.res));
+      accept_single(s, batch, sr, buffer, static_cast<std::size_t>(cqe.res));
       return;
     }
     ++sr.received_this_round;
@@ -576,17 +557,13 @@ class UringBackend final : public Backend {
       return;
     }
     const Address peer = Address::from_sockaddr(r->name, r->name_length);
-    if (control_space_ == 0) {
-      worker.accept(s, r->payload, peer, r->truncated);
-    } else {
-      worker.accept(s, r->payload, peer, r->truncated, r->control, r->control_length);
-    }
+    batch.accept(s, r->payload, peer, r->truncated, r->control, r->control_length);
   }
 
   // A single-shot receive's datagram, counted: `length` payload bytes at the start of `buffer`
   // (null for an empty datagram, which comes without one), the rest in the msghdr the kernel
   // filled in.
-  void accept_single(Worker& worker, SocketState& s, SocketRing& sr, const std::byte* buffer, std::size_t length) {
+  void accept_single(SocketState& s, ReceiveBatch& batch, SocketRing& sr, const std::byte* buffer, std::size_t length) {
     ++sr.received_this_round;
     s.counters.recv_single_shots.add(1);
     const msghdr& m = sr.single_msg;
@@ -594,37 +571,22 @@ class UringBackend final : public Backend {
     const bool truncated = (m.msg_flags & MSG_TRUNC) != 0;
     const std::uint32_t name_length = std::min<std::uint32_t>(m.msg_namelen, sizeof(sr.single_name));
     const Address peer = Address::from_sockaddr(&sr.single_name, name_length);
-    if (control_space_ == 0) {
-      worker.accept(s, payload, peer, truncated);
-    } else {
-      const std::size_t control_length = std::min<std::size_t>(m.msg_controllen, control_space_);
-      worker.accept(s, payload, peer, truncated, sr.single_control.data(), control_length);
-    }
+    const std::size_t control_length = std::min<std::size_t>(m.msg_controllen, control_space_);
+    batch.accept(s, payload, peer, truncated, sr.single_control.data(), control_length);
   }
 
+  // The batch's datagrams to the protocol, then its buffers back to the ring; the replies go out
+  // with this round's submission.
   void finish_batch(Worker& worker, SocketState& s) {
-    worker.dispatch(s);
-    for (std::uint32_t i = 0; i < pending_; ++i) buffers_->give_back(pending_ids_[i]);
-    pending_ = 0;
-    prepare_sends(s);  // the batch's replies go out with this round's submission
+    worker.deliver(s, [this](std::span<const std::uint32_t> held) {
+      for (const std::uint32_t id : held) buffers_->give_back(static_cast<std::uint16_t>(id));
+    });
   }
 
-  // A GSO message (the one starting at `slot`) failed with `err`; the kernel sent none of it. Its
-  // slots go again, one message each, so that every datagram meets its own fate. They stay
-  // submitted meanwhile, and go out after what was submitted with them (as sends again after an
-  // ICMP error do). A refusal (EINVAL, EIO...) may be GSO's or the destination's (port 0 is EINVAL
-  // too): if the first slot then goes out plain, it was GSO's (see gso_verdict).
-  // An ICMP error about an earlier datagram (the socket's pending error, EMSGSIZE from a router
-  // included) is read off the error queue first, as the plain sends do, so that its report reaches
-  // the protocol once: the plain sends that follow meet no pending error and say nothing of it.
-  void gso_failed(Worker& worker, SocketState& s, SocketRing& sr, std::size_t slot, int err) {
-    if (err == EMSGSIZE) {
-      worker.emsgsize_from_network(s, s.queue.at(s.queue.offset_of_slot(slot)).to);  // this send took it
-    } else if (is_icmp_error(err)) {
-      worker.drain_errors(s, 0);
-    }
-    if (gso_test_error_ != 0 && err == EINVAL) err = gso_test_error_;  // the seam: see gso_test_error
-    if (is_gso_refusal(err)) sr.tx_suspect[slot] = 1;
+  // A GSO message (the one starting at `slot`) failed and the kernel sent none of it: its slots go
+  // again, one message each. They stay submitted meanwhile, and go out after what was submitted
+  // with them (as sends again after an ICMP error do).
+  void split_into_plain(SocketState& s, SocketRing& sr, std::size_t slot) {
     const std::size_t run = sr.tx_entries[slot];
     for (std::size_t i = 0; i < run; ++i) {
       prepare_message(s, sr, slot + i, 1);
@@ -632,16 +594,7 @@ class UringBackend final : public Backend {
     }
   }
 
-  // The plain send of a refused GSO message's first datagram completed: if the kernel took it,
-  // GSO was at fault, and goes off for this socket for good.
-  void gso_verdict(SocketState& s, SocketRing& sr, std::size_t slot, int res) {
-    sr.tx_suspect[slot] = 0;
-    if (res < 0 || !sr.gso) return;
-    sr.gso = false;
-    s.counters.gso_fallbacks.add(1);
-  }
-
-  void on_send(Worker& worker, SocketState& s, const io_uring_cqe& cqe, std::uint32_t slot) {
+  void on_send(SocketState& s, const io_uring_cqe& cqe, std::uint32_t slot) {
     SocketRing& sr = rings_[s.index];
     // A zero-copy send completes twice: its result (with F_MORE when a notification follows), then
     // the notification that the kernel no longer needs the payload. Only then may the slots go.
@@ -657,42 +610,23 @@ class UringBackend final : public Backend {
     if (cqe.flags & IORING_CQE_F_MORE) ++sr.tx_notifications[slot];
     const std::size_t offset = s.queue.offset_of_slot(slot);
     const std::size_t run = sr.tx_entries[slot];
-    const int err = cqe.res < 0 ? -cqe.res : 0;
-    // The kernel reports an ICMP error about an earlier datagram on the next send, which then
-    // fails without being sent: the error queue says what happened and to whom; send again. For
-    // EMSGSIZE, only when the error queue says it came from the network (a router's path MTU
-    // report), not from this datagram being too big for the route.
-    bool send_again = false;
-    if (is_icmp_error(err)) {
-      send_again = send_again_after_icmp_error(err, sr.tx_retries[slot], worker.drain_errors_before_resend(s));
-    } else if (err == EMSGSIZE && run == 1) {
-      send_again = worker.emsgsize_from_network(s, s.queue.at(offset).to) &&
-                   send_again_after_icmp_error(err, sr.tx_retries[slot], 1);
-    }
-    if (send_again) {
-      ++sr.tx_retries[slot];
-      submit_send(s, slot);
-      return;
-    }
-    // Cancelled at the stop deadline: dropped like the plain sends, not sent again.
-    if (cqe.res < 0 && run > 1 && cqe.res != -ECANCELED) {
-      gso_failed(worker, s, sr, slot, err);
-      return;
-    }
-    if (sr.tx_suspect[slot]) gso_verdict(s, sr, slot, cqe.res);
+    SendOutcome& outcome = worker_->send_outcome();
     if (cqe.res >= 0) {
-      std::uint64_t bytes = 0;
-      for (std::size_t i = 0; i < run; ++i) bytes += s.queue.at(offset + i).length;
-      s.counters.sent.add(run);
-      s.counters.sent_bytes.add(bytes);
-      if (run > 1) {
-        s.counters.gso_sends.add(1);
-        s.counters.gso_segments.add(run);
-      }
+      outcome.sent(s, offset, run, run > 1 ? 1 : 0, run > 1 ? run : 0);
     } else {
-      for (std::size_t i = 0; i < run; ++i) {
-        s.counters.dropped_send_error.add(1);
-        worker.note_send_error(s, -cqe.res, s.queue.at(offset + i).to);
+      const int err = -cqe.res;
+      switch (outcome.failed(s, offset, run, err, sr.tx_retries[slot])) {
+        case SendAction::resend:
+          ++sr.tx_retries[slot];
+          submit_send(s, slot);
+          return;
+        case SendAction::split:
+          split_into_plain(s, sr, slot);
+          return;
+        case SendAction::blocked:  // the ring waits for room itself: EAGAIN here is a failure
+        case SendAction::drop:
+          for (std::size_t i = 0; i < run; ++i) outcome.dropped(s, s.queue.at(offset + i).to, err);
+          break;
       }
     }
     if (sr.tx_notifications[slot] > 0) {
@@ -716,20 +650,24 @@ class UringBackend final : public Backend {
     sr.submitted -= release;
   }
 
+  Worker* worker_ = nullptr;
   io_uring ring_{};
   bool ring_ready_ = false;
   UringSetup setup_;
   std::unique_ptr<BufferRing> buffers_;
   std::vector<SocketRing> rings_;
   std::uint32_t wake_index_ = 0;
-  int gso_test_error_ = 0;  // the test seam (gso.hpp): the error every GSO send fails with; 0 = off
   unsigned last_seen_ = 0;  // completions found by the previous round
-  __kernel_timespec tick_interval_{};  // read by the kernel when the tick's SQE is submitted
-  bool tick_armed_ = false;            // an idle tick is pending in the kernel
+  __kernel_timespec deadline_ts_{};  // read by the kernel when the deadline's SQE is submitted
+  __kernel_timespec update_ts_{};    // ... and when an update of it is
+  bool deadline_armed_ = false;      // the deadline's timeout is pending in the kernel
+  std::chrono::steady_clock::time_point armed_deadline_{};
+  unsigned completion_batch_ = 0;                // EngineOptions::completion_batch
+  std::chrono::microseconds completion_wait_{};  // EngineOptions::completion_wait
   bool cqe_skip_ = false;              // the kernel has IOSQE_CQE_SKIP_SUCCESS (5.17)
   bool flag_send_failures_ = false;    // sends get a linked NOP that completes if they fail
-  bool traffic_since_tick_ = false;    // a receive or send completed since the last idle tick
   unsigned sends_submitted_ = 0;  // send SQEs prepared since the last io_uring_enter
+  unsigned unflagged_sends_ = 0;  // ... of them without a failure flag: the wait must be timed
   std::uint32_t control_space_ = 0;  // per receive, for the metadata the options ask for
   std::uint32_t payload_room_ = 0;   // payload bytes per receive buffer (EngineOptions::buffer_size)
   // For the adaptive receive policy: when the last wait returned, and how long the round before
@@ -740,10 +678,6 @@ class UringBackend final : public Backend {
   std::uint32_t zerocopy_min_bytes_ = 0;  // EngineOptions::zerocopy_min_bytes
   unsigned cq_entries_ = 0;       // the completion queue's size
   std::size_t rearm_start_ = 0;  // the socket re-armed first this round (rotates)
-  std::chrono::steady_clock::time_point last_activity_ = std::chrono::steady_clock::now();  // busy_poll
-  // Buffer ids of the batch being gathered (at most batch_size; sized generously once).
-  std::uint32_t pending_ = 0;
-  std::array<std::uint16_t, 1024> pending_ids_{};
 };
 
 }  // namespace

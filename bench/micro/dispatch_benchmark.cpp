@@ -1,6 +1,6 @@
-// Micro-benchmark: a batch of received datagrams through Worker::accept and Worker::dispatch to a
-// protocol's on_datagrams, as both backends do after each receive call: the counters, the batch
-// array and the virtual call, without the kernel. Two protocols: one that reads each datagram's
+// Micro-benchmark: a batch of received datagrams through ReceiveBatch::accept and Worker::deliver
+// to a protocol's on_datagrams, as both backends do after each receive call: the counters, the
+// batch array and the virtual call, without the kernel. Two protocols: one that reads each datagram's
 // first byte, and an echo whose Transport::send copies each datagram into the send queue (popped
 // after the batch, as a flush would; no system call is made).
 #include <benchmark/benchmark.h>
@@ -17,11 +17,18 @@ namespace {
 
 using salvo::detail::Worker;
 
-// Never runs: dispatch needs a worker, not a thread or a kernel.
+// Never touches a kernel: delivering needs a worker, not a thread or a ring.
 class NoBackend final : public salvo::detail::Backend {
  public:
   salvo::Result<void> setup(Worker&) override { return {}; }
-  void run(Worker&) override {}
+  void start_receiving(salvo::detail::SocketState&) override {}
+  void stop_receiving(salvo::detail::SocketState&) override {}
+  void submit(salvo::detail::SocketState&) override {}
+  void cancel_sends(salvo::detail::SocketState&) override {}
+  bool holds(const salvo::detail::SocketState&) const noexcept override { return false; }
+  void release(salvo::detail::SocketState&) override {}
+  void wait(const salvo::detail::WaitPlan&) override {}
+  unsigned reap(Worker&) override { return 0; }
 };
 
 class Touch final : public salvo::Protocol {
@@ -59,11 +66,12 @@ void dispatch_loop(benchmark::State& state) {
   }
   salvo::detail::SocketState& s = **added;
   const salvo::Address peer = salvo::Address::ipv4_loopback(40000);
-  const std::uint32_t batch = worker.batch_capacity();
+  salvo::detail::ReceiveBatch& received = worker.batch();
+  const std::uint32_t batch = received.capacity();
   std::array<std::byte, 64> payload{};
   for (auto _ : state) {
-    for (std::uint32_t i = 0; i < batch; ++i) worker.accept(s, payload, peer, false);
-    worker.dispatch(s);
+    for (std::uint32_t i = 0; i < batch; ++i) received.accept(s, payload, peer, false, nullptr, 0);
+    worker.deliver(s, [](std::span<const std::uint32_t>) {});
     s.queue.pop(s.queue.size());  // what the flush would hand to the kernel
   }
   state.SetItemsProcessed(state.iterations() * batch);

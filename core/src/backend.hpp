@@ -1,19 +1,30 @@
 // Backend: the private interface between a worker and the kernel I/O mechanism that drives it.
 //
-// A worker owns exactly one backend instance and calls it only from its own thread. setup() runs
-// first on that thread (so that an io_uring ring is created by the thread that will submit to it),
-// then run() serves until every socket of the worker has closed.
+// The worker owns the loop (Worker::run_rounds: wait, reap, deliver, writable, flush, stop and
+// housekeeping) and every policy in it; a backend knows its kernel interface and nothing else.
+// A worker owns exactly one backend and calls it only from its own thread. The verbs:
 //
-// What a backend must do, and what the Worker provides for it:
-//   - receive into the worker's BufferPool, then Worker::accept() each datagram and
-//     Worker::dispatch() the batch (which calls the protocol and counts);
-//   - flush each socket's SendQueue after every hook call, counting sent / dropped / EAGAIN;
-//   - call Worker::feed_writable() while a socket wants on_writable and has room, and wake no
-//     later than Worker::writable_due() for a writer that deferred itself;
-//   - watch Worker::wake_fd() and call Worker::handle_wake() when it fires (stop requests);
-//   - stop reading from a socket once it is no longer `receiving`, and close it through
-//     Worker::close_socket() once Worker::ready_to_close() says so;
-//   - call Worker::idle_tick() when it has waited a full idle interval with nothing to do.
+//   setup(worker)          once, on the worker thread, before the first round: create the kernel
+//                          objects (ring, epoll set), register the worker's sockets and its wake
+//                          eventfd. Errors come back as values.
+//   start_receiving(s)     arm receiving on a socket (multishot recvmsg, or EPOLLIN).
+//   stop_receiving(s)      disarm it (cancel the request, or drop EPOLLIN); idempotent.
+//   submit(s)              hand the socket's queued sends the kernel does not have yet to it
+//                          (sendmmsg now, or SENDMSG SQEs that go with the next wait), reporting
+//                          every result through the worker's SendOutcome, never deciding itself.
+//   cancel_sends(s)        the socket's stop deadline passed: what the kernel still holds of its
+//                          sends comes back failed (ECANCELED). Idempotent.
+//   holds(s)               the kernel still holds requests of the socket: its fd must stay open.
+//   release(s)             the socket is about to close: forget it.
+//   wait(plan)             submit what is prepared, then sleep until there is something to reap
+//                          or plan.deadline, or return at once when plan.spin.
+//   reap(worker)           take what the kernel finished: datagrams into worker.batch(), handed
+//                          over per socket with worker.deliver(); send results to the worker's
+//                          SendOutcome; the wake eventfd to worker.handle_wake(). Returns how many
+//                          completions or events were traffic (receives and sends).
+//
+// A new backend (AF_XDP, say) is a folder beside io_uring/ and fallback_epoll/ with these verbs,
+// a make_*_backend() below and a case in backend_select.cpp.
 #pragma once
 
 #include <chrono>
@@ -27,6 +38,15 @@
 namespace salvo::detail {
 
 class Worker;
+struct SocketState;
+
+// What the worker asks of one wait.
+struct WaitPlan {
+  std::chrono::steady_clock::time_point now;       // when the round began
+  std::chrono::steady_clock::time_point deadline;  // wake no later than this (always set)
+  bool spin = false;     // do not sleep: busy polling, or work already due
+  bool writers = false;  // a protocol waits for send-queue room, which send completions free
+};
 
 class Backend {
  public:
@@ -38,11 +58,15 @@ class Backend {
     return 0;
   }
   virtual Result<void> setup(Worker& worker) = 0;
-  virtual void run(Worker& worker) = 0;
+  virtual void start_receiving(SocketState& s) = 0;
+  virtual void stop_receiving(SocketState& s) = 0;
+  virtual void submit(SocketState& s) = 0;
+  virtual void cancel_sends(SocketState& s) = 0;
+  virtual bool holds(const SocketState& s) const noexcept = 0;
+  virtual void release(SocketState& s) = 0;
+  virtual void wait(const WaitPlan& plan) = 0;
+  virtual unsigned reap(Worker& worker) = 0;
 };
-
-// How long a backend sleeps when nothing happens before it calls Worker::idle_tick().
-inline constexpr std::chrono::milliseconds idle_interval{100};
 
 std::unique_ptr<Backend> make_epoll_backend();
 

@@ -55,7 +55,7 @@ std::size_t FakeTransport::deliver(Protocol& protocol, std::span<const FakeDatag
   while (next < datagrams.size() && s.receiving) {
     const std::size_t end = std::min(datagrams.size(), next + options_.batch_size);
     // One "receive call": copy the payloads into the fake's buffer first (so that the views stay
-    // put), then count and build the batch as Worker::accept and dispatch do.
+    // put), then count and build the batch as ReceiveBatch::accept and Worker::deliver do.
     std::size_t bytes = 0;
     for (std::size_t i = next; i < end; ++i) bytes += std::min<std::size_t>(datagrams[i].payload.size(), options_.buffer_size);
     rx_buffer_.assign(bytes, std::byte{0});

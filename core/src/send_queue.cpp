@@ -80,6 +80,7 @@ std::size_t SendQueue::room_for(std::size_t size) const noexcept {
 
 void SendQueue::pop(std::size_t n) noexcept {
   if (n == 0) return;
+  popped_ += n < count_ ? n : count_;
   if (n >= count_) {
     head_ = (head_ + count_) & mask_;
     count_ = 0;

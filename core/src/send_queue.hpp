@@ -73,6 +73,9 @@ class SendQueue {
   std::size_t slot_index(std::size_t i) const noexcept { return (head_ + i) & mask_; }
   std::size_t offset_of_slot(std::size_t slot) const noexcept { return (slot - head_) & mask_; }
 
+  // A number that names the i-th entry for as long as it is queued: entries popped so far, plus i.
+  std::uint64_t sequence(std::size_t i) const noexcept { return popped_ + i; }
+
   // Releases the n oldest entries and their bytes.
   void pop(std::size_t n) noexcept;
 
@@ -85,6 +88,7 @@ class SendQueue {
   std::size_t mask_ = 0;
   std::size_t head_ = 0;   // oldest entry
   std::size_t count_ = 0;
+  std::uint64_t popped_ = 0;
   std::uint32_t byte_capacity_ = 0;
   std::uint32_t byte_head_ = 0;  // start of the oldest payload
   std::uint32_t byte_tail_ = 0;  // where the next payload goes

@@ -59,6 +59,12 @@ struct SocketState {
   bool writable_quiet = false; // on_writable queued nothing: no more calls until the protocol sends
                                // or asks again, so that an idle writer does not spin the worker
   bool send_blocked = false;   // the kernel said EAGAIN; wait for writability before sending more
+  // GSO for this socket (EngineOptions::gso) until the kernel refuses it, and the queue sequence
+  // number of a refused GSO message's first datagram, now sent plain, whose fate decides (see
+  // datapath/send_outcome.hpp).
+  bool gso = false;
+  bool gso_suspect = false;
+  std::uint64_t gso_suspect_sequence = 0;
   std::chrono::steady_clock::time_point writable_after{};  // defer_writable: no on_writable before
 };
 

@@ -5,17 +5,17 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
 #include "cmsg.hpp"
-#include "error_queue.hpp"
 #include "udp_socket.hpp"
 
 namespace salvo::detail {
 
 Worker::Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Backend> backend)
-    : index_(index), options_(options), backend_(std::move(backend)), control_space_(receive_control_space(options_)) {}
+    : index_(index), options_(options), backend_(std::move(backend)) {}
 
 Worker::~Worker() {
   join();
@@ -35,7 +35,7 @@ Result<void> Worker::init() {
   }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
-  batch_.resize(options_.batch_size);
+  batch_.init(options_, receive_control_space(options_));
   return {};
 }
 
@@ -53,6 +53,7 @@ Result<SocketState*> Worker::add_socket(int fd, const Address& local, std::uniqu
   s->local = local;
   s->ipv6 = local.is_v6();
   s->protocol = std::move(protocol);
+  s->gso = options_.gso;
   s->index = static_cast<std::uint32_t>(sockets_.size());
   sockets_.push_back(std::move(s));
   ++open_sockets_;
@@ -135,7 +136,7 @@ void Worker::thread_main(std::function<void(Result<void>)> ready, std::function<
   ready(std::move(setup));
   if (ok) {
     start_protocols();
-    backend_->run(*this);
+    run_rounds();
   }
   // Whatever the backend left open (setup failure, or a backend returning early) is closed here,
   // so that on_stop runs exactly once for every protocol that was attached.
@@ -152,44 +153,73 @@ void Worker::start_protocols() {
   }
 }
 
-void Worker::dispatch(SocketState& s) noexcept {
-  if (pending_received_ != 0) {
-    s.counters.received.add(pending_received_);
-    s.counters.received_bytes.add(pending_received_bytes_);
-    if (pending_truncated_ != 0) {
-      s.counters.truncated.add(pending_truncated_);
-      if (!options_.deliver_truncated) s.counters.dropped_truncated.add(pending_truncated_);
+void Worker::run_rounds() {
+  for (auto& s : sockets_) {
+    if (!s->closed && s->receiving) backend_->start_receiving(*s);
+  }
+  last_activity_ = std::chrono::steady_clock::now();
+  while (!all_closed()) {
+    poll_control();
+    const auto now = std::chrono::steady_clock::now();
+    sample_kernel_drops(now);
+    WaitPlan plan;
+    plan.now = now;
+    plan.deadline = next_drop_sample_;
+    for (const auto& sp : sockets_) {
+      SocketState& s = *sp;
+      if (s.closed) continue;
+      backend_->submit(s);
+      feed_writable(s, now);
+      plan.deadline = std::min(plan.deadline, writable_due(s));
+      plan.writers = plan.writers || s.want_writable;
+      if (s.stopping) {
+        progress_stop(s, now);
+        if (!s.closed && s.stop_deadline > now) plan.deadline = std::min(plan.deadline, s.stop_deadline);
+      }
     }
+    if (all_closed()) break;
+    // Busy polling: no sleeping while traffic flowed within the idle budget.
+    const bool spinning = options_.busy_poll &&
+                          (options_.busy_poll_idle.count() == 0 || now - last_activity_ < options_.busy_poll_idle);
+    plan.spin = spinning || plan.deadline <= now;
+    backend_->wait(plan);
+    if (backend_->reap(*this) != 0) last_activity_ = now;
   }
-  if (pending_gro_receives_ != 0) {
-    s.counters.gro_receives.add(pending_gro_receives_);
-    s.counters.gro_segments.add(pending_gro_segments_);
-  }
-  if (pending_ != 0) {
-    s.counters.delivered.add(pending_delivered_);
-    s.counters.delivered_bytes.add(pending_delivered_bytes_);
-    s.counters.rx_batches.add(1);
-    s.counters.rx_batch_sizes[batch_size_bucket(pending_)].add(1);
-    s.protocol->on_datagrams(std::span<const Datagram>(batch_.data(), pending_), s.transport);
-  }
-  pending_ = 0;
-  pending_received_ = pending_received_bytes_ = pending_delivered_bytes_ = pending_truncated_ = 0;
-  pending_delivered_ = pending_gro_receives_ = pending_gro_segments_ = 0;
 }
 
-void Worker::accept(SocketState& s, std::span<const std::byte> payload, const Address& peer, bool truncated,
-                    const void* control, std::size_t control_length) noexcept {
-  const ControlInfo info = parse_control(control, control_length);
-  std::uint64_t datagrams = 1;
-  if (info.gro_segment_size != 0 && !truncated && payload.size() > info.gro_segment_size) {
-    datagrams = SegmentRange(payload, info.gro_segment_size).size();
-    ++pending_gro_receives_;
-    pending_gro_segments_ += datagrams;
+void Worker::feed_writable(SocketState& s, std::chrono::steady_clock::time_point now) {
+  for (int round = 0; round < 4 && wants_writable(s) && s.writable_after <= now; ++round) {
+    const std::size_t before = s.queue.size();
+    s.protocol->on_writable(s.transport);
+    if (s.queue.size() == before) {
+      // Nothing to send: do not call again until something changes, unless the protocol
+      // deferred itself to a later time (a pacer waiting for its next slot).
+      if (s.writable_after <= now) s.writable_quiet = true;
+      break;
+    }
+    backend_->submit(s);
   }
-  Datagram* d = accept_entry(s, payload, peer, truncated, datagrams);
-  if (d == nullptr) return;
-  apply_control(info, s.local.port(), s.ipv6, *d);
-  if (datagrams == 1) d->segment_size = 0;  // one datagram, however the kernel labelled it
+}
+
+// A stopping socket reads no more, flushes what it queued until its deadline, and closes once the
+// kernel holds nothing of it.
+void Worker::progress_stop(SocketState& s, std::chrono::steady_clock::time_point now) {
+  backend_->stop_receiving(s);
+  if (now >= s.stop_deadline) backend_->cancel_sends(s);
+  if (backend_->holds(s) || !ready_to_close(s, now)) return;
+  backend_->release(s);
+  close_socket(s);
+}
+
+void Worker::sample_kernel_drops(std::chrono::steady_clock::time_point now) noexcept {
+  if (now < next_drop_sample_) return;
+  next_drop_sample_ = now + kernel_drop_sample_interval;
+  for (auto& s : sockets_) {
+    if (s->closed) continue;
+    if (std::int64_t drops = read_kernel_drops(s->fd); drops >= 0) {
+      note_kernel_drops(*s, static_cast<std::uint32_t>(drops));
+    }
+  }
 }
 
 void Worker::note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcept {
@@ -199,128 +229,6 @@ void Worker::note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcep
   std::uint64_t value = (known & ~std::uint64_t{0xffffffff}) | cumulative;
   if (cumulative < low) value += std::uint64_t{1} << 32;
   if (value > known) s.counters.kernel_drops.set(value);
-}
-
-void Worker::note_async_error(SocketState& s, int err, const Address& peer) noexcept {
-  if (err == ECONNREFUSED) {
-    s.counters.refused.add(1);
-    // A connected socket can only have been refused by its peer.
-    s.protocol->on_refused(peer.family() == Address::Family::none ? s.peer : peer, s.transport);
-  } else {
-    s.counters.socket_errors.add(1);
-    s.protocol->on_error(std::error_code(err, std::system_category()), s.transport);
-  }
-}
-
-namespace {
-
-// Bounds on the EMSGSIZE bookkeeping of one socket (see SocketState): an ICMP storm cannot grow it.
-constexpr std::uint8_t max_network_emsgsize = 16;
-constexpr std::size_t max_local_emsgsize = 16;
-
-// Whether an error-queue entry naming `peer` is about a datagram sent to `to`: IPv4 local errors
-// name no port on an unconnected socket (ip_local_error gives the connected port, here 0).
-bool same_destination(const Address& peer, const Address& to) noexcept {
-  return peer == to || (peer.port() == 0 && peer.with_port(to.port()) == to);
-}
-
-// One error-queue report, counted, to its hook.
-void report_icmp(SocketState& s, const IcmpReport& r, const Address& peer) noexcept {
-  switch (r.kind) {
-    case IcmpReport::Kind::refused:
-      s.counters.refused.add(1);
-      s.protocol->on_refused(peer, s.transport);
-      break;
-    case IcmpReport::Kind::unreachable:
-      s.counters.unreachable.add(1);
-      s.protocol->on_unreachable(peer, std::error_code(r.error, std::system_category()), s.transport);
-      break;
-    case IcmpReport::Kind::path_mtu:
-      s.counters.path_mtu_reports.add(1);
-      s.protocol->on_path_mtu(peer, r.mtu, s.transport);
-      break;
-    case IcmpReport::Kind::other:
-      s.counters.socket_errors.add(1);
-      s.protocol->on_error(std::error_code(r.error, std::system_category()), s.transport);
-      break;
-  }
-}
-
-// Reads the error queue and reports every entry, noting path MTU reports for the EMSGSIZE
-// bookkeeping: from the network, one send may fail for its sake; a local one is a send of its own.
-// `to`: the destination of the datagram whose EMSGSIZE is being looked into (Family::none if
-// none), which names a local entry about it that has no port.
-// Messages read from the error queue per call, so that an ICMP storm cannot hold the worker.
-constexpr unsigned read_reports_limit = 64;
-
-unsigned read_reports(SocketState& s, const Address& to) noexcept {
-  return drain_error_queue(s.fd, read_reports_limit, [&](const IcmpReport& r) {
-    Address peer = r.peer.family() == Address::Family::none ? s.peer : r.peer;
-    if (r.kind == IcmpReport::Kind::path_mtu) {
-      if (r.origin == IcmpReport::Origin::network) {
-        if (s.network_emsgsize < max_network_emsgsize) ++s.network_emsgsize;
-      } else if (r.origin == IcmpReport::Origin::local) {
-        if (to.family() != Address::Family::none && same_destination(peer, to)) peer = to;
-        if (s.local_emsgsize.size() == max_local_emsgsize) s.local_emsgsize.erase(s.local_emsgsize.begin());
-        s.local_emsgsize.push_back(peer);
-      }
-    }
-    report_icmp(s, r, peer);
-  });
-}
-
-}  // namespace
-
-unsigned Worker::drain_errors(SocketState& s, int err) noexcept {
-  const unsigned read = read_reports(s, Address{});
-  // Every socket salvo opens has IP_RECVERR on, so an ICMP error is both queued and left as the
-  // socket's pending error: when the queue is already empty, whoever drained it reported this
-  // one. Other errors (and sockets adopted without IP_RECVERR) are reported here.
-  if (read == 0 && err != 0 && (!is_icmp_error(err) || !s.recverr)) note_async_error(s, err, Address{});
-  return read;
-}
-
-unsigned Worker::drain_errors_before_resend(SocketState& s) noexcept {
-  unsigned total = 0;
-  while (total < max_send_error_drain) {
-    const unsigned read = read_reports(s, Address{});
-    total += read;
-    if (read < read_reports_limit) break;  // empty
-  }
-  return total;
-}
-
-bool Worker::emsgsize_from_network(SocketState& s, const Address& to) noexcept {
-  if (!s.recverr) return false;  // no error queue to tell: the datagram's own failure
-  read_reports(s, to);
-  for (const Address& a : s.local_emsgsize) {
-    if (same_destination(a, to)) return false;  // this datagram is too big for the route itself
-  }
-  if (s.network_emsgsize == 0) return false;
-  --s.network_emsgsize;
-  return true;
-}
-
-void Worker::note_send_error(SocketState& s, int err, const Address& to) noexcept {
-  if (err == ECONNREFUSED) {
-    s.counters.refused.add(1);
-    s.protocol->on_refused(to, s.transport);
-    return;
-  }
-  if (err == EMSGSIZE && s.recverr) {
-    // Larger than the route's MTU with path MTU discovery on (IP_PMTUDISC_DO): the kernel queued a
-    // local error with that MTU (ip_local_error). That is a path MTU report about `to` (the IPv4
-    // entry names no port), not an on_error; the rest of the queue is reported as drain_errors does.
-    // The entry may have been read already (emsgsize_from_network), and reported then: once.
-    read_reports(s, to);
-    for (auto it = s.local_emsgsize.begin(); it != s.local_emsgsize.end(); ++it) {
-      if (same_destination(*it, to)) {
-        s.local_emsgsize.erase(it);
-        return;
-      }
-    }
-  }
-  s.protocol->on_error(std::error_code(err, std::system_category()), s.transport);
 }
 
 void Worker::handle_wake() noexcept {
@@ -368,15 +276,6 @@ void Worker::close_socket(SocketState& s) noexcept {
   s.closed = true;
   --open_sockets_;
   s.protocol->on_stop();
-}
-
-void Worker::idle_tick() noexcept {
-  for (auto& s : sockets_) {
-    if (s->closed) continue;
-    if (std::int64_t drops = read_kernel_drops(s->fd); drops >= 0) {
-      note_kernel_drops(*s, static_cast<std::uint32_t>(drops));
-    }
-  }
 }
 
 }  // namespace salvo::detail

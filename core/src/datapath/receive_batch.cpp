@@ -1,0 +1,53 @@
+#include "datapath/receive_batch.hpp"
+
+#include "cmsg.hpp"
+
+namespace salvo::detail {
+
+void ReceiveBatch::init(const EngineOptions& options, std::size_t control_space) {
+  entries_.assign(options.batch_size, Datagram{});
+  // A receive that brings no datagram to the batch (truncated and dropped, unparsable) still holds
+  // its buffer, so holds can outnumber datagrams: full() ends a batch when either runs out.
+  held_.assign(options.batch_size, 0);
+  control_space_ = control_space;
+  deliver_truncated_ = options.deliver_truncated;
+  clear();
+}
+
+void ReceiveBatch::accept_with_control(const SocketState& s, std::span<const std::byte> payload, const Address& peer,
+                                       bool truncated, const void* control, std::size_t control_length) noexcept {
+  const ControlInfo info = parse_control(control, control_length);
+  std::uint64_t datagrams = 1;
+  if (info.gro_segment_size != 0 && !truncated && payload.size() > info.gro_segment_size) {
+    datagrams = SegmentRange(payload, info.gro_segment_size).size();
+    ++gro_receives_;
+    gro_segments_ += datagrams;
+  }
+  Datagram* d = add(payload, peer, truncated, datagrams);
+  if (d == nullptr) return;
+  apply_control(info, s.local.port(), s.ipv6, *d);
+  if (datagrams == 1) d->segment_size = 0;  // one datagram, however the kernel labelled it
+}
+
+bool ReceiveBatch::count_into(LiveCounters& c) const noexcept {
+  if (received_ != 0) {
+    c.received.add(received_);
+    c.received_bytes.add(received_bytes_);
+    if (truncated_ != 0) {
+      c.truncated.add(truncated_);
+      if (!deliver_truncated_) c.dropped_truncated.add(truncated_);
+    }
+  }
+  if (gro_receives_ != 0) {
+    c.gro_receives.add(gro_receives_);
+    c.gro_segments.add(gro_segments_);
+  }
+  if (size_ == 0) return false;
+  c.delivered.add(delivered_);
+  c.delivered_bytes.add(delivered_bytes_);
+  c.rx_batches.add(1);
+  c.rx_batch_sizes[batch_size_bucket(size_)].add(1);
+  return true;
+}
+
+}  // namespace salvo::detail
