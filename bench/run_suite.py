@@ -90,11 +90,14 @@ def part_micro(args, tmp):
     return {"benchmarks": rows, "context": doc.get("context", {}), "repetitions": int(reps)}
 
 
-def part_packet_rate(args, tmp, suite):
+def part_packet_rate(args, tmp, suite, only=None):
+    """Runs salvo_packet_rate's `suite` and returns its JSON; `only` is its --only (a part of the case
+    names: only the cases whose name contains it run). bench/ab_compare.py calls this too."""
     out = os.path.join(tmp, f"{suite}.json")
     rounds, seconds = (1, 0.5) if args.smoke else (args.rounds, args.seconds)
     run([os.path.join(args.build, "bench", "salvo_packet_rate"), "--suite", suite, "--rounds", str(rounds),
-         "--seconds", str(seconds), "--json", out], timeout=60 + rounds * seconds * 20)
+         "--seconds", str(seconds), "--json", out] + (["--only", only] if only else []),
+        timeout=60 + rounds * seconds * 20)
     return load(out)
 
 

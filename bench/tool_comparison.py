@@ -129,14 +129,16 @@ def sockperf_client(port, seconds):
 FLOOR_MODES = ("blocking", "io_uring", "hybrid")
 
 
-def sockperf_round(name, args, port):
+def sockperf_round(name, args, port, salvo_flags=()):
+    """One sockperf ping-pong run against the server `name`; `salvo_flags` go to salvo echo (say
+    --backend epoll: bench/ab_compare.py uses this)."""
     if name == "sockperf sr":
         server = start(pinned(SERVER_CPU, ["sockperf", "server", "-i", "127.0.0.1", "-p", str(port)]))
     elif name.startswith("floor "):
         server = start(pinned(SERVER_CPU, [args.floor, name.split()[1], f"127.0.0.1:{port}", str(args.seconds + 5)]))
     else:
         server = start(pinned(SERVER_CPU, [args.salvo, "echo", "--sockperf", "--bind", f"127.0.0.1:{port}",
-                                           "--cpus", SERVER_CPU, "--duration", str(args.seconds + 5)]))
+                                           "--cpus", SERVER_CPU, "--duration", str(args.seconds + 5)] + list(salvo_flags)))
     time.sleep(0.5)
     if name.startswith("floor ") and server.poll() is not None:
         # A floor server that could not start (no io_uring here, say) leaves the comparison.
