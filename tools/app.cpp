@@ -2,6 +2,9 @@
 
 #include <stdexcept>
 
+#include "help_examples.hpp"
+#include "version_command.hpp"
+
 namespace salvo::cli {
 
 std::map<std::string, Command> add_all_commands(CLI::App& app) {
@@ -14,6 +17,9 @@ std::map<std::string, Command> add_all_commands(CLI::App& app) {
   commands["ping"] = add_ping_command(app);
   commands["merge"] = add_merge_command(app);
   commands["caps"] = add_caps_command(app);
+  commands["version"] = add_version_command(app);
+  add_version_flag(app);
+  add_help_examples(app);
   return commands;
 }
 

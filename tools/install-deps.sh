@@ -9,6 +9,7 @@ packages=(
   cmake ninja-build g++ pkg-config   # build
   liburing-dev                       # io_uring backend (without it salvo builds epoll only)
   libcli11-dev nlohmann-json3-dev    # the salvo command: flags, JSON output
+  help2man                           # the salvo command's man page, salvo(1), made from its --help
   libgtest-dev libgmock-dev          # GoogleTest suite
   libbenchmark-dev                   # Google Benchmark micro-benchmarks
   python3                            # test scripts and tools/demo.sh

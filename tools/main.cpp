@@ -5,13 +5,15 @@
 #include "app.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"salvo: UDP at packet rates (sink, echo, blast)", "salvo"};
+  CLI::App app{"salvo: UDP at packet rates: servers, a load generator, latency and impairment tools", "salvo"};
   const auto commands = salvo::cli::add_all_commands(app);
   try {
     salvo::cli::parse_command_line(app, argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // One line that names the problem, exit code 2, as for every other usage error.

@@ -15,6 +15,7 @@
 
 #include "backend.hpp"
 #include "buffer_pool.hpp"
+#include "salvo/build_info.hpp"
 #include "capability_probes.hpp"
 
 namespace salvo {
@@ -185,12 +186,12 @@ Capabilities probe_capabilities() {
   caps.backend = probe_backend();
   utsname names{};
   caps.kernel_release = ::uname(&names) == 0 ? names.release : "unknown (uname: " + detail::errno_text(errno) + ")";
+  const BuildInfo build = build_info();
+  caps.liburing_version = build.liburing_version;
 #if SALVO_HAVE_IO_URING
-  caps.liburing_version = detail::liburing_version();
   caps.io_uring.built = true;
   detail::probe_io_uring_capabilities(caps.io_uring);
 #else
-  caps.liburing_version = "none";
   const std::string not_built = "this build has no io_uring backend (built with SALVO_IO_URING=OFF, or liburing was missing)";
   caps.io_uring.usable = detail::feature_no("io_uring", not_built);
   caps.io_uring.multishot_recvmsg = detail::feature_no("multishot_recvmsg", not_built);

@@ -2,7 +2,11 @@
 #   STEP=install             cmake --install the build tree into WORK_DIR/prefix; check its layout
 #   STEP=cmake_consumer      configure, build and run tests/package/consumer with find_package(salvo)
 #   STEP=pkgconfig_consumer  compile and run the same program with `pkg-config --cflags --libs salvo`
-# Inputs: SALVO_BUILD_DIR, WORK_DIR, CONSUMER_DIR, CXX_COMPILER, GENERATOR, SANITIZE.
+#   STEP=command             the installed salvo command: its version is the CMake package's and the
+#                            pkg-config file's; bash completion installed; salvo(1) installed, and
+#                            `man -l` renders it (skipped with a message without man or help2man)
+# Inputs: SALVO_BUILD_DIR, WORK_DIR, CONSUMER_DIR, CXX_COMPILER, GENERATOR, SANITIZE, MAN_PAGE (the
+# built page, empty when help2man was missing).
 cmake_minimum_required(VERSION 3.25)
 
 set(prefix ${WORK_DIR}/prefix)
@@ -87,6 +91,68 @@ elseif(STEP STREQUAL "pkgconfig_consumer")
       -o ${build}/salvo_consumer)
   run("run the pkg-config consumer" ${build}/salvo_consumer)
   check_consumer_output("${run_output}")
+
+elseif(STEP STREQUAL "command")
+  set(salvo ${prefix}/bin/salvo)
+  if(NOT EXISTS ${salvo})
+    message(FATAL_ERROR "not installed: bin/salvo")
+  endif()
+  run("salvo --version" ${salvo} --version)
+  if(NOT run_output MATCHES "^salvo ([^\n]+)\n")
+    message(FATAL_ERROR "salvo --version printed '${run_output}', expected 'salvo VERSION' first")
+  endif()
+  set(command_version ${CMAKE_MATCH_1})
+  file(GLOB_RECURSE config_version ${prefix}/*/salvoConfigVersion.cmake)
+  include(${config_version})  # sets PACKAGE_VERSION
+  file(GLOB_RECURSE pc ${prefix}/*/salvo.pc)
+  get_filename_component(pc_dir "${pc}" DIRECTORY)
+  set(ENV{PKG_CONFIG_PATH} ${pc_dir})
+  run("pkg-config --modversion salvo" pkg-config --modversion salvo)
+  string(STRIP "${run_output}" pc_version)
+  if(NOT command_version STREQUAL PACKAGE_VERSION OR NOT command_version STREQUAL pc_version)
+    message(FATAL_ERROR "versions differ: salvo --version '${command_version}', CMake package '${PACKAGE_VERSION}', "
+                        "pkg-config '${pc_version}'")
+  endif()
+  message(STATUS "salvo ${command_version}: the same in salvo --version, salvoConfigVersion.cmake and salvo.pc")
+
+  set(completion ${prefix}/share/bash-completion/completions/salvo)
+  if(NOT EXISTS ${completion})
+    message(FATAL_ERROR "not installed: share/bash-completion/completions/salvo")
+  endif()
+  find_program(BASH bash)
+  if(BASH)
+    run("bash completion" ${BASH} -c
+        # newlines, not semicolons: run() takes its command as a CMake list
+        "source \"$1\"\nCOMP_WORDS=(\"$2\" ca)\nCOMP_CWORD=1\n_salvo\nprintf '%s\\n' \"\${COMPREPLY[@]}\""
+        bash ${completion} ${salvo})
+    if(NOT run_output STREQUAL "caps\n")
+      message(FATAL_ERROR "the installed completion offered '${run_output}' for 'salvo ca', expected 'caps'")
+    endif()
+  endif()
+
+  if(NOT MAN_PAGE)
+    message(STATUS "SKIP the man page: help2man was not found when salvo was configured (apt-get install help2man)")
+    return()
+  endif()
+  set(page ${prefix}/share/man/man1/salvo.1)
+  if(NOT EXISTS ${page})
+    message(FATAL_ERROR "not installed: share/man/man1/salvo.1")
+  endif()
+  find_program(MAN man)
+  if(NOT MAN)
+    message(STATUS "SKIP man -l: man is not installed (apt-get install man-db)")
+    return()
+  endif()
+  set(ENV{MANWIDTH} 100)
+  set(ENV{MANPAGER} cat)
+  run("man -l ${page}" ${MAN} -l ${page})
+  foreach(expected "NAME" "salvo - UDP at packet rates" "SUBCOMMANDS" "salvo sink" "EXIT STATUS")
+    string(FIND "${run_output}" "${expected}" at)
+    if(at EQUAL -1)
+      message(FATAL_ERROR "man -l ${page} does not show '${expected}':\n${run_output}")
+    endif()
+  endforeach()
+  message(STATUS "man -l renders ${page}")
 
 else()
   message(FATAL_ERROR "unknown STEP '${STEP}'")

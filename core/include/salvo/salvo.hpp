@@ -2,6 +2,7 @@
 #pragma once
 
 #include "salvo/address.hpp"
+#include "salvo/build_info.hpp"
 #include "salvo/capabilities.hpp"
 #include "salvo/counters.hpp"
 #include "salvo/datagram.hpp"
