@@ -478,7 +478,7 @@ class UringBackend final : public Backend {
           deadline_armed_ = false;  // fired (-ETIME), or refused: the next wait arms another
           break;
         case Op::send_failed: ++not_traffic; break;  // only ends the wait: the send's own completion tells
-        case Op::cancel: break;  // the cancelled request reports through its own completion
+        case Op::cancel: ++not_traffic; break;  // the cancelled request reports through its own completion
       }
     }
     if (batch_socket != nullptr) finish_batch(worker, *batch_socket);

@@ -169,7 +169,7 @@ void Worker::run_rounds() {
       SocketState& s = *sp;
       if (s.closed) continue;
       backend_->submit(s);
-      feed_writable(s, now);
+      if (wants_writable(s)) feed_writable(s, now);
       plan.deadline = std::min(plan.deadline, writable_due(s));
       plan.writers = plan.writers || s.want_writable;
       if (s.stopping) {

@@ -260,13 +260,16 @@ TEST_P(Impair, TheClientTableNeverGrowsPastItsBound) {
   EchoServer echo(backend());
   Proxy proxy(echo.address(), {"--max-clients", "2", "--idle-timeout", "0.5"}, backend());
   UdpReceiver a(addr("127.0.0.1:0")), b(addr("127.0.0.1:0")), c(addr("127.0.0.1:0"));
+  // The proxy last saw a and b (their last datagrams and the replies to them) after this moment:
+  // a lower bound of their last activity that no scheduling delay of this test can move later.
+  Clock::time_point last_activity;
   for (std::uint64_t i = 0; i < 20; ++i) {
+    last_activity = Clock::now();
     ASSERT_TRUE(a.socket().send_to(make_payload(i, 32), proxy.address()));
     ASSERT_TRUE(b.socket().send_to(make_payload(i, 32), proxy.address()));
   }
   ASSERT_TRUE(a.wait_for_count(20, 20s));
   ASSERT_TRUE(b.wait_for_count(20, 20s));
-  const auto last_activity = Clock::now();
   // A third client while both slots are busy: refused, counted, no reply.
   for (std::uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(c.socket().send_to(make_payload(i, 32), proxy.address()));
   // Once a and b have been idle for 0.5 s, c takes a slot: keep asking until it gets an answer.

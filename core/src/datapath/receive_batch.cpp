@@ -29,25 +29,9 @@ void ReceiveBatch::accept_with_control(const SocketState& s, std::span<const std
   if (datagrams == 1) d->segment_size = 0;  // one datagram, however the kernel labelled it
 }
 
-bool ReceiveBatch::count_into(LiveCounters& c) const noexcept {
-  if (received_ != 0) {
-    c.received.add(received_);
-    c.received_bytes.add(received_bytes_);
-    if (truncated_ != 0) {
-      c.truncated.add(truncated_);
-      if (!deliver_truncated_) c.dropped_truncated.add(truncated_);
-    }
-  }
-  if (gro_receives_ != 0) {
-    c.gro_receives.add(gro_receives_);
-    c.gro_segments.add(gro_segments_);
-  }
-  if (size_ == 0) return false;
-  c.delivered.add(delivered_);
-  c.delivered_bytes.add(delivered_bytes_);
-  c.rx_batches.add(1);
-  c.rx_batch_sizes[batch_size_bucket(size_)].add(1);
-  return true;
+void ReceiveBatch::count_truncated(LiveCounters& c) const noexcept {
+  c.truncated.add(truncated_);
+  if (!deliver_truncated_) c.dropped_truncated.add(truncated_);
 }
 
 }  // namespace salvo::detail

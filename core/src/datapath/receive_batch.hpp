@@ -54,7 +54,23 @@ class ReceiveBatch {
   std::span<const Datagram> datagrams() const noexcept { return {entries_.data(), size_}; }
 
   // Adds what the batch received to `counters`; true when it holds datagrams to deliver.
-  bool count_into(LiveCounters& counters) const noexcept;
+  bool count_into(LiveCounters& c) const noexcept {
+    if (received_ != 0) {
+      c.received.add(received_);
+      c.received_bytes.add(received_bytes_);
+      if (truncated_ != 0) count_truncated(c);
+    }
+    if (gro_receives_ != 0) {
+      c.gro_receives.add(gro_receives_);
+      c.gro_segments.add(gro_segments_);
+    }
+    if (size_ == 0) return false;
+    c.delivered.add(delivered_);
+    c.delivered_bytes.add(delivered_bytes_);
+    c.rx_batches.add(1);
+    c.rx_batch_sizes[batch_size_bucket(size_)].add(1);
+    return true;
+  }
 
   void clear() noexcept {
     size_ = 0;
@@ -80,6 +96,7 @@ class ReceiveBatch {
     d.truncated = truncated;
     return &d;
   }
+  void count_truncated(LiveCounters& c) const noexcept;
   void accept_with_control(const SocketState& s, std::span<const std::byte> payload, const Address& peer,
                            bool truncated, const void* control, std::size_t control_length) noexcept;
 

@@ -10,26 +10,13 @@ namespace salvo::detail {
 
 SendOutcome::SendOutcome() noexcept : test_error_(gso_test_error()) {}
 
-void SendOutcome::sent(SocketState& s, std::size_t first, std::size_t entries, std::uint64_t gso_messages,
-                       std::uint64_t gso_segments) noexcept {
-  std::uint64_t bytes = 0;
-  for (std::size_t i = 0; i < entries; ++i) bytes += s.queue.at(first + i).length;
-  s.counters.sent.add(entries);
-  s.counters.sent_bytes.add(bytes);
-  if (gso_messages != 0) {
-    s.counters.gso_sends.add(gso_messages);
-    s.counters.gso_segments.add(gso_segments);
-  }
-  if (s.gso_suspect) {
-    const std::uint64_t from = s.queue.sequence(first);
-    if (s.gso_suspect_sequence >= from && s.gso_suspect_sequence < from + entries) {
-      // The refused message's first datagram went out plain: GSO was at fault, not the datagram.
-      s.gso_suspect = false;
-      if (s.gso) {
-        s.gso = false;
-        s.counters.gso_fallbacks.add(1);
-      }
-    }
+void SendOutcome::judge_suspect(SocketState& s, std::size_t first, std::size_t entries) noexcept {
+  const std::uint64_t from = s.queue.sequence(first);
+  if (s.gso_suspect_sequence < from || s.gso_suspect_sequence >= from + entries) return;
+  s.gso_suspect = false;
+  if (s.gso) {
+    s.gso = false;
+    s.counters.gso_fallbacks.add(1);
   }
 }
 

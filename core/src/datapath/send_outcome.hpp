@@ -39,7 +39,17 @@ class SendOutcome {
   // The kernel took `entries` queue entries from offset `first`, in `gso_messages` GSO messages
   // carrying `gso_segments` of them (the rest plain). Counts them before the caller pops them.
   void sent(SocketState& s, std::size_t first, std::size_t entries, std::uint64_t gso_messages = 0,
-            std::uint64_t gso_segments = 0) noexcept;
+            std::uint64_t gso_segments = 0) noexcept {
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < entries; ++i) bytes += s.queue.at(first + i).length;
+    s.counters.sent.add(entries);
+    s.counters.sent_bytes.add(bytes);
+    if (gso_messages != 0) {
+      s.counters.gso_sends.add(gso_messages);
+      s.counters.gso_segments.add(gso_segments);
+    }
+    if (s.gso_suspect) judge_suspect(s, first, entries);
+  }
 
   // The message of `run` entries at offset `first`, already tried `retries` times after ICMP
   // errors, failed with `err`. Reads and reports the error queue where the error calls for it.
@@ -51,6 +61,9 @@ class SendOutcome {
   void dropped(SocketState& s, Address to, int err) noexcept;
 
  private:
+  // A refused GSO message's first datagram was among those sent plain: GSO was at fault.
+  static void judge_suspect(SocketState& s, std::size_t first, std::size_t entries) noexcept;
+
   int test_error_ = 0;  // gso_test_error(): the error every GSO send is reported as; 0 = off
 };
 
