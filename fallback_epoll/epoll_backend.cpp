@@ -17,11 +17,11 @@
 #include <cstring>
 #include <vector>
 
-#include "backend.hpp"
-#include "error_queue.hpp"
-#include "gso.hpp"
-#include "send_control.hpp"
-#include "worker.hpp"
+#include "engine/backend.hpp"
+#include "datapath/error_queue.hpp"
+#include "datapath/gso.hpp"
+#include "datapath/send_control.hpp"
+#include "engine/worker.hpp"
 
 namespace salvo::detail {
 namespace {

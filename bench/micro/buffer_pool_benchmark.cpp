@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "buffer_pool.hpp"
+#include "datapath/buffer_pool.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cmsg.hpp"
+#include "datapath/cmsg.hpp"
 
 #ifndef UDP_GRO
 #define UDP_GRO 104

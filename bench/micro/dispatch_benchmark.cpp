@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "salvo/salvo.hpp"
-#include "worker.hpp"
+#include "engine/worker.hpp"
 
 namespace {
 

@@ -23,7 +23,7 @@
 #include <span>
 #include <vector>
 
-#include "cmsg.hpp"
+#include "datapath/cmsg.hpp"
 #include "control_walk.hpp"
 #include "fuzz_check.hpp"
 

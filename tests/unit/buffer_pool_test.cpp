@@ -1,5 +1,5 @@
 // BufferPool: one page-aligned block of equal slots, addressed by index, with a free list.
-#include "buffer_pool.hpp"
+#include "datapath/buffer_pool.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // parse_control: finds SO_RXQ_OVFL among control messages, and reads nothing out of bounds however
 // the area is damaged (run under ASan to make an overread fail loudly). Buffers are allocated at
 // exactly the length handed to the parser, so that any read past it is an ASan error.
-#include "cmsg.hpp"
+#include "datapath/cmsg.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -1,5 +1,5 @@
 // parse_error_message: the error-queue parser reads kernel-built control data defensively.
-#include "error_queue.hpp"
+#include "datapath/error_queue.hpp"
 
 #include <linux/errqueue.h>
 #include <netinet/in.h>

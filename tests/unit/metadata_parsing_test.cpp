@@ -13,9 +13,9 @@
 #include <limits>
 #include <vector>
 
-#include "cmsg.hpp"
-#include "send_control.hpp"
-#include "send_meta.hpp"
+#include "datapath/cmsg.hpp"
+#include "datapath/send_control.hpp"
+#include "datapath/send_meta.hpp"
 #include "support/test_support.hpp"
 
 #ifndef UDP_GRO

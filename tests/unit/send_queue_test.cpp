@@ -1,7 +1,7 @@
 // SendQueue: a bounded ring of entries plus a ring of payload bytes. Checked against a model over
 // many operations: what comes out is exactly what went in, in order, and never overlaps; a full
 // queue refuses instead of growing; room_for() predicts push() exactly.
-#include "send_queue.hpp"
+#include "datapath/send_queue.hpp"
 
 #include <algorithm>
 #include <deque>

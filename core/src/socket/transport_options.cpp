@@ -11,7 +11,7 @@
 #include <string>
 
 #include "salvo/transport.hpp"
-#include "socket_state.hpp"
+#include "socket/socket_state.hpp"
 
 namespace salvo {
 namespace {

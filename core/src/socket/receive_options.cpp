@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <string>
 
-#include "udp_socket.hpp"
+#include "socket/udp_socket.hpp"
 
 #ifndef UDP_GRO
 #define UDP_GRO 104

@@ -6,9 +6,9 @@
 #include <mutex>
 #include <string>
 
-#include "backend.hpp"
-#include "udp_socket.hpp"
-#include "worker.hpp"
+#include "engine/backend.hpp"
+#include "socket/udp_socket.hpp"
+#include "engine/worker.hpp"
 
 namespace salvo {
 

@@ -12,11 +12,11 @@
 #include <thread>
 #include <vector>
 
-#include "backend.hpp"
-#include "buffer_pool.hpp"
+#include "engine/backend.hpp"
+#include "datapath/buffer_pool.hpp"
 #include "salvo/datagram.hpp"
 #include "salvo/engine.hpp"
-#include "socket_state.hpp"
+#include "socket/socket_state.hpp"
 
 namespace salvo::detail {
 

@@ -1,4 +1,4 @@
-#include "send_queue.hpp"
+#include "datapath/send_queue.hpp"
 
 #include <cstring>
 #include <string>

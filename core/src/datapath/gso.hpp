@@ -39,7 +39,7 @@
 #include <string_view>
 
 #include "salvo/address.hpp"
-#include "send_queue.hpp"
+#include "datapath/send_queue.hpp"
 
 namespace salvo::detail {
 

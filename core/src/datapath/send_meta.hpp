@@ -3,7 +3,7 @@
 #pragma once
 
 #include "salvo/transport.hpp"
-#include "send_queue.hpp"
+#include "datapath/send_queue.hpp"
 
 namespace salvo::detail {
 

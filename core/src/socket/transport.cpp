@@ -4,9 +4,9 @@
 
 #include <cerrno>
 
-#include "send_meta.hpp"
-#include "socket_state.hpp"
-#include "worker.hpp"
+#include "datapath/send_meta.hpp"
+#include "socket/socket_state.hpp"
+#include "engine/worker.hpp"
 
 namespace salvo {
 

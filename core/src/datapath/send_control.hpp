@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "send_queue.hpp"
+#include "datapath/send_queue.hpp"
 
 namespace salvo::detail {
 

@@ -1,4 +1,4 @@
-#include "worker.hpp"
+#include "engine/worker.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <string>
 
-#include "cmsg.hpp"
-#include "error_queue.hpp"
-#include "udp_socket.hpp"
+#include "datapath/cmsg.hpp"
+#include "datapath/error_queue.hpp"
+#include "socket/udp_socket.hpp"
 
 namespace salvo::detail {
 

@@ -13,9 +13,9 @@
 #include <fstream>
 #include <string>
 
-#include "backend.hpp"
-#include "buffer_pool.hpp"
-#include "capability_probes.hpp"
+#include "engine/backend.hpp"
+#include "datapath/buffer_pool.hpp"
+#include "probes/capability_probes.hpp"
 
 namespace salvo {
 namespace detail {

@@ -1,4 +1,4 @@
-#include "cmsg.hpp"
+#include "datapath/cmsg.hpp"
 
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>

@@ -1,4 +1,4 @@
-#include "udp_socket.hpp"
+#include "socket/udp_socket.hpp"
 
 #include <linux/filter.h>
 #include <linux/sock_diag.h>

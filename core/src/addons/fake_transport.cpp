@@ -11,9 +11,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "send_meta.hpp"
-#include "socket_state.hpp"
-#include "worker.hpp"
+#include "datapath/send_meta.hpp"
+#include "socket/socket_state.hpp"
+#include "engine/worker.hpp"
 
 namespace salvo {
 

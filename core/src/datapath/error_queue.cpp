@@ -1,4 +1,4 @@
-#include "error_queue.hpp"
+#include "datapath/error_queue.hpp"
 
 #include <linux/errqueue.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "buffer_pool.hpp"
+#include "datapath/buffer_pool.hpp"
 
 #include <sys/mman.h>
 

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "backend.hpp"
+#include "engine/backend.hpp"
 
 namespace salvo {
 

@@ -42,7 +42,7 @@
 #include <string>
 #include <vector>
 
-#include "capability_probes.hpp"
+#include "probes/capability_probes.hpp"
 
 namespace salvo::detail {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "salvo/transport.hpp"
-#include "send_meta.hpp"
+#include "datapath/send_meta.hpp"
 
 namespace salvo {
 namespace {
