@@ -10,6 +10,7 @@
 
 #include "datapath/cmsg.hpp"
 #include "datapath/error_queue.hpp"
+#include "socket/receive_options.hpp"
 #include "socket/udp_socket.hpp"
 
 namespace salvo::detail {

@@ -1,6 +1,5 @@
-// The socket options behind EngineOptions' receive metadata (gro, receive_destination,
-// receive_traffic_class, timestamps): each makes the kernel attach one control message per
-// datagram, which cmsg.cpp decodes.
+#include "socket/receive_options.hpp"
+
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -8,8 +7,6 @@
 
 #include <cerrno>
 #include <string>
-
-#include "socket/udp_socket.hpp"
 
 #ifndef UDP_GRO
 #define UDP_GRO 104

@@ -5,7 +5,6 @@
 #include <span>
 
 #include "salvo/address.hpp"
-#include "salvo/engine.hpp"
 #include "salvo/error.hpp"
 
 namespace salvo::detail {
@@ -46,11 +45,6 @@ Result<BoundSocket> adopt_udp_socket(int fd);
 // datagrams that was. Bounded: gives up after max_datagrams, which only a sender faster than the
 // discarding loop itself can reach.
 std::uint64_t discard_queued(int fd, std::uint64_t max_datagrams = 1u << 20) noexcept;
-
-// Turns on the control messages behind the receive metadata `options` ask for (UDP_GRO,
-// IP_PKTINFO / IPV6_RECVPKTINFO, IP_RECVTOS / IPV6_RECVTCLASS, SO_TIMESTAMPNS / SO_TIMESTAMPING).
-// `ipv6`: the socket is AF_INET6. Errors name the option.
-Result<void> enable_receive_metadata(int fd, bool ipv6, const EngineOptions& options);
 
 // The socket's cumulative kernel drop count (SO_MEMINFO), or -1 when the kernel does not say.
 std::int64_t read_kernel_drops(int fd) noexcept;
