@@ -15,7 +15,7 @@
 
 #include "datapath/cmsg.hpp"
 #include "datapath/send_control.hpp"
-#include "datapath/send_meta.hpp"
+#include "socket/send_options.hpp"
 #include "support/test_support.hpp"
 
 #ifndef UDP_GRO

@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "datapath/send_meta.hpp"
+#include "socket/send_options.hpp"
 #include "socket/socket_state.hpp"
 #include "engine/worker.hpp"
 

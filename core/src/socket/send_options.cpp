@@ -1,11 +1,12 @@
 // SendOptions: per-datagram source address, interface and traffic class (see transport.hpp), and
 // their translation into the SendMeta the backends turn into control messages.
+#include "socket/send_options.hpp"
+
 #include <netinet/in.h>
 
 #include <cstring>
 
 #include "salvo/transport.hpp"
-#include "datapath/send_meta.hpp"
 
 namespace salvo {
 namespace {
