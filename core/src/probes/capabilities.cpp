@@ -16,6 +16,7 @@
 #include "engine/backend.hpp"
 #include "datapath/buffer_pool.hpp"
 #include "probes/capability_probes.hpp"
+#include "probes/socket_probes.hpp"
 
 namespace salvo {
 namespace detail {

@@ -1,6 +1,7 @@
-// The parts of probe_capabilities() (salvo/capabilities.hpp), one file each: socket features
-// (socket_probes.cpp), io_uring (io_uring/uring_capabilities.cpp, only in builds with the io_uring
-// backend). Each returns what it tried; none throws.
+// What the parts of probe_capabilities() (salvo/capabilities.hpp) share: the Feature builders, which
+// capabilities.cpp defines, and the io_uring part (io_uring/uring_capabilities.cpp, only in builds
+// with the io_uring backend). The socket part is socket_probes.hpp. Each part returns what it
+// tried; none throws.
 #pragma once
 
 #include <string>
@@ -18,8 +19,6 @@ Feature feature_yes(std::string name, std::string detail = {});
 Feature feature_no(std::string name, std::string reason);
 // "<call>: <errno_text(err)>"
 Feature feature_errno(std::string name, const std::string& call, int err);
-
-std::vector<Feature> probe_socket_features();
 
 #if SALVO_HAVE_IO_URING
 // Fills everything in `out` but `built`; computed once per process, then copied.

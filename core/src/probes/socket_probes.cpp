@@ -23,6 +23,8 @@
 //   meminfo                   SO_MEMINFO readable (salvo's kernel_drops come from it)
 //
 // Every wait is a poll() bounded by one second; on loopback the answer is immediate.
+#include "probes/socket_probes.hpp"
+
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
 #include <linux/filter.h>
