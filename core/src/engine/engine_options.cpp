@@ -1,10 +1,47 @@
+// The parsers of EngineOptions' values given as text (salvo/engine_options.hpp).
+#include "salvo/engine_options.hpp"
+
 #include <charconv>
 #include <string>
 #include <thread>
 
-#include "salvo/engine.hpp"
-
 namespace salvo {
+
+std::string_view to_string(BackendKind kind) noexcept {
+  switch (kind) {
+    case BackendKind::automatic: return "auto";
+    case BackendKind::io_uring: return "io_uring";
+    case BackendKind::epoll: return "epoll";
+  }
+  return "unknown";
+}
+
+Result<BackendKind> parse_backend_kind(std::string_view text) {
+  if (text == "auto") return BackendKind::automatic;
+  if (text == "io_uring" || text == "uring") return BackendKind::io_uring;
+  if (text == "epoll") return BackendKind::epoll;
+  return Error::make(Errc::bad_option,
+                     "unknown backend '" + std::string(text) + "' (expected auto, io_uring or epoll)");
+}
+
+std::string_view to_string(EngineOptions::IoUringReceive kind) noexcept {
+  switch (kind) {
+    case EngineOptions::IoUringReceive::adaptive: return "adaptive";
+    case EngineOptions::IoUringReceive::multishot: return "multishot";
+    case EngineOptions::IoUringReceive::single_shot: return "single-shot";
+  }
+  return "unknown";
+}
+
+Result<EngineOptions::IoUringReceive> parse_io_uring_receive(std::string_view text) {
+  for (auto kind : {EngineOptions::IoUringReceive::adaptive, EngineOptions::IoUringReceive::multishot,
+                    EngineOptions::IoUringReceive::single_shot}) {
+    if (text == to_string(kind)) return kind;
+  }
+  return Error::make(Errc::bad_option, "unknown io_uring receive kind '" + std::string(text) +
+                                           "' (expected adaptive, multishot or single-shot)");
+}
+
 namespace {
 
 bool parse_cpu(std::string_view text, int& cpu) {
