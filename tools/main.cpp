@@ -2,7 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "app.hpp"
+#include "common/app.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"salvo: UDP at packet rates (sink, echo, blast)", "salvo"};

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "cli/udp_receiver.hpp"
-#include "impairment.hpp"
+#include "impair/impairment.hpp"
 #include "cli/cli_test_support.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"

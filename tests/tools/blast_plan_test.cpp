@@ -2,8 +2,8 @@
 // count over flows and workers, send queue sizing, and the progress line's format.
 #include <gtest/gtest.h>
 
-#include "blast_plan.hpp"
-#include "progress.hpp"
+#include "blast/blast_plan.hpp"
+#include "blast/progress.hpp"
 
 namespace salvo::cli {
 namespace {

@@ -1,7 +1,7 @@
 // The translation of the shared command-line flags into EngineOptions, in-process.
 #include <gtest/gtest.h>
 
-#include "cli_common.hpp"
+#include "common/cli_common.hpp"
 
 namespace salvo::cli {
 namespace {

@@ -6,8 +6,8 @@
 #include <map>
 #include <string>
 
-#include "client_table.hpp"
-#include "seeded_random.hpp"
+#include "impair/client_table.hpp"
+#include "common/seeded_random.hpp"
 
 namespace salvo::cli {
 namespace {

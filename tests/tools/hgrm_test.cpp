@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "hgrm.hpp"
+#include "common/hgrm.hpp"
 
 namespace salvo::cli {
 namespace {

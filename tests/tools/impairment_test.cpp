@@ -8,8 +8,8 @@
 #include <set>
 #include <vector>
 
-#include "impairment.hpp"
-#include "seeded_random.hpp"
+#include "impair/impairment.hpp"
+#include "common/seeded_random.hpp"
 
 namespace salvo::cli {
 namespace {

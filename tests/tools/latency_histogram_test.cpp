@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "latency_histogram.hpp"
+#include "common/latency_histogram.hpp"
 
 namespace salvo::cli {
 namespace {

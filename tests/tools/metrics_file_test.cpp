@@ -1,4 +1,4 @@
-// --metrics FILE's writer (tools/metrics_file.hpp), in-process: bad paths are refused before
+// --metrics FILE's writer (tools/servers/metrics_file.hpp), in-process: bad paths are refused before
 // anything starts, a reader never sees a partial file however often it looks, the writer keeps to
 // its interval, reports a failed write once and recovers, and ends with the final values.
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <thread>
 
-#include "metrics_file.hpp"
+#include "servers/metrics_file.hpp"
 #include "support/process.hpp"
 #include "support/prometheus_parser.hpp"
 #include "support/temp_dir.hpp"

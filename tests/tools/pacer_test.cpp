@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "pacer.hpp"
+#include "common/pacer.hpp"
 
 namespace salvo::cli {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <random>
 
-#include "ping_report.hpp"
+#include "ping/ping_report.hpp"
 
 namespace salvo::cli {
 namespace {

@@ -1,10 +1,10 @@
-// The JSON report of counters (tools/report.cpp): every counter and the batch-size histogram, for
+// The JSON report of counters (tools/common/report.cpp): every counter and the batch-size histogram, for
 // the engine and per worker, equal to the Counters they came from; and the Prometheus text of the
 // same per-worker counters carries the same numbers.
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "report.hpp"
+#include "common/report.hpp"
 #include "support/prometheus_parser.hpp"
 #include "support/test_support.hpp"
 

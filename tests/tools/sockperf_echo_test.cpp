@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include "sockperf_echo.hpp"
-#include "sockperf_header.hpp"
+#include "servers/sockperf_echo.hpp"
+#include "servers/sockperf_header.hpp"
 #include "support/test_support.hpp"
 
 namespace salvo::cli {
