@@ -85,9 +85,7 @@ ControlInfo parse_control(const void* control, std::size_t length) noexcept {
     if (c->cmsg_len > length - offset) break;
     const std::size_t data_length = c->cmsg_len - CMSG_LEN(0);
     if (c->cmsg_level == SOL_SOCKET) {
-      if (c->cmsg_type == SO_RXQ_OVFL) {
-        if (read_data(c, data_length, info.kernel_drops)) info.has_kernel_drops = true;
-      } else if (c->cmsg_type == SO_TIMESTAMPNS) {
+      if (c->cmsg_type == SO_TIMESTAMPNS) {
         timespec ts{};
         if (read_data(c, data_length, ts)) info.software_ns = to_ns(ts);
       } else if (c->cmsg_type == SO_TIMESTAMPING) {

@@ -21,9 +21,6 @@ std::size_t receive_control_space(const EngineOptions& options) noexcept;
 inline constexpr std::size_t max_control_space = 256;
 
 struct ControlInfo {
-  bool has_kernel_drops = false;
-  std::uint32_t kernel_drops = 0;  // SO_RXQ_OVFL: the socket's cumulative drop count
-
   std::uint16_t gro_segment_size = 0;  // UDP_GRO: the coalesced datagrams' size; 0 = one datagram
 
   // IP_PKTINFO / IPV6_PKTINFO: the header's destination address. An IPv4 destination is stored

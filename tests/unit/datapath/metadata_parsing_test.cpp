@@ -134,17 +134,17 @@ TEST(ParseControl, ShortPayloadsAreNotRead) {
 // Found by fuzzing: a later header whose cmsg_len is close to 2^64 made offset + cmsg_len wrap, and
 // the message behind it was read past the end of the area.
 TEST(ParseControl, AHugeCmsgLenDoesNotWrapPastTheEnd) {
-  const std::uint32_t drops = 1;
+  const int segment = 1000;
   const timespec ts{1, 2};
   Area a;
-  a.add(SOL_SOCKET, SO_TIMESTAMPNS, ts).add(SOL_SOCKET, SO_RXQ_OVFL, drops);
+  a.add(SOL_SOCKET, SO_TIMESTAMPNS, ts).add(SOL_UDP, UDP_GRO, segment);
   std::vector<unsigned char> bytes(static_cast<const unsigned char*>(a.data()),
                                    static_cast<const unsigned char*>(a.data()) + a.size());
   auto* second = reinterpret_cast<cmsghdr*>(bytes.data() + CMSG_SPACE(sizeof(timespec)));
   second->cmsg_len = ~std::size_t{0} - 7;
   const ControlInfo info = parse_control(bytes.data(), bytes.size());
   EXPECT_EQ(info.software_ns, 1'000'000'002);  // the intact first message
-  EXPECT_FALSE(info.has_kernel_drops);          // the lying one is not read
+  EXPECT_EQ(info.gro_segment_size, 0);          // the lying one is not read
 }
 
 // Also found by fuzzing: tv_sec * 1e9 overflowed int64 (undefined behaviour). Such a time is no
