@@ -2,7 +2,8 @@
 //
 // Slots are equal-sized and addressed by index, so that the io_uring backend can hand them to the
 // kernel as a provided-buffer ring (buffer id == slot index) and the epoll backend can point a
-// recvmmsg batch at them. take/give keep a free list for backends that lend slots out themselves.
+// recvmmsg batch at them. A free list keeps track of the slots a backend lends out itself (epoll: a
+// batch per receive call, see take_batch).
 // Owned and used by one worker thread: no synchronisation.
 #pragma once
 
@@ -31,15 +32,8 @@ class BufferPool {
   std::uint32_t count() const noexcept { return count_; }
   std::uint32_t buffer_size() const noexcept { return size_; }
   std::byte* slot(std::uint32_t index) const noexcept { return base_ + std::size_t{index} * size_; }
-  std::byte* base() const noexcept { return base_; }
 
-  // Free-list use: take one slot (false when none is free), give it back later.
-  bool take(std::uint32_t& index) noexcept {
-    if (free_top_ == 0) return false;
-    index = free_[--free_top_];
-    return true;
-  }
-  void give(std::uint32_t index) noexcept { free_[free_top_++] = index; }
+  // Free slots: all of them until slots are taken.
   std::uint32_t available() const noexcept { return free_top_; }
 
   // Bulk use, for a receive that lends `n` slots (n <= available()) to one system call and has

@@ -1,4 +1,5 @@
-// BufferPool: one page-aligned block of equal slots, addressed by index, with a free list.
+// BufferPool: one page-aligned block of equal slots, addressed by index, with a free list that
+// lends slots out in batches (take_batch / give_batch; a single slot is a batch of one).
 #include "datapath/buffer_pool.hpp"
 
 #include <algorithm>
@@ -31,9 +32,9 @@ TEST(BufferPool, SlotsAreEvenlySpacedInOnePageAlignedBlock) {
   ASSERT_TRUE(pool.init(5, 1000).ok());
   EXPECT_EQ(pool.count(), 5u);
   EXPECT_EQ(pool.buffer_size(), 1000u);
-  ASSERT_NE(pool.base(), nullptr);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pool.base()) % 4096, 0u);
-  for (std::uint32_t i = 0; i < 5; ++i) EXPECT_EQ(pool.slot(i), pool.base() + i * 1000) << i;
+  ASSERT_NE(pool.slot(0), nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pool.slot(0)) % 4096, 0u);
+  for (std::uint32_t i = 0; i < 5; ++i) EXPECT_EQ(pool.slot(i), pool.slot(0) + i * 1000) << i;
   // Page-multiple slots stay page aligned.
   BufferPool pages;
   ASSERT_TRUE(pages.init(3, 4096).ok());
@@ -44,7 +45,7 @@ TEST(BufferPool, LargePoolsAre2MiBAlignedForHugePages) {
   // The default pool (1024 slots of 2048 bytes plus io_uring headroom) crosses the threshold.
   BufferPool pool;
   ASSERT_TRUE(pool.init(1024, 2112).ok());
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pool.base()) % (2u << 20), 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(pool.slot(0)) % (2u << 20), 0u);
   // Every byte of every slot is usable (the trimmed mapping covers the whole pool).
   std::memset(pool.slot(0), 0xab, std::size_t{1024} * 2112);
   EXPECT_EQ(static_cast<unsigned char>(pool.slot(1023)[2111]), 0xab);
@@ -75,54 +76,48 @@ TEST(BufferPool, SlotsAreZeroedAndIndependent) {
   }
 }
 
+// Single slots are batches of one.
+std::uint32_t take_one(BufferPool& pool) {
+  std::uint32_t index = 99;
+  pool.take_batch(&index, 1);
+  return index;
+}
+void give_one(BufferPool& pool, std::uint32_t index) { pool.give_batch(&index, 1); }
+
 TEST(BufferPool, TakeGivesDistinctSlotsUntilEmpty) {
   BufferPool pool;
   ASSERT_TRUE(pool.init(4, 64).ok());
   EXPECT_EQ(pool.available(), 4u);
   std::set<std::uint32_t> taken;
-  std::uint32_t index = 99;
   for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(pool.take(index));
+    const std::uint32_t index = take_one(pool);
     EXPECT_LT(index, 4u);
     EXPECT_TRUE(taken.insert(index).second) << "slot " << index << " handed out twice";
     EXPECT_EQ(pool.available(), 3u - static_cast<unsigned>(i));
   }
-  index = 77;
-  EXPECT_FALSE(pool.take(index));
-  EXPECT_EQ(index, 77u) << "a failed take must not touch its argument";
   EXPECT_EQ(pool.available(), 0u);
-  pool.give(2);
+  give_one(pool, 2);
   EXPECT_EQ(pool.available(), 1u);
-  ASSERT_TRUE(pool.take(index));
-  EXPECT_EQ(index, 2u);
-  for (std::uint32_t i : taken) pool.give(i);
+  EXPECT_EQ(take_one(pool), 2u);
+  for (std::uint32_t i : taken) give_one(pool, i);
   EXPECT_EQ(pool.available(), 4u);
 }
 
 TEST(BufferPool, LowestIndexesComeFirst) {
   BufferPool pool;
   ASSERT_TRUE(pool.init(16, 64).ok());
-  for (std::uint32_t expected = 0; expected < 16; ++expected) {
-    std::uint32_t index = 0;
-    ASSERT_TRUE(pool.take(index));
-    EXPECT_EQ(index, expected);
-  }
+  for (std::uint32_t expected = 0; expected < 16; ++expected) EXPECT_EQ(take_one(pool), expected);
   // Last given, first taken: a lightly loaded worker reuses the same warm slot.
-  pool.give(9);
-  pool.give(3);
-  std::uint32_t index = 0;
-  ASSERT_TRUE(pool.take(index));
-  EXPECT_EQ(index, 3u);
-  ASSERT_TRUE(pool.take(index));
-  EXPECT_EQ(index, 9u);
+  give_one(pool, 9);
+  give_one(pool, 3);
+  EXPECT_EQ(take_one(pool), 3u);
+  EXPECT_EQ(take_one(pool), 9u);
 }
 
 TEST(BufferPool, TakeBatchThenGiveBatchHandsOutTheSameSlotsAgain) {
   BufferPool pool;
   ASSERT_TRUE(pool.init(8, 64).ok());
-  std::uint32_t single = 0;
-  ASSERT_TRUE(pool.take(single));  // slot 0 is out: the batch comes from what is left
-  EXPECT_EQ(single, 0u);
+  EXPECT_EQ(take_one(pool), 0u);  // slot 0 is out: the batch comes from what is left
   std::vector<std::uint32_t> first(5, 99);
   pool.take_batch(first.data(), 5);
   EXPECT_EQ(pool.available(), 2u);
@@ -137,9 +132,9 @@ TEST(BufferPool, TakeBatchThenGiveBatchHandsOutTheSameSlotsAgain) {
   EXPECT_EQ(second, first) << "the same slots, in the same order";
   // Mixed with single takes: a single take after the batch's return gets the batch's last slot.
   pool.give_batch(second.data(), 5);
-  ASSERT_TRUE(pool.take(single));
+  const std::uint32_t single = take_one(pool);
   EXPECT_EQ(single, first.back());
-  pool.give(single);
+  give_one(pool, single);
   std::vector<std::uint32_t> all(7, 99);
   pool.take_batch(all.data(), 7);
   EXPECT_EQ(pool.available(), 0u);
@@ -156,8 +151,8 @@ TEST(BufferPool, ManyCyclesKeepEverySlotAccountedFor) {
   for (int step = 0; step < 20000; ++step) {
     state = state * 1103515245u + 12345u;
     if ((state >> 16) % 2 == 0) {
-      std::uint32_t index = 0;
-      if (pool.take(index)) {
+      if (pool.available() > 0) {
+        const std::uint32_t index = take_one(pool);
         ASSERT_LT(index, 32u);
         ASSERT_EQ(std::count(held.begin(), held.end(), index), 0) << "slot " << index << " handed out twice";
         held.push_back(index);
@@ -166,7 +161,7 @@ TEST(BufferPool, ManyCyclesKeepEverySlotAccountedFor) {
       }
     } else if (!held.empty()) {
       const std::size_t k = (state >> 8) % held.size();
-      pool.give(held[k]);
+      give_one(pool, held[k]);
       held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
     }
     ASSERT_EQ(pool.available() + held.size(), 32u);
