@@ -10,8 +10,8 @@
 #include <cstddef>
 #include <memory>
 
-#include "salvo/salvo.hpp"
 #include "engine/worker.hpp"
+#include "salvo/salvo.hpp"
 
 namespace {
 

@@ -23,8 +23,8 @@
 #include <span>
 #include <vector>
 
-#include "datapath/cmsg.hpp"
 #include "control_walk.hpp"
+#include "datapath/cmsg.hpp"
 #include "fuzz_check.hpp"
 
 namespace {

@@ -19,14 +19,14 @@
 #include <vector>
 
 #include "blast/blast_plan.hpp"
+#include "blast/progress.hpp"
 #include "common/cli_common.hpp"
 #include "common/commands.hpp"
 #include "common/pacer.hpp"
-#include "blast/progress.hpp"
 #include "common/report.hpp"
-#include "salvo/salvo.hpp"
 #include "common/seeded_random.hpp"
 #include "common/session.hpp"
+#include "salvo/salvo.hpp"
 
 namespace salvo::cli {
 namespace {

@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <string>
 
-#include "salvo/engine.hpp"
 #include "common/session.hpp"
+#include "salvo/engine.hpp"
 
 namespace salvo::cli {
 

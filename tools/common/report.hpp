@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "salvo/engine.hpp"
 #include "common/session.hpp"
+#include "salvo/engine.hpp"
 
 namespace salvo::cli {
 

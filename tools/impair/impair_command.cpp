@@ -8,10 +8,10 @@
 
 #include "common/cli_common.hpp"
 #include "common/commands.hpp"
-#include "impair/impair_proxy.hpp"
 #include "common/report.hpp"
-#include "salvo/salvo.hpp"
 #include "common/session.hpp"
+#include "impair/impair_proxy.hpp"
+#include "salvo/salvo.hpp"
 
 namespace salvo::cli {
 namespace {

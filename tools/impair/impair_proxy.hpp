@@ -34,9 +34,9 @@
 #include <span>
 #include <vector>
 
+#include "common/pacer.hpp"
 #include "impair/client_table.hpp"
 #include "impair/impairment.hpp"
-#include "common/pacer.hpp"
 #include "salvo/salvo.hpp"
 
 namespace salvo::cli {

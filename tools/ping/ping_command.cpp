@@ -13,12 +13,12 @@
 #include "common/cli_common.hpp"
 #include "common/commands.hpp"
 #include "common/hgrm.hpp"
+#include "common/report.hpp"
+#include "common/session.hpp"
 #include "ping/ping_payload.hpp"
 #include "ping/ping_protocol.hpp"
 #include "ping/ping_report.hpp"
-#include "common/report.hpp"
 #include "salvo/salvo.hpp"
-#include "common/session.hpp"
 
 namespace salvo::cli {
 namespace {

@@ -10,10 +10,10 @@
 
 #include "common/cli_common.hpp"
 #include "common/commands.hpp"
-#include "servers/metrics_file.hpp"
 #include "common/report.hpp"
-#include "salvo/salvo.hpp"
 #include "common/session.hpp"
+#include "salvo/salvo.hpp"
+#include "servers/metrics_file.hpp"
 #include "servers/sink_metadata.hpp"
 #include "servers/sockperf_echo.hpp"
 

@@ -11,9 +11,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engine/worker.hpp"
 #include "socket/send_options.hpp"
 #include "socket/socket_state.hpp"
-#include "engine/worker.hpp"
 
 namespace salvo {
 

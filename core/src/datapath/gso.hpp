@@ -38,8 +38,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "salvo/address.hpp"
 #include "datapath/send_queue.hpp"
+#include "salvo/address.hpp"
 
 namespace salvo::detail {
 

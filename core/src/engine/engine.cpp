@@ -7,8 +7,8 @@
 #include <string>
 
 #include "engine/backend.hpp"
-#include "socket/udp_socket.hpp"
 #include "engine/worker.hpp"
+#include "socket/udp_socket.hpp"
 
 namespace salvo {
 

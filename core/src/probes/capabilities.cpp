@@ -13,8 +13,8 @@
 #include <fstream>
 #include <string>
 
-#include "engine/backend.hpp"
 #include "datapath/buffer_pool.hpp"
+#include "engine/backend.hpp"
 #include "probes/capability_probes.hpp"
 #include "probes/socket_probes.hpp"
 

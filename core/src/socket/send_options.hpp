@@ -2,8 +2,8 @@
 // the socket's family and the destination need, once, at send time.
 #pragma once
 
-#include "salvo/transport.hpp"
 #include "datapath/send_queue.hpp"
+#include "salvo/transport.hpp"
 
 namespace salvo::detail {
 

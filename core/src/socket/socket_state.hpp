@@ -12,11 +12,11 @@
 #include <memory>
 #include <vector>
 
+#include "datapath/send_queue.hpp"
 #include "engine/live_counters.hpp"
 #include "salvo/address.hpp"
 #include "salvo/protocol.hpp"
 #include "salvo/transport.hpp"
-#include "datapath/send_queue.hpp"
 
 namespace salvo::detail {
 

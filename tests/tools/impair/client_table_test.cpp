@@ -6,8 +6,8 @@
 #include <map>
 #include <string>
 
-#include "impair/client_table.hpp"
 #include "common/seeded_random.hpp"
+#include "impair/client_table.hpp"
 
 namespace salvo::cli {
 namespace {

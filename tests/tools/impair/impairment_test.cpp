@@ -8,8 +8,8 @@
 #include <set>
 #include <vector>
 
-#include "impair/impairment.hpp"
 #include "common/seeded_random.hpp"
+#include "impair/impairment.hpp"
 
 namespace salvo::cli {
 namespace {
