@@ -4,7 +4,7 @@
 //
 // Not salvo: one socket, one thread, no batching, no error handling beyond counting. Each answers
 // exactly what salvo's SockperfEchoProtocol answers (a client message asking for a pong, not a
-// warm-up) with the same bytes and the client flag cleared (tools/sockperf_header.hpp).
+// warm-up) with the same bytes and the client flag cleared (tools/servers/sockperf_header.hpp).
 //
 //   blocking  recvfrom + sendto on a blocking socket: what sockperf's own server does when it has
 //             one socket ("using recvfrom() to block on socket(s)").
@@ -34,7 +34,7 @@
 #include <string_view>
 
 #include "salvo/address.hpp"
-#include "sockperf_header.hpp"
+#include "servers/sockperf_header.hpp"
 
 namespace {
 

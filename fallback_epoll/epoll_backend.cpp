@@ -18,12 +18,12 @@
 #include <cstring>
 #include <vector>
 
-#include "backend.hpp"
 #include "datapath/error_reports.hpp"
+#include "datapath/gso.hpp"
+#include "datapath/send_control.hpp"
 #include "datapath/send_outcome.hpp"
-#include "gso.hpp"
-#include "send_control.hpp"
-#include "worker.hpp"
+#include "engine/backend.hpp"
+#include "engine/worker.hpp"
 
 namespace salvo::detail {
 namespace {

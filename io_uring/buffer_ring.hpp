@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "buffer_pool.hpp"
+#include "datapath/buffer_pool.hpp"
 #include "salvo/error.hpp"
 
 namespace salvo::detail {

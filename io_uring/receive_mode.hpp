@@ -16,7 +16,8 @@
 // next datagram already queued, and one datagram per round would otherwise last for 1024 of them.
 // A ping-pong's rounds are busy for microseconds, so there the count decides.
 //
-// Pure state, owned by the worker thread's backend; unit-tested in tests/unit/receive_mode_test.cpp.
+// Pure state, owned by the worker thread's backend; unit-tested in
+// tests/unit/io_uring/receive_mode_test.cpp.
 #pragma once
 
 #include <chrono>

@@ -45,17 +45,17 @@
 #include <chrono>
 #include <vector>
 
-#include "backend.hpp"
+#include "engine/backend.hpp"
 #include "buffer_ring.hpp"
-#include "cmsg.hpp"
+#include "datapath/cmsg.hpp"
 #include "datapath/error_reports.hpp"
+#include "datapath/gso.hpp"
+#include "datapath/send_control.hpp"
 #include "datapath/send_outcome.hpp"
-#include "gso.hpp"
-#include "send_control.hpp"
 #include "receive_mode.hpp"
 #include "recvmsg_result.hpp"
 #include "uring_setup.hpp"
-#include "worker.hpp"
+#include "engine/worker.hpp"
 
 // Kernel 6.2's zero-copy usage report (liburing 2.3's header predates it): asked for with the
 // SQE flag, answered in the notification's res.

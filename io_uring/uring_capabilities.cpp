@@ -14,10 +14,10 @@
 #include <memory>
 #include <string>
 
-#include "backend.hpp"
-#include "buffer_pool.hpp"
+#include "engine/backend.hpp"
+#include "datapath/buffer_pool.hpp"
 #include "buffer_ring.hpp"
-#include "capability_probes.hpp"
+#include "probes/capability_probes.hpp"
 #include "uring_setup.hpp"
 
 // Feature bits newer than liburing 2.3's copy of the kernel header (values are kernel ABI).

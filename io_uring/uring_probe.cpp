@@ -15,8 +15,8 @@
 #include <fstream>
 #include <string>
 
-#include "backend.hpp"
-#include "buffer_pool.hpp"
+#include "engine/backend.hpp"
+#include "datapath/buffer_pool.hpp"
 #include "buffer_ring.hpp"
 #include "uring_setup.hpp"
 

@@ -2,11 +2,24 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "app.hpp"
+#include "common/app.hpp"
+
+namespace {
+
+// The subcommands in the order the app registers them: "sink, echo, blast, ...".
+std::string subcommand_names(const CLI::App& app) {
+  std::string names;
+  for (const CLI::App* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
+  return names;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"salvo: UDP at packet rates: servers, a load generator, latency and impairment tools", "salvo"};
+  CLI::App app{"", "salvo"};
   const auto commands = salvo::cli::add_all_commands(app);
+  const std::string names = subcommand_names(app);
+  app.description("salvo: UDP at packet rates: servers, a load generator, latency and impairment tools (" + names + ")");
   try {
     salvo::cli::parse_command_line(app, argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -24,5 +37,5 @@ int main(int argc, char** argv) {
     return salvo::cli::usage_error(message);
   }
   for (const CLI::App* sub : app.get_subcommands()) return commands.at(sub->get_name())();
-  return salvo::cli::usage_error("no subcommand given (sink, echo or blast)");
+  return salvo::cli::usage_error("no subcommand given (" + names + ")");
 }

@@ -1,11 +1,11 @@
 // Micro-benchmark: the buffer pool's free list, as the epoll backend lends slots to a recvmmsg batch
-// and takes them back after dispatch (take 64, give 64).
+// and takes them back after dispatch (take_batch 64, give_batch 64).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <vector>
 
-#include "buffer_pool.hpp"
+#include "datapath/buffer_pool.hpp"
 
 namespace {
 
@@ -18,9 +18,9 @@ void BM_BufferPoolTakeGive(benchmark::State& state) {
   const auto batch = static_cast<std::uint32_t>(state.range(0));
   std::vector<std::uint32_t> taken(batch);
   for (auto _ : state) {
-    for (std::uint32_t i = 0; i < batch; ++i) pool.take(taken[i]);
+    pool.take_batch(taken.data(), batch);
     benchmark::DoNotOptimize(taken.data());
-    for (std::uint32_t i = 0; i < batch; ++i) pool.give(taken[i]);
+    pool.give_batch(taken.data(), batch);
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations() * batch);  // items = slots taken and given back

@@ -1,6 +1,6 @@
 // Micro-benchmark: control-message parsing per received datagram (parse_control), on an empty
-// control area, on one carrying SO_RXQ_OVFL's drop counter and on one carrying UDP_GRO's segment
-// size (what every coalesced receive brings with EngineOptions::gro).
+// control area and on one carrying UDP_GRO's segment size (what every coalesced receive brings
+// with EngineOptions::gro).
 #include <benchmark/benchmark.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "cmsg.hpp"
+#include "datapath/cmsg.hpp"
 
 #ifndef UDP_GRO
 #define UDP_GRO 104
@@ -37,17 +37,6 @@ void BM_ParseControlEmpty(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ParseControlEmpty);
-
-void BM_ParseControlKernelDrops(benchmark::State& state) {
-  alignas(cmsghdr) unsigned char control[salvo::detail::max_control_space] = {};
-  std::size_t length = one_message(control, SOL_SOCKET, SO_RXQ_OVFL, std::uint32_t{12345});
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(length);
-    benchmark::DoNotOptimize(salvo::detail::parse_control(control, length));
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_ParseControlKernelDrops);
 
 void BM_ParseControlGro(benchmark::State& state) {
   alignas(cmsghdr) unsigned char control[salvo::detail::max_control_space] = {};

@@ -10,8 +10,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "engine/worker.hpp"
 #include "salvo/salvo.hpp"
-#include "worker.hpp"
 
 namespace {
 

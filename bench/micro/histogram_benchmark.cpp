@@ -1,12 +1,12 @@
 // Micro-benchmark: recording one round-trip sample in the latency histogram that salvo ping keeps
-// (tools/latency_histogram.hpp), over values spread like real round trips (5 us .. 5 ms), so that
+// (tools/common/latency_histogram.hpp), over values spread like real round trips (5 us .. 5 ms), so that
 // the bucket lookup is not always the same branch.
 #include <benchmark/benchmark.h>
 
 #include <array>
 #include <cstdint>
 
-#include "latency_histogram.hpp"
+#include "common/latency_histogram.hpp"
 
 namespace {
 

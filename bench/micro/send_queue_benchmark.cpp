@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "gso.hpp"
-#include "send_queue.hpp"
+#include "datapath/gso.hpp"
+#include "datapath/send_queue.hpp"
 
 namespace {
 

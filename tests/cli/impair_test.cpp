@@ -13,9 +13,9 @@
 #include <set>
 #include <thread>
 
-#include "cli/udp_receiver.hpp"
-#include "impairment.hpp"
 #include "cli/cli_test_support.hpp"
+#include "cli/udp_receiver.hpp"
+#include "impair/impairment.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"
 

@@ -9,9 +9,9 @@
 #include <set>
 #include <sstream>
 
-#include "app.hpp"
+#include "common/app.hpp"
 #include "cli/cli_test_support.hpp"
-#include "help_examples.hpp"
+#include "common/help_examples.hpp"
 #include "salvo/build_info.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"

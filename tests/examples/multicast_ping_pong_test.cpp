@@ -6,7 +6,7 @@
 #include <signal.h>
 
 #include "examples/example_test_support.hpp"
-#include "examples/network_namespace.hpp"
+#include "support/netns.hpp"
 
 namespace salvo::test {
 namespace {
@@ -60,7 +60,7 @@ class MulticastPingPong : public ExampleTest {
 };
 
 TEST_P(MulticastPingPong, EveryPingGetsItsPong) {
-  const std::string skip = run_in_multicast_namespace([&] {
+  const std::string skip = in_multicast_namespace([&] {
     auto pong = start_pong();
     ASSERT_TRUE(pong);
     ProcessResult r;
@@ -76,7 +76,7 @@ TEST_P(MulticastPingPong, EveryPingGetsItsPong) {
 }
 
 TEST_P(MulticastPingPong, TwoPongsOnOnePortBothAnswerEveryPing) {
-  const std::string skip = run_in_multicast_namespace([&] {
+  const std::string skip = in_multicast_namespace([&] {
     auto first = start_pong();
     ASSERT_TRUE(first);
     auto second = start_pong();  // the same port: only listen_multiple lets it bind
@@ -94,7 +94,7 @@ TEST_P(MulticastPingPong, TwoPongsOnOnePortBothAnswerEveryPing) {
 }
 
 TEST_P(MulticastPingPong, PingsNobodyAnswersEndAfterTheWaitWithExitCode1) {
-  const std::string skip = run_in_multicast_namespace([&] {
+  const std::string skip = in_multicast_namespace([&] {
     ProcessResult r;
     run_ping({"--count", "2", "--interval", "0.01", "--wait", "0.2"}, 1, r);
     EXPECT_EQ(lines_of(r.out).size(), 1u) << describe(r);

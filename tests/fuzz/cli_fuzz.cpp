@@ -1,5 +1,5 @@
 // Fuzz target: the salvo command line. The input is split at NUL bytes into argv words (the one
-// byte a real argument cannot hold) and parsed by the very app main() builds (tools/app.hpp),
+// byte a real argument cannot hold) and parsed by the very app main() builds (tools/common/app.hpp),
 // without running the chosen command: no socket is opened, no file touched. The flags' checks run
 // on the way (addresses, rates, ranges). Whatever the words, parsing ends in success with exactly
 // one known subcommand chosen, or in a CLI::ParseError that main() turns into a usage message;
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "app.hpp"
+#include "common/app.hpp"
 #include "fuzz_check.hpp"
 
 namespace {

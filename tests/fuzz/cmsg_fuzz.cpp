@@ -1,6 +1,6 @@
 // Fuzz target: detail::parse_control, which decodes the control messages of every received
-// datagram (both backends): kernel drops, GRO segment size, pktinfo destination and interface,
-// TOS / traffic class, software and hardware timestamps. The first input byte picks a mode:
+// datagram (both backends): GRO segment size, pktinfo destination and interface, TOS / traffic
+// class, software and hardware timestamps. The first input byte picks a mode:
 //  - raw (even): the rest is a control area as the kernel might hand it, damaged arbitrarily. It is
 //    parsed from an exactly sized heap copy (ASan flags any read past it) and from a misaligned
 //    copy (the parser's realigning path). The parser may stop early on damage but must not invent:
@@ -23,8 +23,8 @@
 #include <span>
 #include <vector>
 
-#include "cmsg.hpp"
 #include "control_walk.hpp"
+#include "datapath/cmsg.hpp"
 #include "fuzz_check.hpp"
 
 namespace {
@@ -64,9 +64,7 @@ std::int16_t traffic_class(const ControlMessage& m) {
 
 // What one more message changes.
 void step(ControlInfo& info, const ControlMessage& m) {
-  if (m.level == SOL_SOCKET && m.type == SO_RXQ_OVFL) {
-    if (read(m, info.kernel_drops)) info.has_kernel_drops = true;
-  } else if (m.level == SOL_SOCKET && m.type == SO_TIMESTAMPNS) {
+  if (m.level == SOL_SOCKET && m.type == SO_TIMESTAMPNS) {
     timespec ts;
     if (read(m, ts)) info.software_ns = ns(ts);
   } else if (m.level == SOL_SOCKET && m.type == SO_TIMESTAMPING) {
@@ -107,8 +105,7 @@ ControlInfo model(std::span<const ControlMessage> messages) {
 }
 
 bool same(const ControlInfo& a, const ControlInfo& b) {
-  return a.has_kernel_drops == b.has_kernel_drops && a.kernel_drops == b.kernel_drops &&
-         a.gro_segment_size == b.gro_segment_size && a.has_destination == b.has_destination &&
+  return a.gro_segment_size == b.gro_segment_size && a.has_destination == b.has_destination &&
          a.destination_v6 == b.destination_v6 &&
          std::memcmp(&a.destination, &b.destination, sizeof a.destination) == 0 &&
          a.interface_index == b.interface_index && a.traffic_class == b.traffic_class &&
@@ -139,7 +136,8 @@ void raw(const std::uint8_t* data, std::size_t size) {
   else FUZZ_CHECK(explained_by_a_prefix(misaligned, exact.get(), realign_limit));
 }
 
-// Message kinds the built mode lays out: every one parse_control reads, and some it must skip.
+// Message kinds the built mode lays out: every one parse_control reads, and some it must skip
+// (SO_RXQ_OVFL among them: salvo turns it on nowhere; it keeps its index, which the corpus uses).
 struct Kind {
   int level;
   int type;

@@ -18,7 +18,7 @@
 #include <optional>
 
 #include "control_walk.hpp"
-#include "error_queue.hpp"
+#include "datapath/error_queue.hpp"
 #include "fuzz_check.hpp"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <thread>
 
-#include "blast_plan.hpp"
+#include "blast/blast_plan.hpp"
 #include "fuzz_check.hpp"
 #include "salvo/engine.hpp"
 

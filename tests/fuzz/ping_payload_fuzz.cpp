@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "ping_payload.hpp"
+#include "ping/ping_payload.hpp"
 
 using salvo::cli::ping_header_size;
 

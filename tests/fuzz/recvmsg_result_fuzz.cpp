@@ -16,7 +16,7 @@
 #include <cstring>
 #include <memory>
 
-#include "cmsg.hpp"
+#include "datapath/cmsg.hpp"
 #include "fuzz_check.hpp"
 #include "recvmsg_result.hpp"
 #include "salvo/address.hpp"

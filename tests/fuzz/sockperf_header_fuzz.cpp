@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "sockperf_header.hpp"
+#include "servers/sockperf_header.hpp"
 
 using salvo::cli::SockperfHeader;
 using salvo::cli::sockperf_header_size;

@@ -11,15 +11,7 @@
 namespace salvo::test {
 namespace {
 
-class Connected : public testing::TestWithParam<BackendKind> {
- protected:
-  EngineOptions options() const {
-    EngineOptions o;
-    o.backend = GetParam();
-    o.buffer_count = 64;
-    return o;
-  }
-};
+class Connected : public SmallPoolPerBackend {};
 
 // A protocol that records refusals with their peer.
 class RefusalRecorder final : public Protocol {

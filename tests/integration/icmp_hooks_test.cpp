@@ -130,15 +130,7 @@ std::vector<std::uint64_t> iota_seqs(std::uint64_t from, std::uint64_t count) {
   return v;
 }
 
-class IcmpHooks : public testing::TestWithParam<BackendKind> {
- protected:
-  EngineOptions options() const {
-    EngineOptions o;
-    o.backend = GetParam();
-    o.buffer_count = 64;
-    return o;
-  }
-};
+class IcmpHooks : public SmallPoolPerBackend {};
 
 // --- unreachable ------------------------------------------------------------------------------
 

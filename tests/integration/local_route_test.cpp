@@ -3,7 +3,7 @@
 // that an ICMP message about an earlier datagram can also leave pending. The backends send a
 // datagram that failed that way again (it may have failed for another's sake), but when the
 // error queue shows no ICMP report came in, only a few times (quiet_send_retries in
-// core/src/error_queue.hpp): then it is dropped, counted once as a send error and reported once
+// core/src/datapath/error_queue.hpp): then it is dropped, counted once as a send error and reported once
 // through on_error, and the datagrams queued behind it still go out, in order.
 //
 // Runs in a network namespace the test makes (skipped with the reason when it cannot be made).

@@ -28,15 +28,7 @@
 namespace salvo::test {
 namespace {
 
-class Multicast : public testing::TestWithParam<BackendKind> {
- protected:
-  EngineOptions options() const {
-    EngineOptions o;
-    o.backend = GetParam();
-    o.buffer_count = 64;
-    return o;
-  }
-};
+class Multicast : public SmallPoolPerBackend {};
 
 // Moves the calling thread into a new network namespace with loopback up, multicast on, and a
 // route for 224.0.0.0/4 through it. Returns "" or why it could not.

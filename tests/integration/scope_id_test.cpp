@@ -22,15 +22,7 @@
 namespace salvo::test {
 namespace {
 
-class ScopeId : public testing::TestWithParam<BackendKind> {
- protected:
-  EngineOptions options() const {
-    EngineOptions o;
-    o.backend = GetParam();
-    o.buffer_count = 64;
-    return o;
-  }
-};
+class ScopeId : public SmallPoolPerBackend {};
 
 // Runs `command` through the shell from the calling thread (so in its network namespace: the child
 // inherits the thread's). Returns "" or the command with what it printed.

@@ -59,6 +59,18 @@ std::string in_fresh_namespace(const std::function<void()>& body) {
   return why;
 }
 
+std::string in_multicast_namespace(const std::function<void()>& body) {
+  const std::string ip = find_tool("ip");
+  if (ip.empty()) return "no `ip` command (iproute2)";
+  std::string why;
+  const std::string fresh = in_fresh_namespace([&] {
+    why = run_tool(ip, {"link", "set", "lo", "multicast", "on"});
+    if (why.empty()) why = run_tool(ip, {"route", "add", "224.0.0.0/4", "dev", "lo", "src", "127.0.0.1"});
+    if (why.empty()) body();
+  });
+  return fresh.empty() ? why : fresh;
+}
+
 NamedNamespace::NamedNamespace(std::string name) : name_(std::move(name)), ip_(find_tool("ip")) {
   if (ip_.empty()) {
     error_ = "no `ip` command (iproute2)";

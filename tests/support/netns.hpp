@@ -1,6 +1,6 @@
 // Network namespaces for tests that need more than loopback (veth pairs, routers, firewall
-// rules): traffic stays inside namespaces the test makes. Both need root; callers skip with the
-// returned reason when a namespace cannot be made.
+// rules, multicast): traffic stays inside namespaces the test makes. They need root; callers skip
+// with the returned reason when a namespace cannot be made.
 #pragma once
 
 #include <functional>
@@ -19,6 +19,12 @@ std::string run_tool(const std::string& path, const std::vector<std::string>& ar
 // worker threads it starts, and the sockets it opens, live there. Returns "" once body has run
 // (rethrowing what it threw), or why the namespace could not be made (body not run).
 std::string in_fresh_namespace(const std::function<void()>& body);
+
+// in_fresh_namespace, with `lo` also multicast-capable and 224.0.0.0/4 routed through it with
+// 127.0.0.1 as the source (so that a sender bound to 0.0.0.0 is seen as 127.0.0.1), for programs
+// that send to a multicast group. Child processes body starts live in the namespace too (a child
+// inherits its spawning thread's).
+std::string in_multicast_namespace(const std::function<void()>& body);
 
 // A named namespace (`ip netns add`), deleted again when this goes.
 class NamedNamespace {

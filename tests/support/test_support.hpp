@@ -208,6 +208,19 @@ const std::vector<BackendKind>& available_backends();
 bool backend_available(BackendKind kind);
 std::string backend_test_name(const testing::TestParamInfo<BackendKind>& info);
 
+// The fixture of suites run once per backend (instantiated with
+// testing::ValuesIn(available_backends()), backend_test_name) whose engines need only that backend
+// and a small receive pool: options() is EngineOptions for GetParam() with 64 receive buffers.
+class SmallPoolPerBackend : public testing::TestWithParam<BackendKind> {
+ protected:
+  EngineOptions options() const {
+    EngineOptions o;
+    o.backend = GetParam();
+    o.buffer_count = 64;
+    return o;
+  }
+};
+
 // Whether this machine can bind a UDP socket to [::1] (containers sometimes run without IPv6).
 bool ipv6_loopback_available();
 #define SALVO_REQUIRE_IPV6()                                   \

@@ -5,8 +5,8 @@
 #include <array>
 #include <vector>
 
-#include "ping_payload.hpp"
-#include "sockperf_header.hpp"
+#include "ping/ping_payload.hpp"
+#include "servers/sockperf_header.hpp"
 
 namespace salvo::cli {
 namespace {

@@ -8,6 +8,7 @@
 #include "salvo/datagram.hpp"
 #include "salvo/datagram_protocol.hpp"
 #include "salvo/engine.hpp"
+#include "salvo/engine_options.hpp"
 #include "salvo/error.hpp"
 #include "salvo/fake_transport.hpp"
 #include "salvo/flood_guard.hpp"

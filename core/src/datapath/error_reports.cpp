@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <system_error>
 
-#include "error_queue.hpp"
+#include "datapath/error_queue.hpp"
 
 namespace salvo::detail {
 

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "salvo/address.hpp"
-#include "socket_state.hpp"
+#include "socket/socket_state.hpp"
 
 namespace salvo::detail {
 

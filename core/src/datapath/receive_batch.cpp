@@ -1,6 +1,6 @@
 #include "datapath/receive_batch.hpp"
 
-#include "cmsg.hpp"
+#include "datapath/cmsg.hpp"
 
 namespace salvo::detail {
 

@@ -13,11 +13,11 @@
 #include <span>
 #include <vector>
 
-#include "live_counters.hpp"
+#include "engine/live_counters.hpp"
 #include "salvo/address.hpp"
 #include "salvo/datagram.hpp"
 #include "salvo/engine.hpp"
-#include "socket_state.hpp"
+#include "socket/socket_state.hpp"
 
 namespace salvo::detail {
 

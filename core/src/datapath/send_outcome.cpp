@@ -3,8 +3,8 @@
 #include <cerrno>
 
 #include "datapath/error_reports.hpp"
-#include "error_queue.hpp"
-#include "gso.hpp"
+#include "datapath/error_queue.hpp"
+#include "datapath/gso.hpp"
 
 namespace salvo::detail {
 

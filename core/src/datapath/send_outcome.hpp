@@ -20,7 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "socket_state.hpp"
+#include "socket/socket_state.hpp"
 
 namespace salvo::detail {
 

@@ -1,0 +1,240 @@
+#include "salvo/engine.hpp"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+
+#include "engine/backend.hpp"
+#include "engine/worker.hpp"
+#include "socket/udp_socket.hpp"
+
+namespace salvo {
+
+struct Engine::Impl {
+  EngineOptions options;
+  BackendChoice choice;
+  std::vector<std::unique_ptr<detail::Worker>> workers;
+  bool listened = false;
+  bool started = false;
+
+  // Worker start-up and exit are reported here (control path only, never per datagram).
+  mutable std::mutex mutex;
+  std::condition_variable changed;
+  unsigned running = 0;
+  unsigned setups_reported = 0;
+  std::vector<Error> setup_errors;
+};
+
+namespace {
+
+Result<void> validate(const EngineOptions& o) {
+  auto bad = [](std::string why) { return Error::make(Errc::bad_option, std::move(why)); };
+  if (o.workers == 0 || o.workers > 1024) return bad("workers must be between 1 and 1024");
+  if (o.batch_size == 0 || o.batch_size > 1024) return bad("batch size must be between 1 and 1024");
+  if (o.buffer_count == 0 || o.buffer_count > (1u << 15)) {
+    // 2^15 is the io_uring provided-buffer ring's limit; the same bound keeps both backends alike.
+    return bad("buffer count must be between 1 and 32768");
+  }
+  if (o.buffer_size == 0 || o.buffer_size > (1u << 20)) return bad("buffer size must be between 1 byte and 1 MiB");
+  if (o.reads_per_wakeup == 0) return bad("reads per wakeup must be at least 1");
+  if (o.send_queue_entries == 0 || (o.send_queue_entries & (o.send_queue_entries - 1)) != 0) {
+    return bad("send queue entries must be a power of two");
+  }
+  if (o.completion_batch == 0 || o.completion_batch > 4096) return bad("completion batch must be between 1 and 4096");
+  if (o.completion_wait.count() < 0) return bad("completion wait cannot be negative");
+  if (o.send_queue_bytes == 0) return bad("send queue bytes must be at least 1");
+  if (o.steer_by_cpu && o.cpus.empty()) return bad("CPU steering needs the workers pinned (cpus)");
+  if (o.busy_poll_idle.count() < 0) return bad("busy-poll idle budget cannot be negative");
+  if (o.timestamps > EngineOptions::Timestamps::hardware) return bad("unknown timestamps mode");
+  if (o.socket_receive_buffer < 0 || o.socket_send_buffer < 0) return bad("socket buffer sizes cannot be negative");
+  return {};
+}
+
+}  // namespace
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  stop();
+  for (auto& w : impl_->workers) w->join();
+}
+
+Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
+  if (auto r = validate(options); !r) return r.error();
+  auto choice = detail::choose_backend(options.backend);
+  if (!choice) return choice.error();
+  // GRO coalesces up to a whole UDP datagram's worth of segments: every buffer must hold one.
+  if (options.gro && options.buffer_size < EngineOptions::gro_buffer_size) options.buffer_size = EngineOptions::gro_buffer_size;
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->choice = std::move(choice.value());
+  for (unsigned i = 0; i < impl->options.workers; ++i) {
+    auto worker = std::make_unique<detail::Worker>(i, impl->options, detail::make_backend(impl->choice.kind));
+    if (auto r = worker->init(); !r) return r.error();
+    impl->workers.push_back(std::move(worker));
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Result<Address> Engine::listen(const Address& address, const ProtocolFactory& factory) {
+  return listen(address, factory, ListenOptions{});
+}
+
+Result<Address> Engine::adopt(int fd, const ProtocolFactory& factory, unsigned worker) {
+  auto refuse = [fd](Error e) {
+    if (fd >= 0) ::close(fd);
+    return e;
+  };
+  if (impl_->started) return refuse(Error::make(Errc::invalid_state, "adopt() must come before start()"));
+  if (!factory) return refuse(Error::make(Errc::invalid_state, "adopt() needs a protocol factory"));
+  if (worker >= impl_->workers.size()) {
+    return refuse(Error::make(Errc::bad_option, "adopt() to worker " + std::to_string(worker) + ", but the engine has " +
+                                                    std::to_string(impl_->workers.size())));
+  }
+  auto socket = detail::adopt_udp_socket(fd);
+  if (!socket) return refuse(socket.error());
+  auto protocol = factory(worker);
+  if (!protocol) return refuse(Error::make(Errc::invalid_state, "the protocol factory returned no protocol"));
+  auto added = impl_->workers[worker]->add_socket(fd, socket->local, std::move(protocol));
+  if (!added) return refuse(added.error());
+  (*added)->recverr = socket->recverr;
+  impl_->listened = true;
+  return socket->local;
+}
+
+Result<Address> Engine::listen(const Address& address, const ProtocolFactory& factory, const ListenOptions& how) {
+  if (impl_->started) return Error::make(Errc::invalid_state, "listen() must come before start()");
+  if (!factory) return Error::make(Errc::invalid_state, "listen() needs a protocol factory");
+  detail::UdpSocketOptions socket_options;
+  socket_options.reuse_port = impl_->workers.size() > 1 || how.listen_multiple;
+  socket_options.reuse_address = how.listen_multiple;
+  socket_options.receive_buffer = impl_->options.socket_receive_buffer;
+  socket_options.send_buffer = impl_->options.socket_send_buffer;
+
+  // Open every worker's socket before attaching any, so that a failure leaves nothing half-made.
+  // With port 0 the first bind picks the port and the others join it.
+  std::vector<detail::BoundSocket> bound;
+  Address target = address;
+  if (socket_options.reuse_port && !how.listen_multiple) {
+    auto free = detail::check_port_free(address);
+    if (!free) return free.error();
+    target = *free;
+  }
+  for (std::size_t i = 0; i < impl_->workers.size(); ++i) {
+    auto s = detail::open_udp_socket(target, socket_options);
+    if (!s) {
+      for (auto& b : bound) ::close(b.fd);
+      return s.error();
+    }
+    if (i == 0) target = target.with_port(s->local.port());
+    bound.push_back(*s);
+  }
+  if (impl_->options.steer_by_cpu && bound.size() > 1) {
+    std::vector<int> worker_cpus;
+    for (std::size_t i = 0; i < bound.size(); ++i) worker_cpus.push_back(impl_->options.cpus[i % impl_->options.cpus.size()]);
+    if (auto r = detail::steer_group_by_cpu(bound.front().fd, worker_cpus); !r) {
+      for (auto& b : bound) ::close(b.fd);
+      return r.error();
+    }
+  }
+  for (std::size_t i = 0; i < bound.size(); ++i) {
+    auto protocol = factory(static_cast<unsigned>(i));
+    if (!protocol) {
+      for (std::size_t j = i; j < bound.size(); ++j) ::close(bound[j].fd);
+      return Error::make(Errc::invalid_state, "the protocol factory returned no protocol");
+    }
+    auto added = impl_->workers[i]->add_socket(bound[i].fd, bound[i].local, std::move(protocol));
+    if (!added) {
+      for (std::size_t j = i; j < bound.size(); ++j) ::close(bound[j].fd);
+      return added.error();
+    }
+  }
+  impl_->listened = true;
+  return bound.front().local;
+}
+
+Result<void> Engine::start() {
+  if (impl_->started) return Error::make(Errc::invalid_state, "start() was already called");
+  if (!impl_->listened) return Error::make(Errc::invalid_state, "nothing to serve: call listen() before start()");
+  impl_->started = true;
+  Impl& impl = *impl_;
+  impl.running = static_cast<unsigned>(impl.workers.size());
+  for (auto& w : impl.workers) {
+    w->start(
+        [&impl](Result<void> r) {
+          std::lock_guard lock(impl.mutex);
+          if (!r) impl.setup_errors.push_back(r.error());
+          ++impl.setups_reported;
+          impl.changed.notify_all();
+        },
+        [&impl] {
+          std::lock_guard lock(impl.mutex);
+          --impl.running;
+          impl.changed.notify_all();
+        });
+  }
+  std::unique_lock lock(impl.mutex);
+  impl.changed.wait(lock, [&] { return impl.setups_reported == impl.workers.size(); });
+  if (!impl.setup_errors.empty()) {
+    Error first = impl.setup_errors.front();
+    lock.unlock();
+    stop();
+    wait();
+    return first;
+  }
+  return {};
+}
+
+void Engine::stop() noexcept {
+  if (!impl_->started) return;
+  for (auto& w : impl_->workers) w->request_stop();
+}
+
+void Engine::wait() {
+  if (!impl_->started) return;
+  {
+    std::unique_lock lock(impl_->mutex);
+    impl_->changed.wait(lock, [&] { return impl_->running == 0; });
+  }
+  for (auto& w : impl_->workers) w->join();
+}
+
+bool Engine::wait_for(std::chrono::milliseconds timeout) {
+  if (!impl_->started) return true;
+  std::unique_lock lock(impl_->mutex);
+  return impl_->changed.wait_for(lock, timeout, [&] { return impl_->running == 0; });
+}
+
+bool Engine::finished() const noexcept {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->started && impl_->running == 0;
+}
+
+Result<void> Engine::post(unsigned worker, std::function<void()> fn) {
+  if (!impl_->started) return Error::make(Errc::invalid_state, "post() needs a started engine");
+  if (worker >= impl_->workers.size()) {
+    return Error::make(Errc::bad_option, "post() to worker " + std::to_string(worker) + ", but the engine has " +
+                                             std::to_string(impl_->workers.size()));
+  }
+  return impl_->workers[worker]->post(std::move(fn));
+}
+
+const BackendChoice& Engine::backend() const noexcept { return impl_->choice; }
+const EngineOptions& Engine::options() const noexcept { return impl_->options; }
+
+Counters Engine::counters() const noexcept {
+  Counters sum;
+  for (const auto& w : impl_->workers) sum += w->counters();
+  return sum;
+}
+
+std::vector<Counters> Engine::worker_counters() const {
+  std::vector<Counters> out;
+  out.reserve(impl_->workers.size());
+  for (const auto& w : impl_->workers) out.push_back(w->counters());
+  return out;
+}
+
+}  // namespace salvo

@@ -1,0 +1,144 @@
+// Worker: one thread, pinned to one CPU, owning its backend, buffer pool, receive batch and
+// sockets, and running the round that drives them (run_rounds). Everything here runs on the
+// worker thread except request_stop(), post() and counters(), which any thread may call.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "datapath/buffer_pool.hpp"
+#include "datapath/receive_batch.hpp"
+#include "datapath/send_outcome.hpp"
+#include "engine/backend.hpp"
+#include "salvo/datagram.hpp"
+#include "salvo/engine.hpp"
+#include "socket/socket_state.hpp"
+
+namespace salvo::detail {
+
+class Worker {
+ public:
+  Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Backend> backend);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // --- controlling thread, before start ---
+  Result<void> init();  // buffer pool, eventfd, receive batch
+  Result<SocketState*> add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol);
+
+  // Starts the thread. `ready` is called once on the worker thread with the setup result;
+  // `finished` once when the thread is about to exit.
+  void start(std::function<void(Result<void>)> ready, std::function<void()> finished);
+  void join();
+
+  // --- any thread ---
+  void request_stop() noexcept;
+  Counters counters() const noexcept;
+  // Queues `fn` to run on this worker's thread after everything posted before it (see
+  // Engine::post). Fails once the worker has finished.
+  Result<void> post(std::function<void()> fn);
+
+  // --- worker thread: what backends use ---
+  unsigned index() const noexcept { return index_; }
+  const EngineOptions& options() const noexcept { return options_; }
+  BufferPool& pool() noexcept { return pool_; }
+  std::span<const std::unique_ptr<SocketState>> sockets() const noexcept { return sockets_; }
+  int wake_fd() const noexcept { return wake_fd_; }
+  ReceiveBatch& batch() noexcept { return batch_; }
+  SendOutcome& send_outcome() noexcept { return send_outcome_; }
+
+  // Hands the batch to s's protocol (counted, then on_datagrams), gives its held buffer slots back
+  // through `give_back(std::span<const std::uint32_t>)`, empties it, and submits the replies.
+  template <class GiveBack>
+  void deliver(SocketState& s, GiveBack&& give_back) {
+    if (batch_.count_into(s.counters)) s.protocol->on_datagrams(batch_.datagrams(), s.transport);
+    give_back(batch_.held());
+    batch_.clear();
+    backend_->submit(s);
+  }
+
+  // The wake eventfd fired: drains it, then poll_control().
+  void handle_wake() noexcept;
+
+  // --- worker thread: the round's parts, public for FakeTransport and the tests ---
+  // Whether on_writable is wanted at all, deferred or not.
+  static bool wants_writable(const SocketState& s) noexcept {
+    return s.want_writable && !s.writable_quiet && s.receiving && !s.send_blocked && s.queue.room() > 0;
+  }
+  // When on_writable is next due: time_point::max() when not wanted; at or before `now` when due.
+  static std::chrono::steady_clock::time_point writable_due(const SocketState& s) noexcept {
+    return wants_writable(s) ? s.writable_after : std::chrono::steady_clock::time_point::max();
+  }
+  // Calls on_writable while the socket wants it, is not blocked, has room and is not deferred
+  // (Transport::defer_writable), submitting after each call. Bounded, so that one sender cannot
+  // starve reception.
+  void feed_writable(SocketState& s, std::chrono::steady_clock::time_point now);
+
+  void begin_stop(SocketState& s) noexcept;
+  bool ready_to_close(const SocketState& s, std::chrono::steady_clock::time_point now) const noexcept;
+  void close_socket(SocketState& s) noexcept;  // counts what is left queued, closes, on_stop
+  bool all_closed() const noexcept { return open_sockets_ == 0; }
+  bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
+
+  // Kernel drop counts come from SO_MEMINFO, one getsockopt per socket every
+  // kernel_drop_sample_interval (and at close), so that live counters stay current without a
+  // syscall (or a per-datagram SO_RXQ_OVFL control message) on the hot path.
+  void note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcept;
+  static constexpr std::chrono::milliseconds kernel_drop_sample_interval{100};
+
+ private:
+  // The round, until every socket has closed. One iteration:
+  //   control     stop requests and posted functions (poll_control)
+  //   housekeeping  kernel-drop sampling when due
+  //   per socket  submit queued sends, feed on_writable, move a stopping socket towards close
+  //   wait        backend.wait(plan): until the earliest deadline, or not at all when spinning
+  //   reap        backend.reap: batches to on_datagrams (and their replies submitted), send
+  //               results to SendOutcome, wake-ups
+  void run_rounds();
+  void progress_stop(SocketState& s, std::chrono::steady_clock::time_point now);
+  void sample_kernel_drops(std::chrono::steady_clock::time_point now) noexcept;
+  // Stop requests and posted functions arrive through the eventfd, and are checked once per round
+  // as well (one or two relaxed loads), so that neither depends on the eventfd's completion.
+  void poll_control() noexcept {
+    if (!stop_begun_ && stop_requested()) begin_stop_all();
+    if (posted_pending_.load(std::memory_order_acquire)) run_posted();
+  }
+  void start_protocols();  // on_start for every socket
+  void begin_stop_all() noexcept;
+  void run_posted() noexcept;
+  void close_posts() noexcept;  // at exit: refuse new posts, run what is queued
+  void thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished);
+  Result<void> pin();
+
+  const unsigned index_;
+  const EngineOptions options_;
+  std::unique_ptr<Backend> backend_;
+  BufferPool pool_;
+  std::vector<std::unique_ptr<SocketState>> sockets_;
+  ReceiveBatch batch_;
+  SendOutcome send_outcome_;
+  std::size_t open_sockets_ = 0;
+  int wake_fd_ = -1;
+  std::atomic<bool> stop_requested_{false};
+  bool stop_begun_ = false;  // worker thread only
+  // Engine::post: a mutex-guarded queue touched only when something was posted (the flag keeps
+  // the per-round check to one load); the worker swaps it out and runs it without the lock.
+  std::mutex post_mutex_;
+  std::vector<std::function<void()>> posted_;   // guarded by post_mutex_
+  bool posts_closed_ = false;                   // guarded by post_mutex_
+  std::vector<std::function<void()>> running_;  // worker thread only
+  std::atomic<bool> posted_pending_{false};
+  std::chrono::steady_clock::time_point next_drop_sample_{};
+  std::chrono::steady_clock::time_point last_activity_{};  // traffic last reaped (busy_poll)
+  std::thread thread_;
+};
+
+}  // namespace salvo::detail

@@ -1,0 +1,71 @@
+// SocketState: everything one socket of one worker owns. Owned by its Worker, used only on that
+// worker's thread (counters are the exception: readable anywhere).
+//
+// A SocketState may also stand alone, without a Worker (salvo::FakeTransport): worker is null,
+// Transport::stop_listening then only marks the state stopping, worker_index() is
+// detached_worker_index, connect() records the peer without a connect(2) on the fd, and fd is -1
+// unless the owner opened a socket for the socket options.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "datapath/send_queue.hpp"
+#include "engine/live_counters.hpp"
+#include "salvo/address.hpp"
+#include "salvo/protocol.hpp"
+#include "salvo/transport.hpp"
+
+namespace salvo::detail {
+
+class Worker;
+
+struct SocketState {
+  explicit SocketState(Worker& owner) : worker(&owner), transport(*this) {}
+  SocketState() : worker(nullptr), transport(*this) {}  // standalone: no worker (see above)
+  SocketState(const SocketState&) = delete;
+  SocketState& operator=(const SocketState&) = delete;
+
+  Worker* worker;  // null for a standalone state
+  unsigned detached_worker_index = 0;  // worker_index() when worker is null
+  int fd = -1;
+  Address local;
+  bool ipv6 = false;  // socket family (AF_INET6 sockets may also carry v4-mapped peers)
+  Address peer;       // Transport::connect: the connected peer (Family::none when unconnected)
+  bool recverr = true;  // IP_RECVERR is on (every socket salvo opens; adopted ones may not be)
+  std::uint32_t index = 0;  // position in the worker's socket list; backends key arrays by it
+
+  // EMSGSIZE bookkeeping, touched only after a send or receive failed (Worker::emsgsize_from_network):
+  // path MTU reports from the network read off the error queue that no failed send has yet been
+  // put down to (each can have left EMSGSIZE pending for one send), and the destinations of local
+  // "too big" errors (SO_EE_ORIGIN_LOCAL) read but not yet matched with the send that caused them.
+  std::uint8_t network_emsgsize = 0;
+  std::vector<Address> local_emsgsize;
+
+  std::unique_ptr<Protocol> protocol;
+  Transport transport;
+  SendQueue queue;
+  LiveCounters counters;
+
+  // Lifecycle, in order: receiving -> stopping (reads off, queue draining) -> closed.
+  bool receiving = true;
+  bool stopping = false;
+  bool closed = false;
+  std::chrono::steady_clock::time_point stop_deadline{};
+
+  bool want_writable = false;  // the protocol asked for on_writable
+  bool writable_quiet = false; // on_writable queued nothing: no more calls until the protocol sends
+                               // or asks again, so that an idle writer does not spin the worker
+  bool send_blocked = false;   // the kernel said EAGAIN; wait for writability before sending more
+  // GSO for this socket (EngineOptions::gso) until the kernel refuses it, and the queue sequence
+  // number of a refused GSO message's first datagram, now sent plain, whose fate decides (see
+  // datapath/send_outcome.hpp).
+  bool gso = false;
+  bool gso_suspect = false;
+  std::uint64_t gso_suspect_sequence = 0;
+  std::chrono::steady_clock::time_point writable_after{};  // defer_writable: no on_writable before
+};
+
+}  // namespace salvo::detail

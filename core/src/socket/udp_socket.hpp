@@ -1,0 +1,52 @@
+// Opening, binding and closing the kernel UDP sockets a worker serves.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "salvo/address.hpp"
+#include "salvo/error.hpp"
+
+namespace salvo::detail {
+
+struct UdpSocketOptions {
+  bool reuse_port = false;     // join an SO_REUSEPORT group (one socket per worker)
+  bool reuse_address = false;  // SO_REUSEADDR too (listen_multiple: share the port with others)
+  int receive_buffer = 0;      // SO_RCVBUF, 0 = kernel default
+  int send_buffer = 0;         // SO_SNDBUF, 0 = kernel default
+};
+
+struct BoundSocket {
+  int fd = -1;
+  bool recverr = true;  // IP_RECVERR is on
+  Address local;  // as the kernel reports it (real port when bound to 0)
+};
+
+// A non-blocking, close-on-exec UDP socket bound to `address`. Errors name the address and the call
+// that failed.
+Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options);
+
+// Checks that `address` is free for a new SO_REUSEPORT group, and picks the port when it is 0.
+// Sockets with SO_REUSEPORT (of the same user) may join an existing group; binding a plain socket
+// first makes "port in use" an error for a multi-worker engine as it is for a single socket.
+Result<Address> check_port_free(const Address& address);
+
+// Steers the SO_REUSEPORT group that `fd` belongs to by CPU: a datagram the kernel handles on CPU
+// c goes to the group's socket number i, where i is the first worker pinned to c
+// (worker_cpus[i] == c); on any other CPU the kernel's usual hash picks. Group socket i must be
+// worker i's: sockets join a group in bind order, which Engine::listen keeps.
+Result<void> steer_group_by_cpu(int fd, std::span<const int> worker_cpus);
+
+// Checks that `fd` is a bound AF_INET/AF_INET6 datagram socket, makes it non-blocking and
+// close-on-exec, and returns its address (Engine::adopt). Does not close it on failure.
+Result<BoundSocket> adopt_udp_socket(int fd);
+
+// Reads and discards whatever is queued on the socket (payloads are not copied), returning how many
+// datagrams that was. Bounded: gives up after max_datagrams, which only a sender faster than the
+// discarding loop itself can reach.
+std::uint64_t discard_queued(int fd, std::uint64_t max_datagrams = 1u << 20) noexcept;
+
+// The socket's cumulative kernel drop count (SO_MEMINFO), or -1 when the kernel does not say.
+std::int64_t read_kernel_drops(int fd) noexcept;
+
+}  // namespace salvo::detail

@@ -1,0 +1,84 @@
+#include "common/cli_common.hpp"
+
+namespace salvo::cli {
+namespace {
+
+// A flag checked by the library's own parser (parse_backend_kind...), so that the names it takes
+// are written in one place: a bad value is a usage error with the parser's message.
+template <class Parse>
+CLI::Validator parsed_by(Parse parse) {
+  return CLI::Validator(
+      [parse](std::string& text) -> std::string {
+        const auto parsed = parse(text);
+        return parsed ? std::string() : parsed.error().message;
+      },
+      "");
+}
+
+}  // namespace
+
+void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
+  app.add_option("--backend", f.backend, "I/O backend: auto, io_uring or epoll")
+      ->check(parsed_by(parse_backend_kind))
+      ->capture_default_str();
+  app.add_option("--workers", f.workers, "worker threads (one socket each)")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str();
+  app.add_option("--cpus", f.cpus, "CPU list to pin workers to, e.g. 0 or 0,2-3");
+  app.add_option("--duration", f.duration_s, "stop after this many seconds")->check(CLI::Range(0.0, 1e7));
+  if (server) {
+    app.add_option("--idle-exit", f.idle_exit_s,
+                   "exit this many seconds after the last datagram (or after start if none came)")
+        ->check(CLI::Range(0.0, 1e7));
+  }
+  app.add_flag("--json", f.json, "print one JSON object with the results on stdout at exit");
+  app.add_option("--batch", f.batch, "datagrams per receive call")->check(CLI::Range(1u, 1024u))->capture_default_str();
+  app.add_option("--buffers", f.buffers, "receive buffers per worker")->check(CLI::Range(1u, 32768u))->capture_default_str();
+  app.add_option("--buffer-size", f.buffer_size, "bytes per receive buffer")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--rcvbuf", f.rcvbuf, "socket receive buffer (SO_RCVBUF) in bytes")->check(CLI::Range(0, 1 << 30));
+  app.add_flag("--busy-poll", f.busy_poll,
+               "spin instead of sleeping while traffic flows: lower latency for a whole CPU per worker");
+  app.add_option("--busy-poll-idle", f.busy_poll_idle_s,
+                 "with --busy-poll: sleep after this many seconds without traffic (0 = never)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--uring-receive", f.uring_receive,
+                 "io_uring receive requests: adaptive (multishot for bursts, single-shot for a ping-pong), "
+                 "multishot or single-shot")
+      ->check(parsed_by(parse_io_uring_receive))
+      ->capture_default_str();
+  app.add_option("--sndbuf", f.sndbuf, "socket send buffer (SO_SNDBUF) in bytes")->check(CLI::Range(0, 1 << 30));
+}
+
+Result<EngineOptions> to_engine_options(const CommonFlags& f) {
+  EngineOptions o;
+  auto kind = parse_backend_kind(f.backend);
+  if (!kind) return kind.error();
+  o.backend = *kind;
+  o.workers = f.workers;
+  if (!f.cpus.empty()) {
+    auto cpus = parse_cpu_list(f.cpus);
+    if (!cpus) return cpus.error();
+    o.cpus = std::move(*cpus);
+  }
+  o.batch_size = f.batch;
+  o.buffer_count = f.buffers;
+  o.buffer_size = f.buffer_size;
+  o.socket_receive_buffer = f.rcvbuf;
+  o.socket_send_buffer = f.sndbuf;
+  o.busy_poll = f.busy_poll;
+  o.busy_poll_idle = std::chrono::milliseconds(static_cast<long long>(f.busy_poll_idle_s * 1000));
+  auto receive = parse_io_uring_receive(f.uring_receive);
+  if (!receive) return receive.error();
+  o.io_uring_receive = *receive;
+  return o;
+}
+
+std::string check_address(const std::string& text) {
+  auto a = Address::parse(text);
+  return a ? std::string() : a.error().message;
+}
+
+}  // namespace salvo::cli

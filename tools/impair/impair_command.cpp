@@ -1,0 +1,181 @@
+// salvo impair: a UDP proxy between clients and one server that loses, duplicates, reorders,
+// delays and rate-limits datagrams in both directions, reproducibly for a given --seed. The
+// proxying is ImpairProxy; the decisions are ImpairmentModel's. This file is flags and reports.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "common/cli_common.hpp"
+#include "common/commands.hpp"
+#include "common/report.hpp"
+#include "common/session.hpp"
+#include "impair/impair_proxy.hpp"
+#include "salvo/salvo.hpp"
+
+namespace salvo::cli {
+namespace {
+
+struct ImpairFlags {
+  CommonFlags common;
+  std::string listen;
+  std::string to;
+  double loss = 0;
+  double dup = 0;
+  double reorder = 0;
+  double delay_ms = 0;
+  double jitter_ms = 0;
+  std::uint64_t rate = 0;
+  std::uint64_t burst = 0;
+  std::uint64_t seed = 1;
+  std::uint32_t max_clients = 256;
+  double idle_timeout_s = 30;
+  std::uint32_t queue = 4096;
+};
+
+std::chrono::nanoseconds from_ms(double ms) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double, std::milli>(ms));
+}
+
+nlohmann::json direction_json(const DirectionCounters& c) {
+  nlohmann::json j = nlohmann::json::object();
+#define SALVO_IMPAIR_JSON(name, help) j[#name] = c.name;
+  SALVO_IMPAIR_COUNTERS(SALVO_IMPAIR_JSON)
+#undef SALVO_IMPAIR_JSON
+  return j;
+}
+
+void print_direction(const char* name, const DirectionCounters& c) {
+  std::fprintf(stderr,
+               "  %s: in %llu, forwarded %llu, duplicated %llu, reordered %llu, delayed %llu; dropped: loss %llu, "
+               "rate %llu, overflow %llu, unroutable %llu, send %llu, at exit %llu\n",
+               name, static_cast<unsigned long long>(c.in), static_cast<unsigned long long>(c.forwarded),
+               static_cast<unsigned long long>(c.duplicated), static_cast<unsigned long long>(c.reordered),
+               static_cast<unsigned long long>(c.delayed), static_cast<unsigned long long>(c.dropped_loss),
+               static_cast<unsigned long long>(c.dropped_rate), static_cast<unsigned long long>(c.dropped_overflow),
+               static_cast<unsigned long long>(c.dropped_unroutable), static_cast<unsigned long long>(c.dropped_send),
+               static_cast<unsigned long long>(c.dropped_at_exit));
+}
+
+int run_impair(const ImpairFlags& flags) {
+  auto options = to_engine_options(flags.common);
+  if (!options) return usage_error(options.error().message);
+  if (options->workers != 1) {
+    return usage_error("--workers " + std::to_string(options->workers) +
+                       ": impair runs on one worker (its decisions follow the arrival order)");
+  }
+  auto listen = Address::parse(flags.listen);
+  if (!listen) return usage_error(listen.error().message);
+  auto to = Address::parse(flags.to);
+  if (!to) return usage_error(to.error().message);
+  if (to->port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
+  if (to->is_unspecified()) return usage_error("--to " + flags.to + ": a destination cannot be the any-address");
+  if (flags.burst != 0 && flags.rate == 0) return usage_error("--burst needs --rate PPS");
+  // Delayed and held datagrams wait in --queue slots of --buffer-size bytes each, allocated up front.
+  const std::uint64_t pool_bytes = std::uint64_t{flags.queue} * options->buffer_size;
+  if (pool_bytes > (std::uint64_t{1} << 30)) {
+    return usage_error("--queue " + std::to_string(flags.queue) + " x --buffer-size " +
+                       std::to_string(options->buffer_size) + ": more than 1 GiB of queue");
+  }
+  // Every client slot is a socket with its own send queue, opened before the engine starts: keep
+  // each small (32 datagrams; on_writable refills it as it drains).
+  options->send_queue_entries = 32;
+  options->send_queue_bytes = 33 * options->buffer_size;
+
+  ImpairConfig config;
+  config.listen = *listen;
+  config.to = *to;
+  config.settings.loss = flags.loss;
+  config.settings.duplicate = flags.dup;
+  config.settings.reorder = flags.reorder;
+  config.settings.delay = from_ms(flags.delay_ms);
+  config.settings.jitter = from_ms(flags.jitter_ms);
+  config.seed = flags.seed;
+  config.rate = flags.rate;
+  config.burst = flags.burst;
+  config.max_clients = flags.max_clients;
+  config.idle_timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(flags.idle_timeout_s));
+  config.queue_slots = flags.queue;
+  config.slot_size = options->buffer_size;
+
+  block_stop_signals();
+  ImpairProxy proxy(config);  // outlives the engine: its sockets' protocols point into it
+  auto engine = Engine::create(*options);
+  if (!engine) return usage_error(engine.error().message);
+  auto bound = proxy.listen_on(**engine);
+  if (!bound) return usage_error(bound.error().message);
+  if (auto started = (*engine)->start(); !started) {
+    std::fprintf(stderr, "salvo: %s\n", started.error().message.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "salvo impair: listening on %s (%s), forwarding to %s\n", bound->to_string().c_str(),
+               (*engine)->backend().reason.c_str(), to->to_string().c_str());
+  const SessionResult session = run_session(**engine, flags.common);
+  proxy.finish();
+  print_summary("impair", **engine, session);
+  const DirectionCounters& up = proxy.counters(Direction::client_to_server);
+  const DirectionCounters& down = proxy.counters(Direction::server_to_client);
+  print_direction("client -> server", up);
+  print_direction("server -> client", down);
+  const ClientTable& clients = proxy.clients();
+  std::fprintf(stderr, "  clients: peak %u of %u, admitted %llu, expired %llu, refused datagrams %llu\n",
+               clients.peak(), clients.capacity(), static_cast<unsigned long long>(clients.admitted()),
+               static_cast<unsigned long long>(clients.expired()), static_cast<unsigned long long>(clients.refused()));
+  if (flags.common.json) {
+    nlohmann::json j = session_json("impair", **engine, session);
+    j["listen"] = bound->to_string();
+    j["to"] = to->to_string();
+    j["seed"] = flags.seed;
+    j["settings"] = {{"loss", flags.loss},         {"dup", flags.dup},
+                     {"reorder", flags.reorder},   {"delay_ms", flags.delay_ms},
+                     {"jitter_ms", flags.jitter_ms}, {"rate", flags.rate},
+                     {"burst", flags.rate == 0 ? 0 : (flags.burst != 0 ? flags.burst : std::max<std::uint64_t>(1, flags.rate / 100))},
+                     {"queue", flags.queue},       {"max_clients", flags.max_clients},
+                     {"idle_timeout_s", flags.idle_timeout_s}};
+    j["client_to_server"] = direction_json(up);
+    j["server_to_client"] = direction_json(down);
+    j["clients"] = {{"max", clients.capacity()},       {"active", clients.active()},
+                    {"peak", clients.peak()},          {"admitted", clients.admitted()},
+                    {"expired", clients.expired()},    {"refused", clients.refused()}};
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_impair_command(CLI::App& app) {
+  auto flags = std::make_shared<ImpairFlags>();
+  CLI::App* sub = app.add_subcommand("impair", "UDP proxy that loses, duplicates, reorders, delays and rate-limits");
+  sub->add_option("--listen", flags->listen, "address clients send to, e.g. 127.0.0.1:9001")
+      ->required()
+      ->check(check_address);
+  sub->add_option("--to", flags->to, "the server, e.g. 127.0.0.1:9000")->required()->check(check_address);
+  const auto probability = CLI::Range(0.0, 1.0);
+  sub->add_option("--loss", flags->loss, "probability a datagram is dropped (0..1)")->check(probability);
+  sub->add_option("--dup", flags->dup, "probability a datagram is sent twice (0..1)")->check(probability);
+  sub->add_option("--reorder", flags->reorder, "probability a datagram is held back and sent after the next one (0..1)")
+      ->check(probability);
+  sub->add_option("--delay", flags->delay_ms, "milliseconds added to every datagram")->check(CLI::Range(0.0, 600000.0));
+  sub->add_option("--jitter", flags->jitter_ms, "milliseconds of uniform variation around --delay (never reorders)")
+      ->check(CLI::Range(0.0, 600000.0));
+  sub->add_option("--rate", flags->rate, "datagrams per second per direction; the excess is dropped")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  sub->add_option("--burst", flags->burst, "datagrams --rate lets through back to back (default: 10 ms worth)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
+  sub->add_option("--seed", flags->seed, "seed of the decisions: the same seed, the same decisions")->capture_default_str();
+  sub->add_option("--max-clients", flags->max_clients, "clients (source addresses) served at once")
+      ->check(CLI::Range(1u, 16384u))
+      ->capture_default_str();
+  sub->add_option("--idle-timeout", flags->idle_timeout_s, "seconds without traffic before a client's slot is freed")
+      ->check(CLI::Range(0.001, 1e7))
+      ->capture_default_str();
+  sub->add_option("--queue", flags->queue, "datagrams that may wait (delayed or held), both directions together")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  add_common_flags(*sub, flags->common, /*server=*/true);
+  return [flags] { return run_impair(*flags); };
+}
+
+}  // namespace salvo::cli

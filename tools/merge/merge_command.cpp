@@ -1,0 +1,78 @@
+// salvo merge: combines the --json results of several `salvo ping` runs (or earlier merges) into
+// one: counts summed, histograms merged, percentiles recomputed from the merged histogram.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/commands.hpp"
+#include "common/hgrm.hpp"
+#include "ping/ping_report.hpp"
+
+namespace salvo::cli {
+namespace {
+
+struct MergeFlags {
+  std::vector<std::string> files;
+  std::string hgrm;
+};
+
+// Reads a file whole. The error names the file and says why.
+Result<std::string> read_file(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) return Error::from_errno(errno, path);
+  std::string text;
+  char chunk[65536];
+  for (;;) {
+    const std::size_t n = std::fread(chunk, 1, sizeof chunk, file.get());
+    text.append(chunk, n);
+    if (n < sizeof chunk) break;
+  }
+  if (std::ferror(file.get())) return Error::from_errno(errno, path);
+  return text;
+}
+
+int run_merge(const MergeFlags& flags) {
+  std::vector<nlohmann::json> reports;
+  for (const std::string& path : flags.files) {
+    auto text = read_file(path);
+    if (!text) return usage_error("merge: " + text.error().message);
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return usage_error("merge: " + path + ": not JSON (expected the output of salvo ping --json)");
+    reports.push_back(std::move(j));
+  }
+  auto merged = merge_ping_reports(reports, flags.files);
+  if (!merged) return usage_error("merge: " + merged.error().message);
+  auto results = ping_results_from_json((*merged)["ping"]);
+  if (!results) {  // what merge_ping_reports wrote must read back; anything else is a bug
+    std::fprintf(stderr, "salvo: merge: internal error: %s\n", results.error().message.c_str());
+    return 1;
+  }
+  const std::string what = std::to_string(flags.files.size()) + " merged runs";
+  if (!flags.hgrm.empty()) {
+    const std::string comment = "salvo merge of " + std::to_string(flags.files.size()) +
+                                " ping runs: round-trip latency from the scheduled send time\n"
+                                "values in microseconds (us); " + std::to_string(results->latency.total()) + " replies";
+    if (auto written = write_hgrm_file(flags.hgrm, results->latency, comment); !written) {
+      return usage_error(written.error().message);
+    }
+  }
+  std::fputs(ping_summary_text(what, results->counts, results->latency, -1).c_str(), stderr);
+  std::printf("%s\n", merged->dump().c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+Command add_merge_command(CLI::App& app) {
+  auto flags = std::make_shared<MergeFlags>();
+  CLI::App* sub = app.add_subcommand("merge", "merge the --json results of several salvo ping runs");
+  sub->add_option("files", flags->files, "salvo ping --json outputs (or earlier merges)")->required()->expected(1, -1);
+  sub->add_option("--hgrm", flags->hgrm, "also write the merged latency distribution in HdrHistogram's .hgrm format");
+  return [flags] { return run_merge(*flags); };
+}
+
+}  // namespace salvo::cli

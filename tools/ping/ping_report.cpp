@@ -1,0 +1,153 @@
+#include "ping/ping_report.hpp"
+
+#include <cstdio>
+
+namespace salvo::cli {
+namespace {
+
+// The counts, by their JSON names ("lost" is derived, so it is written but not read).
+struct CountField {
+  const char* name;
+  std::uint64_t PingCounts::*member;
+};
+constexpr CountField count_fields[] = {
+    {"sent", &PingCounts::sent},           {"received", &PingCounts::received},
+    {"duplicates", &PingCounts::duplicates}, {"reordered", &PingCounts::reordered},
+    {"invalid", &PingCounts::invalid},     {"late", &PingCounts::late},
+    {"send_failed", &PingCounts::send_failed}, {"refused", &PingCounts::refused},
+};
+
+// The percentiles reported everywhere, as (JSON key, percent, label).
+struct Percentile {
+  const char* key;
+  double percent;
+  const char* label;
+};
+constexpr Percentile percentiles[] = {
+    {"p50", 50.0, "p50"}, {"p90", 90.0, "p90"}, {"p99", 99.0, "p99"}, {"p99_9", 99.9, "p99.9"}, {"p99_99", 99.99, "p99.99"},
+};
+
+Error bad(const std::string& what) { return Error::make(Errc::bad_option, what); }
+
+// A non-negative integer, whether nlohmann holds it as unsigned (parsed text) or signed.
+bool is_count(const nlohmann::json& v) {
+  return v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0);
+}
+
+}  // namespace
+
+nlohmann::json ping_results_json(const PingCounts& counts, const LatencyHistogram& latency) {
+  nlohmann::json j;
+  for (const CountField& f : count_fields) j[f.name] = counts.*f.member;
+  j["lost"] = counts.lost();
+  nlohmann::json l;
+  l["min"] = latency.min();
+  for (const Percentile& p : percentiles) l[p.key] = latency.value_at_percentile(p.percent);
+  l["max"] = latency.max();
+  l["mean"] = latency.mean();
+  l["stddev"] = latency.stddev();
+  l["clamped"] = latency.clamped();
+  j["latency_ns"] = std::move(l);
+  j["histogram"] = histogram_to_json(latency);
+  return j;
+}
+
+Result<PingResults> ping_results_from_json(const nlohmann::json& ping) {
+  if (!ping.is_object()) return bad("\"ping\" is not a JSON object");
+  PingResults r;
+  for (const CountField& f : count_fields) {
+    const auto it = ping.find(f.name);
+    if (it == ping.end() || !is_count(*it)) {
+      return bad(std::string("\"ping.") + f.name + "\" must be a non-negative integer");
+    }
+    r.counts.*f.member = it->get<std::uint64_t>();
+  }
+  if (r.counts.received > r.counts.sent) return bad("\"ping.received\" exceeds \"ping.sent\"");
+  const auto lost = ping.find("lost");
+  if (lost == ping.end() || !is_count(*lost) || lost->get<std::uint64_t>() != r.counts.lost()) {
+    return bad("\"ping.lost\" must equal sent - received");
+  }
+  const auto histogram = ping.find("histogram");
+  if (histogram == ping.end()) return bad("\"ping.histogram\" is missing");
+  auto h = histogram_from_json(*histogram);
+  if (!h) return bad("ping." + h.error().message);
+  if (h->total() != r.counts.received) {
+    return bad("\"ping.histogram\" holds " + std::to_string(h->total()) + " samples but \"ping.received\" is " +
+               std::to_string(r.counts.received));
+  }
+  r.latency = std::move(*h);
+  return r;
+}
+
+Result<nlohmann::json> merge_ping_reports(const std::vector<nlohmann::json>& reports,
+                                          const std::vector<std::string>& names) {
+  PingResults total;
+  nlohmann::json out;
+  out["command"] = "ping";
+  out["merged_from"] = names;
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    const std::string& name = i < names.size() ? names[i] : std::to_string(i);
+    const nlohmann::json& report = reports[i];
+    if (!report.is_object() || !report.contains("ping")) {
+      return bad(name + ": not a salvo ping report (no \"ping\" object)");
+    }
+    auto r = ping_results_from_json(report["ping"]);
+    if (!r) return bad(name + ": " + r.error().message);
+    total.counts += r->counts;
+    total.latency.merge(r->latency);
+  }
+  // Run parameters survive only when every report agrees on them.
+  for (const char* key : {"to", "size", "rate"}) {
+    bool same = !reports.empty() && reports[0].contains(key);
+    for (const nlohmann::json& report : reports) same = same && report.contains(key) && report[key] == reports[0][key];
+    if (same) out[key] = reports[0][key];
+  }
+  out["ping"] = ping_results_json(total.counts, total.latency);
+  return out;
+}
+
+std::string ping_summary_text(const std::string& what, const PingCounts& c, const LatencyHistogram& h,
+                              double linger_s) {
+  char line[512];
+  std::string out;
+  const double lost_percent = c.sent == 0 ? 0.0 : 100.0 * static_cast<double>(c.lost()) / static_cast<double>(c.sent);
+  std::snprintf(line, sizeof line,
+                "salvo ping %s: sent %llu, received %llu, lost %llu (%.3f%%), duplicates %llu, reordered %llu, "
+                "invalid %llu, late %llu\n",
+                what.c_str(), static_cast<unsigned long long>(c.sent), static_cast<unsigned long long>(c.received),
+                static_cast<unsigned long long>(c.lost()), lost_percent, static_cast<unsigned long long>(c.duplicates),
+                static_cast<unsigned long long>(c.reordered), static_cast<unsigned long long>(c.invalid),
+                static_cast<unsigned long long>(c.late));
+  out += line;
+  if (c.send_failed != 0 || c.refused != 0) {
+    std::snprintf(line, sizeof line, "  send failures %llu, ICMP port unreachable %llu\n",
+                  static_cast<unsigned long long>(c.send_failed), static_cast<unsigned long long>(c.refused));
+    out += line;
+  }
+  if (h.total() != 0) {
+    out += "  latency from the scheduled send time, us:";
+    std::snprintf(line, sizeof line, " min %.3f", static_cast<double>(h.min()) / 1e3);
+    out += line;
+    for (const Percentile& p : percentiles) {
+      std::snprintf(line, sizeof line, " %s %.3f", p.label, static_cast<double>(h.value_at_percentile(p.percent)) / 1e3);
+      out += line;
+    }
+    std::snprintf(line, sizeof line, " max %.3f (mean %.3f, stddev %.3f)\n", static_cast<double>(h.max()) / 1e3,
+                  h.mean() / 1e3, h.stddev() / 1e3);
+    out += line;
+    if (h.clamped() != 0) {
+      std::snprintf(line, sizeof line, "  %llu samples above one hour were recorded as one hour\n",
+                    static_cast<unsigned long long>(h.clamped()));
+      out += line;
+    }
+  }
+  if (linger_s >= 0 && c.lost() != 0) {
+    std::snprintf(line, sizeof line,
+                  "  lost: no reply within %.3f s after the last send; replies later than that count as lost\n",
+                  linger_s);
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace salvo::cli

@@ -1,0 +1,46 @@
+// The results of `salvo ping` as JSON and as text, and the merge of several runs' results.
+//
+// The "ping" object of `salvo ping --json` (and of `salvo merge`):
+//   {"sent", "received", "lost", "duplicates", "reordered", "invalid", "late", "send_failed",
+//    "refused",                                          counts (see ping_protocol.hpp)
+//    "latency_ns": {"min", "p50", "p90", "p99", "p99_9", "p99_99", "max", "mean", "stddev",
+//                   "clamped"},                          figures derived from the histogram
+//    "histogram": {...}}                                 lossless (latency_histogram.hpp)
+// Merging sums the counts and the histograms and recomputes latency_ns from the merged histogram,
+// so the merge of two runs' objects equals the object of one run that saw both runs' samples.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/latency_histogram.hpp"
+#include "ping/ping_protocol.hpp"
+#include "salvo/error.hpp"
+
+namespace salvo::cli {
+
+struct PingResults {
+  PingCounts counts;
+  LatencyHistogram latency;
+};
+
+nlohmann::json ping_results_json(const PingCounts& counts, const LatencyHistogram& latency);
+
+// Reads a "ping" object back. Its counts must be consistent (lost == sent - received, the
+// histogram's total == received); latency_ns is not read (it is recomputed).
+Result<PingResults> ping_results_from_json(const nlohmann::json& ping);
+
+// Merges whole reports (`salvo ping --json` output, or an earlier merge): each must have a "ping"
+// object. `names` (one per report, e.g. file names) are for error messages and "merged_from".
+// The result: {"command": "ping", "merged_from": [names...], "to", "size", "rate" (each kept only
+// when every report has the same value), "ping": merged}.
+Result<nlohmann::json> merge_ping_reports(const std::vector<nlohmann::json>& reports,
+                                          const std::vector<std::string>& names);
+
+// The human summary: a few lines, each ending in '\n'. `what` names the run ("127.0.0.1:9000",
+// "3 merged runs"); `linger_s` < 0 leaves the linger sentence out.
+std::string ping_summary_text(const std::string& what, const PingCounts& counts, const LatencyHistogram& latency,
+                              double linger_s);
+
+}  // namespace salvo::cli
