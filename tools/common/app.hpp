@@ -16,8 +16,8 @@ namespace salvo::cli {
 std::map<std::string, Command> add_all_commands(CLI::App& app);
 
 // app.parse(argc, argv), with every failure as a CLI::ParseError: CLI11 converts some flag values
-// with std::stoll, whose std::out_of_range / std::invalid_argument would otherwise escape it
-// (`--no-gso=-99999999999999999999` aborted salvo; found by the CLI fuzz target).
+// with std::stoll, whose std::out_of_range / std::invalid_argument would otherwise escape it and
+// abort the program (`--no-gso=-99999999999999999999`).
 void parse_command_line(CLI::App& app, int argc, char** argv);
 
 }  // namespace salvo::cli

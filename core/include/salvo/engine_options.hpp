@@ -53,7 +53,7 @@ struct EngineOptions {
   // io_uring receive requests. A multishot recvmsg stays armed and delivers every datagram of a
   // burst without a submission each, but after each datagram it tries the socket once more
   // before the completion reaches the worker (UDP does not tell io_uring whether more is queued),
-  // which a ping-pong pays on every round trip (about 1 us on the VM this was measured on). A
+  // which a ping-pong pays on every round trip (bench/README.md has the figures). A
   // single-shot recvmsg, submitted again with each round's replies, has no such retry but costs a
   // submission per datagram. `adaptive` uses multishot while datagrams come in bursts and switches
   // a socket to single-shot after a few rounds that each brought it one datagram; every 1024

@@ -80,7 +80,7 @@ ControlInfo parse_control(const void* control, std::size_t length) noexcept {
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_len < CMSG_LEN(0)) break;
     const std::size_t offset = reinterpret_cast<const unsigned char*>(c) - static_cast<const unsigned char*>(control);
-    // Not offset + cmsg_len > length: a cmsg_len near 2^64 would wrap that sum (found by fuzzing).
+    // Not offset + cmsg_len > length: a cmsg_len near 2^64 would wrap that sum.
     // CMSG_FIRSTHDR / CMSG_NXTHDR guarantee that the header itself lies within `length`.
     if (c->cmsg_len > length - offset) break;
     const std::size_t data_length = c->cmsg_len - CMSG_LEN(0);
