@@ -70,7 +70,7 @@ namespace salvo::detail {
 namespace {
 
 // user_data layout: operation in the top byte, socket index in the next three, slot in the low 32.
-enum class Op : std::uint8_t { recv = 1, send = 2, wake = 3, cancel = 4, deadline = 5, send_failed = 6 };
+enum class Op : std::uint8_t { recv = 1, send = 2, wake = 3, cancel = 4, deadline = 5, send_failed = 6, stop_receive = 7 };
 
 constexpr std::uint64_t pack(Op op, std::uint32_t socket, std::uint32_t slot = 0) {
   return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{socket & 0xffffff} << 32) | slot;
@@ -213,7 +213,7 @@ class UringBackend final : public Backend {
     if (!sr.armed || sr.cancel_sent) return;
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, receive_data(s.index, sr.armed_single), 0);
-    io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
+    io_uring_sqe_set_data64(sqe, pack(Op::stop_receive, s.index));
     sr.cancel_sent = true;
   }
 
@@ -479,6 +479,13 @@ class UringBackend final : public Backend {
           break;
         case Op::send_failed: ++not_traffic; break;  // only ends the wait: the send's own completion tells
         case Op::cancel: ++not_traffic; break;  // the cancelled request reports through its own completion
+        case Op::stop_receive:
+          // Not found: the receive was between its poll and its retry (task work after a wake-up,
+          // an error-queue report for one), and is armed again by now; or it already ended, and
+          // its completion says so. Either way the next round asks again while it is armed.
+          ++not_traffic;
+          if (cqe->res == -ENOENT || cqe->res == -EALREADY) rings_[socket_of(data)].cancel_sent = false;
+          break;
       }
     }
     if (batch_socket != nullptr) finish_batch(worker, *batch_socket);
