@@ -29,6 +29,7 @@ namespace salvo::detail {
 namespace {
 
 constexpr std::uint64_t wake_key = ~std::uint64_t{0};
+constexpr std::size_t max_events = 1024;  // per wait
 
 // Receive and send scratch for one socket, sized once from the batch size.
 struct SocketIo {
@@ -59,6 +60,7 @@ class EpollBackend final : public Backend {
 
   Result<void> setup(Worker& worker) override {
     worker_ = &worker;
+    events_.resize(1);
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) return Error::from_errno(errno, "epoll_create1");
     epoll_event ev{};
@@ -67,21 +69,26 @@ class EpollBackend final : public Backend {
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, worker.wake_fd(), &ev) != 0) {
       return Error::from_errno(errno, "epoll_ctl(add eventfd)");
     }
-    const std::uint32_t batch = worker.options().batch_size;
-    const std::size_t control = worker.batch().control_space();
-    io_.resize(worker.sockets().size());
     for (const auto& s : worker.sockets()) {
-      SocketIo& io = io_[s->index];
+      if (s->closed) continue;
+      if (auto r = add(*s); !r) return r;
+    }
+    return {};
+  }
+
+  // The socket's scratch is made once per socket slot and kept when the worker reuses the slot.
+  Result<void> add(SocketState& s) override {
+    const std::uint32_t batch = worker_->options().batch_size;
+    const std::size_t control = worker_->batch().control_space();
+    if (io_.size() <= s.index) io_.resize(s.index + 1);
+    SocketIo& io = io_[s.index];
+    if (io.rx.size() != batch) {
       io.rx.resize(batch);
       io.rx_iov.resize(batch);
       io.rx_names.resize(batch);
       io.rx_slots.resize(batch);
       io.rx_control.resize(std::size_t{batch} * control / sizeof(std::uint64_t));
       io.tx.resize(batch);
-      // With GSO a batch of messages may carry up to gso_max_segments entries each, but never
-      // more entries than the queue holds.
-      const std::size_t entries = s->gso ? std::min<std::size_t>(s->queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
-      io.tx_iov.resize(std::max<std::size_t>(batch, entries));
       io.tx_entries.resize(batch);
       io.tx_control.resize(batch);
       // The pointers and lengths stay; recvmmsg writes only msg_len, the name and control
@@ -97,14 +104,24 @@ class EpollBackend final : public Backend {
           h.msg_controllen = control;
         }
       }
-      ev.events = 0;  // start_receiving asks for EPOLLIN
-      ev.data.u64 = s->index;
-      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
-        return Error::from_errno(errno, "epoll_ctl(add socket " + s->local.to_string() + ")");
-      }
-      io.registered = 0;
     }
-    events_.resize(io_.size() + 1);
+    // With GSO a batch of messages may carry up to gso_max_segments entries each, but never more
+    // entries than the queue holds.
+    const std::size_t entries = s.gso ? std::min<std::size_t>(s.queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
+    io.tx_iov.resize(std::max<std::size_t>(batch, entries));
+    io.rx_written = batch;  // reset every header before the first call
+    io.rx_prepared = 0;
+    io.plain_front = 0;
+    epoll_event ev{};
+    ev.events = 0;  // start_receiving asks for EPOLLIN
+    ev.data.u64 = s.index;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s.fd, &ev) != 0) {
+      return Error::from_errno(errno, "epoll_ctl(add socket " + s.local.to_string() + ")");
+    }
+    io.registered = 0;
+    // Level-triggered: events not returned by one wait are returned by the next, so the array
+    // need not grow with the sockets beyond a bound.
+    events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
     return {};
   }
 
@@ -112,7 +129,11 @@ class EpollBackend final : public Backend {
   void stop_receiving(SocketState& s) override { update_interest(s); }
   void cancel_sends(SocketState&) override {}  // sendmmsg leaves nothing in the kernel's hands
   bool holds(const SocketState&) const noexcept override { return false; }
-  void release(SocketState&) override {}  // closing the fd takes it out of the epoll set
+  void release(SocketState& s) override {
+    // Closing the fd takes it out of the epoll set, unless a duplicate of it lives on (an adopted
+    // socket's): take it out here so no event names a slot the worker may reuse.
+    if (s.fd >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s.fd, nullptr);
+  }
 
   void wait(const WaitPlan& plan) override {
     const auto wait = plan.spin ? std::chrono::nanoseconds(0)
@@ -138,7 +159,7 @@ class EpollBackend final : public Backend {
       }
       // EPOLLERR stays set while the error queue holds anything: drain it (level-triggered).
       if ((ev.events & EPOLLERR) && !(ev.events & EPOLLIN)) drain_errors(s, 0);
-      if ((ev.events & EPOLLIN) && s.receiving) receive(worker, s);
+      if ((ev.events & EPOLLIN) && s.reads()) receive(worker, s);
     }
     ready_ = 0;
     return traffic;
@@ -163,7 +184,7 @@ class EpollBackend final : public Backend {
   void update_interest(SocketState& s) {
     SocketIo& io = io_[s.index];
     std::uint32_t wanted = 0;
-    if (s.receiving) wanted |= EPOLLIN;
+    if (s.reads()) wanted |= EPOLLIN;
     if (s.send_blocked) wanted |= EPOLLOUT;
     if (wanted == io.registered) return;
     epoll_event ev{};
@@ -180,7 +201,7 @@ class EpollBackend final : public Backend {
     // options say, on both backends.
     const std::uint32_t size = worker.options().buffer_size;
     const std::size_t control = batch.control_space();
-    for (std::uint32_t call = 0; call < worker.options().reads_per_wakeup && s.receiving; ++call) {
+    for (std::uint32_t call = 0; call < worker.options().reads_per_wakeup && s.reads(); ++call) {
       std::uint32_t want = std::min(batch.capacity(), pool.available());
       if (want == 0) {
         s.counters.no_buffer.add(1);

@@ -123,6 +123,11 @@ struct EngineOptions {
   bool zerocopy_send = false;
   std::uint32_t zerocopy_min_bytes = 16384;
 
+  // Timers a worker's users may have pending at once (Reactor::call_later and the rest, and the
+  // timers sockets own). The table is allocated once, at create(); a full one refuses a new timer
+  // with Errc::full instead of growing. About 80 bytes each.
+  std::uint32_t timers_per_worker = 4096;
+
   // How long a stopping socket waits for a full socket send buffer to drain before the datagrams
   // still queued are counted as dropped_send_error.
   std::chrono::milliseconds stop_flush_timeout{1000};
