@@ -31,10 +31,8 @@ Result<void> SendChannelRing::init(std::uint32_t slots, std::uint32_t slot_bytes
   mask_ = slots - 1;
   slots_ = slots;
   slot_bytes_ = slot_bytes;
-  for (std::uint32_t i = 0; i < slots; ++i) {
-    auto* h = ::new (slot_memory(i)) Header{};
-    h->sequence.store(i, std::memory_order_relaxed);
-  }
+  // Position i is free in slot i during the first lap.
+  for (std::uint32_t i = 0; i < slots; ++i) ::new (slot_memory(i)) Header{{i}, 0, Address{}};
   tail_.store(0, std::memory_order_relaxed);
   head_.store(0, std::memory_order_relaxed);
   wake_needed_.store(true, std::memory_order_relaxed);

@@ -108,6 +108,7 @@ class SendChannelRing {
   };
   // The payload follows the header in the same slot.
   static constexpr std::size_t payload_offset = sizeof(Header);
+  static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "push promises no lock");
   static_assert(std::is_trivially_copyable_v<Address>, "slots copy Address without running code");
   static_assert(std::is_trivially_destructible_v<Header>, "slots are freed without destroying headers");
 
