@@ -413,5 +413,72 @@ TEST(SendChannelRing, FourProducersOneSleepingConsumerLoseNothing) {
   RecordProperty("sleeps", static_cast<int>(sleeps));
 }
 
+
+// A lost wake-up strands only the entries pushed last, so here every round ends in silence: two
+// producers push one datagram each, then wait until the consumer has taken both. A push that
+// published while the consumer was going to sleep, and did not wake it, shows as a round that
+// never completes.
+TEST(SendChannelRing, EveryBurstWakesASleepingConsumer) {
+  constexpr std::uint32_t rounds = 20000;
+  constexpr std::uint64_t total = 2 * std::uint64_t{rounds};
+  SendChannelRing ring;
+  ASSERT_TRUE(ring.init(4, 8).ok());
+  const int wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(wake_fd, 0);
+  const test::Deadline deadline(std::chrono::seconds(50));
+
+  std::atomic<std::uint64_t> taken{0};
+  std::atomic<bool> give_up{false};
+  std::atomic<std::uint64_t> refused{0};
+  auto producer = [&](std::uint32_t id) {
+    std::array<std::byte, 8> payload{};
+    for (std::uint32_t round = 0; round < rounds; ++round) {
+      std::memcpy(payload.data(), &id, 4);
+      std::memcpy(payload.data() + 4, &round, 4);
+      const auto r = ring.push(payload, Address{});
+      if (r.status != Push::queued) {  // four slots, at most two entries in flight
+        refused.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      if (r.wake) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto w = ::write(wake_fd, &one, sizeof one);
+      }
+      // Both entries of this round taken: the consumer is asleep again, or about to be.
+      while (taken.load(std::memory_order_acquire) < 2 * std::uint64_t{round + 1}) {
+        if (give_up.load(std::memory_order_relaxed) || deadline.expired()) return;
+        std::this_thread::yield();
+      }
+    }
+  };
+  std::thread a(producer, 0);
+  std::thread b(producer, 1);
+
+  bool stranded = false;
+  std::uint64_t received = 0;
+  while (received < total) {
+    const std::size_t n = ring.drain([](std::span<const std::byte>, const Address&) { return true; }, 16);
+    received += n;
+    taken.store(received, std::memory_order_release);
+    if (n == 16 || received == total) continue;
+    pollfd pfd{wake_fd, POLLIN, 0};
+    const int rc = ::poll(&pfd, 1, deadline.poll_ms(std::chrono::milliseconds(20000)));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) {
+      stranded = true;
+      break;
+    }
+    std::uint64_t count = 0;
+    [[maybe_unused]] auto r = ::read(wake_fd, &count, sizeof count);
+  }
+  give_up.store(true, std::memory_order_relaxed);
+  a.join();
+  b.join();
+  ::close(wake_fd);
+  EXPECT_FALSE(stranded) << "received " << received << " of " << total << ", " << ring.empty();
+  EXPECT_EQ(received, total);
+  EXPECT_EQ(refused.load(), 0u);
+}
+
 }  // namespace
 }  // namespace salvo::detail
