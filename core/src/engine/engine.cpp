@@ -107,18 +107,18 @@ Result<Address> Engine::adopt(int fd, const ProtocolFactory& factory, unsigned w
 Result<Address> Engine::listen(const Address& address, const ProtocolFactory& factory, const ListenOptions& how) {
   if (impl_->started) return Error::make(Errc::invalid_state, "listen() must come before start()");
   if (!factory) return Error::make(Errc::invalid_state, "listen() needs a protocol factory");
-  detail::UdpSocketOptions socket_options;
-  socket_options.reuse_port = impl_->workers.size() > 1 || how.listen_multiple;
-  socket_options.reuse_address = how.listen_multiple;
-  socket_options.receive_buffer = impl_->options.socket_receive_buffer;
-  socket_options.send_buffer = impl_->options.socket_send_buffer;
+  detail::UdpSocketOptions socket_options = how.socket;
+  socket_options.reuse_port = how.socket.reuse_port || impl_->workers.size() > 1 || how.listen_multiple;
+  socket_options.reuse_address = how.socket.reuse_address || how.listen_multiple;
+  if (socket_options.receive_buffer == 0) socket_options.receive_buffer = impl_->options.socket_receive_buffer;
+  if (socket_options.send_buffer == 0) socket_options.send_buffer = impl_->options.socket_send_buffer;
 
   // Open every worker's socket before attaching any, so that a failure leaves nothing half-made.
   // With port 0 the first bind picks the port and the others join it.
   std::vector<detail::BoundSocket> bound;
   Address target = address;
-  if (socket_options.reuse_port && !how.listen_multiple) {
-    auto free = detail::check_port_free(address);
+  if (socket_options.reuse_port && !how.listen_multiple && !how.socket.reuse_port) {
+    auto free = detail::check_port_free(address, socket_options);
     if (!free) return free.error();
     target = *free;
   }
