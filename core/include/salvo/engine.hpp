@@ -24,6 +24,7 @@
 #include "salvo/error.hpp"
 #include "salvo/protocol.hpp"
 #include "salvo/reactor.hpp"
+#include "salvo/socket_options.hpp"
 
 namespace salvo {
 
@@ -49,8 +50,13 @@ class Engine {
   // listen() for a port other sockets and programs may share (Twisted: listenMulticast with
   // listenMultiple=True): SO_REUSEADDR and SO_REUSEPORT are set and the port-in-use check is
   // skipped, so several receivers on one host each get a copy of every multicast datagram.
+  // `socket`: options for every socket of this listen() (socket_options.hpp); its buffer sizes,
+  // when 0, are EngineOptions::socket_receive_buffer / socket_send_buffer. socket.reuse_port, like
+  // listen_multiple, also skips the port-in-use check, so that the sockets may join a group others
+  // hold.
   struct ListenOptions {
     bool listen_multiple = false;
+    SocketOptions socket{};
   };
   Result<Address> listen(const Address& address, const ProtocolFactory& factory, const ListenOptions& how);
 

@@ -117,6 +117,19 @@ class Transport {
   // The interface multicast goes out of (Twisted: setOutgoingInterface).
   Result<void> set_multicast_interface(const Interface& where) noexcept;
 
+  // The path MTU the kernel knows for the connected peer (IP_MTU / IPV6_MTU): the largest IP
+  // packet, headers included, that goes out unfragmented; it drops as ICMP "too big" reports come
+  // in (on_path_mtu). Only a connected socket has one path: unconnected, and on a FakeTransport,
+  // it is Errc::invalid_state.
+  Result<unsigned> path_mtu() const noexcept;
+
+  // The socket's file descriptor, for what salvo does not wrap: getsockopt, setsockopt of options
+  // salvo does not manage (SO_PRIORITY, IP_TTL, a BPF filter, ...), ioctl reads (SIOCOUTQ).
+  // Never close it, read from it, write to it, change its O_NONBLOCK or connect it (use connect()):
+  // the worker and its backend own the descriptor and its queues. -1 once the socket is closed,
+  // and on a FakeTransport without options.real_socket.
+  int native_handle() const noexcept;
+
   // The bound address (Twisted: getHost); the real port when bound to port 0.
   Address local_address() const noexcept;
   unsigned worker_index() const noexcept;

@@ -130,8 +130,8 @@ Result<Address> Engine::listen(const Address& address, const ProtocolFactory& fa
   // With port 0 the first bind picks the port and the others join it.
   std::vector<detail::BoundSocket> bound;
   Address target = address;
-  if (socket_options.reuse_port && !how.listen_multiple) {
-    auto free = detail::check_port_free(address);
+  if (socket_options.reuse_port && !how.listen_multiple && !how.socket.reuse_port) {
+    auto free = detail::check_port_free(address, socket_options);
     if (!free) return free.error();
     target = *free;
   }

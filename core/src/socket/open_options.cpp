@@ -7,11 +7,9 @@
 namespace salvo::detail {
 
 UdpSocketOptions udp_socket_options(const SocketOptions& socket, const EngineOptions& engine) {
-  UdpSocketOptions o;
-  o.reuse_port = socket.reuse_port;
-  o.reuse_address = socket.reuse_address;
-  o.receive_buffer = socket.receive_buffer != 0 ? socket.receive_buffer : engine.socket_receive_buffer;
-  o.send_buffer = socket.send_buffer != 0 ? socket.send_buffer : engine.socket_send_buffer;
+  UdpSocketOptions o = socket;
+  if (o.receive_buffer == 0) o.receive_buffer = engine.socket_receive_buffer;
+  if (o.send_buffer == 0) o.send_buffer = engine.socket_send_buffer;
   return o;
 }
 
