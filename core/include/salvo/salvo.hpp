@@ -12,6 +12,8 @@
 #include "salvo/error.hpp"
 #include "salvo/fake_transport.hpp"
 #include "salvo/flood_guard.hpp"
+#include "salvo/inplace_function.hpp"
 #include "salvo/metrics.hpp"
 #include "salvo/protocol.hpp"
+#include "salvo/timer.hpp"
 #include "salvo/transport.hpp"
