@@ -18,6 +18,7 @@ enum class Errc {
   backend_unavailable,  // the requested backend cannot run on this machine
   invalid_state,        // a call made at the wrong point of the lifecycle (listen after start, ...)
   family_mismatch,      // an IPv6 destination on an IPv4 socket
+  full,                 // a table sized at start-up (a worker's timers) has no free entry
 };
 
 const std::error_category& salvo_category() noexcept;

@@ -15,6 +15,7 @@ class SalvoCategory final : public std::error_category {
       case Errc::backend_unavailable: return "backend unavailable";
       case Errc::invalid_state: return "invalid state";
       case Errc::family_mismatch: return "address family mismatch";
+      case Errc::full: return "table full";
     }
     return "unknown salvo error";
   }
