@@ -14,4 +14,5 @@
 #include "salvo/flood_guard.hpp"
 #include "salvo/metrics.hpp"
 #include "salvo/protocol.hpp"
+#include "salvo/resolve.hpp"
 #include "salvo/transport.hpp"
