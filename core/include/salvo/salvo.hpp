@@ -17,4 +17,5 @@
 #include "salvo/protocol.hpp"
 #include "salvo/socket_options.hpp"
 #include "salvo/timer.hpp"
+#include "salvo/resolve.hpp"
 #include "salvo/transport.hpp"
