@@ -225,6 +225,7 @@ std::size_t TimerWheel::run_due(Clock::time_point now) {
   if (capacity_ == 0) return 0;
   running_ = true;
   run_now_ = now;
+  const bool earliest_was_valid = earliest_valid_;  // a run that fires nothing changes nothing
   earliest_valid_ = false;
   const std::uint64_t now_tick = std::max(tick_of(now), current_tick_);
   std::size_t fired = 0;
@@ -243,6 +244,7 @@ std::size_t TimerWheel::run_due(Clock::time_point now) {
     slot = next;
   }
   heads_[kDeferred] = kNone;
+  if (fired == 0) earliest_valid_ = earliest_was_valid;
   return fired;
 }
 

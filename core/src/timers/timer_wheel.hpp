@@ -12,7 +12,7 @@
 // fired sorted by (due, order of scheduling), so none fires early and none waits for a later call.
 //
 // Callbacks run inside run_due and may schedule and cancel any timer, their own included; they must
-// not call run_due.
+// not call run_due, and must not throw (the data path never does).
 #pragma once
 
 #include <chrono>
@@ -53,7 +53,8 @@ class TimerWheel {
   std::size_t cancel_owned_by(std::uint32_t owner) noexcept;
 
   // The exact due time of the earliest pending timer, time_point::max() when none. Cached: after
-  // the earliest timer fires or is cancelled, the next call looks through one bucket.
+  // a run_due that fired something, or a cancel of the earliest timer, the next call looks through
+  // one bucket (the first non-empty one).
   Clock::time_point earliest() const noexcept;
 
   // Fires every timer due at or before `now`, in order of due time, ties in order of scheduling,
