@@ -192,8 +192,8 @@ class UringBackend final : public Backend {
   Result<void> add(SocketState& s) override {
     const EngineOptions& o = worker_->options();
     if (rings_.size() <= s.index) rings_.resize(s.index + 1);
-    ring_of(s) = std::make_unique<SocketRing>();
-    SocketRing& sr = *ring_of(s);
+    rings_[s.index] = std::make_unique<SocketRing>();
+    SocketRing& sr = *rings_[s.index];
     sr.target = s.fd;
     if (s.index < fixed_slots_) {
       if (int ret = io_uring_register_files_update(&ring_, s.index, &s.fd, 1); ret == 1) {

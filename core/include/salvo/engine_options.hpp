@@ -125,7 +125,7 @@ struct EngineOptions {
 
   // Timers a worker's users may have pending at once (Reactor::call_later and the rest, and the
   // timers sockets own). The table is allocated once, at create(); a full one refuses a new timer
-  // with Errc::full instead of growing. About 80 bytes each.
+  // with Errc::full instead of growing. About 150 bytes each; at most 1048576.
   std::uint32_t timers_per_worker = 4096;
 
   // How long a stopping socket waits for a full socket send buffer to drain before the datagrams

@@ -54,7 +54,7 @@ Result<void> validate(const EngineOptions& o) {
   if (o.busy_poll_idle.count() < 0) return bad("busy-poll idle budget cannot be negative");
   if (o.timestamps > EngineOptions::Timestamps::hardware) return bad("unknown timestamps mode");
   if (o.socket_receive_buffer < 0 || o.socket_send_buffer < 0) return bad("socket buffer sizes cannot be negative");
-  if (o.timers_per_worker == 0 || o.timers_per_worker > (1u << 22)) return bad("timers per worker must be between 1 and 4194304");
+  if (o.timers_per_worker == 0 || o.timers_per_worker > (1u << 20)) return bad("timers per worker must be between 1 and 1048576");
   return {};
 }
 

@@ -13,6 +13,7 @@
 #include "datapath/cmsg.hpp"
 #include "socket/open_options.hpp"
 #include "socket/receive_options.hpp"
+#include "socket/send_channel_state.hpp"
 #include "socket/udp_socket.hpp"
 
 namespace salvo::detail {

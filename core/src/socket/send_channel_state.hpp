@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "datapath/send_channel_ring.hpp"
+#include "salvo/transport.hpp"
 
 namespace salvo::detail {
 
