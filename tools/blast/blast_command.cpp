@@ -148,7 +148,14 @@ struct BlastFlags {
 int run_blast(const BlastFlags& flags, bool size_given) {
   auto options = to_engine_options(flags.common);
   if (!options) return usage_error(options.error().message);
-  auto to = Address::parse(flags.to);
+  // The source first: a --to name then resolves to an address the source can reach.
+  std::optional<Address> bind;
+  if (!flags.bind.empty()) {
+    auto b = resolve_flag("--bind", flags.bind);
+    if (!b) return usage_error(b.error().message);
+    bind = *b;
+  }
+  auto to = resolve_flag("--to", flags.to, peer_family(bind));
   if (!to) return usage_error(to.error().message);
   if (to->port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
   if (flags.count == 0 && flags.common.duration_s <= 0) {
@@ -173,10 +180,8 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     return usage_error(flag + ": larger than a UDP datagram to " + flags.to + " can be (" + std::to_string(limit) + ")");
   }
   Address source = to->is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
-  if (!flags.bind.empty()) {
-    auto b = Address::parse(flags.bind);
-    if (!b) return usage_error(b.error().message);
-    source = *b;
+  if (bind) {
+    source = *bind;
     if (source.is_v4() && to->is_v6() && !to->is_v4_mapped()) {
       return usage_error("--bind " + flags.bind + " is IPv4 but --to " + flags.to + " is IPv6");
     }
@@ -271,7 +276,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
 Command add_blast_command(CLI::App& app) {
   auto flags = std::make_shared<BlastFlags>();
   CLI::App* sub = app.add_subcommand("blast", "send datagrams, as fast as possible or paced at --rate");
-  sub->add_option("--to", flags->to, "destination, e.g. 127.0.0.1:9000")->required()->check(check_address);
+  sub->add_option("--to", flags->to, "destination, e.g. 127.0.0.1:9000, [::1]:9000 or localhost:9000")->required()->check(check_address);
   sub->add_option("--bind", flags->bind, "source address (default: any, ephemeral port)")->check(check_address);
   CLI::Option* size = sub->add_option("--size", flags->size, "payload bytes per datagram")
                           ->check(CLI::Range(0, 65527))

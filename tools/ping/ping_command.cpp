@@ -64,7 +64,14 @@ int run_ping(const PingFlags& flags) {
     return usage_error("ping runs on one worker (--workers 1); for more load run several pings and "
                        "combine their --json results with salvo merge");
   }
-  auto to = Address::parse(flags.to);
+  // The source first: a --to name then resolves to an address the source can reach.
+  std::optional<Address> bind;
+  if (!flags.bind.empty()) {
+    auto b = resolve_flag("--bind", flags.bind);
+    if (!b) return usage_error(b.error().message);
+    bind = *b;
+  }
+  auto to = resolve_flag("--to", flags.to, peer_family(bind));
   if (!to) return usage_error(to.error().message);
   if (to->port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
   const double rate = *parse_rate(flags.rate);  // the flag's check already passed
@@ -88,10 +95,8 @@ int run_ping(const PingFlags& flags) {
     count = count == 0 ? by_duration : std::min(count, by_duration);
   }
   Address source = to->is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
-  if (!flags.bind.empty()) {
-    auto b = Address::parse(flags.bind);
-    if (!b) return usage_error(b.error().message);
-    source = *b;
+  if (bind) {
+    source = *bind;
     const bool to_v4 = to->is_v4() || to->is_v4_mapped();
     if (source.is_v4() && !to_v4) return usage_error("--bind " + flags.bind + " is IPv4 but --to " + flags.to + " is IPv6");
     if (source.is_v6() && !source.is_unspecified() && !source.is_v4_mapped() && to_v4) {
@@ -170,7 +175,7 @@ int run_ping(const PingFlags& flags) {
 Command add_ping_command(CLI::App& app) {
   auto flags = std::make_shared<PingFlags>();
   CLI::App* sub = app.add_subcommand("ping", "open-loop round-trip latency against a UDP echo server");
-  sub->add_option("--to", flags->to, "the echo server, e.g. 127.0.0.1:9000")->required()->check(check_address);
+  sub->add_option("--to", flags->to, "the echo server, e.g. 127.0.0.1:9000, [::1]:9000 or localhost:9000")->required()->check(check_address);
   sub->add_option("--rate", flags->rate, "datagrams per second (open loop, on a fixed schedule)")
       ->check(check_rate)
       ->capture_default_str();
