@@ -81,7 +81,8 @@ class EpollBackend final : public Backend {
     const std::uint32_t batch = worker_->options().batch_size;
     const std::size_t control = worker_->batch().control_space();
     if (io_.size() <= s.index) io_.resize(s.index + 1);
-    SocketIo& io = io_[s.index];
+    if (!io_[s.index]) io_[s.index] = std::make_unique<SocketIo>();
+    SocketIo& io = *io_[s.index];
     if (io.rx.size() != batch) {
       io.rx.resize(batch);
       io.rx_iov.resize(batch);
@@ -119,9 +120,6 @@ class EpollBackend final : public Backend {
       return Error::from_errno(errno, "epoll_ctl(add socket " + s.local.to_string() + ")");
     }
     io.registered = 0;
-    // Level-triggered: events not returned by one wait are returned by the next, so the array
-    // need not grow with the sockets beyond a bound.
-    events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
     return {};
   }
 
@@ -136,6 +134,9 @@ class EpollBackend final : public Backend {
   }
 
   void wait(const WaitPlan& plan) override {
+    // Level-triggered: events one wait does not return, the next does, so the array grows with
+    // the sockets only up to a bound (and only here, never while reap walks it).
+    events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
     const auto wait = plan.spin ? std::chrono::nanoseconds(0)
                                 : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - plan.now));
     timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
@@ -182,7 +183,7 @@ class EpollBackend final : public Backend {
   }
 
   void update_interest(SocketState& s) {
-    SocketIo& io = io_[s.index];
+    SocketIo& io = *io_[s.index];
     std::uint32_t wanted = 0;
     if (s.reads()) wanted |= EPOLLIN;
     if (s.send_blocked) wanted |= EPOLLOUT;
@@ -194,7 +195,7 @@ class EpollBackend final : public Backend {
   }
 
   void receive(Worker& worker, SocketState& s) {
-    SocketIo& io = io_[s.index];
+    SocketIo& io = *io_[s.index];
     BufferPool& pool = worker.pool();
     ReceiveBatch& batch = worker.batch();
     // The configured size, not the (cache-line rounded) slot size: truncation happens where the
@@ -290,7 +291,7 @@ class EpollBackend final : public Backend {
   }
 
   void submit(SocketState& s) override {
-    SocketIo& io = io_[s.index];
+    SocketIo& io = *io_[s.index];
     SendOutcome& outcome = worker_->send_outcome();
     unsigned retries = 0;  // of the oldest datagram; each send that goes out starts again
     while (!s.queue.empty() && !s.send_blocked && s.fd >= 0) {
@@ -329,7 +330,7 @@ class EpollBackend final : public Backend {
 
   Worker* worker_ = nullptr;
   int epoll_fd_ = -1;
-  std::vector<SocketIo> io_;
+  std::vector<std::unique_ptr<SocketIo>> io_;  // by socket index; stable while hooks open sockets
   std::vector<epoll_event> events_;
   int ready_ = 0;  // events the last wait returned
   bool have_pwait2_ = true;  // false once epoll_pwait2 failed with ENOSYS
