@@ -380,6 +380,12 @@ void must_start(Engine& engine) {
   if (auto r = engine.start(); !r) throw std::runtime_error("start: " + r.error().message);
 }
 
+bool all_sockets_ended(Engine& engine, milliseconds timeout) {
+  const bool ended = wait_until([&] { return engine.open_sockets() == 0; }, timeout);
+  engine.stop();
+  return engine.wait_for(timeout) && ended;
+}
+
 void stop_and_wait(Engine& engine, milliseconds timeout) {
   engine.stop();
   if (!engine.wait_for(timeout)) throw std::runtime_error("engine did not finish after stop()");

@@ -56,6 +56,8 @@ void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
 
 Result<EngineOptions> to_engine_options(const CommonFlags& f) {
   EngineOptions o;
+  // A command ends when its sockets have (blast --count), not only on a signal or --duration.
+  o.stop_when_sockets_closed = true;
   auto kind = parse_backend_kind(f.backend);
   if (!kind) return kind.error();
   o.backend = *kind;

@@ -51,12 +51,6 @@ SessionResult run_session(Engine& engine, const CommonFlags& flags) {
       last_activity = now;
     }
     if (stopping || draining) continue;
-    // Every socket ended by itself (blast --count): nothing is left to serve.
-    if (engine.open_sockets() == 0) {
-      stopping = true;
-      engine.stop();
-      continue;
-    }
     const bool duration_over =
         flags.duration_s > 0 && now - start >= std::chrono::duration<double>(flags.duration_s);
     const bool idle_over =

@@ -53,7 +53,9 @@ class Protocol {
   virtual void on_draining(std::chrono::nanoseconds left, Transport& transport);
 
   // The socket is closed and will deliver nothing more; called exactly once (Twisted:
-  // stopProtocol). The transport is no longer usable. For an engine destroyed without ever
+  // stopProtocol). The transport is no longer usable. The engine keeps the protocol object (so
+  // that a program may read what it gathered) until a socket opened later on the same worker
+  // takes its place, or the engine is destroyed. For an engine destroyed without ever
   // being started, this runs on the destroying thread.
   virtual void on_stop() {}
 };

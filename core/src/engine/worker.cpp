@@ -108,6 +108,7 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
   s.closed = false;
   s.receiving = true;
   ++open_sockets_;
+  had_sockets_ = true;
   open_sockets_published_.store(open_sockets_, std::memory_order_relaxed);
   if (serving_) {
     // Sockets opened while draining or stopping join in that state.
@@ -259,6 +260,7 @@ void Worker::run_rounds() {
   last_activity_ = start;
   while (!finished_serving()) {
     poll_control();
+    if (options_.stop_when_sockets_closed && all_closed() && had_sockets_ && !stop_begun_) begin_stop_all();
     if (channels_pending_.load(std::memory_order_acquire)) move_channel_sends();
     const auto now = std::chrono::steady_clock::now();
     core_.set_now(now);
@@ -469,7 +471,8 @@ void Worker::close_socket(SocketState& s) noexcept {
   s.channels.clear();
   s.queue = SendQueue{};  // the socket's send memory goes now, not when its slot is reused
   s.protocol->on_stop();
-  s.protocol.reset();
+  // The protocol object itself lives on (a program may read what it gathered after stop()) until
+  // the slot is reused by a socket opened later, or the engine goes.
   if (serving_) free_slots_.push_back(s.index);
 }
 

@@ -172,6 +172,7 @@ class Worker {
   bool serving_ = false;  // the backend is set up: sockets attach to it directly
   bool rounds_over_ = false;  // the round has ended: no socket may attach any more
   std::size_t open_sockets_ = 0;
+  bool had_sockets_ = false;  // for EngineOptions::stop_when_sockets_closed
   std::atomic<std::size_t> open_sockets_published_{0};  // open_sockets_, for other threads
   std::vector<std::uint32_t> free_slots_;  // closed sockets' slots, for reuse
   // Guards changes to sockets_ (made on the worker thread) against counters() on other threads,
