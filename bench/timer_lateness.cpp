@@ -5,10 +5,16 @@
 //   periodic   one call_every at --hz for --seconds (the game tick, the pacer).
 // Lateness = steady_clock::now() at the start of the callback - Reactor::firing_due(). Reports
 // p50, p99, max (microseconds) and, for the periodic timer, runs against the periods that passed.
-// Output: a table, or JSON with --json.
+// The same workloads run first on a plain thread pinned to the same CPU that sleeps with
+// clock_nanosleep(TIMER_ABSTIME) until each due time: the machine's own floor, measured in the
+// same run, against which the engine's figures are read. Output: a table, or JSON with --json.
 //
 // Usage: salvo_timer_lateness [--backend auto|io_uring|epoll] [--cpu N] [--timers N] [--hz N]
 //                             [--seconds S] [--json]
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +23,7 @@
 #include <future>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "salvo/salvo.hpp"
@@ -146,6 +153,65 @@ PeriodicResult periodic(salvo::BackendKind backend, const Options& o) {
   return result;
 }
 
+// The floor: one pinned thread, no engine, sleeping until each due time in turn.
+void pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+void sleep_until(Clock::time_point t) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
+  }
+}
+
+Summary floor_one_shot(const Options& o) {
+  std::vector<std::int64_t> lateness(o.timers);
+  std::thread t([&] {
+    pin(o.cpu);
+    std::mt19937_64 random(42);
+    std::uniform_int_distribution<std::int64_t> delay_us(1'000, 100'000);
+    const auto start = Clock::now();
+    std::vector<Clock::time_point> due(o.timers);
+    for (auto& d : due) d = start + std::chrono::microseconds(delay_us(random));
+    std::sort(due.begin(), due.end());
+    for (std::size_t i = 0; i < due.size(); ++i) {
+      if (Clock::now() < due[i]) sleep_until(due[i]);
+      lateness[i] = (Clock::now() - due[i]).count();
+    }
+  });
+  t.join();
+  return summarize(lateness);
+}
+
+PeriodicResult floor_periodic(const Options& o) {
+  const auto period = std::chrono::nanoseconds(1'000'000'000 / o.hz);
+  const auto periods = static_cast<std::size_t>(o.seconds * o.hz);
+  std::vector<std::int64_t> lateness;
+  lateness.reserve(periods);
+  PeriodicResult result;
+  std::thread t([&] {
+    pin(o.cpu);
+    const auto first = Clock::now() + period;
+    auto due = first;
+    while (lateness.size() < periods) {
+      sleep_until(due);
+      const auto now = Clock::now();
+      lateness.push_back((now - due).count());
+      // As LoopingCall: a late run skips the periods it missed.
+      do due += period; while (due <= now);
+    }
+    result.periods = static_cast<std::uint64_t>((Clock::now() - first) / period) + 1;
+  });
+  t.join();
+  result.runs = lateness.size();
+  result.lateness = summarize(std::move(lateness));
+  return result;
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -193,10 +259,13 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   if (o.json) std::printf("{\"runs\": [\n");
   bool first = true;
-  for (const auto backend : o.backends) {
-    const Summary shot = one_shot(backend, o);
-    const PeriodicResult tick = periodic(backend, o);
-    const auto name = std::string(salvo::to_string(backend));
+  std::vector<std::string> names{"nanosleep"};
+  for (const auto backend : o.backends) names.emplace_back(salvo::to_string(backend));
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const bool floor = k == 0;
+    const Summary shot = floor ? floor_one_shot(o) : one_shot(o.backends[k - 1], o);
+    const PeriodicResult tick = floor ? floor_periodic(o) : periodic(o.backends[k - 1], o);
+    const std::string& name = names[k];
     if (o.json) {
       std::printf("%s  {\"backend\": \"%s\", \"one_shot\": {\"timers\": %zu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f},"
                   " \"periodic\": {\"hz\": %u, \"runs\": %llu, \"periods\": %llu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f}}",
