@@ -267,8 +267,8 @@ void Worker::run_rounds() {
     check_drain(now);
     WaitPlan plan;
     plan.now = now;
-    plan.deadline = core_.earliest();
-    if (draining_ && !stop_begun_) plan.deadline = std::min(plan.deadline, drain_deadline_);
+    plan.deadline = std::chrono::steady_clock::time_point::max();
+    if (draining_ && !stop_begun_) plan.deadline = drain_deadline_;
     // A hook may open sockets during the walk; they join it (the size is read each time).
     for (std::size_t i = 0; i < sockets_.size(); ++i) {
       SocketState& s = *sockets_[i];
@@ -282,6 +282,8 @@ void Worker::run_rounds() {
       }
     }
     if (finished_serving()) break;
+    // After the walk: its hooks (on_writable deferring itself, a timer set) may have moved it.
+    plan.deadline = std::min(plan.deadline, core_.earliest());
     // Busy polling: no sleeping while traffic flowed within the idle budget.
     const bool spinning = options_.busy_poll &&
                           (options_.busy_poll_idle.count() == 0 || now - last_activity_ < options_.busy_poll_idle);
