@@ -13,15 +13,6 @@ namespace {
 
 using PauseDrain = SmallPoolPerBackend;
 
-void on_worker(Engine& engine, std::function<void(Reactor&)> fn) {
-  std::promise<void> ran;
-  auto done = ran.get_future();
-  ASSERT_TRUE(engine.post(0, [&](Reactor& r) {
-    fn(r);
-    ran.set_value();
-  }));
-  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
-}
 
 TEST_P(PauseDrain, PausedSocketHoldsAFloodAndTheBooksBalance) {
   EngineOptions o = options();
@@ -46,12 +37,12 @@ TEST_P(PauseDrain, PausedSocketHoldsAFloodAndTheBooksBalance) {
     if (client.send_to(make_payload(i, 200), server)) ++sent;
   }
   // A round trip through the worker, twice: it has had every chance to read, and must not have.
-  on_worker(*engine, [](Reactor&) {});
-  on_worker(*engine, [](Reactor&) {});
+  run_on_worker(*engine, [](Reactor&) {});
+  run_on_worker(*engine, [](Reactor&) {});
   EXPECT_EQ(recorder.peer_datagrams(), 0u) << "a paused socket delivered";
   ASSERT_TRUE(wait_until([&] { return engine->counters().kernel_drops > 0; }, 10s)) << "the flood overflowed nothing";
 
-  on_worker(*engine, [&](Reactor&) {
+  run_on_worker(*engine, [&](Reactor&) {
     server_transport->resume_reading();
     EXPECT_FALSE(server_transport->reading_paused());
   });

@@ -14,22 +14,12 @@ namespace {
 
 using Timers = SmallPoolPerBackend;
 
-// Runs fn on worker 0 with its reactor and waits for it to have run.
-void on_worker(Engine& engine, std::function<void(Reactor&)> fn) {
-  std::promise<void> ran;
-  auto done = ran.get_future();
-  ASSERT_TRUE(engine.post(0, [&](Reactor& r) {
-    fn(r);
-    ran.set_value();
-  }));
-  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
-}
 
 TEST_P(Timers, EngineWithoutSocketsRunsTimersAndPostsUntilStop) {
   auto engine = make_engine(options());
   must_start(*engine);
   std::atomic<int> fired{0};
-  on_worker(*engine, [&](Reactor& r) {
+  run_on_worker(*engine, [&](Reactor& r) {
     ASSERT_TRUE(r.call_later(1ms, [&] { fired.fetch_add(1); }));
   });
   ASSERT_TRUE(wait_until([&] { return fired.load() == 1; }, 10s));
@@ -44,7 +34,7 @@ TEST_P(Timers, FireInOrderOfDueTime) {
   std::mutex mutex;
   std::vector<int> order;
   std::atomic<int> fired{0};
-  on_worker(*engine, [&](Reactor& r) {
+  run_on_worker(*engine, [&](Reactor& r) {
     // Scheduled out of order, several sharing a due time (those fire in scheduling order).
     const int delays_ms[] = {30, 10, 20, 10, 50, 1, 20, 40};
     for (int i = 0; i < 8; ++i) {
@@ -72,7 +62,7 @@ TEST_P(Timers, NeverEarlyAndPeriodicDoesNotDrift) {
   Clock::time_point first_due;
   TimerId id;
   constexpr auto period = 2ms;
-  on_worker(*engine, [&](Reactor& r) {
+  run_on_worker(*engine, [&](Reactor& r) {
     first_due = r.now() + period;
     auto t = r.call_every(period, [&] {
       std::lock_guard lock(seen.mutex);
@@ -85,7 +75,7 @@ TEST_P(Timers, NeverEarlyAndPeriodicDoesNotDrift) {
     std::lock_guard lock(seen.mutex);
     return seen.at.size() >= 50;
   }, 20s));
-  on_worker(*engine, [&](Reactor& r) { EXPECT_TRUE(r.cancel(id)); });
+  run_on_worker(*engine, [&](Reactor& r) { EXPECT_TRUE(r.cancel(id)); });
   std::lock_guard lock(seen.mutex);
   // Run k is due at first_due + k*period (or skipped when the machine stalled): never before it,
   // and the runs' due slots only move forward, so lateness never accumulates into drift.
@@ -107,7 +97,7 @@ TEST_P(Timers, CancelFromAnotherTimersCallbackInTheSameRound) {
   std::atomic<int> first{0};
   std::atomic<int> second{0};
   std::atomic<int> marker{0};
-  on_worker(*engine, [&](Reactor& r) {
+  run_on_worker(*engine, [&](Reactor& r) {
     const auto due = r.now() + 5ms;
     auto victim = std::make_shared<TimerId>();
     ASSERT_TRUE(r.call_at(due, [&, victim, &reactor = r] {
@@ -131,7 +121,7 @@ TEST_P(Timers, FullTableIsAnErrorUntilOneFrees) {
   o.timers_per_worker = 8;
   auto engine = make_engine(o);
   must_start(*engine);
-  on_worker(*engine, [&](Reactor& r) {
+  run_on_worker(*engine, [&](Reactor& r) {
     std::vector<TimerId> ids;
     for (int i = 0; i < 8; ++i) {
       auto t = r.call_later(1h, [] {});
@@ -149,7 +139,9 @@ TEST_P(Timers, FullTableIsAnErrorUntilOneFrees) {
     EXPECT_FALSE(r.cancel(ids[3])) << "a stale id must not cancel the slot's new timer";
     EXPECT_EQ(r.pending_timers(), 8u);
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (i != 3) EXPECT_TRUE(r.cancel(ids[i]));
+      if (i != 3) {
+        EXPECT_TRUE(r.cancel(ids[i]));
+      }
     }
     EXPECT_TRUE(r.cancel(*again));
     EXPECT_EQ(r.pending_timers(), 0u);
@@ -187,7 +179,7 @@ TEST_P(Timers, SocketTimersGoWithTheSocketAndTheirSendsLeave) {
   ASSERT_TRUE(wait_until([&] { return recorder.lifecycles()[0].stops == 1; }, 10s));
   // Proof that it stayed cancelled: a later timer on the same worker fires while it does not.
   std::atomic<bool> later{false};
-  on_worker(*engine, [&](Reactor& r) { ASSERT_TRUE(r.call_later(20ms, [&] { later = true; })); });
+  run_on_worker(*engine, [&](Reactor& r) { ASSERT_TRUE(r.call_later(20ms, [&] { later = true; })); });
   ASSERT_TRUE(wait_until([&] { return later.load(); }, 10s));
   EXPECT_GE(runs_at_stop.load(), 3);
   EXPECT_EQ(runs.load(), runs_at_stop.load()) << "a closed socket's timer fired";

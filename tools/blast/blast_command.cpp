@@ -148,16 +148,11 @@ struct BlastFlags {
 int run_blast(const BlastFlags& flags, bool size_given) {
   auto options = to_engine_options(flags.common);
   if (!options) return usage_error(options.error().message);
-  // The source first: a --to name then resolves to an address the source can reach.
-  std::optional<Address> bind;
-  if (!flags.bind.empty()) {
-    auto b = resolve_flag("--bind", flags.bind);
-    if (!b) return usage_error(b.error().message);
-    bind = *b;
-  }
-  auto to = resolve_flag("--to", flags.to, peer_family(bind));
-  if (!to) return usage_error(to.error().message);
-  if (to->port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
+  auto endpoints = resolve_bind_and_to(flags.bind, flags.to);
+  if (!endpoints) return usage_error(endpoints.error().message);
+  const std::optional<Address> bind = endpoints->bind;
+  const Address to = endpoints->to;
+  if (to.port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
   if (flags.count == 0 && flags.common.duration_s <= 0) {
     return usage_error("blast needs --count N or --duration S (a load must end by itself)");
   }
@@ -173,21 +168,21 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     if (!range) return usage_error(range.error().message);
     plan.sizes = *range;
   }
-  const std::size_t limit = to->is_v4() || to->is_v4_mapped() ? 65507 : 65527;
+  const std::size_t limit = to.is_v4() || to.is_v4_mapped() ? 65507 : 65527;
   if (plan.sizes.max > limit) {
     const std::string flag = flags.size_range.empty() ? "--size " + std::to_string(flags.size)
                                                       : "--size-range " + flags.size_range;
     return usage_error(flag + ": larger than a UDP datagram to " + flags.to + " can be (" + std::to_string(limit) + ")");
   }
-  Address source = to->is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
+  Address source = to.is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
   if (bind) {
     source = *bind;
-    if (source.is_v4() && to->is_v6() && !to->is_v4_mapped()) {
+    if (source.is_v4() && to.is_v6() && !to.is_v4_mapped()) {
       return usage_error("--bind " + flags.bind + " is IPv4 but --to " + flags.to + " is IPv6");
     }
     // An IPv6 socket reaches IPv4 peers only when bound to the wildcard (dual-stack).
     if (source.is_v6() && !source.is_unspecified() && !source.is_v4_mapped() &&
-        (to->is_v4() || to->is_v4_mapped())) {
+        (to.is_v4() || to.is_v4_mapped())) {
       return usage_error("--bind " + flags.bind + " is IPv6 but --to " + flags.to + " is IPv4");
     }
     if (flags.flows > 1 && source.port() != 0) {
@@ -204,7 +199,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   options->zerocopy_send = flags.zerocopy;
 
   const unsigned workers = options->workers;
-  plan.to = *to;
+  plan.to = to;
   plan.how.traffic_class = static_cast<std::int16_t>(flags.tos);
   plan.seed = flags.seed;
   plan.rate = *rate;
@@ -248,7 +243,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   }
   if (flags.common.json) {
     nlohmann::json j = session_json("blast", **engine, session);
-    j["to"] = to->to_string();
+    j["to"] = to.to_string();
     if (flags.size_range.empty()) j["size"] = flags.size;
     j["size_min"] = plan.sizes.min;
     j["size_max"] = plan.sizes.max;

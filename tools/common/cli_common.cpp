@@ -99,4 +99,17 @@ Address::Family peer_family(const std::optional<Address>& source) {
   return source->is_unspecified() ? Address::Family::none : Address::Family::v6;
 }
 
+Result<Endpoints> resolve_bind_and_to(const std::string& bind_text, const std::string& to_text) {
+  Endpoints e;
+  if (!bind_text.empty()) {
+    auto b = resolve_flag("--bind", bind_text);
+    if (!b) return b.error();
+    e.bind = *b;
+  }
+  auto to = resolve_flag("--to", to_text, peer_family(e.bind));
+  if (!to) return to.error();
+  e.to = *to;
+  return e;
+}
+
 }  // namespace salvo::cli

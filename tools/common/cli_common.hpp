@@ -46,4 +46,12 @@ Result<Address> resolve_flag(const std::string& flag, const std::string& text,
 // address, IPv6 from another IPv6 one, either from the dual-stack "::" or when nothing is bound.
 Address::Family peer_family(const std::optional<Address>& source);
 
+// A sender's --bind (optional) and --to, looked up in that order, so that a --to name resolves to
+// an address of the family the source can reach. Errors name the flag.
+struct Endpoints {
+  std::optional<Address> bind;
+  Address to;
+};
+Result<Endpoints> resolve_bind_and_to(const std::string& bind_text, const std::string& to_text);
+
 }  // namespace salvo::cli

@@ -18,6 +18,8 @@
 //   writable(p)         on_writable while the protocol asked for it and the queue has room, as the
 //                       worker feeds a writer; then a flush
 //   stop(p)             the engine stopping: reads off, a last flush, on_stop
+//   drain(p, left)      the engine draining: reads off, on_draining, a flush
+//   advance(p, d)       the clock moves on: due timers run at their due times, a flush after each
 // After every hook, if the protocol called transport.stop_listening(), the queue is flushed, the
 // fake closes and on_stop runs (once), as the engine does.
 //
@@ -170,6 +172,9 @@ class FakeTransport {
 
   // The engine stopping (Engine::stop): reads off, queued sends flushed, on_stop. Once.
   void stop(Protocol& protocol);
+  // The engine draining (Engine::drain): reads off for good, on_draining(left), then a flush; the
+  // protocol's timers go on with advance(), and it closes when it calls stop_listening().
+  void drain(Protocol& protocol, std::chrono::nanoseconds left);
 
   // The reactor the protocol's transport().reactor() answers: timers work, on the fake's clock;
   // open() fails (Errc::invalid_state); resolve() asks the system at once and answers at the next

@@ -252,6 +252,15 @@ void FakeTransport::after_hook(Protocol& protocol) {
   }
 }
 
+void FakeTransport::drain(Protocol& protocol, std::chrono::nanoseconds left) {
+  detail::SocketState& s = *state_;
+  if (s.closed || s.stopping || s.draining) return;
+  s.draining = true;
+  s.paused = true;
+  protocol.on_draining(left, s.transport);
+  after_hook(protocol);
+}
+
 Reactor& FakeTransport::reactor() noexcept { return core_->reactor(); }
 
 std::chrono::steady_clock::time_point FakeTransport::now() const noexcept { return core_->now(); }

@@ -383,7 +383,7 @@ void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) noexcep
   draining_ = true;
   drain_deadline_ = deadline;
   const auto now = std::chrono::steady_clock::now();
-  const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline > now ? deadline - now : deadline - deadline);
+  const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(deadline - now, std::chrono::steady_clock::duration::zero()));
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     SocketState& s = *sockets_[i];
     if (s.closed || s.stopping) continue;

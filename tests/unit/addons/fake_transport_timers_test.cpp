@@ -114,6 +114,41 @@ TEST(FakeTransportTimers, PausedReadingDeliversNothing) {
   EXPECT_EQ(fake.deliver(p, "hello", addr("10.0.0.1:5000")), 1u);
 }
 
+// On draining, says "bye" to its peer 5 ms later and then finishes.
+class Finisher : public Protocol {
+ public:
+  void on_datagrams(std::span<const Datagram> batch, Transport&) override { peer = batch.back().peer; }
+  void on_draining(std::chrono::nanoseconds left, Transport& t) override {
+    told = left;
+    ASSERT_TRUE(t.call_later(5ms, [this, &t] {
+      const std::string msg = "bye";
+      t.send(std::as_bytes(std::span(msg.data(), msg.size())), peer);
+      t.stop_listening();
+    }));
+  }
+  Address peer;
+  std::chrono::nanoseconds told{};
+};
+
+TEST(FakeTransportTimers, DrainReadsNoMoreAndLetsTheProtocolFinishOnItsTimer) {
+  FakeTransport fake;
+  Finisher p;
+  fake.deliver(p, "hi", addr("10.0.0.1:5000"));
+  fake.drain(p, 2s);
+  EXPECT_EQ(p.told, 2s);
+  EXPECT_TRUE(fake.transport().reading_paused());
+  EXPECT_EQ(fake.deliver(p, "late", addr("10.0.0.2:5000")), 0u);
+  fake.transport().resume_reading();  // no effect while draining
+  EXPECT_TRUE(fake.transport().reading_paused());
+  EXPECT_FALSE(fake.closed());
+  EXPECT_EQ(fake.advance(p, 5ms), 1u);
+  EXPECT_TRUE(fake.closed());
+  const auto sent = fake.take_sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].text(), "bye");
+  EXPECT_EQ(sent[0].to, addr("10.0.0.1:5000"));
+}
+
 TEST(FakeTransportTimers, ResolveAnswersAtTheNextAdvance) {
   FakeTransport fake;
   Ticker p;
