@@ -275,6 +275,9 @@ void Worker::run_rounds() {
       if (s.closed) continue;
       backend_->submit(s);
       if (wants_writable(s) && s.writable_after <= now) feed_writable(s, now);
+      // A writer that still has room and is not deferred wants feeding again at once (a deferred
+      // one is woken by the writable timer).
+      plan.deadline = std::min(plan.deadline, writable_due(s));
       plan.writers = plan.writers || s.want_writable;
       if (s.stopping) {
         progress_stop(s, now);
