@@ -258,11 +258,13 @@ void Worker::run_rounds() {
   core_.schedule_engine(start + kernel_drop_sample_interval, kernel_drop_sample_interval,
                         [this] { sample_kernel_drops(); });
   last_activity_ = start;
+  // The clock is read once per round, after the wait (and again only when timers ran): the same
+  // reading tells which timers are due and starts the next round.
+  auto now = start;
   while (!finished_serving()) {
     poll_control();
     if (options_.stop_when_sockets_closed && all_closed() && had_sockets_ && !stop_begun_) begin_stop_all();
     if (channels_pending_.load(std::memory_order_acquire)) move_channel_sends();
-    const auto now = std::chrono::steady_clock::now();
     core_.set_now(now);
     check_drain(now);
     WaitPlan plan;
@@ -293,9 +295,10 @@ void Worker::run_rounds() {
     plan.spin = spinning || plan.deadline <= now;
     backend_->wait(plan);
     if (backend_->reap(*this) != 0) last_activity_ = now;
+    now = std::chrono::steady_clock::now();
     // Due timers fire after the batches were dispatched; what they queue is submitted at the top
     // of the next iteration, with everything else of this round.
-    if (core_.earliest() <= std::chrono::steady_clock::now()) core_.run_due(std::chrono::steady_clock::now());
+    if (core_.earliest() <= now && core_.run_due(now) != 0) now = std::chrono::steady_clock::now();
   }
 }
 
