@@ -136,7 +136,9 @@ class EpollBackend final : public Backend {
   void wait(const WaitPlan& plan) override {
     // Level-triggered: events one wait does not return, the next does, so the array grows with
     // the sockets only up to a bound (and only here, never while reap walks it).
-    events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
+    if (events_.size() < max_events && events_.size() < io_.size() + 1) {
+      events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
+    }
     const auto wait = plan.spin ? std::chrono::nanoseconds(0)
                                 : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - plan.now));
     timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};

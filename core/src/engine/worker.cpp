@@ -266,7 +266,7 @@ void Worker::run_rounds() {
     if (options_.stop_when_sockets_closed && all_closed() && had_sockets_ && !stop_begun_) begin_stop_all();
     if (channels_pending_.load(std::memory_order_acquire)) move_channel_sends();
     core_.set_now(now);
-    check_drain(now);
+    if (draining_) check_drain(now);
     WaitPlan plan;
     plan.now = now;
     plan.deadline = std::chrono::steady_clock::time_point::max();
