@@ -11,10 +11,12 @@
 // Bounds (nothing grows while it runs):
 //   - the peer table holds --max-peers peers (default 256, at most 4096). A message from a peer not
 //     in the table while the table is full is not relayed, and its sender gets nothing; such
-//     messages are counted ("from peers over the limit"). A slot frees when its peer goes quiet for
-//     the window.
-//   - peers are expired lazily: a stale peer is removed when the next message walks the table, so
-//     there is no timer, and it never gets a relay once its window has passed.
+//     messages are counted ("from peers over the limit").
+//   - a peer's slot frees when its window ends, with or without traffic: each peer has one timer,
+//     owned by the socket, due a window after its last message; a message from it moves the timer
+//     (cancel and schedule again, O(1) steps, no allocation). The engine's timer table is sized to
+//     --max-peers plus a few, so a peer always gets its timer. Unless --quiet, an expiry prints
+//     "Expired: HOST:PORT".
 //   - messages are at most 512 bytes; longer ones are dropped and counted by the engine (truncated).
 //   - the send queue holds 16384 relays of up to 512 bytes, and a receive batch is at most
 //     16384 / (max-peers - 1) messages (and 64), so one batch's relays always fit. A relay the
@@ -24,16 +26,17 @@
 // Usage: chat_relay [HOST:PORT] [--window S] [--max-peers N] [--quiet]   (default 127.0.0.1:6789)
 //   --window S      relay to peers heard from in the last S seconds (default 30)
 //   --max-peers N   peer table size, 2..4096 (default 256)
-//   --quiet         do not print each message
-// Prints "relaying on HOST:PORT ...", then "Message: b'...' from HOST:PORT" per message (unless
-// --quiet); Ctrl-C or SIGTERM stops it with a summary on stderr.
+//   --quiet         do not print each message and expiry
+// Prints "relaying on HOST:PORT ...", then "Message: b'...' from HOST:PORT" per message and
+// "Expired: HOST:PORT" per peer whose window ended (unless --quiet); Ctrl-C or SIGTERM stops it
+// with a summary on stderr.
 // Exit codes: 0 stopped by a signal; 1 the engine could not start; 2 bad usage or setup.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <vector>
 
 #include "example_support.hpp"
+#include "peer_table.hpp"
 
 namespace {
 
@@ -52,81 +55,60 @@ struct RelayStats {
   std::size_t peers_at_exit = 0;
 };
 
-// Who was heard from when. Fixed capacity, reserved up front; order does not matter, so removal
-// moves the last entry into the hole.
-class PeerTable {
- public:
-  struct Peer {
-    salvo::Address address;
-    Clock::time_point last_heard;
-  };
-
-  explicit PeerTable(std::size_t capacity) : capacity_(capacity) { peers_.reserve(capacity); }
-
-  // Drops every peer not heard from within `window` before `now`; returns how many. Then finds
-  // `sender`: its index, after refreshing its time, or after adding it when there is room;
-  // `npos` when it is new and the table is full.
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-  std::size_t expire_and_find(const salvo::Address& sender, Clock::time_point now, Clock::duration window,
-                              std::uint64_t& expired) {
-    std::size_t found = npos;
-    for (std::size_t i = 0; i < peers_.size();) {
-      if (peers_[i].address == sender) {
-        peers_[i].last_heard = now;
-        found = i;
-      } else if (now - peers_[i].last_heard >= window) {
-        peers_[i] = peers_.back();  // the hole is refilled and looked at again
-        peers_.pop_back();
-        ++expired;
-        continue;
-      }
-      ++i;
-    }
-    if (found != npos) return found;
-    if (peers_.size() == capacity_) return npos;
-    peers_.push_back(Peer{sender, now});  // within the reserved capacity: no allocation
-    return peers_.size() - 1;
-  }
-
-  const std::vector<Peer>& peers() const noexcept { return peers_; }
-
- private:
-  std::size_t capacity_;
-  std::vector<Peer> peers_;
-};
-
 class ChatRelay : public salvo::Protocol {
  public:
-  ChatRelay(std::size_t max_peers, Clock::duration window, bool quiet, RelayStats& stats)
+  ChatRelay(std::uint32_t max_peers, Clock::duration window, bool quiet, RelayStats& stats)
       : table_(max_peers), window_(window), quiet_(quiet), stats_(stats) {}
 
   void on_datagrams(std::span<const salvo::Datagram> batch, salvo::Transport& transport) override {
-    const Clock::time_point now = Clock::now();  // once per batch, not per message
     for (const salvo::Datagram& d : batch) {
       ++stats_.messages;
       if (!quiet_) print_message(d);
-      const std::size_t sender = table_.expire_and_find(d.peer, now, window_, stats_.peers_expired);
-      if (sender == PeerTable::npos) {
+      std::uint32_t sender = table_.find(d.peer);
+      if (sender == examples::PeerTable::npos) {
+        sender = table_.add(d.peer);
+        if (sender == examples::PeerTable::npos) {
+          ++stats_.from_peers_over_limit;
+          continue;
+        }
+      }
+      // Heard from now: the peer stays for another window. The timer captures the slot, which
+      // keeps its number while the peer is in the table.
+      if (!table_.expire_after(sender, transport, window_, [this, sender] { expire(sender); })) {
+        table_.remove(sender);  // cannot happen with main's timer table; never keep a peer forever
         ++stats_.from_peers_over_limit;
         continue;
       }
-      // Everyone left in the table was heard from within the window: relay to all but the sender.
+      // Everyone in the table was heard from within the window: relay to all but the sender.
       // These are only queued here; the whole batch's relays go out together after we return.
-      const auto& peers = table_.peers();
-      for (std::size_t i = 0; i < peers.size(); ++i) {
-        if (i == sender) continue;
-        if (transport.send(d.payload, peers[i].address) == salvo::SendResult::queued) {
+      for (const std::uint32_t peer : table_.active()) {
+        if (peer == sender) continue;
+        if (transport.send(d.payload, table_.address(peer)) == salvo::SendResult::queued) {
           ++stats_.relays_queued;
         } else {
           ++stats_.relays_not_queued;
         }
       }
     }
+    if (!quiet_) std::fflush(stdout);  // a pipe is block-buffered: show the batch's lines now
   }
 
-  void on_stop() override { stats_.peers_at_exit = table_.peers().size(); }
+  // The socket's timers (the peers' expiries) go with it; only the count is left to take.
+  void on_stop() override { stats_.peers_at_exit = table_.size(); }
 
  private:
+  // The peer's window ended without a message from it.
+  void expire(std::uint32_t slot) {
+    if (!quiet_) {
+      char peer[salvo::Address::max_text];
+      table_.address(slot).format(peer, sizeof peer);
+      std::printf("Expired: %s\n", peer);
+      std::fflush(stdout);
+    }
+    table_.remove(slot);
+    ++stats_.peers_expired;
+  }
+
   static void print_message(const salvo::Datagram& d) {
     char peer[salvo::Address::max_text];
     d.peer.format(peer, sizeof peer);
@@ -135,7 +117,7 @@ class ChatRelay : public salvo::Protocol {
     std::printf(" from %s\n", peer);
   }
 
-  PeerTable table_;
+  examples::PeerTable table_;
   Clock::duration window_;
   bool quiet_;
   RelayStats& stats_;
@@ -148,7 +130,7 @@ int main(int argc, char** argv) {
   examples::Arguments args(program, argc, argv);
   salvo::Address address = examples::parse_address_or_exit(program, "127.0.0.1:6789");
   double window_seconds = 30;
-  std::size_t max_peers = 256;
+  std::uint32_t max_peers = 256;
   bool quiet = false;
   bool have_address = false;
   while (!args.done()) {
@@ -159,7 +141,8 @@ int main(int argc, char** argv) {
     } else if (a == "--window") {
       window_seconds = examples::parse_seconds_or_exit(program, "--window", args.value_for(a), 0.001, 86400);
     } else if (a == "--max-peers") {
-      max_peers = examples::parse_count_or_exit(program, "--max-peers", args.value_for(a), 2, 4096);
+      max_peers =
+          static_cast<std::uint32_t>(examples::parse_count_or_exit(program, "--max-peers", args.value_for(a), 2, 4096));
     } else if (a == "--quiet") {
       quiet = true;
     } else if (!have_address && !a.starts_with("--")) {
@@ -172,9 +155,10 @@ int main(int argc, char** argv) {
 
   salvo::EngineOptions options;  // one worker (the default): one peer table
   options.buffer_size = max_message;
-  options.batch_size = std::min<std::uint32_t>(64, send_queue_relays / static_cast<std::uint32_t>(max_peers - 1));
+  options.batch_size = std::min<std::uint32_t>(64, send_queue_relays / (max_peers - 1));
   options.send_queue_entries = send_queue_relays;
   options.send_queue_bytes = send_queue_relays * max_message;
+  options.timers_per_worker = max_peers + 16;  // one expiry timer per peer, and a few to spare
   const auto window =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(window_seconds));
 
@@ -189,7 +173,7 @@ int main(int argc, char** argv) {
   if (auto started = (*engine)->start(); !started) {
     return std::fprintf(stderr, "%s: %s\n", program, started.error().message.c_str()), 1;
   }
-  std::printf("relaying on %s (window %g s, at most %zu peers)\n", bound->to_string().c_str(), window_seconds,
+  std::printf("relaying on %s (window %g s, at most %u peers)\n", bound->to_string().c_str(), window_seconds,
               max_peers);
   std::fflush(stdout);
 

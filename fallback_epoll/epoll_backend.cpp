@@ -29,6 +29,7 @@ namespace salvo::detail {
 namespace {
 
 constexpr std::uint64_t wake_key = ~std::uint64_t{0};
+constexpr std::size_t max_events = 1024;  // per wait
 
 // Receive and send scratch for one socket, sized once from the batch size.
 struct SocketIo {
@@ -59,6 +60,7 @@ class EpollBackend final : public Backend {
 
   Result<void> setup(Worker& worker) override {
     worker_ = &worker;
+    events_.resize(1);
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) return Error::from_errno(errno, "epoll_create1");
     epoll_event ev{};
@@ -67,21 +69,27 @@ class EpollBackend final : public Backend {
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, worker.wake_fd(), &ev) != 0) {
       return Error::from_errno(errno, "epoll_ctl(add eventfd)");
     }
-    const std::uint32_t batch = worker.options().batch_size;
-    const std::size_t control = worker.batch().control_space();
-    io_.resize(worker.sockets().size());
     for (const auto& s : worker.sockets()) {
-      SocketIo& io = io_[s->index];
+      if (s->closed) continue;
+      if (auto r = add(*s); !r) return r;
+    }
+    return {};
+  }
+
+  // The socket's scratch is made once per socket slot and kept when the worker reuses the slot.
+  Result<void> add(SocketState& s) override {
+    const std::uint32_t batch = worker_->options().batch_size;
+    const std::size_t control = worker_->batch().control_space();
+    if (io_.size() <= s.index) io_.resize(s.index + 1);
+    if (!io_[s.index]) io_[s.index] = std::make_unique<SocketIo>();
+    SocketIo& io = *io_[s.index];
+    if (io.rx.size() != batch) {
       io.rx.resize(batch);
       io.rx_iov.resize(batch);
       io.rx_names.resize(batch);
       io.rx_slots.resize(batch);
       io.rx_control.resize(std::size_t{batch} * control / sizeof(std::uint64_t));
       io.tx.resize(batch);
-      // With GSO a batch of messages may carry up to gso_max_segments entries each, but never
-      // more entries than the queue holds.
-      const std::size_t entries = s->gso ? std::min<std::size_t>(s->queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
-      io.tx_iov.resize(std::max<std::size_t>(batch, entries));
       io.tx_entries.resize(batch);
       io.tx_control.resize(batch);
       // The pointers and lengths stay; recvmmsg writes only msg_len, the name and control
@@ -97,14 +105,21 @@ class EpollBackend final : public Backend {
           h.msg_controllen = control;
         }
       }
-      ev.events = 0;  // start_receiving asks for EPOLLIN
-      ev.data.u64 = s->index;
-      if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
-        return Error::from_errno(errno, "epoll_ctl(add socket " + s->local.to_string() + ")");
-      }
-      io.registered = 0;
     }
-    events_.resize(io_.size() + 1);
+    // With GSO a batch of messages may carry up to gso_max_segments entries each, but never more
+    // entries than the queue holds.
+    const std::size_t entries = s.gso ? std::min<std::size_t>(s.queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
+    io.tx_iov.resize(std::max<std::size_t>(batch, entries));
+    io.rx_written = batch;  // reset every header before the first call
+    io.rx_prepared = 0;
+    io.plain_front = 0;
+    epoll_event ev{};
+    ev.events = 0;  // start_receiving asks for EPOLLIN
+    ev.data.u64 = s.index;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s.fd, &ev) != 0) {
+      return Error::from_errno(errno, "epoll_ctl(add socket " + s.local.to_string() + ")");
+    }
+    io.registered = 0;
     return {};
   }
 
@@ -112,9 +127,18 @@ class EpollBackend final : public Backend {
   void stop_receiving(SocketState& s) override { update_interest(s); }
   void cancel_sends(SocketState&) override {}  // sendmmsg leaves nothing in the kernel's hands
   bool holds(const SocketState&) const noexcept override { return false; }
-  void release(SocketState&) override {}  // closing the fd takes it out of the epoll set
+  void release(SocketState& s) override {
+    // Closing the fd takes it out of the epoll set, unless a duplicate of it lives on (an adopted
+    // socket's): take it out here so no event names a slot the worker may reuse.
+    if (s.fd >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s.fd, nullptr);
+  }
 
   void wait(const WaitPlan& plan) override {
+    // Level-triggered: events one wait does not return, the next does, so the array grows with
+    // the sockets only up to a bound (and only here, never while reap walks it).
+    if (events_.size() < max_events && events_.size() < io_.size() + 1) {
+      events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
+    }
     const auto wait = plan.spin ? std::chrono::nanoseconds(0)
                                 : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - plan.now));
     timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
@@ -138,7 +162,7 @@ class EpollBackend final : public Backend {
       }
       // EPOLLERR stays set while the error queue holds anything: drain it (level-triggered).
       if ((ev.events & EPOLLERR) && !(ev.events & EPOLLIN)) drain_errors(s, 0);
-      if ((ev.events & EPOLLIN) && s.receiving) receive(worker, s);
+      if ((ev.events & EPOLLIN) && s.reads()) receive(worker, s);
     }
     ready_ = 0;
     return traffic;
@@ -161,9 +185,9 @@ class EpollBackend final : public Backend {
   }
 
   void update_interest(SocketState& s) {
-    SocketIo& io = io_[s.index];
+    SocketIo& io = *io_[s.index];
     std::uint32_t wanted = 0;
-    if (s.receiving) wanted |= EPOLLIN;
+    if (s.reads()) wanted |= EPOLLIN;
     if (s.send_blocked) wanted |= EPOLLOUT;
     if (wanted == io.registered) return;
     epoll_event ev{};
@@ -173,14 +197,14 @@ class EpollBackend final : public Backend {
   }
 
   void receive(Worker& worker, SocketState& s) {
-    SocketIo& io = io_[s.index];
+    SocketIo& io = *io_[s.index];
     BufferPool& pool = worker.pool();
     ReceiveBatch& batch = worker.batch();
     // The configured size, not the (cache-line rounded) slot size: truncation happens where the
     // options say, on both backends.
     const std::uint32_t size = worker.options().buffer_size;
     const std::size_t control = batch.control_space();
-    for (std::uint32_t call = 0; call < worker.options().reads_per_wakeup && s.receiving; ++call) {
+    for (std::uint32_t call = 0; call < worker.options().reads_per_wakeup && s.reads(); ++call) {
       std::uint32_t want = std::min(batch.capacity(), pool.available());
       if (want == 0) {
         s.counters.no_buffer.add(1);
@@ -269,7 +293,7 @@ class EpollBackend final : public Backend {
   }
 
   void submit(SocketState& s) override {
-    SocketIo& io = io_[s.index];
+    SocketIo& io = *io_[s.index];
     SendOutcome& outcome = worker_->send_outcome();
     unsigned retries = 0;  // of the oldest datagram; each send that goes out starts again
     while (!s.queue.empty() && !s.send_blocked && s.fd >= 0) {
@@ -308,7 +332,7 @@ class EpollBackend final : public Backend {
 
   Worker* worker_ = nullptr;
   int epoll_fd_ = -1;
-  std::vector<SocketIo> io_;
+  std::vector<std::unique_ptr<SocketIo>> io_;  // by socket index; stable while hooks open sockets
   std::vector<epoll_event> events_;
   int ready_ = 0;  // events the last wait returned
   bool have_pwait2_ = true;  // false once epoll_pwait2 failed with ENOSYS

@@ -35,6 +35,7 @@
 // error, split a refused GSO message into plain ones, dropped); this file only carries it out.
 #include <liburing.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <poll.h>
@@ -104,7 +105,8 @@ struct SocketRing {
   std::vector<std::byte> single_control;
   bool cancel_sent = false;        // receive cancelled (stopping)
   bool cancel_sent_sends = false;  // sends cancelled (stop deadline passed)
-  std::uint32_t fixed_index = 0;   // registered-file slot
+  int target = -1;                 // what SQEs name: the registered-file slot, or the fd itself
+  bool fixed = false;              // target is a registered-file slot (IOSQE_FIXED_FILE)
   std::size_t submitted = 0;       // queue entries (from the front) handed to the kernel
   std::vector<msghdr> tx_msg;      // per send-queue slot, alive until its completion
   std::vector<iovec> tx_iov;
@@ -128,6 +130,9 @@ struct SocketRing {
 constexpr std::uintptr_t zerocopy_page = 4096;
 constexpr std::size_t zerocopy_max_pages = 16;
 
+// The registered-file table's size at most (the descriptor limit bounds it too).
+constexpr rlim_t max_fixed_files = 65536;
+
 class UringBackend final : public Backend {
  public:
   ~UringBackend() override {
@@ -149,7 +154,8 @@ class UringBackend final : public Backend {
     // The kernel wants at least as many CQ entries as SQ entries.
     // A zero-copy send completes twice (result, then notification).
     const unsigned per_send = o.zerocopy_send ? 2 : 1;
-    unsigned cq = std::max(1024u, o.buffer_count + per_send * static_cast<unsigned>(sockets.size()) * o.send_queue_entries + 64);
+    const unsigned socket_count = std::max<unsigned>(1, static_cast<unsigned>(sockets.size()));
+    unsigned cq = std::max(1024u, o.buffer_count + per_send * socket_count * o.send_queue_entries + 64);
     if (int ret = create_ring(ring_, 512, cq, setup_); ret < 0) {
       return Error::from_errno(-ret, "io_uring_setup for worker " + std::to_string(worker.index()));
     }
@@ -157,59 +163,73 @@ class UringBackend final : public Backend {
     cqe_skip_ = (ring_.features & IORING_FEAT_CQE_SKIP) != 0;
     cq_entries_ = ring_.cq.ring_entries;
 
-    std::vector<int> files;
-    for (const auto& s : sockets) files.push_back(s->fd);
-    files.push_back(worker.wake_fd());
-    if (int ret = io_uring_register_files(&ring_, files.data(), static_cast<unsigned>(files.size())); ret < 0) {
-      return Error::from_errno(-ret, "io_uring_register_files");
-    }
-    wake_index_ = static_cast<std::uint32_t>(sockets.size());
+    // A sparse registered-file table: sockets opened while running take a slot (their index)
+    // with one update each. Sockets beyond it, or every socket on a kernel without sparse tables
+    // (before 5.19), are named by their fd, which costs the kernel a file lookup per request.
+    rlimit files{};
+    const unsigned limit = ::getrlimit(RLIMIT_NOFILE, &files) == 0 ? static_cast<unsigned>(std::min<rlim_t>(files.rlim_cur, max_fixed_files)) : 0;
+    if (limit > 0 && io_uring_register_files_sparse(&ring_, limit) == 0) fixed_slots_ = limit;
 
     buffers_ = std::make_unique<BufferRing>();
     control_space_ = static_cast<std::uint32_t>(worker.batch().control_space());
     if (auto r = buffers_->init(ring_, worker.pool(), o.buffer_size + recv_header_bytes + control_space_); !r) return r;
-
-    rings_.resize(sockets.size());
     payload_room_ = o.buffer_size;
-    for (const auto& s : sockets) {
-      SocketRing& sr = rings_[s->index];
-      sr.fixed_index = s->index;
-      sr.recv_template.msg_namelen = name_space;
-      sr.recv_template.msg_controllen = control_space_;
-      sr.mode = ReceiveMode(o.io_uring_receive);
-      sr.single_control.resize(control_space_);
-      // The single-shot header's pointers and the iovec never change; the iovec's length caps the
-      // payload at buffer_size, as the multishot layout does, so that a datagram is truncated (or
-      // not) whichever kind received it. arm_receive resets what the kernel writes back. (They
-      // point into rings_, which is sized once, here.)
-      sr.single_iov = {nullptr, payload_room_};
-      sr.single_msg.msg_name = &sr.single_name;
-      sr.single_msg.msg_iov = &sr.single_iov;
-      sr.single_msg.msg_iovlen = 1;
-      sr.single_msg.msg_control = control_space_ == 0 ? nullptr : sr.single_control.data();
-      sr.tx_msg.resize(s->queue.capacity());
-      sr.tx_iov.resize(s->queue.capacity());
-      sr.tx_done.assign(s->queue.capacity(), 0);
-      sr.tx_retries.assign(s->queue.capacity(), 0);
-      sr.tx_entries.assign(s->queue.capacity(), 1);
-      sr.tx_control.resize(s->queue.capacity());
-      sr.tx_zc.assign(s->queue.capacity(), 0);
-      sr.tx_notifications.assign(s->queue.capacity(), 0);
-      sr.tx_awaiting_notification.assign(s->queue.capacity(), 0);
-    }
     zerocopy_ = o.zerocopy_send;
     zerocopy_min_bytes_ = o.zerocopy_min_bytes;
     completion_batch_ = o.completion_batch;
     completion_wait_ = o.completion_wait;
     flag_send_failures_ = cqe_skip_;
     arm_wake();
+    for (const auto& s : sockets) {
+      if (s->closed) continue;
+      if (auto r = add(*s); !r) return r;
+    }
+    return {};
+  }
+
+  // A socket's ring state is made afresh for each socket that takes the slot: its msghdrs point
+  // into it, and the kernel holds nothing of the slot's previous socket (holds() was false).
+  Result<void> add(SocketState& s) override {
+    const EngineOptions& o = worker_->options();
+    if (rings_.size() <= s.index) rings_.resize(s.index + 1);
+    rings_[s.index] = std::make_unique<SocketRing>();
+    SocketRing& sr = *rings_[s.index];
+    sr.target = s.fd;
+    if (s.index < fixed_slots_) {
+      if (int ret = io_uring_register_files_update(&ring_, s.index, &s.fd, 1); ret == 1) {
+        sr.target = static_cast<int>(s.index);
+        sr.fixed = true;
+      }
+    }
+    sr.recv_template.msg_namelen = name_space;
+    sr.recv_template.msg_controllen = control_space_;
+    sr.mode = ReceiveMode(o.io_uring_receive);
+    sr.single_control.resize(control_space_);
+    // The single-shot header's pointers and the iovec never change; the iovec's length caps the
+    // payload at buffer_size, as the multishot layout does, so that a datagram is truncated (or
+    // not) whichever kind received it. arm_receive resets what the kernel writes back.
+    sr.single_iov = {nullptr, payload_room_};
+    sr.single_msg.msg_name = &sr.single_name;
+    sr.single_msg.msg_iov = &sr.single_iov;
+    sr.single_msg.msg_iovlen = 1;
+    sr.single_msg.msg_control = control_space_ == 0 ? nullptr : sr.single_control.data();
+    const std::size_t entries = s.queue.capacity();
+    sr.tx_msg.resize(entries);
+    sr.tx_iov.resize(entries);
+    sr.tx_done.assign(entries, 0);
+    sr.tx_retries.assign(entries, 0);
+    sr.tx_entries.assign(entries, 1);
+    sr.tx_control.resize(entries);
+    sr.tx_zc.assign(entries, 0);
+    sr.tx_notifications.assign(entries, 0);
+    sr.tx_awaiting_notification.assign(entries, 0);
     return {};
   }
 
   void start_receiving(SocketState& s) override { arm_receive(s); }
 
   void stop_receiving(SocketState& s) override {
-    SocketRing& sr = rings_[s.index];
+    SocketRing& sr = ring_of(s);
     if (!sr.armed || sr.cancel_sent) return;
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, receive_data(s.index, sr.armed_single), 0);
@@ -221,23 +241,24 @@ class UringBackend final : public Backend {
 
   // Sends stuck past the stop deadline: cancelled; their completions count them as send errors.
   void cancel_sends(SocketState& s) override {
-    SocketRing& sr = rings_[s.index];
+    SocketRing& sr = ring_of(s);
     if (sr.submitted == 0 || sr.cancel_sent_sends) return;
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_cancel_fd(sqe, static_cast<int>(sr.fixed_index), IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+    io_uring_prep_cancel_fd(sqe, sr.target, IORING_ASYNC_CANCEL_ALL | (sr.fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
     io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
     sr.cancel_sent_sends = true;
   }
 
   // Nothing of a socket may remain in the kernel's hands when its fd closes.
   bool holds(const SocketState& s) const noexcept override {
-    const SocketRing& sr = rings_[s.index];
+    const SocketRing& sr = ring_of(s);
     return sr.armed || sr.submitted != 0;
   }
 
   void release(SocketState& s) override {
+    if (!ring_of(s).fixed) return;
     const int closed_fd = -1;
-    io_uring_register_files_update(&ring_, rings_[s.index].fixed_index, &closed_fd, 1);
+    io_uring_register_files_update(&ring_, s.index, &closed_fd, 1);
   }
 
   void wait(const WaitPlan& plan) override {
@@ -285,6 +306,8 @@ class UringBackend final : public Backend {
   }
 
  private:
+  SocketRing& ring_of(const SocketState& s) const noexcept { return *rings_[s.index]; }
+
   io_uring_sqe* get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
@@ -297,8 +320,7 @@ class UringBackend final : public Backend {
   void arm_wake() {
     // A multishot poll, not a read: the worker drains the eventfd itself in handle_wake().
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_poll_multishot(sqe, static_cast<int>(wake_index_), POLLIN);
-    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_prep_poll_multishot(sqe, worker_->wake_fd(), POLLIN);
     io_uring_sqe_set_data64(sqe, pack(Op::wake, 0));
   }
 
@@ -329,19 +351,20 @@ class UringBackend final : public Backend {
   static std::uint64_t receive_data(std::uint32_t socket, bool single) { return pack(Op::recv, socket, single ? 1 : 0); }
 
   void arm_receive(SocketState& s) {
-    SocketRing& sr = rings_[s.index];
-    if (sr.armed || !s.receiving || s.closed) return;
+    SocketRing& sr = ring_of(s);
+    if (sr.armed || !s.reads() || s.closed) return;
     io_uring_sqe* sqe = get_sqe();
     const bool single = sr.mode.single_shot_next();
     if (single) {
       sr.single_msg.msg_namelen = sizeof(sr.single_name);
       sr.single_msg.msg_controllen = control_space_;
       sr.single_msg.msg_flags = 0;
-      io_uring_prep_recvmsg(sqe, static_cast<int>(sr.fixed_index), &sr.single_msg, 0);
+      io_uring_prep_recvmsg(sqe, sr.target, &sr.single_msg, 0);
     } else {
-      io_uring_prep_recvmsg_multishot(sqe, static_cast<int>(sr.fixed_index), &sr.recv_template, 0);
+      io_uring_prep_recvmsg_multishot(sqe, sr.target, &sr.recv_template, 0);
     }
-    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    sqe->flags |= (sr.fixed ? IOSQE_FIXED_FILE : 0) | IOSQE_BUFFER_SELECT;
+    sr.cancel_sent = false;
     sqe->buf_group = BufferRing::group_id;
     io_uring_sqe_set_data64(sqe, receive_data(s.index, single));
     sr.armed = true;
@@ -351,7 +374,7 @@ class UringBackend final : public Backend {
   // The adaptive policy wants single-shot receives while a multishot one is armed: cancel it; its
   // -ECANCELED ending is planned, and the socket is re-armed single-shot.
   void switch_to_single_shot(SocketState& s) {
-    SocketRing& sr = rings_[s.index];
+    SocketRing& sr = ring_of(s);
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, receive_data(s.index, false), 0);
     io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
@@ -359,7 +382,7 @@ class UringBackend final : public Backend {
   }
 
   void prepare_sends(SocketState& s) {
-    SocketRing& sr = rings_[s.index];
+    SocketRing& sr = ring_of(s);
     while (sr.submitted < s.queue.size()) {
       const std::size_t slot = s.queue.slot_index(sr.submitted);
       const SendQueue::Entry* e = &s.queue.at(sr.submitted);
@@ -414,17 +437,17 @@ class UringBackend final : public Backend {
   }
 
   void submit_send(SocketState& s, std::size_t slot) {
-    SocketRing& sr = rings_[s.index];
+    SocketRing& sr = ring_of(s);
     io_uring_sqe* sqe = get_sqe();
     if (sr.tx_zc[slot]) {
-      io_uring_prep_sendmsg_zc(sqe, static_cast<int>(sr.fixed_index), &sr.tx_msg[slot], 0);
+      io_uring_prep_sendmsg_zc(sqe, sr.target, &sr.tx_msg[slot], 0);
       sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;  // the notification says whether it copied
       s.counters.zerocopy_sends.add(1);
     } else {
-      io_uring_prep_sendmsg(sqe, static_cast<int>(sr.fixed_index), &sr.tx_msg[slot], 0);
+      io_uring_prep_sendmsg(sqe, sr.target, &sr.tx_msg[slot], 0);
     }
     ++sends_submitted_;
-    sqe->flags |= IOSQE_FIXED_FILE;
+    if (sr.fixed) sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
     if (!flag_send_failures_) {
       ++unflagged_sends_;
@@ -451,14 +474,15 @@ class UringBackend final : public Backend {
     unsigned not_traffic = 0;  // completions that are not news of traffic
     io_uring_cqe* cqe;
     SocketState* batch_socket = nullptr;
-    const auto sockets = worker.sockets();
+    // A hook may open sockets, growing the worker's list: it is looked up afresh each time.
+    auto socket_at = [&worker](std::uint32_t index) -> SocketState& { return *worker.sockets()[index]; };
     ReceiveBatch& batch = worker.batch();
     io_uring_for_each_cqe(&ring_, head, cqe) {
       ++seen;
       const std::uint64_t data = cqe->user_data;
       switch (op_of(data)) {
         case Op::recv: {
-          SocketState& s = *sockets[socket_of(data)];
+          SocketState& s = socket_at(socket_of(data));
           if (batch_socket != &s || batch.full()) {
             if (batch_socket != nullptr) finish_batch(worker, *batch_socket);
             batch_socket = &s;
@@ -467,7 +491,7 @@ class UringBackend final : public Backend {
           break;
         }
         case Op::send:
-          on_send(*sockets[socket_of(data)], *cqe, slot_of(data));
+          on_send(socket_at(socket_of(data)), *cqe, slot_of(data));
           break;
         case Op::wake:
           worker.handle_wake();
@@ -484,7 +508,12 @@ class UringBackend final : public Backend {
           // an error-queue report for one), and is armed again by now; or it already ended, and
           // its completion says so. Either way the next round asks again while it is armed.
           ++not_traffic;
-          if (cqe->res == -ENOENT || cqe->res == -EALREADY) rings_[socket_of(data)].cancel_sent = false;
+          if (cqe->res == -ENOENT || cqe->res == -EALREADY) {
+            SocketState& s = socket_at(socket_of(data));
+            ring_of(s).cancel_sent = false;
+            // Paused (not stopping, which asks every round): ask again now, or it stays armed.
+            if (!s.closed && !s.reads()) stop_receiving(s);
+          }
           break;
       }
     }
@@ -495,14 +524,16 @@ class UringBackend final : public Backend {
     // the re-armed receives in this order, and a flooded socket's receive takes every free buffer
     // from its backlog at once; starting at a different socket each round keeps a flooded socket
     // from starving the others of buffers round after round.
+    const auto sockets = worker.sockets();
     const std::size_t count = sockets.size();
     rearm_start_ = count == 0 ? 0 : (rearm_start_ + 1) % count;
     for (const auto& s : sockets) {
-      SocketRing& sr = rings_[s->index];
+      if (s->closed) continue;  // a slot closed before it ever joined has no ring state
+      SocketRing& sr = ring_of(*s);
       if (sr.rx_this_round) {
         s->counters.rx_syscalls.add(1);
         sr.rx_this_round = false;
-        if (sr.armed && !sr.armed_single && s->receiving && sr.mode.multishot_round(sr.received_this_round)) {
+        if (sr.armed && !sr.armed_single && s->reads() && sr.mode.multishot_round(sr.received_this_round)) {
           switch_to_single_shot(*s);
         }
         sr.received_this_round = 0;
@@ -511,8 +542,9 @@ class UringBackend final : public Backend {
     }
     for (std::size_t k = 0; k < count; ++k) {
       SocketState& s = *sockets[(rearm_start_ + k) % count];
-      SocketRing& sr = rings_[s.index];
-      if (!sr.armed && s.receiving && !s.closed && buffers_->in_kernel() > 0) {
+      if (s.closed) continue;
+      SocketRing& sr = ring_of(s);
+      if (!sr.armed && s.reads() && buffers_->in_kernel() > 0) {
         arm_receive(s);
         if (sr.rearm_counts) s.counters.recv_rearms.add(1);
         sr.rearm_counts = false;
@@ -522,7 +554,7 @@ class UringBackend final : public Backend {
   }
 
   void on_receive(SocketState& s, ReceiveBatch& batch, const io_uring_cqe& cqe, bool single) {
-    SocketRing& sr = rings_[s.index];
+    SocketRing& sr = ring_of(s);
     sr.rx_this_round = true;
     if (single || !(cqe.flags & IORING_CQE_F_MORE)) {
       sr.armed = false;
@@ -530,7 +562,7 @@ class UringBackend final : public Backend {
       // terminations to re-arm after, and a single-shot receive that brought a datagram simply
       // did its one job; counting only the other ends keeps recv_rearms == recv_terminations for
       // a socket that was not stopped.
-      const bool planned = (cqe.res == -ECANCELED && (!s.receiving || sr.mode.switching())) || (single && cqe.res >= 0);
+      const bool planned = (cqe.res == -ECANCELED && (!s.reads() || sr.mode.switching())) || (single && cqe.res >= 0);
       sr.mode.receive_ended(single, previous_round_busy_);
       if (!planned) {
         s.counters.recv_terminations.add(1);
@@ -602,7 +634,7 @@ class UringBackend final : public Backend {
   }
 
   void on_send(SocketState& s, const io_uring_cqe& cqe, std::uint32_t slot) {
-    SocketRing& sr = rings_[s.index];
+    SocketRing& sr = ring_of(s);
     // A zero-copy send completes twice: its result (with F_MORE when a notification follows), then
     // the notification that the kernel no longer needs the payload. Only then may the slots go.
     if (cqe.flags & IORING_CQE_F_NOTIF) {
@@ -662,8 +694,8 @@ class UringBackend final : public Backend {
   bool ring_ready_ = false;
   UringSetup setup_;
   std::unique_ptr<BufferRing> buffers_;
-  std::vector<SocketRing> rings_;
-  std::uint32_t wake_index_ = 0;
+  std::vector<std::unique_ptr<SocketRing>> rings_;  // by socket index; stable addresses
+  unsigned fixed_slots_ = 0;  // size of the sparse registered-file table (0: none)
   unsigned last_seen_ = 0;  // completions found by the previous round
   __kernel_timespec deadline_ts_{};  // read by the kernel when the deadline's SQE is submitted
   __kernel_timespec update_ts_{};    // ... and when an update of it is

@@ -21,6 +21,7 @@ using salvo::detail::Worker;
 class NoBackend final : public salvo::detail::Backend {
  public:
   salvo::Result<void> setup(Worker&) override { return {}; }
+  salvo::Result<void> add(salvo::detail::SocketState&) override { return {}; }
   void start_receiving(salvo::detail::SocketState&) override {}
   void stop_receiving(salvo::detail::SocketState&) override {}
   void submit(salvo::detail::SocketState&) override {}

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "alloc/allocation_counter.hpp"
 #include "support/test_support.hpp"
 
 extern "C" {
@@ -74,6 +75,17 @@ void operator delete(void* p, std::size_t) noexcept { __libc_free(p); }
 void operator delete[](void* p, std::size_t) noexcept { __libc_free(p); }
 
 namespace salvo::test {
+
+void start_counting_allocations() {
+  g_allocations = 0;
+  g_counting = true;
+}
+
+std::uint64_t stop_counting_allocations() {
+  g_counting = false;
+  return g_allocations.load();
+}
+
 namespace {
 
 class Allocations : public testing::TestWithParam<BackendKind> {};

@@ -497,8 +497,10 @@ INSTANTIATE_TEST_SUITE_P(
                     UsageCase{"ToPortZero", {"impair", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:0"}, {"--to"}},
                     UsageCase{"MissingTo", {"impair", "--listen", "127.0.0.1:0"}, {"--to"}},
                     UsageCase{"MissingListen", {"impair", "--to", "127.0.0.1:9"}, {"--listen"}},
-                    UsageCase{"BadListen", {"impair", "--listen", "localhost:1", "--to", "127.0.0.1:9"},
-                              {"localhost:1"}}),
+                    UsageCase{"BadListen", {"impair", "--listen", "localhost:http", "--to", "127.0.0.1:9"},
+                              {"localhost:http"}},
+                    UsageCase{"UnknownTo", {"impair", "--listen", "127.0.0.1:0", "--to", "no-such-host.invalid:9"},
+                              {"--to", "no-such-host.invalid"}}),
     [](const testing::TestParamInfo<UsageCase>& p) { return std::string(p.param.name); });
 
 }  // namespace

@@ -391,7 +391,7 @@ const std::vector<UsageCase> usage_cases = {
     {"SizeGarbage", {"ping", "--to", "127.0.0.1:9", "--count", "1", "--size", "big"}, {"--size"}},
     {"MissingTo", {"ping", "--count", "1"}, {"--to"}},
     {"ToWithoutPort", {"ping", "--to", "127.0.0.1", "--count", "1"}, {"127.0.0.1"}},
-    {"ToName", {"ping", "--to", "localhost:9", "--count", "1"}, {"localhost:9"}},
+    {"ToUnknownName", {"ping", "--to", "no-such-host.invalid:9", "--count", "1"}, {"--to", "no-such-host.invalid"}},
     {"ToPortZero", {"ping", "--to", "127.0.0.1:0", "--count", "1"}, {"127.0.0.1:0"}},
     {"NoCountNoDuration", {"ping", "--to", "127.0.0.1:9"}, {"--count", "--duration"}},
     {"CountZero", {"ping", "--to", "127.0.0.1:9", "--count", "0"}, {"--count"}},

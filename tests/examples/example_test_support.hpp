@@ -15,6 +15,7 @@ inline const std::string helloer_bin = SALVO_EXAMPLE_HELLOER;
 inline const std::string multicast_pong_bin = SALVO_EXAMPLE_MULTICAST_PONG;
 inline const std::string multicast_ping_bin = SALVO_EXAMPLE_MULTICAST_PING;
 inline const std::string chat_relay_bin = SALVO_EXAMPLE_CHAT_RELAY;
+inline const std::string ticker_bin = SALVO_EXAMPLE_TICKER;
 inline const std::string python3_bin = SALVO_PYTHON3;        // "" when CMake found none
 inline const std::string interop_dir = SALVO_INTEROP_DIR;    // tests/interop
 

@@ -1,6 +1,8 @@
 // examples/helloer (Twisted's connected-UDP Helloer), run as a child process on each backend: it
-// prints the echo of its "hello" from examples/echo_server, and "No one listening" with exit code 3
-// when the port it connected to is closed. Also: every example's usage errors are one line and exit 2.
+// prints the echo of its "hello" from examples/echo_server, given the server's address or a name
+// for it (localhost), "No one listening" with exit code 3 when the port it connected to is closed,
+// and one line naming the host with exit code 2 for a name that does not resolve. Also: every
+// example's usage errors are one line and exit 2.
 #include <signal.h>
 
 #include "examples/example_test_support.hpp"
@@ -32,6 +34,49 @@ TEST_P(Helloer, PrintsTheEchoOfHelloFromTheEchoServerExample) {
   server.send_signal(SIGTERM);
   const ProcessResult s = server.finish(10s);
   EXPECT_TRUE(s.exited && s.exit_code == 0) << describe(s);
+}
+
+TEST_P(Helloer, ResolvesLocalhostThenPrintsTheEchoOfHello) {
+  ExampleProcess server({echo_server_bin, "127.0.0.1:0"}, backend_env());
+  const auto echoing = server.wait_for_stdout_line("echoing on ", 10s);
+  ASSERT_TRUE(echoing.has_value()) << "echo_server did not start:\n" << server.err_so_far();
+  const std::string port = std::to_string(address_after(*echoing, "echoing on ").port());
+  // The helloer talks to the resolver's first answer; this test's server is on 127.0.0.1 only.
+  const auto localhost = salvo::resolve("localhost", 1);
+  ASSERT_TRUE(static_cast<bool>(localhost)) << localhost.error().message;
+  if (localhost->front() != addr("127.0.0.1:1")) {
+    GTEST_SKIP() << "localhost resolves to " << localhost->front().ip_string() << " first on this machine";
+  }
+
+  ExampleProcess helloer({helloer_bin, "localhost:" + port}, backend_env());
+  ASSERT_TRUE(helloer.wait_for_stdout_line("received ", 10s).has_value())
+      << "no echo printed\nstdout:\n" << helloer.out_so_far() << "\nstderr:\n" << helloer.err_so_far();
+  helloer.send_signal(SIGINT);
+  const ProcessResult r = helloer.finish(10s);
+  ASSERT_TRUE(r.exited) << describe(r);
+  EXPECT_EQ(r.exit_code, 0) << describe(r);
+  const std::vector<std::string> expected = {"now we can only send to host 127.0.0.1 port " + port,
+                                             "received b'hello' from 127.0.0.1:" + port};
+  EXPECT_EQ(lines_of(r.out), expected) << describe(r);
+
+  server.send_signal(SIGTERM);
+  const ProcessResult s = server.finish(10s);
+  EXPECT_TRUE(s.exited && s.exit_code == 0) << describe(s);
+}
+
+TEST_P(Helloer, NameThatDoesNotResolveIsOneLineNamingItAndExitCode2) {
+  // .invalid never resolves (RFC 6761); the resolver answers without the network.
+  ExampleProcess helloer({helloer_bin, "no-such-host.invalid:1234"}, backend_env());
+  const ProcessResult r = helloer.finish(30s);  // it ends by itself once the resolver has answered
+  ASSERT_TRUE(r.exited) << describe(r);
+  EXPECT_EQ(r.exit_code, 2) << describe(r);
+  EXPECT_TRUE(r.out.empty()) << describe(r);
+  // Besides the backend line every example prints at start, exactly one line: the error.
+  const auto lines = lines_of(r.err);
+  ASSERT_EQ(lines.size(), 2u) << describe(r);
+  EXPECT_NE(lines[0].find(backend_line()), std::string::npos) << describe(r);
+  EXPECT_EQ(lines[1].rfind("helloer: ", 0), 0u) << lines[1];
+  EXPECT_NE(lines[1].find("'no-such-host.invalid'"), std::string::npos) << lines[1];
 }
 
 TEST_P(Helloer, SaysNoOneListeningOnAClosedPortAndExits3) {
@@ -72,7 +117,8 @@ TEST_P(ExampleUsage, IsOneLineOnStderrAndExitCode2) {
 }
 
 const std::vector<UsageCase> usage_cases = {
-    {"HelloerHostName", {helloer_bin, "localhost:1234"}, "localhost:1234"},
+    {"HelloerNameWithoutPort", {helloer_bin, "localhost"}, "localhost"},
+    {"HelloerBadName", {helloer_bin, "no_such host:1234"}, "no_such host:1234"},
     {"HelloerPortZero", {helloer_bin, "127.0.0.1:0"}, "port cannot be 0"},
     {"HelloerExtraArgument", {helloer_bin, "127.0.0.1:1234", "more"}, "'more'"},
     {"PongBadGroup", {multicast_pong_bin, "228.0.0.5"}, "228.0.0.5"},

@@ -202,7 +202,7 @@ TEST_P(Connected, ConnectErrorsAreClear) {
   auto engine = make_engine(options());
   must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks));
   must_start(*engine);
-  ASSERT_TRUE(wait_until([&] { return engine->finished(); }, 5s));
+  ASSERT_TRUE(all_sockets_ended(*engine, 5s));
   stop_and_wait(*engine);
   ASSERT_EQ(errors.size(), 3u);
   EXPECT_NE(errors[0].find("port 0"), std::string::npos) << errors[0];
@@ -248,7 +248,7 @@ TEST_P(Connected, SocketOptionsReadBackAsSet) {
   auto engine = make_engine(o);
   must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks));
   must_start(*engine);
-  ASSERT_TRUE(wait_until([&] { return engine->finished(); }, 5s));
+  ASSERT_TRUE(all_sockets_ended(*engine, 5s));
   stop_and_wait(*engine);
   EXPECT_FALSE(seen.broadcast_before);
   EXPECT_TRUE(seen.broadcast_after);

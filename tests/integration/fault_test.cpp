@@ -538,11 +538,11 @@ void stop_inside(BackendKind kind, Hook hook, bool by_engine_stop) {
       case Hook::error: forger.unreachable(server, peer, ICMP_PROT_UNREACH); break;
       default: break;
     }
-    finished = engine->wait_for(50ms);
+    finished = wait_until([&] { return engine->open_sockets() == 0; }, 50ms);
   }
   // Stimuli after the stop go nowhere; give a late hook the chance to show anyway.
   if (hook == Hook::datagrams) client.send_to(make_payload(99, 16), server);
-  ASSERT_TRUE(finished || engine->wait_for(5s)) << "the engine did not finish after the hook ended it";
+  ASSERT_TRUE(all_sockets_ended(*engine, 5s) || finished) << "the socket did not close after the hook ended it";
   engine->wait();
 
   const auto calls = seen.call_list();

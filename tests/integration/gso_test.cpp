@@ -76,7 +76,7 @@ class Gso : public testing::TestWithParam<BackendKind> {
     auto engine = make_engine(o);
     must_listen(*engine, bind, recording_factory(recorder, hooks, Record::nothing));
     must_start(*engine);
-    EXPECT_TRUE(wait_until([&] { return engine->finished(); }, 20s)) << "engine did not finish by itself";
+    EXPECT_TRUE(all_sockets_ended(*engine, 20s)) << "engine did not finish by itself";
     stop_and_wait(*engine);
     Outcome out;
     out.counters = engine->counters();
@@ -227,7 +227,7 @@ TEST_P(Gso, V4MappedDestinationsUseTheIpv4Limit) {
     auto engine = make_engine(options());
     must_listen(*engine, addr("[::ffff:127.0.0.1]:0"), recording_factory(recorder, hooks, Record::nothing));
     must_start(*engine);
-    EXPECT_TRUE(wait_until([&] { return engine->finished(); }, 20s));
+    EXPECT_TRUE(all_sockets_ended(*engine, 20s));
     stop_and_wait(*engine);
     const Counters c = engine->counters();
     EXPECT_EQ(c.sent, rc.count) << describe(c);
@@ -352,7 +352,7 @@ TEST_P(Gso, ARunToAnUnsendableDestinationLeavesGsoOn) {
   auto engine = make_engine(options());
   must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
   must_start(*engine);
-  EXPECT_TRUE(wait_until([&] { return engine->finished(); }, 20s));
+  EXPECT_TRUE(all_sockets_ended(*engine, 20s));
   stop_and_wait(*engine);
   const Counters c = engine->counters();
   EXPECT_EQ(c.sent, 3u) << describe(c);
@@ -385,7 +385,7 @@ TEST_P(Gso, FallbackIsPerSocket) {
   must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
   must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
   must_start(*engine);
-  EXPECT_TRUE(wait_until([&] { return engine->finished(); }, 20s));
+  EXPECT_TRUE(all_sockets_ended(*engine, 20s));
   stop_and_wait(*engine);
   const Counters c = engine->counters();
   EXPECT_EQ(c.sent, 20u) << describe(c);
@@ -433,7 +433,7 @@ TEST_P(Gso, LoadFedThroughOnWritableArrivesExactlyOnce) {
     ASSERT_TRUE(m->payload == make_payload(seq, 100));
     ++received;
   }
-  EXPECT_TRUE(wait_until([&] { return engine->finished(); }, 10s));
+  EXPECT_TRUE(all_sockets_ended(*engine, 10s));
   stop_and_wait(*engine);
   const Counters c = engine->counters();
   EXPECT_EQ(received, total) << describe(c);
@@ -460,7 +460,7 @@ TEST_P(Gso, RunsToARefusingPortAreRetriedAndCounted) {
   auto engine = make_engine(options());
   must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
   must_start(*engine);
-  EXPECT_TRUE(wait_until([&] { return engine->finished(); }, 20s));
+  EXPECT_TRUE(all_sockets_ended(*engine, 20s));
   stop_and_wait(*engine);
   const Counters c = engine->counters();
   EXPECT_EQ(c.send_requests, 40u) << describe(c);

@@ -61,7 +61,9 @@ class MetadataProtocol final : public Protocol {
              d.timestamp_ns, d.hardware_timestamp_ns, now, d.segment_size, {}};
       for (auto seg : segments(d)) s.segments.push_back(seg.size());
       shared_.seen.push_back(std::move(s));
-      if (reply_) EXPECT_EQ(t.reply(d, d.payload), SendResult::queued);
+      if (reply_) {
+        EXPECT_EQ(t.reply(d, d.payload), SendResult::queued);
+      }
     }
   }
 

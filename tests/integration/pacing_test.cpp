@@ -80,7 +80,7 @@ TEST_P(Pacing, OnWritableWaitsForTheDeferredTimeAndResumesByItself) {
   must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, pacer.hooks()));
   const auto started = steady_clock::now();
   must_start(*engine);
-  ASSERT_TRUE(wait_until([&] { return engine->finished(); }, 10s)) << "the paced sender never finished";
+  ASSERT_TRUE(all_sockets_ended(*engine, 10s)) << "the paced sender never finished";
   const auto elapsed = steady_clock::now() - started;
   stop_and_wait(*engine);
 

@@ -44,7 +44,7 @@ StartRun run_on_start(EngineOptions o, const Address& bind, std::function<void(T
   run.bound = must_listen(*engine, bind, recording_factory(recorder, hooks));
   must_start(*engine);
   // The only socket stops listening from its start hook, so the engine finishes without stop().
-  EXPECT_TRUE(wait_until([&] { return engine->finished(); }, 10s)) << "engine did not finish by itself";
+  EXPECT_TRUE(all_sockets_ended(*engine, 10s)) << "engine did not finish by itself";
   stop_and_wait(*engine);
   run.counters = engine->counters();
   run.events = recorder.events();
@@ -283,7 +283,7 @@ TEST_P(SendPath, OnWritableFeedsALoadUntilDone) {
     seen[seq] = true;
     ++received;
   }
-  EXPECT_TRUE(wait_until([&] { return engine->finished(); }, 10s));
+  EXPECT_TRUE(all_sockets_ended(*engine, 10s));
   stop_and_wait(*engine);
   const Counters c = engine->counters();
   EXPECT_EQ(received, total) << describe(c);

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -378,6 +379,22 @@ Address must_listen(Engine& engine, const Address& address, const ProtocolFactor
 
 void must_start(Engine& engine) {
   if (auto r = engine.start(); !r) throw std::runtime_error("start: " + r.error().message);
+}
+
+void run_on_worker(Engine& engine, std::function<void(Reactor&)> fn, unsigned worker) {
+  std::promise<void> ran;
+  auto done = ran.get_future();
+  ASSERT_TRUE(engine.post(worker, [&](Reactor& r) {
+    fn(r);
+    ran.set_value();
+  }));
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready) << "worker " << worker << " did not run a post";
+}
+
+bool all_sockets_ended(Engine& engine, milliseconds timeout) {
+  const bool ended = wait_until([&] { return engine.open_sockets() == 0; }, timeout);
+  engine.stop();
+  return engine.wait_for(timeout) && ended;
 }
 
 void stop_and_wait(Engine& engine, milliseconds timeout) {

@@ -202,6 +202,13 @@ Address must_listen(Engine& engine, const Address& address, const ProtocolFactor
 void must_start(Engine& engine);
 // stop() and join within `timeout`, or throw (a hung engine must fail the test, not the run).
 void stop_and_wait(Engine& engine, milliseconds timeout = 10s);
+// Waits up to `timeout` for every socket of the engine to have closed by itself (its protocol
+// stopped listening); then stops the engine (which runs until stop()) and joins it. False when
+// some socket was still open at the deadline.
+bool all_sockets_ended(Engine& engine, milliseconds timeout);
+// Runs fn on worker `worker` with its Reactor (Engine::post) and waits up to 10 s for it to have
+// run; a worker that never gets to it fails the test.
+void run_on_worker(Engine& engine, std::function<void(Reactor&)> fn, unsigned worker = 0);
 
 // Every backend Engine::create accepts on this machine and build, computed once.
 const std::vector<BackendKind>& available_backends();

@@ -148,9 +148,11 @@ struct BlastFlags {
 int run_blast(const BlastFlags& flags, bool size_given) {
   auto options = to_engine_options(flags.common);
   if (!options) return usage_error(options.error().message);
-  auto to = Address::parse(flags.to);
-  if (!to) return usage_error(to.error().message);
-  if (to->port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
+  auto endpoints = resolve_bind_and_to(flags.bind, flags.to);
+  if (!endpoints) return usage_error(endpoints.error().message);
+  const std::optional<Address> bind = endpoints->bind;
+  const Address to = endpoints->to;
+  if (to.port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
   if (flags.count == 0 && flags.common.duration_s <= 0) {
     return usage_error("blast needs --count N or --duration S (a load must end by itself)");
   }
@@ -166,23 +168,21 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     if (!range) return usage_error(range.error().message);
     plan.sizes = *range;
   }
-  const std::size_t limit = to->is_v4() || to->is_v4_mapped() ? 65507 : 65527;
+  const std::size_t limit = to.is_v4() || to.is_v4_mapped() ? 65507 : 65527;
   if (plan.sizes.max > limit) {
     const std::string flag = flags.size_range.empty() ? "--size " + std::to_string(flags.size)
                                                       : "--size-range " + flags.size_range;
     return usage_error(flag + ": larger than a UDP datagram to " + flags.to + " can be (" + std::to_string(limit) + ")");
   }
-  Address source = to->is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
-  if (!flags.bind.empty()) {
-    auto b = Address::parse(flags.bind);
-    if (!b) return usage_error(b.error().message);
-    source = *b;
-    if (source.is_v4() && to->is_v6() && !to->is_v4_mapped()) {
+  Address source = to.is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
+  if (bind) {
+    source = *bind;
+    if (source.is_v4() && to.is_v6() && !to.is_v4_mapped()) {
       return usage_error("--bind " + flags.bind + " is IPv4 but --to " + flags.to + " is IPv6");
     }
     // An IPv6 socket reaches IPv4 peers only when bound to the wildcard (dual-stack).
     if (source.is_v6() && !source.is_unspecified() && !source.is_v4_mapped() &&
-        (to->is_v4() || to->is_v4_mapped())) {
+        (to.is_v4() || to.is_v4_mapped())) {
       return usage_error("--bind " + flags.bind + " is IPv6 but --to " + flags.to + " is IPv4");
     }
     if (flags.flows > 1 && source.port() != 0) {
@@ -199,7 +199,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   options->zerocopy_send = flags.zerocopy;
 
   const unsigned workers = options->workers;
-  plan.to = *to;
+  plan.to = to;
   plan.how.traffic_class = static_cast<std::int16_t>(flags.tos);
   plan.seed = flags.seed;
   plan.rate = *rate;
@@ -243,7 +243,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   }
   if (flags.common.json) {
     nlohmann::json j = session_json("blast", **engine, session);
-    j["to"] = to->to_string();
+    j["to"] = to.to_string();
     if (flags.size_range.empty()) j["size"] = flags.size;
     j["size_min"] = plan.sizes.min;
     j["size_max"] = plan.sizes.max;
@@ -271,7 +271,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
 Command add_blast_command(CLI::App& app) {
   auto flags = std::make_shared<BlastFlags>();
   CLI::App* sub = app.add_subcommand("blast", "send datagrams, as fast as possible or paced at --rate");
-  sub->add_option("--to", flags->to, "destination, e.g. 127.0.0.1:9000")->required()->check(check_address);
+  sub->add_option("--to", flags->to, "destination, e.g. 127.0.0.1:9000, [::1]:9000 or localhost:9000")->required()->check(check_address);
   sub->add_option("--bind", flags->bind, "source address (default: any, ephemeral port)")->check(check_address);
   CLI::Option* size = sub->add_option("--size", flags->size, "payload bytes per datagram")
                           ->check(CLI::Range(0, 65527))

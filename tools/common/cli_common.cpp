@@ -1,5 +1,7 @@
 #include "common/cli_common.hpp"
 
+#include "salvo/resolve.hpp"
+
 namespace salvo::cli {
 namespace {
 
@@ -54,6 +56,8 @@ void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
 
 Result<EngineOptions> to_engine_options(const CommonFlags& f) {
   EngineOptions o;
+  // A command ends when its sockets have (blast --count), not only on a signal or --duration.
+  o.stop_when_sockets_closed = true;
   auto kind = parse_backend_kind(f.backend);
   if (!kind) return kind.error();
   o.backend = *kind;
@@ -77,8 +81,35 @@ Result<EngineOptions> to_engine_options(const CommonFlags& f) {
 }
 
 std::string check_address(const std::string& text) {
-  auto a = Address::parse(text);
-  return a ? std::string() : a.error().message;
+  auto checked = check_endpoint(text);
+  return checked ? std::string() : checked.error().message;
+}
+
+Result<Address> resolve_flag(const std::string& flag, const std::string& text, Address::Family family) {
+  // A numeric address is kept whatever its family: the commands' own checks then name both flags.
+  if (auto numeric = Address::parse(text)) return *numeric;
+  auto resolved = resolve_endpoint(text, family);
+  if (!resolved) return Error{resolved.error().code, flag + ": " + resolved.error().message};
+  return resolved;
+}
+
+Address::Family peer_family(const std::optional<Address>& source) {
+  if (!source || source->family() == Address::Family::none) return Address::Family::none;
+  if (source->is_v4() || source->is_v4_mapped()) return Address::Family::v4;
+  return source->is_unspecified() ? Address::Family::none : Address::Family::v6;
+}
+
+Result<Endpoints> resolve_bind_and_to(const std::string& bind_text, const std::string& to_text) {
+  Endpoints e;
+  if (!bind_text.empty()) {
+    auto b = resolve_flag("--bind", bind_text);
+    if (!b) return b.error();
+    e.bind = *b;
+  }
+  auto to = resolve_flag("--to", to_text, peer_family(e.bind));
+  if (!to) return to.error();
+  e.to = *to;
+  return e;
 }
 
 }  // namespace salvo::cli

@@ -32,7 +32,26 @@ void add_common_flags(CLI::App& app, CommonFlags& flags, bool server);
 // Validates what CLI11 cannot (backend names, CPU lists) and builds the engine's options.
 Result<EngineOptions> to_engine_options(const CommonFlags& flags);
 
-// CLI11 check for HOST:PORT arguments.
+// CLI11 check for HOST:PORT arguments: numeric ("127.0.0.1:9000", "[::1]:9000") or NAME:PORT. The
+// syntax only: names are looked up once, by resolve_flag() when the command runs.
 std::string check_address(const std::string& text);
+
+// The address of a HOST:PORT flag that check_address passed: a numeric one as written, a name
+// through the system resolver (its first answer of `family`; Family::none takes either). A name
+// that does not resolve is an error naming the flag and the host, for usage_error().
+Result<Address> resolve_flag(const std::string& flag, const std::string& text,
+                             Address::Family family = Address::Family::none);
+
+// The family of the peers a socket bound to `source` can reach: IPv4 from an IPv4 or v4-mapped
+// address, IPv6 from another IPv6 one, either from the dual-stack "::" or when nothing is bound.
+Address::Family peer_family(const std::optional<Address>& source);
+
+// A sender's --bind (optional) and --to, looked up in that order, so that a --to name resolves to
+// an address of the family the source can reach. Errors name the flag.
+struct Endpoints {
+  std::optional<Address> bind;
+  Address to;
+};
+Result<Endpoints> resolve_bind_and_to(const std::string& bind_text, const std::string& to_text);
 
 }  // namespace salvo::cli

@@ -4,6 +4,10 @@
 #include <ctime>
 
 namespace salvo::cli {
+namespace {
+// How long the first SIGINT/SIGTERM gives protocols to finish before the engine stops.
+constexpr std::chrono::milliseconds drain_grace{2000};
+}  // namespace
 
 void block_stop_signals() {
   sigset_t set;
@@ -25,13 +29,20 @@ SessionResult run_session(Engine& engine, const CommonFlags& flags) {
   auto last_activity = start;
   std::uint64_t last_received = 0;
   bool stopping = false;
+  bool draining = false;
   const timespec tick{0, 50'000'000};  // 50 ms: the resolution of --duration and --idle-exit
 
   while (!engine.finished()) {
-    if (sigtimedwait(&set, nullptr, &tick) > 0 && !stopping) {
+    if (sigtimedwait(&set, nullptr, &tick) > 0) {
+      // The first signal drains (protocols finish what they owe), a second ends at once.
       result.interrupted = true;
-      stopping = true;
-      engine.stop();
+      if (!draining && !stopping) {
+        draining = true;
+        engine.drain(drain_grace);
+      } else {
+        stopping = true;
+        engine.stop();
+      }
     }
     const auto now = clock::now();
     const std::uint64_t received = engine.counters().received;
@@ -39,7 +50,7 @@ SessionResult run_session(Engine& engine, const CommonFlags& flags) {
       last_received = received;
       last_activity = now;
     }
-    if (stopping) continue;
+    if (stopping || draining) continue;
     const bool duration_over =
         flags.duration_s > 0 && now - start >= std::chrono::duration<double>(flags.duration_s);
     const bool idle_over =

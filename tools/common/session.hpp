@@ -1,5 +1,7 @@
 // Running an engine from the command line: until SIGINT/SIGTERM, --duration, --idle-exit, or until
-// every worker has finished by itself (blast --count). The controlling thread only watches
+// every worker has finished by itself (its sockets ended: blast --count, with
+// EngineOptions::stop_when_sockets_closed). The first SIGINT/SIGTERM drains the engine
+// (Engine::drain, two seconds), a second stops it at once. The controlling thread only watches
 // counters and the clock; the workers do all I/O.
 #pragma once
 

@@ -64,9 +64,9 @@ int run_impair(const ImpairFlags& flags) {
     return usage_error("--workers " + std::to_string(options->workers) +
                        ": impair runs on one worker (its decisions follow the arrival order)");
   }
-  auto listen = Address::parse(flags.listen);
+  auto listen = resolve_flag("--listen", flags.listen);
   if (!listen) return usage_error(listen.error().message);
-  auto to = Address::parse(flags.to);
+  auto to = resolve_flag("--to", flags.to);
   if (!to) return usage_error(to.error().message);
   if (to->port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
   if (to->is_unspecified()) return usage_error("--to " + flags.to + ": a destination cannot be the any-address");

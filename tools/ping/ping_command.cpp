@@ -64,15 +64,17 @@ int run_ping(const PingFlags& flags) {
     return usage_error("ping runs on one worker (--workers 1); for more load run several pings and "
                        "combine their --json results with salvo merge");
   }
-  auto to = Address::parse(flags.to);
-  if (!to) return usage_error(to.error().message);
-  if (to->port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
+  auto endpoints = resolve_bind_and_to(flags.bind, flags.to);
+  if (!endpoints) return usage_error(endpoints.error().message);
+  const std::optional<Address> bind = endpoints->bind;
+  const Address to = endpoints->to;
+  if (to.port() == 0) return usage_error("--to " + flags.to + ": destination port cannot be 0");
   const double rate = *parse_rate(flags.rate);  // the flag's check already passed
   if (flags.size < ping_header_size) {
     return usage_error("--size " + std::to_string(flags.size) + ": smaller than the ping header (" +
                        std::to_string(ping_header_size) + " bytes)");
   }
-  const std::size_t limit = to->is_v4() || to->is_v4_mapped() ? 65507 : 65527;
+  const std::size_t limit = to.is_v4() || to.is_v4_mapped() ? 65507 : 65527;
   if (flags.size > limit) {
     return usage_error("--size " + std::to_string(flags.size) + ": larger than a UDP datagram to " + flags.to +
                        " can be (" + std::to_string(limit) + ")");
@@ -87,12 +89,10 @@ int run_ping(const PingFlags& flags) {
     const auto by_duration = planned >= 1.8e19 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(planned);
     count = count == 0 ? by_duration : std::min(count, by_duration);
   }
-  Address source = to->is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
-  if (!flags.bind.empty()) {
-    auto b = Address::parse(flags.bind);
-    if (!b) return usage_error(b.error().message);
-    source = *b;
-    const bool to_v4 = to->is_v4() || to->is_v4_mapped();
+  Address source = to.is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
+  if (bind) {
+    source = *bind;
+    const bool to_v4 = to.is_v4() || to.is_v4_mapped();
     if (source.is_v4() && !to_v4) return usage_error("--bind " + flags.bind + " is IPv4 but --to " + flags.to + " is IPv6");
     if (source.is_v6() && !source.is_unspecified() && !source.is_v4_mapped() && to_v4) {
       return usage_error("--bind " + flags.bind + " is IPv6 but --to " + flags.to + " is IPv4");
@@ -112,7 +112,7 @@ int run_ping(const PingFlags& flags) {
   options->deliver_truncated = true;
 
   PingPlan plan;
-  plan.to = *to;
+  plan.to = to;
   plan.size = flags.size;
   plan.rate = rate;
   plan.count = count;
@@ -138,12 +138,12 @@ int run_ping(const PingFlags& flags) {
 
   const double linger_s = std::chrono::duration<double>(result->linger).count();
   print_summary("ping", **engine, session);
-  const std::string summary = ping_summary_text(to->to_string(), result->counts, result->latency,
+  const std::string summary = ping_summary_text(to.to_string(), result->counts, result->latency,
                                                 result->all_sent ? linger_s : -1);
   std::fputs(summary.c_str(), flags.common.json ? stderr : stdout);
   if (flags.common.json) {
     nlohmann::json j = session_json("ping", **engine, session);
-    j["to"] = to->to_string();
+    j["to"] = to.to_string();
     j["bind"] = bound->to_string();
     j["size"] = flags.size;
     j["rate"] = rate;
@@ -155,7 +155,7 @@ int run_ping(const PingFlags& flags) {
   }
   std::fflush(stdout);
   if (!flags.hgrm.empty()) {
-    const std::string comment = "salvo ping " + to->to_string() + ": round-trip latency from the scheduled send time\n"
+    const std::string comment = "salvo ping " + to.to_string() + ": round-trip latency from the scheduled send time\n"
                                 "values in microseconds (us); " + std::to_string(result->latency.total()) + " replies";
     if (auto written = write_hgrm_file(flags.hgrm, result->latency, comment); !written) {
       std::fprintf(stderr, "salvo: %s\n", written.error().message.c_str());
@@ -170,7 +170,7 @@ int run_ping(const PingFlags& flags) {
 Command add_ping_command(CLI::App& app) {
   auto flags = std::make_shared<PingFlags>();
   CLI::App* sub = app.add_subcommand("ping", "open-loop round-trip latency against a UDP echo server");
-  sub->add_option("--to", flags->to, "the echo server, e.g. 127.0.0.1:9000")->required()->check(check_address);
+  sub->add_option("--to", flags->to, "the echo server, e.g. 127.0.0.1:9000, [::1]:9000 or localhost:9000")->required()->check(check_address);
   sub->add_option("--rate", flags->rate, "datagrams per second (open loop, on a fixed schedule)")
       ->check(check_rate)
       ->capture_default_str();

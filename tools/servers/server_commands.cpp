@@ -85,7 +85,7 @@ int run_server(const char* name, const ServerFlags& flags, const PartsMaker& mak
     options->timestamps = EngineOptions::Timestamps::software;
   }
   if (flags.reply_from_arrival) options->receive_destination = true;
-  auto bind = Address::parse(flags.bind);
+  auto bind = resolve_flag("--bind", flags.bind);
   if (!bind) return usage_error(bind.error().message);
   if (auto writable = check_metrics_path(flags.metrics); !writable) return usage_error(writable.error().message);
   const ServerParts parts = make_parts(flags, *options);
@@ -118,7 +118,7 @@ int run_server(const char* name, const ServerFlags& flags, const PartsMaker& mak
 
 CLI::App* add_server(CLI::App& app, const char* name, const char* description, ServerFlags& flags) {
   CLI::App* sub = app.add_subcommand(name, description);
-  sub->add_option("--bind", flags.bind, "address to listen on, e.g. 127.0.0.1:9000 or [::1]:9000")
+  sub->add_option("--bind", flags.bind, "address to listen on, e.g. 127.0.0.1:9000, [::1]:9000 or localhost:9000")
       ->required()
       ->check(check_address);
   add_common_flags(*sub, flags.common, /*server=*/true);

@@ -1,11 +1,15 @@
 // Engine: owns the worker threads, their backends and their sockets.
 //
-// Lifecycle: create() -> listen() one or more times -> start() -> [running] -> stop() -> wait().
-// listen() opens and binds one socket per worker right away, so "port in use" and "bad address"
-// come back from listen(), not from a worker thread later.
+// Lifecycle: create() -> listen()/open() any number of times -> start() -> [running; listen()
+// and open() still work] -> drain() or stop() -> wait(). An engine may start with no sockets; it
+// runs until stop() (or a drain's end), serving timers and posted work, whether or not any socket
+// is open. listen() and open() bind on the calling thread, so "port in use", "bad address" and
+// EMFILE come back from them, not from a worker thread later.
 //
-// Threading: create/listen/start/wait are for one controlling thread. stop(), counters(),
-// worker_counters() and finished() may be called from any thread. The destructor stops and joins.
+// Threading: create/start/wait are for one controlling thread. listen(), open(), post(),
+// drain(), stop(), counters(), worker_counters() and finished() may be called from any thread
+// once the engine exists (listen/open/adopt from several threads at once before start() are not
+// supported). The destructor stops and joins.
 #pragma once
 
 #include <chrono>
@@ -19,6 +23,8 @@
 #include "salvo/engine_options.hpp"
 #include "salvo/error.hpp"
 #include "salvo/protocol.hpp"
+#include "salvo/reactor.hpp"
+#include "salvo/socket_options.hpp"
 
 namespace salvo {
 
@@ -37,16 +43,28 @@ class Engine {
 
   // Opens one socket per worker bound to `address` (SO_REUSEPORT when workers > 1; port 0 picks
   // one free port shared by all of them) and attaches a protocol from `factory` to each.
-  // Returns the bound address. Only before start().
+  // Returns the bound address. Before start() or while running (Twisted: listenUDP at any time):
+  // then each worker attaches its socket in its next round and runs on_start there.
   Result<Address> listen(const Address& address, const ProtocolFactory& factory);
 
   // listen() for a port other sockets and programs may share (Twisted: listenMulticast with
   // listenMultiple=True): SO_REUSEADDR and SO_REUSEPORT are set and the port-in-use check is
   // skipped, so several receivers on one host each get a copy of every multicast datagram.
+  // `socket`: options for every socket of this listen() (socket_options.hpp); its buffer sizes,
+  // when 0, are EngineOptions::socket_receive_buffer / socket_send_buffer. socket.reuse_port, like
+  // listen_multiple, also skips the port-in-use check, so that the sockets may join a group others
+  // hold.
   struct ListenOptions {
     bool listen_multiple = false;
+    SocketOptions socket{};
   };
   Result<Address> listen(const Address& address, const ProtocolFactory& factory, const ListenOptions& how);
+
+  // One socket on one worker: bound to `local` (port 0 picks one), optionally connected
+  // (how.connect_to), served by `protocol`. Returns the bound address. Before start() or while
+  // running; from a hook on that worker, Reactor::open does the same and returns the Transport.
+  Result<Address> open(unsigned worker, const Address& local, std::unique_ptr<Protocol> protocol,
+                       const OpenOptions& how = {});
 
   // Serves a UDP socket made elsewhere (socket activation: systemd's LISTEN_FDS, inetd, a parent
   // process). The engine takes ownership of `fd` (it closes it at stop, or on failure here) and
@@ -58,11 +76,12 @@ class Engine {
   // Starts the worker threads; each calls on_start for its sockets, then serves.
   Result<void> start();
 
-  // Asks every worker to stop: reading stops, queued sends are flushed, on_stop runs once per
-  // protocol, sockets close. Returns at once; use wait() to join. Safe from any thread.
+  // Asks every worker to stop: work posted before this call runs first, then reading stops,
+  // queued sends are flushed, on_stop runs once per protocol, sockets close. Returns at once; use
+  // wait() to join. Safe from any thread.
   void stop() noexcept;
 
-  // Blocks until every worker has finished (after stop(), or when all its sockets stopped).
+  // Blocks until every worker has finished (after stop() or drain()).
   void wait();
   // Waits at most `timeout`; true when every worker has finished.
   bool wait_for(std::chrono::milliseconds timeout);
@@ -75,6 +94,18 @@ class Engine {
   // does. Functions accepted before the worker finishes all run, even after stop(); later calls
   // fail with Errc::invalid_state. fn must not throw.
   Result<void> post(unsigned worker, std::function<void()> fn);
+  // The same, handing fn the worker's Reactor (timers, open, resolve).
+  Result<void> post(unsigned worker, std::function<void(Reactor&)> fn);
+
+  // Graceful stop: every worker stops reading, each protocol hears on_draining(time left) and
+  // closes its socket when it has finished (timers, sends and on_writable keep working), and at
+  // `grace` from now whatever is still open stops as with stop(). The workers finish when their
+  // sockets have closed. Any thread; after start(). A later stop() ends the drain at once.
+  void drain(std::chrono::milliseconds grace) noexcept;
+
+  // Sockets open on all workers right now (a socket counts from its attach until it closed). Any
+  // thread; a program that stops once its sockets have ended by themselves polls this.
+  std::size_t open_sockets() const noexcept;
 
   const BackendChoice& backend() const noexcept;
   const EngineOptions& options() const noexcept;

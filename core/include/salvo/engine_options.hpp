@@ -123,6 +123,17 @@ struct EngineOptions {
   bool zerocopy_send = false;
   std::uint32_t zerocopy_min_bytes = 16384;
 
+  // An engine runs until stop() (or a drain's end), with or without open sockets, as Twisted's
+  // reactor does. A program whose work ends with its sockets (a load generator, a one-shot client)
+  // sets this: a worker that had sockets and has closed them all then stops by itself, and the
+  // engine finishes once every worker has.
+  bool stop_when_sockets_closed = false;
+
+  // Timers a worker's users may have pending at once (Reactor::call_later and the rest, and the
+  // timers sockets own). The table is allocated once, at create(); a full one refuses a new timer
+  // with Errc::full instead of growing. About 150 bytes each; at most 1048576.
+  std::uint32_t timers_per_worker = 4096;
+
   // How long a stopping socket waits for a full socket send buffer to drain before the datagrams
   // still queued are counted as dropped_send_error.
   std::chrono::milliseconds stop_flush_timeout{1000};

@@ -18,6 +18,9 @@ enum class Errc {
   backend_unavailable,  // the requested backend cannot run on this machine
   invalid_state,        // a call made at the wrong point of the lifecycle (listen after start, ...)
   family_mismatch,      // an IPv6 destination on an IPv4 socket
+  full,                 // a table sized at start-up (a worker's timers) has no free entry
+  name_not_resolved,    // the system resolver gave no address for a host name (salvo/resolve.hpp)
+  cancelled,            // work dropped before it ran, e.g. a name lookup queued when its resolver shut down
 };
 
 const std::error_category& salvo_category() noexcept;

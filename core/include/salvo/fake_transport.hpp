@@ -18,6 +18,8 @@
 //   writable(p)         on_writable while the protocol asked for it and the queue has room, as the
 //                       worker feeds a writer; then a flush
 //   stop(p)             the engine stopping: reads off, a last flush, on_stop
+//   drain(p, left)      the engine draining: reads off, on_draining, a flush
+//   advance(p, d)       the clock moves on: due timers run at their due times, a flush after each
 // After every hook, if the protocol called transport.stop_listening(), the queue is flushed, the
 // fake closes and on_stop runs (once), as the engine does.
 //
@@ -27,6 +29,11 @@
 // fail_sends(n, err) makes the "kernel" refuse the next n datagrams flushed, as sendmmsg failing:
 // counted as dropped_send_error, reported through on_refused(destination) for ECONNREFUSED and
 // on_error otherwise, exactly as the worker does.
+//
+// Timers: the fake has a reactor of its own on a clock only the test moves (advance), so a
+// protocol's timers are tested without sleeping; timers the socket owns go when it closes.
+// pause_reading() holds deliveries back: deliver() then delivers nothing, as a paused socket reads
+// nothing (the kernel would keep the datagrams; the fake does not).
 //
 // The counters a system call would move (rx_syscalls, tx_syscalls, eagain, kernel_drops,
 // no_buffer, discarded_at_close) stay 0; the others follow the accounting rules of counters.hpp.
@@ -71,7 +78,10 @@ namespace salvo {
 
 namespace detail {
 struct SocketState;
+class ReactorCore;
 }
+
+class Reactor;
 
 struct FakeTransportOptions {
   // The send queue, as EngineOptions::send_queue_entries (a power of two) and send_queue_bytes.
@@ -87,6 +97,10 @@ struct FakeTransportOptions {
   bool hold_sends = false;
   // Back the fake with an unbound, never used UDP socket so that socket options are real calls.
   bool real_socket = false;
+  // The fake's reactor: how many timers it holds, and where its clock starts (advance() moves it;
+  // nothing else does, so timers fire only when the test says time has passed).
+  std::uint32_t timers = 1024;
+  std::chrono::steady_clock::time_point start_time{};
 };
 
 // One datagram to inject. Owns its bytes.
@@ -158,6 +172,20 @@ class FakeTransport {
 
   // The engine stopping (Engine::stop): reads off, queued sends flushed, on_stop. Once.
   void stop(Protocol& protocol);
+  // The engine draining (Engine::drain): reads off for good, on_draining(left), then a flush; the
+  // protocol's timers go on with advance(), and it closes when it calls stop_listening().
+  void drain(Protocol& protocol, std::chrono::nanoseconds left);
+
+  // The reactor the protocol's transport().reactor() answers: timers work, on the fake's clock;
+  // open() fails (Errc::invalid_state); resolve() asks the system at once and answers at the next
+  // advance().
+  Reactor& reactor() noexcept;
+  std::chrono::steady_clock::time_point now() const noexcept;
+  // Moves the clock forward, running every timer that falls due on the way at its own due time
+  // (reactor().now() is that time inside the callback), with a flush after each, as the worker
+  // does. Returns how many callbacks ran. A zero step runs what is already due.
+  std::size_t advance(Protocol& protocol, std::chrono::steady_clock::duration by);
+  std::size_t advance_to(Protocol& protocol, std::chrono::steady_clock::time_point when);
 
   // The "kernel" refuses the next `count` datagrams flushed with `err` (an errno value).
   void fail_sends(std::size_t count, int err);
@@ -181,6 +209,7 @@ class FakeTransport {
   std::size_t flush_queue(Protocol& protocol);
 
   std::unique_ptr<detail::SocketState> state_;
+  std::unique_ptr<detail::ReactorCore> core_;
   FakeTransportOptions options_;
   std::vector<SentDatagram> sent_;
   std::vector<std::byte> rx_buffer_;

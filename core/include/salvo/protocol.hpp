@@ -4,6 +4,7 @@
 // socket, never concurrently. A hook must not block: it holds up every socket of its worker.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <span>
@@ -45,8 +46,16 @@ class Protocol {
   // Any other asynchronous socket error. Reception continues.
   virtual void on_error(std::error_code /*error*/, Transport& /*transport*/) {}
 
+  // The engine is draining (Engine::drain, or a service's first SIGTERM): this socket reads no
+  // more, and has `left` until it is stopped. Timers, sends and on_writable keep working; call
+  // transport.stop_listening() when the protocol has finished (answered what it owes, flushed its
+  // state): the socket then closes and on_stop runs. The default finishes at once.
+  virtual void on_draining(std::chrono::nanoseconds left, Transport& transport);
+
   // The socket is closed and will deliver nothing more; called exactly once (Twisted:
-  // stopProtocol). The transport is no longer usable. For an engine destroyed without ever
+  // stopProtocol). The transport is no longer usable. The engine keeps the protocol object (so
+  // that a program may read what it gathered) until a socket opened later on the same worker
+  // takes its place, or the engine is destroyed. For an engine destroyed without ever
   // being started, this runs on the destroying thread.
   virtual void on_stop() {}
 };

@@ -1,7 +1,8 @@
 // Transport: a protocol's handle on its socket (Twisted: IUDPTransport).
 //
 // Threading: a Transport belongs to its worker thread; call it only from that worker's Protocol
-// hooks. It stays valid from on_start until on_stop.
+// hooks, timer callbacks and posted functions. It stays valid from on_start until on_stop (after
+// that the worker may reuse its memory for a socket opened later).
 //
 // Sending copies the payload into the socket's bounded send queue; the queue is flushed in one
 // batch (sendmmsg, or one io_uring submission) at the end of the current hook. A full queue is a
@@ -18,12 +19,16 @@
 #include "salvo/counters.hpp"
 #include "salvo/datagram.hpp"
 #include "salvo/error.hpp"
+#include "salvo/send_channel.hpp"
+#include "salvo/timer.hpp"
 
 namespace salvo {
 
 namespace detail {
 struct SocketState;
 }
+
+class Reactor;
 
 enum class SendResult : std::uint8_t {
   queued,           // copied into the send queue; goes out at the end of the current hook
@@ -112,6 +117,19 @@ class Transport {
   // The interface multicast goes out of (Twisted: setOutgoingInterface).
   Result<void> set_multicast_interface(const Interface& where) noexcept;
 
+  // The path MTU the kernel knows for the connected peer (IP_MTU / IPV6_MTU): the largest IP
+  // packet, headers included, that goes out unfragmented; it drops as ICMP "too big" reports come
+  // in (on_path_mtu). Only a connected socket has one path: unconnected, and on a FakeTransport,
+  // it is Errc::invalid_state.
+  Result<unsigned> path_mtu() const noexcept;
+
+  // The socket's file descriptor, for what salvo does not wrap: getsockopt, setsockopt of options
+  // salvo does not manage (SO_PRIORITY, IP_TTL, a BPF filter, ...), ioctl reads (SIOCOUTQ).
+  // Never close it, read from it, write to it, change its O_NONBLOCK or connect it (use connect()):
+  // the worker and its backend own the descriptor and its queues. -1 once the socket is closed,
+  // and on a FakeTransport without options.real_socket.
+  int native_handle() const noexcept;
+
   // The bound address (Twisted: getHost); the real port when bound to port 0.
   Address local_address() const noexcept;
   unsigned worker_index() const noexcept;
@@ -119,11 +137,35 @@ class Transport {
   // Stop reading; queued sends are still flushed, then the socket closes and on_stop runs.
   void stop_listening() noexcept;
 
+  // --- the worker around the socket ---
+  // The worker's reactor: worker-wide timers, sockets opened at runtime, name resolution.
+  Reactor& reactor() noexcept;
+  // Timers this socket owns (Twisted: callLater and LoopingCall): as Reactor::call_later and
+  // call_every, and cancelled by the engine when the socket closes, so that a callback capturing
+  // the protocol never outlives it. Cancel one with reactor().cancel(id).
+  Result<TimerId> call_later(std::chrono::steady_clock::duration delay, TimerCallback fn) noexcept;
+  Result<TimerId> call_every(std::chrono::steady_clock::duration period, TimerCallback fn) noexcept;
+
+  // Backpressure (Twisted: stopReading / startReading). While paused the socket is not read:
+  // the kernel holds what arrives, up to the socket's receive buffer, and what it then drops shows
+  // in kernel_drops. Datagrams the kernel had already handed over when pause_reading was called
+  // may still be delivered. Sends, timers and on_writable go on. resume_reading does nothing while
+  // the engine drains or stops.
+  void pause_reading() noexcept;
+  void resume_reading() noexcept;
+  bool reading_paused() const noexcept;
+
+  // A channel through which threads that are not this worker's send on this socket (a feed, an
+  // exporter): `slots` datagrams of at most `slot_bytes` bytes each wait in it (allocated here,
+  // once), and the worker moves them into the send queue each round. Closed when the socket
+  // closes. See salvo/send_channel.hpp. Errors name the option that was refused.
+  Result<SendChannel> open_send_channel(std::uint32_t slots = 1024, std::uint32_t slot_bytes = 2048);
+
   // Ask for (or stop asking for) on_writable calls whenever the send queue has room.
   void request_writable(bool wanted) noexcept;
 
   // Hold on_writable calls back until `when` (steady clock), then resume them; the worker sleeps
-  // meanwhile unless other work wakes it. This is the pacing primitive: a rate-controlled sender
+  // meanwhile unless other work wakes it (a timer of the worker's wakes it at `when`). This is the pacing primitive: a rate-controlled sender
   // queues what its budget allows, defers to the time the next datagram is due, and returns.
   // Only meaningful while request_writable(true) is on; a time already passed resumes at once.
   // Resolution is the kernel's timer slack (tens of microseconds), so pace in bursts, not singles.

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engine/reactor_core.hpp"
 #include "engine/worker.hpp"
 #include "socket/send_options.hpp"
 #include "socket/socket_state.hpp"
@@ -18,9 +19,14 @@
 namespace salvo {
 
 FakeTransport::FakeTransport(Address local, FakeTransportOptions options)
-    : state_(std::make_unique<detail::SocketState>()), options_(options) {
+    : state_(std::make_unique<detail::SocketState>()),
+      core_(std::make_unique<detail::ReactorCore>(nullptr, options.worker_index)),
+      options_(options) {
   if (options_.batch_size == 0) options_.batch_size = 1;
+  // A table too large for memory is the test's mistake: a small one keeps the fake usable.
+  if (!core_->init(std::max<std::uint32_t>(options_.timers, 1), 0, options_.start_time)) (void)core_->init(1, 0, options_.start_time);
   detail::SocketState& s = *state_;
+  s.reactor = core_.get();
   s.local = local;
   s.ipv6 = local.is_v6();
   s.detached_worker_index = options_.worker_index;
@@ -52,7 +58,7 @@ std::size_t FakeTransport::deliver(Protocol& protocol, std::span<const FakeDatag
   detail::SocketState& s = *state_;
   std::size_t delivered_total = 0;
   std::size_t next = 0;
-  while (next < datagrams.size() && s.receiving) {
+  while (next < datagrams.size() && s.reads()) {
     const std::size_t end = std::min(datagrams.size(), next + options_.batch_size);
     // One "receive call": copy the payloads into the fake's buffer first (so that the views stay
     // put), then count and build the batch as ReceiveBatch::accept and Worker::deliver do.
@@ -241,8 +247,39 @@ void FakeTransport::after_hook(Protocol& protocol) {
     }
     s.receiving = false;
     s.closed = true;
+    core_->cancel_owned_by(s.index);
     protocol.on_stop();
   }
+}
+
+void FakeTransport::drain(Protocol& protocol, std::chrono::nanoseconds left) {
+  detail::SocketState& s = *state_;
+  if (s.closed || s.stopping || s.draining) return;
+  s.draining = true;
+  s.paused = true;
+  protocol.on_draining(left, s.transport);
+  after_hook(protocol);
+}
+
+Reactor& FakeTransport::reactor() noexcept { return core_->reactor(); }
+
+std::chrono::steady_clock::time_point FakeTransport::now() const noexcept { return core_->now(); }
+
+std::size_t FakeTransport::advance(Protocol& protocol, std::chrono::steady_clock::duration by) {
+  return advance_to(protocol, core_->now() + by);
+}
+
+std::size_t FakeTransport::advance_to(Protocol& protocol, std::chrono::steady_clock::time_point when) {
+  // Step from one due time to the next, so that each callback sees the clock at its own due time
+  // (as a worker that woke exactly then would) and a periodic timer fires once per period.
+  std::size_t ran = core_->run_due(core_->now());
+  after_hook(protocol);
+  while (core_->earliest() <= when) {
+    ran += core_->run_due(std::max(core_->earliest(), core_->now()));
+    after_hook(protocol);
+  }
+  if (when > core_->now()) core_->set_now(when);
+  return ran;
 }
 
 std::vector<SentDatagram> FakeTransport::take_sent() {

@@ -7,7 +7,11 @@
 //   setup(worker)          once, on the worker thread, before the first round: create the kernel
 //                          objects (ring, epoll set), register the worker's sockets and its wake
 //                          eventfd. Errors come back as values.
-//   start_receiving(s)     arm receiving on a socket (multishot recvmsg, or EPOLLIN).
+//   add(s)                 a socket the worker opened (at setup or while running) joins the backend:
+//                          its per-socket state is made or reset (the worker reuses the slots of
+//                          closed sockets), it is registered with the kernel object. Errors come
+//                          back as values and leave the socket out.
+//   start_receiving(s)     arm receiving on a socket (multishot recvmsg, or EPOLLIN), while s.reads().
 //   stop_receiving(s)      disarm it (cancel the request, or drop EPOLLIN); idempotent.
 //   submit(s)              hand the socket's queued sends the kernel does not have yet to it
 //                          (sendmmsg now, or SENDMSG SQEs that go with the next wait), reporting
@@ -15,7 +19,7 @@
 //   cancel_sends(s)        the socket's stop deadline passed: what the kernel still holds of its
 //                          sends comes back failed (ECANCELED). Idempotent.
 //   holds(s)               the kernel still holds requests of the socket: its fd must stay open.
-//   release(s)             the socket is about to close: forget it.
+//   release(s)             the socket is about to close: forget it (its slot may be reused by add).
 //   wait(plan)             submit what is prepared, then sleep until there is something to reap
 //                          or plan.deadline, or return at once when plan.spin.
 //   reap(worker)           take what the kernel finished: datagrams into worker.batch(), handed
@@ -24,7 +28,7 @@
 //                          completions or events were traffic (receives and sends).
 //
 // A new backend (AF_XDP, say) is a folder beside io_uring/ and fallback_epoll/ with these verbs,
-// a make_*_backend() below and a case in backend_select.cpp.
+// a make_*_backend() below and a case in backend.cpp.
 #pragma once
 
 #include <chrono>
@@ -58,6 +62,7 @@ class Backend {
     return 0;
   }
   virtual Result<void> setup(Worker& worker) = 0;
+  virtual Result<void> add(SocketState& s) = 0;
   virtual void start_receiving(SocketState& s) = 0;
   virtual void stop_receiving(SocketState& s) = 0;
   virtual void submit(SocketState& s) = 0;

@@ -3,11 +3,14 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <string>
 
 #include "engine/backend.hpp"
 #include "engine/worker.hpp"
+#include "names/resolver.hpp"
+#include "socket/open_options.hpp"
 #include "socket/udp_socket.hpp"
 
 namespace salvo {
@@ -16,8 +19,10 @@ struct Engine::Impl {
   EngineOptions options;
   BackendChoice choice;
   std::vector<std::unique_ptr<detail::Worker>> workers;
-  bool listened = false;
   bool started = false;
+  // Host names for Reactor::resolve; its thread starts on the first name. Declared after the
+  // workers so that it shuts down (answering nobody) before they go.
+  detail::Resolver resolver;
 
   // Worker start-up and exit are reported here (control path only, never per datagram).
   mutable std::mutex mutex;
@@ -49,9 +54,15 @@ Result<void> validate(const EngineOptions& o) {
   if (o.busy_poll_idle.count() < 0) return bad("busy-poll idle budget cannot be negative");
   if (o.timestamps > EngineOptions::Timestamps::hardware) return bad("unknown timestamps mode");
   if (o.socket_receive_buffer < 0 || o.socket_send_buffer < 0) return bad("socket buffer sizes cannot be negative");
+  if (o.timers_per_worker == 0 || o.timers_per_worker > (1u << 20)) return bad("timers per worker must be between 1 and 1048576");
   return {};
 }
 
+}  // namespace
+
+namespace {
+Result<void> attach_to(Engine::Impl& impl, unsigned worker, const detail::BoundSocket& socket,
+                       std::unique_ptr<Protocol> protocol, const Address& peer);
 }  // namespace
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -73,6 +84,7 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
   for (unsigned i = 0; i < impl->options.workers; ++i) {
     auto worker = std::make_unique<detail::Worker>(i, impl->options, detail::make_backend(impl->choice.kind));
     if (auto r = worker->init(); !r) return r.error();
+    worker->reactor().set_resolver(&impl->resolver);
     impl->workers.push_back(std::move(worker));
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -97,28 +109,29 @@ Result<Address> Engine::adopt(int fd, const ProtocolFactory& factory, unsigned w
   if (!socket) return refuse(socket.error());
   auto protocol = factory(worker);
   if (!protocol) return refuse(Error::make(Errc::invalid_state, "the protocol factory returned no protocol"));
-  auto added = impl_->workers[worker]->add_socket(fd, socket->local, std::move(protocol));
-  if (!added) return refuse(added.error());
-  (*added)->recverr = socket->recverr;
-  impl_->listened = true;
+  // add_socket closes the fd itself when it fails.
+  auto added = impl_->workers[worker]->add_socket(fd, socket->local, std::move(protocol), socket->recverr);
+  if (!added) return added.error();
   return socket->local;
 }
 
 Result<Address> Engine::listen(const Address& address, const ProtocolFactory& factory, const ListenOptions& how) {
-  if (impl_->started) return Error::make(Errc::invalid_state, "listen() must come before start()");
   if (!factory) return Error::make(Errc::invalid_state, "listen() needs a protocol factory");
-  detail::UdpSocketOptions socket_options;
-  socket_options.reuse_port = impl_->workers.size() > 1 || how.listen_multiple;
-  socket_options.reuse_address = how.listen_multiple;
-  socket_options.receive_buffer = impl_->options.socket_receive_buffer;
-  socket_options.send_buffer = impl_->options.socket_send_buffer;
+  if (impl_->started && detail::Worker::current() != nullptr) {
+    return Error::make(Errc::invalid_state,
+                       "listen() while running waits for every worker: call it from outside the workers, or open a "
+                       "socket on this worker with Reactor::open");
+  }
+  detail::UdpSocketOptions socket_options = detail::udp_socket_options(how.socket, impl_->options);
+  socket_options.reuse_port = socket_options.reuse_port || impl_->workers.size() > 1 || how.listen_multiple;
+  socket_options.reuse_address = socket_options.reuse_address || how.listen_multiple;
 
   // Open every worker's socket before attaching any, so that a failure leaves nothing half-made.
   // With port 0 the first bind picks the port and the others join it.
   std::vector<detail::BoundSocket> bound;
   Address target = address;
-  if (socket_options.reuse_port && !how.listen_multiple) {
-    auto free = detail::check_port_free(address);
+  if (socket_options.reuse_port && !how.listen_multiple && !how.socket.reuse_port) {
+    auto free = detail::check_port_free(address, socket_options);
     if (!free) return free.error();
     target = *free;
   }
@@ -139,25 +152,89 @@ Result<Address> Engine::listen(const Address& address, const ProtocolFactory& fa
       return r.error();
     }
   }
+  std::vector<std::unique_ptr<Protocol>> protocols;
   for (std::size_t i = 0; i < bound.size(); ++i) {
-    auto protocol = factory(static_cast<unsigned>(i));
-    if (!protocol) {
-      for (std::size_t j = i; j < bound.size(); ++j) ::close(bound[j].fd);
+    protocols.push_back(factory(static_cast<unsigned>(i)));
+    if (!protocols.back()) {
+      for (auto& b : bound) ::close(b.fd);
       return Error::make(Errc::invalid_state, "the protocol factory returned no protocol");
     }
-    auto added = impl_->workers[i]->add_socket(bound[i].fd, bound[i].local, std::move(protocol));
+  }
+  // attach closes the fd it fails on; the ones not yet handed over are closed here.
+  for (std::size_t i = 0; i < bound.size(); ++i) {
+    auto added = attach_to(*impl_, static_cast<unsigned>(i), bound[i], std::move(protocols[i]), Address{});
     if (!added) {
-      for (std::size_t j = i; j < bound.size(); ++j) ::close(bound[j].fd);
+      for (std::size_t j = i + 1; j < bound.size(); ++j) ::close(bound[j].fd);
       return added.error();
     }
   }
-  impl_->listened = true;
   return bound.front().local;
+}
+
+namespace {
+
+// Hands a bound socket to a worker: directly before start, through a post while running.
+Result<void> attach_to(Engine::Impl& impl, unsigned worker, const detail::BoundSocket& socket,
+                       std::unique_ptr<Protocol> protocol, const Address& peer) {
+  detail::Worker& w = *impl.workers[worker];
+  if (!impl.started) {
+    auto added = w.attach(socket.fd, socket.local, std::move(protocol), socket.recverr, peer);
+    if (!added) return added.error();
+    return {};
+  }
+  // Running: the worker attaches it in its next round; this thread waits for the outcome, so
+  // that errors come back here as they do before start.
+  auto outcome = std::make_shared<std::promise<Result<void>>>();
+  auto done = outcome->get_future();
+  auto* raw = protocol.release();  // std::function needs a copyable callable
+  auto posted = w.post([&w, socket, raw, peer, outcome] {
+    auto added = w.attach(socket.fd, socket.local, std::unique_ptr<Protocol>(raw), socket.recverr, peer);
+    outcome->set_value(added ? Result<void>{} : Result<void>{added.error()});
+  });
+  if (!posted) {
+    delete raw;
+    ::close(socket.fd);
+    return posted.error();
+  }
+  return done.get();
+}
+
+}  // namespace
+
+Result<Address> Engine::open(unsigned worker, const Address& local, std::unique_ptr<Protocol> protocol,
+                             const OpenOptions& how) {
+  if (!protocol) return Error::make(Errc::invalid_state, "open() needs a protocol");
+  if (worker >= impl_->workers.size()) {
+    return Error::make(Errc::bad_option, "open() on worker " + std::to_string(worker) + ", but the engine has " +
+                                             std::to_string(impl_->workers.size()));
+  }
+  detail::Worker* current = detail::Worker::current();
+  if (impl_->started && current == impl_->workers[worker].get()) {
+    auto opened = current->open_socket(local, std::move(protocol), how);
+    if (!opened) return opened.error();
+    return (*opened)->local_address();
+  }
+  if (impl_->started && current != nullptr) {
+    return Error::make(Errc::invalid_state,
+                       "open() on another worker from a worker waits for it: post to that worker and use Reactor::open");
+  }
+  auto bound = detail::open_udp_socket(local, detail::udp_socket_options(how.socket, impl_->options));
+  if (!bound) return bound.error();
+  Address peer;
+  if (how.connect_to.family() != Address::Family::none) {
+    auto connected = detail::connect_bound(bound->fd, bound->local.is_v6(), how.connect_to);
+    if (!connected) {
+      ::close(bound->fd);
+      return connected.error();
+    }
+    peer = *connected;
+  }
+  if (auto r = attach_to(*impl_, worker, *bound, std::move(protocol), peer); !r) return r.error();
+  return bound->local;
 }
 
 Result<void> Engine::start() {
   if (impl_->started) return Error::make(Errc::invalid_state, "start() was already called");
-  if (!impl_->listened) return Error::make(Errc::invalid_state, "nothing to serve: call listen() before start()");
   impl_->started = true;
   Impl& impl = *impl_;
   impl.running = static_cast<unsigned>(impl.workers.size());
@@ -219,6 +296,29 @@ Result<void> Engine::post(unsigned worker, std::function<void()> fn) {
                                              std::to_string(impl_->workers.size()));
   }
   return impl_->workers[worker]->post(std::move(fn));
+}
+
+Result<void> Engine::post(unsigned worker, std::function<void(Reactor&)> fn) {
+  if (!fn) return Error::make(Errc::invalid_state, "post() needs a function");
+  if (worker >= impl_->workers.size()) return post(worker, std::function<void()>{});  // the same error
+  detail::Worker* w = impl_->workers[worker].get();
+  return post(worker, [w, fn = std::move(fn)] { fn(w->reactor().reactor()); });
+}
+
+void Engine::drain(std::chrono::milliseconds grace) noexcept {
+  if (!impl_->started) return;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (auto& w : impl_->workers) {
+    detail::Worker* worker = w.get();
+    // A worker that has finished has nothing to drain: its refusal needs no handling.
+    (void)worker->post([worker, deadline] { worker->begin_drain(deadline); });
+  }
+}
+
+std::size_t Engine::open_sockets() const noexcept {
+  std::size_t n = 0;
+  for (const auto& w : impl_->workers) n += w->open_socket_count();
+  return n;
 }
 
 const BackendChoice& Engine::backend() const noexcept { return impl_->choice; }

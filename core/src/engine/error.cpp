@@ -15,6 +15,9 @@ class SalvoCategory final : public std::error_category {
       case Errc::backend_unavailable: return "backend unavailable";
       case Errc::invalid_state: return "invalid state";
       case Errc::family_mismatch: return "address family mismatch";
+      case Errc::full: return "table full";
+      case Errc::name_not_resolved: return "host name not resolved";
+      case Errc::cancelled: return "cancelled";
     }
     return "unknown salvo error";
   }

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,20 +11,27 @@
 #include <string>
 
 #include "datapath/cmsg.hpp"
+#include "socket/open_options.hpp"
 #include "socket/receive_options.hpp"
+#include "socket/send_channel_state.hpp"
 #include "socket/udp_socket.hpp"
 
 namespace salvo::detail {
+namespace {
+thread_local Worker* current_worker = nullptr;
+}  // namespace
+
+Worker* Worker::current() noexcept { return current_worker; }
 
 Worker::Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Backend> backend)
-    : index_(index), options_(options), backend_(std::move(backend)) {}
+    : index_(index), options_(options), backend_(std::move(backend)), core_(this, index) {}
 
 Worker::~Worker() {
   join();
   backend_.reset();  // before the buffers and sockets it may have registered with the kernel
   // Sockets still open here belong to a worker that never ran: close them and run on_stop (on
   // this thread, since there is no worker thread), so that every attached protocol sees it once.
-  for (auto& s : sockets_) close_socket(*s);
+  for (std::size_t i = 0; i < sockets_.size(); ++i) close_socket(*sockets_[i]);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -37,28 +45,101 @@ Result<void> Worker::init() {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
   batch_.init(options_, receive_control_space(options_));
-  return {};
+  // The engine's own timers: the kernel-drop sampler and the deferred writers' wake-up.
+  return core_.init(options_.timers_per_worker, 2, std::chrono::steady_clock::now());
 }
 
-Result<SocketState*> Worker::add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol) {
+Result<SocketState*> Worker::add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr) {
+  return attach(fd, local, std::move(protocol), recverr);
+}
+
+SocketState& Worker::slot_for_new_socket() {
+  // counters() walks the list from other threads: changes to it are made under the lock.
+  std::lock_guard lock(sockets_mutex_);
+  if (!free_slots_.empty()) {
+    const std::uint32_t index = free_slots_.back();
+    free_slots_.pop_back();
+    const std::uint32_t generation = sockets_[index]->generation + 1;
+    closed_counters_ += sockets_[index]->counters.snapshot();
+    sockets_[index] = std::make_unique<SocketState>(*this);
+    sockets_[index]->index = index;
+    sockets_[index]->generation = generation;
+    return *sockets_[index];
+  }
+  auto s = std::make_unique<SocketState>(*this);
+  s->index = static_cast<std::uint32_t>(sockets_.size());
+  sockets_.push_back(std::move(s));
+  return *sockets_.back();
+}
+
+Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
+                                    const Address& peer) {
+  auto refuse = [fd](Error e) {
+    ::close(fd);
+    return e;
+  };
+  if (rounds_over_) return refuse(Error::make(Errc::invalid_state, "worker " + std::to_string(index_) + " has finished"));
   if (auto r = enable_receive_metadata(fd, local.is_v6(), options_); !r) {
     Error e = r.error();
     e.message += " for " + local.to_string();
-    return e;
+    return refuse(std::move(e));
   }
-  auto s = std::make_unique<SocketState>(*this);
-  if (auto r = s->queue.init(options_.send_queue_entries, options_.send_queue_bytes); !r) {
-    return r.error();
+  SocketState& s = slot_for_new_socket();
+  // Until it is fully set up the slot counts as closed, so that a failure below leaves it free.
+  s.closed = true;
+  s.receiving = false;
+  auto give_up = [&](Error e) {
+    s.fd = -1;
+    free_slots_.push_back(s.index);
+    return refuse(std::move(e));
+  };
+  if (auto r = s.queue.init(options_.send_queue_entries, options_.send_queue_bytes); !r) return give_up(r.error());
+  s.fd = fd;
+  s.local = local;
+  s.ipv6 = local.is_v6();
+  s.recverr = recverr;
+  s.peer = peer;
+  s.reactor = &core_;
+  s.gso = options_.gso;
+  if (serving_) {
+    if (auto r = backend_->add(s); !r) return give_up(r.error());
   }
-  s->fd = fd;
-  s->local = local;
-  s->ipv6 = local.is_v6();
-  s->protocol = std::move(protocol);
-  s->gso = options_.gso;
-  s->index = static_cast<std::uint32_t>(sockets_.size());
-  sockets_.push_back(std::move(s));
+  s.protocol = std::move(protocol);
+  s.closed = false;
+  s.receiving = true;
   ++open_sockets_;
-  return sockets_.back().get();
+  had_sockets_ = true;
+  open_sockets_published_.store(open_sockets_, std::memory_order_relaxed);
+  if (serving_) {
+    // Sockets opened while draining or stopping join in that state.
+    if (draining_) {
+      s.paused = true;
+      s.draining = true;
+    }
+    s.protocol->on_start(s.transport);
+    if (stop_begun_) begin_stop(s);
+    if (s.reads()) backend_->start_receiving(s);
+  }
+  return &s;
+}
+
+Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how) {
+  if (!protocol) return Error::make(Errc::invalid_state, "open() needs a protocol");
+  if (stop_begun_) return Error::make(Errc::invalid_state, "open(): worker " + std::to_string(index_) + " is stopping");
+  auto bound = open_udp_socket(local, udp_socket_options(how.socket, options_));
+  if (!bound) return bound.error();
+  Address peer;
+  if (how.connect_to.family() != Address::Family::none) {
+    auto connected = connect_bound(bound->fd, bound->local.is_v6(), how.connect_to);
+    if (!connected) {
+      ::close(bound->fd);
+      return connected.error();
+    }
+    peer = *connected;
+  }
+  auto attached = attach(bound->fd, bound->local, std::move(protocol), bound->recverr, peer);
+  if (!attached) return attached.error();
+  return &(*attached)->transport;
 }
 
 void Worker::start(std::function<void(Result<void>)> ready, std::function<void()> finished) {
@@ -79,9 +160,16 @@ void Worker::request_stop() noexcept {
 }
 
 Counters Worker::counters() const noexcept {
-  Counters sum;
+  // Closed sockets keep their counts: they are the worker's history.
+  std::lock_guard lock(sockets_mutex_);
+  Counters sum = closed_counters_;
   for (const auto& s : sockets_) sum += s->counters.snapshot();
   return sum;
+}
+
+void Worker::wake() noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
 }
 
 Result<void> Worker::post(std::function<void()> fn) {
@@ -131,46 +219,66 @@ Result<void> Worker::pin() {
 }
 
 void Worker::thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished) {
+  current_worker = this;
   Result<void> setup = pin();
   if (setup) setup = backend_->setup(*this);
   const bool ok = setup.ok();
   ready(std::move(setup));
   if (ok) {
+    serving_ = true;
     start_protocols();
     run_rounds();
   }
+  rounds_over_ = true;
   // Whatever the backend left open (setup failure, or a backend returning early) is closed here,
   // so that on_stop runs exactly once for every protocol that was attached.
-  for (auto& s : sockets_) {
-    if (!s->closed) close_socket(*s);
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    if (!sockets_[i]->closed) close_socket(*sockets_[i]);
   }
   close_posts();
   finished();
 }
 
 void Worker::start_protocols() {
-  for (auto& s : sockets_) {
-    if (!s->closed) s->protocol->on_start(s->transport);
+  // on_start may open sockets (their own on_start runs inside open): index, not iterators.
+  const std::size_t initial = sockets_.size();
+  for (std::size_t i = 0; i < initial; ++i) {
+    SocketState& s = *sockets_[i];
+    if (!s.closed) s.protocol->on_start(s.transport);
   }
 }
 
 void Worker::run_rounds() {
-  for (auto& s : sockets_) {
-    if (!s->closed && s->receiving) backend_->start_receiving(*s);
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    SocketState& s = *sockets_[i];
+    if (!s.closed && s.reads()) backend_->start_receiving(s);
   }
-  last_activity_ = std::chrono::steady_clock::now();
-  while (!all_closed()) {
+  const auto start = std::chrono::steady_clock::now();
+  core_.set_now(start);
+  core_.schedule_engine(start + kernel_drop_sample_interval, kernel_drop_sample_interval,
+                        [this] { sample_kernel_drops(); });
+  last_activity_ = start;
+  // The clock is read once per round, after the wait (and again only when timers ran): the same
+  // reading tells which timers are due and starts the next round.
+  auto now = start;
+  while (!finished_serving()) {
     poll_control();
-    const auto now = std::chrono::steady_clock::now();
-    sample_kernel_drops(now);
+    if (options_.stop_when_sockets_closed && all_closed() && had_sockets_ && !stop_begun_) begin_stop_all();
+    if (channels_pending_.load(std::memory_order_acquire)) move_channel_sends();
+    core_.set_now(now);
+    if (draining_) check_drain(now);
     WaitPlan plan;
     plan.now = now;
-    plan.deadline = next_drop_sample_;
-    for (const auto& sp : sockets_) {
-      SocketState& s = *sp;
+    plan.deadline = std::chrono::steady_clock::time_point::max();
+    if (draining_ && !stop_begun_) plan.deadline = drain_deadline_;
+    // A hook may open sockets during the walk; they join it (the size is read each time).
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+      SocketState& s = *sockets_[i];
       if (s.closed) continue;
       backend_->submit(s);
-      if (wants_writable(s)) feed_writable(s, now);
+      if (wants_writable(s) && s.writable_after <= now) feed_writable(s, now);
+      // A writer that still has room and is not deferred wants feeding again at once (a deferred
+      // one is woken by the writable timer).
       plan.deadline = std::min(plan.deadline, writable_due(s));
       plan.writers = plan.writers || s.want_writable;
       if (s.stopping) {
@@ -178,13 +286,19 @@ void Worker::run_rounds() {
         if (!s.closed && s.stop_deadline > now) plan.deadline = std::min(plan.deadline, s.stop_deadline);
       }
     }
-    if (all_closed()) break;
+    if (finished_serving()) break;
+    // After the walk: its hooks (on_writable deferring itself, a timer set) may have moved it.
+    plan.deadline = std::min(plan.deadline, core_.earliest());
     // Busy polling: no sleeping while traffic flowed within the idle budget.
     const bool spinning = options_.busy_poll &&
                           (options_.busy_poll_idle.count() == 0 || now - last_activity_ < options_.busy_poll_idle);
     plan.spin = spinning || plan.deadline <= now;
     backend_->wait(plan);
     if (backend_->reap(*this) != 0) last_activity_ = now;
+    now = std::chrono::steady_clock::now();
+    // Due timers fire after the batches were dispatched; what they queue is submitted at the top
+    // of the next iteration, with everything else of this round.
+    if (core_.earliest() <= now && core_.run_due(now) != 0) now = std::chrono::steady_clock::now();
   }
 }
 
@@ -212,15 +326,97 @@ void Worker::progress_stop(SocketState& s, std::chrono::steady_clock::time_point
   close_socket(s);
 }
 
-void Worker::sample_kernel_drops(std::chrono::steady_clock::time_point now) noexcept {
-  if (now < next_drop_sample_) return;
-  next_drop_sample_ = now + kernel_drop_sample_interval;
-  for (auto& s : sockets_) {
-    if (s->closed) continue;
-    if (std::int64_t drops = read_kernel_drops(s->fd); drops >= 0) {
-      note_kernel_drops(*s, static_cast<std::uint32_t>(drops));
+void Worker::sample_kernel_drops() noexcept {
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    SocketState& s = *sockets_[i];
+    if (s.closed) continue;
+    if (std::int64_t drops = read_kernel_drops(s.fd); drops >= 0) {
+      note_kernel_drops(s, static_cast<std::uint32_t>(drops));
     }
   }
+}
+
+void Worker::pause_reading(SocketState& s) noexcept {
+  if (s.closed || s.stopping || s.paused) return;
+  s.paused = true;
+  if (serving_) backend_->stop_receiving(s);
+}
+
+void Worker::resume_reading(SocketState& s) noexcept {
+  if (s.closed || s.stopping || s.draining || !s.paused) return;
+  s.paused = false;
+  if (serving_) backend_->start_receiving(s);
+}
+
+void Worker::defer_writable(SocketState& s, std::chrono::steady_clock::time_point when) noexcept {
+  s.writable_after = when;
+  s.writable_quiet = false;
+  if (when <= core_.now()) return;
+  if (!s.writable_deferred) {
+    s.writable_deferred = true;
+    deferred_writers_.push_back({s.index, s.generation});  // grows only to the number of sockets
+  }
+  if (!writable_timer_ || when < writable_timer_due_) arm_writable_timer(when);
+}
+
+// One timer wakes the worker for the earliest deferred writer; when it fires, the writers now due
+// leave the list (the round feeds them) and it is armed again for the rest.
+void Worker::arm_writable_timer(std::chrono::steady_clock::time_point when) noexcept {
+  core_.cancel_engine(writable_timer_);
+  writable_timer_due_ = when;
+  writable_timer_ = core_.schedule_engine(when, std::chrono::steady_clock::duration::zero(), [this] {
+    core_.engine_timer_fired(writable_timer_);
+    const auto now = core_.firing_due();
+    auto next = std::chrono::steady_clock::time_point::max();
+    std::size_t kept = 0;
+    for (const auto entry : deferred_writers_) {
+      SocketState& w = *sockets_[entry.index];
+      if (w.generation != entry.generation || w.closed || !w.writable_deferred) continue;
+      if (w.writable_after <= now) {
+        w.writable_deferred = false;
+        continue;
+      }
+      next = std::min(next, w.writable_after);
+      deferred_writers_[kept++] = entry;
+    }
+    deferred_writers_.resize(kept);
+    if (kept != 0) arm_writable_timer(next);
+  });
+}
+
+void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) noexcept {
+  if (draining_ || stop_begun_) return;
+  draining_ = true;
+  drain_deadline_ = deadline;
+  const auto now = std::chrono::steady_clock::now();
+  const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(deadline - now, std::chrono::steady_clock::duration::zero()));
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    SocketState& s = *sockets_[i];
+    if (s.closed || s.stopping) continue;
+    pause_reading(s);
+    s.draining = true;
+    s.protocol->on_draining(left, s.transport);
+  }
+}
+
+void Worker::check_drain(std::chrono::steady_clock::time_point now) noexcept {
+  if (!draining_ || stop_begun_) return;
+  if (all_closed() || now >= drain_deadline_) {
+    stop_requested_.store(true, std::memory_order_release);
+    begin_stop_all();
+  }
+}
+
+void Worker::move_channel_sends() noexcept {
+  channels_pending_.store(false, std::memory_order_release);
+  bool more = false;
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    SocketState& s = *sockets_[i];
+    if (s.closed || s.channels.empty()) continue;
+    for (auto& channel : s.channels) more = channel->move_into(s) || more;
+  }
+  // A channel the send queue had no room for keeps its datagrams until the next round.
+  if (more) channels_pending_.store(true, std::memory_order_release);
 }
 
 void Worker::note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcept {
@@ -240,7 +436,7 @@ void Worker::handle_wake() noexcept {
 
 void Worker::begin_stop_all() noexcept {
   stop_begun_ = true;
-  for (auto& s : sockets_) begin_stop(*s);
+  for (std::size_t i = 0; i < sockets_.size(); ++i) begin_stop(*sockets_[i]);
 }
 
 void Worker::begin_stop(SocketState& s) noexcept {
@@ -276,7 +472,16 @@ void Worker::close_socket(SocketState& s) noexcept {
   s.stopping = true;
   s.closed = true;
   --open_sockets_;
+  open_sockets_published_.store(open_sockets_, std::memory_order_relaxed);
+  s.writable_deferred = false;  // its entry in deferred_writers_ is skipped, and dropped, when the timer fires
+  core_.cancel_owned_by(s.index);
+  for (auto& channel : s.channels) channel->close();
+  s.channels.clear();
+  s.queue = SendQueue{};  // the socket's send memory goes now, not when its slot is reused
   s.protocol->on_stop();
+  // The protocol object itself lives on (a program may read what it gathered after stop()) until
+  // the slot is reused by a socket opened later, or the engine goes.
+  if (serving_) free_slots_.push_back(s.index);
 }
 
 }  // namespace salvo::detail

@@ -1,6 +1,7 @@
-// Worker: one thread, pinned to one CPU, owning its backend, buffer pool, receive batch and
-// sockets, and running the round that drives them (run_rounds). Everything here runs on the
-// worker thread except request_stop(), post() and counters(), which any thread may call.
+// Worker: one thread, pinned to one CPU, owning its backend, buffer pool, receive batch, timers
+// and sockets, and running the round that drives them (run_rounds). Everything here runs on the
+// worker thread except request_stop(), post(), wake() and counters(), which any thread may call,
+// and add_socket(), which the controlling thread calls before start.
 #pragma once
 
 #include <atomic>
@@ -17,8 +18,10 @@
 #include "datapath/receive_batch.hpp"
 #include "datapath/send_outcome.hpp"
 #include "engine/backend.hpp"
+#include "engine/reactor_core.hpp"
 #include "salvo/datagram.hpp"
 #include "salvo/engine.hpp"
+#include "salvo/reactor.hpp"
 #include "socket/socket_state.hpp"
 
 namespace salvo::detail {
@@ -31,8 +34,10 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // --- controlling thread, before start ---
-  Result<void> init();  // buffer pool, eventfd, receive batch
-  Result<SocketState*> add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol);
+  Result<void> init();  // buffer pool, eventfd, receive batch, timers
+  // A bound socket to serve, with its protocol. Before start only (at runtime, attach() on the
+  // worker thread does this). Takes the fd: on failure it is closed.
+  Result<SocketState*> add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr = true);
 
   // Starts the thread. `ready` is called once on the worker thread with the setup result;
   // `finished` once when the thread is about to exit.
@@ -45,11 +50,36 @@ class Worker {
   // Queues `fn` to run on this worker's thread after everything posted before it (see
   // Engine::post). Fails once the worker has finished.
   Result<void> post(std::function<void()> fn);
+  // Wakes the worker from its wait (a send channel went from empty to non-empty).
+  void wake() noexcept;
+  // Marks a send channel of socket `index` as having datagrams; the next round moves them.
+  void channel_ready() noexcept { channels_pending_.store(true, std::memory_order_release); }
+
+  // The worker whose thread calls this, or null on any other thread.
+  static Worker* current() noexcept;
+
+  // --- worker thread: the reactor's operations ---
+  ReactorCore& reactor() noexcept { return core_; }
+  // Serves an already bound socket: a slot (a closed socket's, reused, or a new one), the backend,
+  // on_start, then receiving. On failure the fd is closed and the protocol destroyed unstarted.
+  Result<SocketState*> attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
+                              const Address& peer = {});
+  // Reactor::open: bind (and connect) a socket here, then attach it.
+  Result<Transport*> open_socket(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how);
+  void pause_reading(SocketState& s) noexcept;
+  void resume_reading(SocketState& s) noexcept;
+  // Transport::defer_writable: no on_writable before `when`; a timer wakes the worker then.
+  void defer_writable(SocketState& s, std::chrono::steady_clock::time_point when) noexcept;
+  // Engine::drain: reading stops everywhere, protocols hear on_draining and close when done; at
+  // `deadline` the rest stop as with stop().
+  void begin_drain(std::chrono::steady_clock::time_point deadline) noexcept;
 
   // --- worker thread: what backends use ---
   unsigned index() const noexcept { return index_; }
   const EngineOptions& options() const noexcept { return options_; }
   BufferPool& pool() noexcept { return pool_; }
+  // Every socket slot, open or closed (a closed slot waits for reuse). A hook may open sockets:
+  // hold an index, not the span, across one.
   std::span<const std::unique_ptr<SocketState>> sockets() const noexcept { return sockets_; }
   int wake_fd() const noexcept { return wake_fd_; }
   ReceiveBatch& batch() noexcept { return batch_; }
@@ -86,6 +116,11 @@ class Worker {
   bool ready_to_close(const SocketState& s, std::chrono::steady_clock::time_point now) const noexcept;
   void close_socket(SocketState& s) noexcept;  // counts what is left queued, closes, on_stop
   bool all_closed() const noexcept { return open_sockets_ == 0; }
+  // Any thread.
+  std::size_t open_socket_count() const noexcept { return open_sockets_published_.load(std::memory_order_relaxed); }
+  // The round ends once a stop began and every socket closed; until then a worker with no sockets
+  // serves its timers and posted work.
+  bool finished_serving() const noexcept { return stop_begun_ && all_closed(); }
   bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
 
   // Kernel drop counts come from SO_MEMINFO, one getsockopt per socket every
@@ -95,22 +130,30 @@ class Worker {
   static constexpr std::chrono::milliseconds kernel_drop_sample_interval{100};
 
  private:
-  // The round, until every socket has closed. One iteration:
-  //   control     stop requests and posted functions (poll_control)
-  //   housekeeping  kernel-drop sampling when due
+  // The round, until a stop began and every socket has closed. One iteration:
+  //   control     posted functions, then stop requests (poll_control); cross-thread sends
   //   per socket  submit queued sends, feed on_writable, move a stopping socket towards close
-  //   wait        backend.wait(plan): until the earliest deadline, or not at all when spinning
+  //   wait        backend.wait(plan): until the earliest timer or stop deadline, or not at all
+  //               when spinning
   //   reap        backend.reap: batches to on_datagrams (and their replies submitted), send
   //               results to SendOutcome, wake-ups
+  //   timers      every timer now due, in order (kernel-drop sampling is one); their sends go
+  //               out with the next iteration's submission
   void run_rounds();
   void progress_stop(SocketState& s, std::chrono::steady_clock::time_point now);
-  void sample_kernel_drops(std::chrono::steady_clock::time_point now) noexcept;
+  void sample_kernel_drops() noexcept;
   // Stop requests and posted functions arrive through the eventfd, and are checked once per round
   // as well (one or two relaxed loads), so that neither depends on the eventfd's completion.
+  // Posted work runs before a stop request is acted on, so that work posted before stop() sees
+  // the sockets still open.
   void poll_control() noexcept {
-    if (!stop_begun_ && stop_requested()) begin_stop_all();
     if (posted_pending_.load(std::memory_order_acquire)) run_posted();
+    if (!stop_begun_ && stop_requested()) begin_stop_all();
   }
+  void move_channel_sends() noexcept;
+  void arm_writable_timer(std::chrono::steady_clock::time_point when) noexcept;
+  void check_drain(std::chrono::steady_clock::time_point now) noexcept;
+  SocketState& slot_for_new_socket();
   void start_protocols();  // on_start for every socket
   void begin_stop_all() noexcept;
   void run_posted() noexcept;
@@ -125,7 +168,29 @@ class Worker {
   std::vector<std::unique_ptr<SocketState>> sockets_;
   ReceiveBatch batch_;
   SendOutcome send_outcome_;
+  ReactorCore core_;
+  bool serving_ = false;  // the backend is set up: sockets attach to it directly
+  bool rounds_over_ = false;  // the round has ended: no socket may attach any more
   std::size_t open_sockets_ = 0;
+  bool had_sockets_ = false;  // for EngineOptions::stop_when_sockets_closed
+  std::atomic<std::size_t> open_sockets_published_{0};  // open_sockets_, for other threads
+  std::vector<std::uint32_t> free_slots_;  // closed sockets' slots, for reuse
+  // Guards changes to sockets_ (made on the worker thread) against counters() on other threads,
+  // and holds the counts of sockets whose slots were reused.
+  mutable std::mutex sockets_mutex_;
+  Counters closed_counters_;
+  // Sockets that deferred on_writable to a later time (Transport::defer_writable), and the one
+  // timer that wakes the worker for the earliest of them.
+  struct DeferredWriter {
+    std::uint32_t index;
+    std::uint32_t generation;  // a closed socket's slot, reused, is another socket
+  };
+  std::vector<DeferredWriter> deferred_writers_;
+  TimerId writable_timer_;
+  std::chrono::steady_clock::time_point writable_timer_due_{};
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_{};
+  std::atomic<bool> channels_pending_{false};
   int wake_fd_ = -1;
   std::atomic<bool> stop_requested_{false};
   bool stop_begun_ = false;  // worker thread only
@@ -136,7 +201,6 @@ class Worker {
   bool posts_closed_ = false;                   // guarded by post_mutex_
   std::vector<std::function<void()>> running_;  // worker thread only
   std::atomic<bool> posted_pending_{false};
-  std::chrono::steady_clock::time_point next_drop_sample_{};
   std::chrono::steady_clock::time_point last_activity_{};  // traffic last reaped (busy_poll)
   std::thread thread_;
 };

@@ -16,11 +16,14 @@
 #include "engine/live_counters.hpp"
 #include "salvo/address.hpp"
 #include "salvo/protocol.hpp"
+#include "salvo/timer.hpp"
 #include "salvo/transport.hpp"
 
 namespace salvo::detail {
 
 class Worker;
+class ReactorCore;
+class SendChannelState;
 
 struct SocketState {
   explicit SocketState(Worker& owner) : worker(&owner), transport(*this) {}
@@ -29,6 +32,7 @@ struct SocketState {
   SocketState& operator=(const SocketState&) = delete;
 
   Worker* worker;  // null for a standalone state
+  ReactorCore* reactor = nullptr;  // the worker's (or the FakeTransport's) timers and clock
   unsigned detached_worker_index = 0;  // worker_index() when worker is null
   int fd = -1;
   Address local;
@@ -36,6 +40,7 @@ struct SocketState {
   Address peer;       // Transport::connect: the connected peer (Family::none when unconnected)
   bool recverr = true;  // IP_RECVERR is on (every socket salvo opens; adopted ones may not be)
   std::uint32_t index = 0;  // position in the worker's socket list; backends key arrays by it
+  std::uint32_t generation = 0;  // bumped each time the worker reuses the position for a new socket
 
   // EMSGSIZE bookkeeping, touched only after a send or receive failed (Worker::emsgsize_from_network):
   // path MTU reports from the network read off the error queue that no failed send has yet been
@@ -54,6 +59,15 @@ struct SocketState {
   bool stopping = false;
   bool closed = false;
   std::chrono::steady_clock::time_point stop_deadline{};
+  // Reading paused by the protocol (Transport::pause_reading) or by a drain; sends, timers and
+  // on_writable go on. The backends arm receiving only while reads() holds.
+  bool paused = false;
+  bool draining = false;
+  bool reads() const noexcept { return receiving && !paused; }
+
+  // Threads that are not the worker's send through these (Transport::open_send_channel); the
+  // worker moves what they queued into `queue` each round, and closes them with the socket.
+  std::vector<std::shared_ptr<SendChannelState>> channels;
 
   bool want_writable = false;  // the protocol asked for on_writable
   bool writable_quiet = false; // on_writable queued nothing: no more calls until the protocol sends
@@ -66,6 +80,7 @@ struct SocketState {
   bool gso_suspect = false;
   std::uint64_t gso_suspect_sequence = 0;
   std::chrono::steady_clock::time_point writable_after{};  // defer_writable: no on_writable before
+  bool writable_deferred = false;  // in the worker's list of deferred writers
 };
 
 }  // namespace salvo::detail

@@ -147,6 +147,10 @@ void Transport::request_writable(bool wanted) noexcept {
 }
 
 void Transport::defer_writable(std::chrono::steady_clock::time_point when) noexcept {
+  if (state_->worker != nullptr) {
+    state_->worker->defer_writable(*state_, when);
+    return;
+  }
   state_->writable_after = when;
   state_->writable_quiet = false;
 }

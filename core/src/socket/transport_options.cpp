@@ -1,7 +1,8 @@
 // Transport's socket options: broadcast and multicast (Twisted's setBroadcastAllowed, joinGroup,
 // leaveGroup, setTTL, setLoopbackMode, setOutgoingInterface), for IPv4 and IPv6 sockets. Group
 // membership uses the protocol-independent MCAST_* options, so one code path serves both families
-// and source-specific joins. Called from hooks on the worker thread; each is one setsockopt.
+// and source-specific joins. Also the socket's path MTU and its descriptor. Called from hooks on
+// the worker thread; each is one setsockopt or getsockopt.
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -217,5 +218,19 @@ Result<void> Transport::set_multicast_interface(const Interface& where) noexcept
   }
   return {};
 }
+
+Result<unsigned> Transport::path_mtu() const noexcept {
+  const detail::SocketState& s = *state_;
+  if (auto r = check_open(s); !r) return r.error();
+  // A FakeTransport records its peer without connecting its socket: no path to ask about.
+  if (s.peer.family() == Address::Family::none || s.worker == nullptr) {
+    return Error::make(Errc::invalid_state, "path_mtu() needs a connected socket");
+  }
+  auto v = s.ipv6 ? get_int(s, IPPROTO_IPV6, IPV6_MTU, "IPV6_MTU") : get_int(s, IPPROTO_IP, IP_MTU, "IP_MTU");
+  if (!v) return v.error();
+  return static_cast<unsigned>(*v);
+}
+
+int Transport::native_handle() const noexcept { return state_->closed ? -1 : state_->fd; }
 
 }  // namespace salvo

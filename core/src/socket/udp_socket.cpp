@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "socket/socket_setup.hpp"
+
 namespace salvo::detail {
 namespace {
 
@@ -25,6 +27,7 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
   if (address.family() == Address::Family::none) {
     return Error::make(Errc::bad_address, "cannot open a socket for an empty address");
   }
+  if (auto r = check_socket_options(address, options); !r) return r.error();
   const int domain = address.is_v4() ? AF_INET : AF_INET6;
   int fd = ::socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) return socket_error(errno, "socket for", address);
@@ -53,19 +56,9 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
   if (domain == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) != 0) {
     return fail("IPV6_RECVERR on");
   }
-  if (options.reuse_address && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
-    return fail("SO_REUSEADDR on");
-  }
-  if (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    return fail("SO_REUSEPORT on");
-  }
-  if (options.receive_buffer > 0 &&
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &options.receive_buffer, sizeof(int)) != 0) {
-    return fail("SO_RCVBUF on");
-  }
-  if (options.send_buffer > 0 &&
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options.send_buffer, sizeof(int)) != 0) {
-    return fail("SO_SNDBUF on");
+  if (auto r = apply_socket_options(fd, address, options); !r) {
+    ::close(fd);
+    return r.error();
   }
   if (::bind(fd, static_cast<const sockaddr*>(address.sockaddr_data()), address.sockaddr_size()) != 0) {
     return fail("bind");
@@ -76,8 +69,11 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
   return BoundSocket{fd, true, Address::from_sockaddr(&bound, length)};
 }
 
-Result<Address> check_port_free(const Address& address) {
-  auto probe = open_udp_socket(address, UdpSocketOptions{});
+Result<Address> check_port_free(const Address& address, const UdpSocketOptions& options) {
+  UdpSocketOptions plain = options;
+  plain.reuse_address = false;
+  plain.reuse_port = false;
+  auto probe = open_udp_socket(address, plain);
   if (!probe) return probe.error();
   ::close(probe->fd);
   return address.with_port(probe->local.port());

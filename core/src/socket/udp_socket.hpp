@@ -6,15 +6,13 @@
 
 #include "salvo/address.hpp"
 #include "salvo/error.hpp"
+#include "salvo/socket_options.hpp"
 
 namespace salvo::detail {
 
-struct UdpSocketOptions {
-  bool reuse_port = false;     // join an SO_REUSEPORT group (one socket per worker)
-  bool reuse_address = false;  // SO_REUSEADDR too (listen_multiple: share the port with others)
-  int receive_buffer = 0;      // SO_RCVBUF, 0 = kernel default
-  int send_buffer = 0;         // SO_SNDBUF, 0 = kernel default
-};
+// What open_udp_socket sets up: the caller's SocketOptions, completed by the engine with what it
+// decides itself (SO_REUSEPORT for several workers, the engine-wide buffer sizes).
+using UdpSocketOptions = SocketOptions;
 
 struct BoundSocket {
   int fd = -1;
@@ -22,14 +20,16 @@ struct BoundSocket {
   Address local;  // as the kernel reports it (real port when bound to 0)
 };
 
-// A non-blocking, close-on-exec UDP socket bound to `address`. Errors name the address and the call
-// that failed.
+// A non-blocking, close-on-exec UDP socket bound to `address`, with `options` applied before the
+// bind (socket/socket_setup.hpp). Errors name the address and the call or option that failed.
 Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options);
 
 // Checks that `address` is free for a new SO_REUSEPORT group, and picks the port when it is 0.
 // Sockets with SO_REUSEPORT (of the same user) may join an existing group; binding a plain socket
-// first makes "port in use" an error for a multi-worker engine as it is for a single socket.
-Result<Address> check_port_free(const Address& address);
+// first makes "port in use" an error for a multi-worker engine as it is for a single socket. The
+// probe socket gets `options` without the reuse flags, so that what decides the bind
+// (ipv6_only, freebind, bind_to_device) decides it here too.
+Result<Address> check_port_free(const Address& address, const UdpSocketOptions& options);
 
 // Steers the SO_REUSEPORT group that `fd` belongs to by CPU: a datagram the kernel handles on CPU
 // c goes to the group's socket number i, where i is the first worker pinned to c

@@ -46,9 +46,34 @@ TEST(CliCommon, BadCpuListAndBackendAreErrors) {
 TEST(CliCommon, CheckAddressNamesTheProblem) {
   EXPECT_EQ(check_address("127.0.0.1:9000"), "");
   EXPECT_EQ(check_address("[::1]:53"), "");
+  EXPECT_EQ(check_address("localhost:80"), "");
+  EXPECT_EQ(check_address("no-such-host.invalid:80"), "") << "syntax only: the name is looked up later";
   EXPECT_NE(check_address("127.0.0.1"), "");
-  EXPECT_NE(check_address("localhost:80"), "");
+  EXPECT_NE(check_address("localhost"), "");
   EXPECT_NE(check_address("127.0.0.1:70000"), "");
+  EXPECT_NE(check_address("local host:80"), "");
+}
+
+TEST(CliCommon, ResolveFlagNamesFlagAndHost) {
+  auto numeric = resolve_flag("--to", "[::1]:9", Address::Family::v4);
+  ASSERT_TRUE(numeric.ok()) << numeric.error().message;
+  EXPECT_EQ(*numeric, Address::ipv6_loopback(9)) << "numeric addresses are kept for the command's own checks";
+  auto name = resolve_flag("--to", "localhost:9", Address::Family::v4);
+  ASSERT_TRUE(name.ok()) << name.error().message;
+  EXPECT_EQ(*name, Address::ipv4_loopback(9));
+  auto missing = resolve_flag("--to", "no-such-host.invalid:9");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, make_error_code(Errc::name_not_resolved));
+  EXPECT_EQ(missing.error().message.rfind("--to: cannot resolve 'no-such-host.invalid': ", 0), 0u)
+      << missing.error().message;
+}
+
+TEST(CliCommon, PeerFamilyFollowsTheSource) {
+  EXPECT_EQ(peer_family(std::nullopt), Address::Family::none);
+  EXPECT_EQ(peer_family(Address::ipv4_any(0)), Address::Family::v4);
+  EXPECT_EQ(peer_family(Address::ipv4_loopback(0).v4_mapped()), Address::Family::v4);
+  EXPECT_EQ(peer_family(Address::ipv6_any(0)), Address::Family::none) << "dual-stack";
+  EXPECT_EQ(peer_family(Address::ipv6_loopback(0)), Address::Family::v6);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // as the worker counts. These tests are also the examples of how to use it.
 #include "salvo/fake_transport.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <map>
@@ -474,6 +476,43 @@ TEST(FakeTransport, RealSocketMakesSocketOptionsReal) {
   auto after = t.set_multicast_ttl(3);
   ASSERT_FALSE(after.ok());
   EXPECT_EQ(after.error().message, "the socket is closed");
+}
+
+// A fake has no descriptor unless it opened a socket, and never a connected one: native_handle()
+// is -1 without it (and once closed), path_mtu() invalid_state in every case.
+TEST(FakeTransport, NativeHandleAndPathMtu) {
+  FakeTransport bare;
+  EXPECT_EQ(bare.transport().native_handle(), -1);
+  ASSERT_TRUE(bare.transport().connect(addr("127.0.0.1:7777")).ok());
+  auto no_socket = bare.transport().path_mtu();
+  ASSERT_FALSE(no_socket.ok());
+  EXPECT_EQ(no_socket.error().code, make_error_code(Errc::invalid_state));
+
+  FakeTransportOptions options;
+  options.real_socket = true;
+  FakeTransport fake(Address::ipv4_loopback(9999), options);
+  Transport& t = fake.transport();
+  const int fd = t.native_handle();
+  ASSERT_GE(fd, 0);
+  int type = 0;
+  socklen_t length = sizeof type;
+  ASSERT_EQ(::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length), 0);
+  EXPECT_EQ(type, SOCK_DGRAM);
+  auto unconnected = t.path_mtu();
+  ASSERT_FALSE(unconnected.ok());
+  EXPECT_EQ(unconnected.error().code, make_error_code(Errc::invalid_state));
+  EXPECT_EQ(unconnected.error().message, "path_mtu() needs a connected socket");
+  // connect() records the peer only; the socket stays unconnected, so there is still no path.
+  ASSERT_TRUE(t.connect(addr("127.0.0.1:7777")).ok());
+  auto connected = t.path_mtu();
+  ASSERT_FALSE(connected.ok());
+  EXPECT_EQ(connected.error().message, "path_mtu() needs a connected socket");
+  Echo echo;
+  fake.stop(echo);
+  EXPECT_EQ(t.native_handle(), -1);
+  auto closed = t.path_mtu();
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.error().message, "the socket is closed");
 }
 
 // --- DatagramProtocol, one call per datagram ---

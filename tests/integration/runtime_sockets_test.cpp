@@ -1,0 +1,195 @@
+// Sockets opened and closed while the engine runs, for every backend: from inside on_datagrams
+// (receiving at once), from another thread (Engine::open, listen() after start), with errors as
+// values; and 10,000 sockets opened and closed while traffic flows on another, leaving no
+// descriptor behind and every datagram of that traffic accounted for.
+#include <dirent.h>
+
+#include <cerrno>
+
+#include <future>
+
+#include "support/test_support.hpp"
+
+namespace salvo::test {
+namespace {
+
+using RuntimeSockets = SmallPoolPerBackend;
+
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+// A protocol built from lambdas, for sockets opened at runtime (no recorder bookkeeping).
+class LambdaProtocol final : public Protocol {
+ public:
+  explicit LambdaProtocol(std::function<void(std::span<const Datagram>, Transport&)> on_batch,
+                          std::function<void()> on_stopped = {})
+      : on_batch_(std::move(on_batch)), on_stopped_(std::move(on_stopped)) {}
+  void on_datagrams(std::span<const Datagram> batch, Transport& t) override {
+    if (on_batch_) on_batch_(batch, t);
+  }
+  void on_stop() override {
+    if (on_stopped_) on_stopped_();
+  }
+
+ private:
+  std::function<void(std::span<const Datagram>, Transport&)> on_batch_;
+  std::function<void()> on_stopped_;
+};
+
+TEST_P(RuntimeSockets, OpenedInsideOnDatagramsReceivesAtOnce) {
+  // The first datagram makes the server open a second socket and reply with its address; the
+  // client's datagram to that socket comes back echoed.
+  auto engine = make_engine(options());
+  Recorder recorder;
+  Hooks hooks;
+  hooks.on_datagrams = [](std::span<const Datagram> batch, Transport& t) {
+    for (const auto& d : batch) {
+      auto opened = t.reactor().open(addr("127.0.0.1:0"),
+                                     std::make_unique<LambdaProtocol>([](std::span<const Datagram> b, Transport& echo) {
+                                       for (const auto& e : b) echo.send(e.payload, e.peer);
+                                     }));
+      ASSERT_TRUE(opened) << opened.error().message;
+      const std::string text = (*opened)->local_address().to_string();
+      t.send(std::as_bytes(std::span(text.data(), text.size())), d.peer);
+    }
+  };
+  const Address server = must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks));
+  must_start(*engine);
+  UdpSocket client(addr("127.0.0.1:0"));
+  ASSERT_TRUE(client.send_to(make_payload(1, 16), server));
+  auto reply = client.receive(10s);
+  ASSERT_TRUE(reply);
+  const Address opened = addr(std::string(reinterpret_cast<const char*>(reply->payload.data()), reply->payload.size()));
+  EXPECT_NE(opened.port(), server.port());
+  const auto ping = make_payload(7, 100);
+  ASSERT_TRUE(client.send_to(ping, opened));
+  auto echoed = client.receive(1s);  // "in the same second"
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->payload, ping);
+  EXPECT_EQ(echoed->from, opened);
+  stop_and_wait(*engine);
+}
+
+TEST_P(RuntimeSockets, ListenAndOpenAfterStartFromAnotherThread) {
+  EngineOptions o = options();
+  o.workers = 2;
+  auto engine = make_engine(o);
+  must_start(*engine);  // no sockets yet
+  Recorder recorder;
+  const Address group = must_listen(*engine, addr("127.0.0.1:0"), echo_factory(recorder));
+  ASSERT_TRUE(wait_until([&] { return recorder.lifecycles().size() == 2 && recorder.lifecycles()[1].starts == 1; }, 10s));
+  EXPECT_EQ(recorder.lifecycles()[0].local, group);
+  EXPECT_EQ(recorder.lifecycles()[1].local, group);
+  UdpSocket client(addr("127.0.0.1:0"));
+  ASSERT_TRUE(client.send_to(make_payload(1, 20), group));
+  auto echoed = client.receive(10s);
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(payload_seq(echoed->payload), 1u);
+
+  // One connected socket on worker 1: the kernel delivers only its peer's datagrams.
+  std::promise<std::vector<std::byte>> got;
+  auto got_future = got.get_future();
+  OpenOptions how;
+  how.connect_to = client.local();
+  auto opened = engine->open(1, addr("127.0.0.1:0"),
+                             std::make_unique<LambdaProtocol>([&got](std::span<const Datagram> b, Transport& t) {
+                               EXPECT_EQ(t.worker_index(), 1u);
+                               EXPECT_EQ(t.connected_peer(), b[0].peer);
+                               got.set_value(std::vector<std::byte>(b[0].payload.begin(), b[0].payload.end()));
+                               t.stop_listening();
+                             }),
+                             how);
+  ASSERT_TRUE(opened) << opened.error().message;
+  UdpSocket stranger(addr("127.0.0.1:0"));
+  ASSERT_TRUE(stranger.send_to(make_payload(99, 20), *opened));
+  ASSERT_TRUE(client.send_to(make_payload(5, 20), *opened));
+  ASSERT_EQ(got_future.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(payload_seq(got_future.get()), 5u);
+
+  // Errors come back as values: the port is taken, the worker does not exist.
+  auto taken = engine->open(0, group, std::make_unique<LambdaProtocol>(nullptr));
+  ASSERT_FALSE(taken);
+  EXPECT_EQ(taken.error().code.value(), EADDRINUSE) << taken.error().message;
+  auto no_worker = engine->open(7, addr("127.0.0.1:0"), std::make_unique<LambdaProtocol>(nullptr));
+  ASSERT_FALSE(no_worker);
+  EXPECT_EQ(no_worker.error().code, make_error_code(Errc::bad_option));
+  stop_and_wait(*engine);
+}
+
+TEST_P(RuntimeSockets, TenThousandOpenedAndClosedWhileTrafficFlows) {
+  // A flow of numbered datagrams to an echo socket runs throughout; meanwhile a timer opens a
+  // socket, and closes the one it opened before, 10,000 times. Afterwards: every opened socket
+  // started and stopped once, the process holds the descriptors it held before, and every
+  // datagram of the flow was echoed or counted as a kernel drop.
+  EngineOptions o = options();
+  o.send_queue_entries = 64;
+  o.send_queue_bytes = 16384;
+  auto engine = make_engine(o);
+  Recorder recorder;
+  const Address echo = must_listen(*engine, addr("127.0.0.1:0"), echo_factory(recorder));
+  must_start(*engine);
+  UdpSocket client(addr("127.0.0.1:0"), 4 << 20);
+  const std::size_t descriptors_before = open_descriptors();
+
+  constexpr int total = 10'000;
+  // Everything the churning timer touches, behind one pointer (a timer's captures are small).
+  struct Churn {
+    std::atomic<int> opened{0};
+    std::atomic<int> stopped{0};
+    std::atomic<bool> failed{false};
+    std::promise<void> all_done;
+    Transport* previous = nullptr;
+    Reactor* reactor = nullptr;
+  } churn;
+  auto done = churn.all_done.get_future();
+  ASSERT_TRUE(engine->post(0, [&churn](Reactor& r) {
+    churn.reactor = &r;
+    auto id = r.call_every(50us, [c = &churn] {
+      for (int k = 0; k < 20 && c->opened.load() < total; ++k) {
+        if (c->previous != nullptr) c->previous->stop_listening();
+        auto t = c->reactor->open(addr("127.0.0.1:0"), std::make_unique<LambdaProtocol>(nullptr, [c] {
+                                    if (c->stopped.fetch_add(1) + 1 == total) c->all_done.set_value();
+                                  }));
+        if (!t) {
+          c->failed = true;
+          return;
+        }
+        c->previous = *t;
+        if (c->opened.fetch_add(1) + 1 == total) c->previous->stop_listening();
+      }
+    });
+    ASSERT_TRUE(id);
+  }));
+
+  std::uint64_t sent = 0;
+  std::uint64_t echoed = 0;
+  Deadline deadline(120s);
+  while (done.wait_for(0s) != std::future_status::ready && !deadline.expired() && !churn.failed && sent < 2'000'000) {
+    if (client.send_to(make_payload(sent, 64), echo)) ++sent;
+    std::byte buffer[128];
+    Address from;
+    while (client.try_receive(buffer, from) > 0) ++echoed;
+  }
+  ASSERT_FALSE(churn.failed.load()) << "an open failed";
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready)
+      << churn.opened.load() << " opened, " << churn.stopped.load() << " stopped";
+  EXPECT_EQ(churn.opened.load(), total);
+  EXPECT_EQ(churn.stopped.load(), total);
+  EXPECT_EQ(open_descriptors(), descriptors_before) << "descriptors leaked";
+  stop_and_wait(*engine);
+  const Counters c = engine->counters();
+  EXPECT_EQ(c.received + c.kernel_drops + c.discarded_at_close, sent) << describe(c);
+  EXPECT_GT(sent, 0u);
+  EXPECT_GT(echoed, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RuntimeSockets, testing::ValuesIn(available_backends()), backend_test_name);
+
+}  // namespace
+}  // namespace salvo::test
