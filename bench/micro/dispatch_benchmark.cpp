@@ -59,10 +59,10 @@ void dispatch_loop(benchmark::State& state) {
     return;
   }
   // A socket the worker owns and closes; nothing is ever sent or received on it.
-  auto added = worker.add_socket(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), salvo::Address::ipv4_loopback(0),
+  auto added = worker.attach(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), salvo::Address::ipv4_loopback(0),
                                  std::make_unique<P>());
   if (!added) {
-    state.SkipWithError("Worker::add_socket failed");
+    state.SkipWithError("Worker::attach failed");
     return;
   }
   salvo::detail::SocketState& s = **added;

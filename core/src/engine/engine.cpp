@@ -109,8 +109,8 @@ Result<Address> Engine::adopt(int fd, const ProtocolFactory& factory, unsigned w
   if (!socket) return refuse(socket.error());
   auto protocol = factory(worker);
   if (!protocol) return refuse(Error::make(Errc::invalid_state, "the protocol factory returned no protocol"));
-  // add_socket closes the fd itself when it fails.
-  auto added = impl_->workers[worker]->add_socket(fd, socket->local, std::move(protocol), socket->recverr);
+  // attach closes the fd itself when it fails.
+  auto added = impl_->workers[worker]->attach(fd, socket->local, std::move(protocol), socket->recverr);
   if (!added) return added.error();
   return socket->local;
 }
@@ -218,19 +218,10 @@ Result<Address> Engine::open(unsigned worker, const Address& local, std::unique_
     return Error::make(Errc::invalid_state,
                        "open() on another worker from a worker waits for it: post to that worker and use Reactor::open");
   }
-  auto bound = detail::open_udp_socket(local, detail::udp_socket_options(how.socket, impl_->options));
-  if (!bound) return bound.error();
-  Address peer;
-  if (how.connect_to.family() != Address::Family::none) {
-    auto connected = detail::connect_bound(bound->fd, bound->local.is_v6(), how.connect_to);
-    if (!connected) {
-      ::close(bound->fd);
-      return connected.error();
-    }
-    peer = *connected;
-  }
-  if (auto r = attach_to(*impl_, worker, *bound, std::move(protocol), peer); !r) return r.error();
-  return bound->local;
+  auto opened = detail::open_socket(local, how, impl_->options);
+  if (!opened) return opened.error();
+  if (auto r = attach_to(*impl_, worker, opened->bound, std::move(protocol), opened->peer); !r) return r.error();
+  return opened->bound.local;
 }
 
 Result<void> Engine::start() {

@@ -14,7 +14,6 @@ ReactorCore::ReactorCore(Worker* worker, unsigned worker_index) noexcept
 
 Result<void> ReactorCore::init(std::uint32_t user_timers, std::uint32_t engine_timers, Clock::time_point now) {
   user_capacity_ = user_timers;
-  engine_capacity_ = engine_timers;
   now_ = now;
   return wheel_.init(user_timers + engine_timers, now);
 }

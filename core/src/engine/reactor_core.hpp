@@ -69,7 +69,6 @@ class ReactorCore {
   TimerWheel wheel_;
   Clock::time_point now_{};
   std::uint32_t user_capacity_ = 0;
-  std::uint32_t engine_capacity_ = 0;
   std::size_t engine_pending_ = 0;
   // A FakeTransport's answers to resolve(), run at its next run_due().
   std::vector<std::function<void()>> fake_answers_;

@@ -49,10 +49,6 @@ Result<void> Worker::init() {
   return core_.init(options_.timers_per_worker, 2, std::chrono::steady_clock::now());
 }
 
-Result<SocketState*> Worker::add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr) {
-  return attach(fd, local, std::move(protocol), recverr);
-}
-
 SocketState& Worker::slot_for_new_socket() {
   // counters() walks the list from other threads: changes to it are made under the lock.
   std::lock_guard lock(sockets_mutex_);
@@ -108,7 +104,6 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
   s.closed = false;
   s.receiving = true;
   ++open_sockets_;
-  had_sockets_ = true;
   open_sockets_published_.store(open_sockets_, std::memory_order_relaxed);
   if (serving_) {
     // Sockets opened while draining or stopping join in that state.
@@ -126,18 +121,9 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
 Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how) {
   if (!protocol) return Error::make(Errc::invalid_state, "open() needs a protocol");
   if (stop_begun_) return Error::make(Errc::invalid_state, "open(): worker " + std::to_string(index_) + " is stopping");
-  auto bound = open_udp_socket(local, udp_socket_options(how.socket, options_));
-  if (!bound) return bound.error();
-  Address peer;
-  if (how.connect_to.family() != Address::Family::none) {
-    auto connected = connect_bound(bound->fd, bound->local.is_v6(), how.connect_to);
-    if (!connected) {
-      ::close(bound->fd);
-      return connected.error();
-    }
-    peer = *connected;
-  }
-  auto attached = attach(bound->fd, bound->local, std::move(protocol), bound->recverr, peer);
+  auto opened = detail::open_socket(local, how, options_);
+  if (!opened) return opened.error();
+  auto attached = attach(opened->bound.fd, opened->bound.local, std::move(protocol), opened->bound.recverr, opened->peer);
   if (!attached) return attached.error();
   return &(*attached)->transport;
 }
@@ -154,9 +140,7 @@ void Worker::join() {
 
 void Worker::request_stop() noexcept {
   stop_requested_.store(true, std::memory_order_release);
-  const std::uint64_t one = 1;
-  // A full eventfd counter (EAGAIN) still wakes the worker, so the result needs no handling.
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  wake();
 }
 
 Counters Worker::counters() const noexcept {
@@ -169,6 +153,7 @@ Counters Worker::counters() const noexcept {
 
 void Worker::wake() noexcept {
   const std::uint64_t one = 1;
+  // A full eventfd counter (EAGAIN) still wakes the worker, so the result needs no handling.
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
 }
 
@@ -182,8 +167,7 @@ Result<void> Worker::post(std::function<void()> fn) {
     posted_.push_back(std::move(fn));
     posted_pending_.store(true, std::memory_order_release);
   }
-  const std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  wake();
   return {};
 }
 
@@ -263,7 +247,6 @@ void Worker::run_rounds() {
   auto now = start;
   while (!finished_serving()) {
     poll_control();
-    if (options_.stop_when_sockets_closed && all_closed() && had_sockets_ && !stop_begun_) begin_stop_all();
     if (channels_pending_.load(std::memory_order_acquire)) move_channel_sends();
     core_.set_now(now);
     if (draining_) check_drain(now);
@@ -473,6 +456,9 @@ void Worker::close_socket(SocketState& s) noexcept {
   s.closed = true;
   --open_sockets_;
   open_sockets_published_.store(open_sockets_, std::memory_order_relaxed);
+  // A program that ends with its sockets (EngineOptions::stop_when_sockets_closed): the last one
+  // closing is the stop.
+  if (serving_ && open_sockets_ == 0 && options_.stop_when_sockets_closed) stop_begun_ = true;
   s.writable_deferred = false;  // its entry in deferred_writers_ is skipped, and dropped, when the timer fires
   core_.cancel_owned_by(s.index);
   for (auto& channel : s.channels) channel->close();

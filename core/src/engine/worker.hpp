@@ -1,7 +1,7 @@
 // Worker: one thread, pinned to one CPU, owning its backend, buffer pool, receive batch, timers
 // and sockets, and running the round that drives them (run_rounds). Everything here runs on the
 // worker thread except request_stop(), post(), wake() and counters(), which any thread may call,
-// and add_socket(), which the controlling thread calls before start.
+// and attach(), which the controlling thread also calls before start.
 #pragma once
 
 #include <atomic>
@@ -35,10 +35,6 @@ class Worker {
 
   // --- controlling thread, before start ---
   Result<void> init();  // buffer pool, eventfd, receive batch, timers
-  // A bound socket to serve, with its protocol. Before start only (at runtime, attach() on the
-  // worker thread does this). Takes the fd: on failure it is closed.
-  Result<SocketState*> add_socket(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr = true);
-
   // Starts the thread. `ready` is called once on the worker thread with the setup result;
   // `finished` once when the thread is about to exit.
   void start(std::function<void(Result<void>)> ready, std::function<void()> finished);
@@ -60,7 +56,8 @@ class Worker {
 
   // --- worker thread: the reactor's operations ---
   ReactorCore& reactor() noexcept { return core_; }
-  // Serves an already bound socket: a slot (a closed socket's, reused, or a new one), the backend,
+  // Serves an already bound socket (the controlling thread calls this before start, the worker
+  // thread while running): a slot (a closed socket's, reused, or a new one), the backend,
   // on_start, then receiving. On failure the fd is closed and the protocol destroyed unstarted.
   Result<SocketState*> attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
                               const Address& peer = {});
@@ -172,7 +169,6 @@ class Worker {
   bool serving_ = false;  // the backend is set up: sockets attach to it directly
   bool rounds_over_ = false;  // the round has ended: no socket may attach any more
   std::size_t open_sockets_ = 0;
-  bool had_sockets_ = false;  // for EngineOptions::stop_when_sockets_closed
   std::atomic<std::size_t> open_sockets_published_{0};  // open_sockets_, for other threads
   std::vector<std::uint32_t> free_slots_;  // closed sockets' slots, for reuse
   // Guards changes to sockets_ (made on the worker thread) against counters() on other threads,

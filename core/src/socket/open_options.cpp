@@ -1,6 +1,7 @@
 #include "socket/open_options.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -13,18 +14,37 @@ UdpSocketOptions udp_socket_options(const SocketOptions& socket, const EngineOpt
   return o;
 }
 
-Result<Address> connect_bound(int fd, bool ipv6, const Address& peer) {
-  Address target = peer;
-  if (peer.is_v4() && ipv6) target = peer.v4_mapped();
-  if (peer.is_v6() && !ipv6) {
-    if (!peer.is_v4_mapped()) return Error::make(Errc::bad_address, "cannot connect an IPv4 socket to " + peer.to_string());
-    target = peer.unmapped();
+Result<Address> connect_target(bool ipv6, const Address& peer) {
+  Address target;
+  if (peer.is_v4()) {
+    target = ipv6 ? peer.v4_mapped() : peer;
+  } else if (peer.is_v6()) {
+    if (!ipv6 && !peer.is_v4_mapped()) {
+      return Error::make(Errc::bad_address, "cannot connect an IPv4 socket to " + peer.to_string());
+    }
+    target = ipv6 ? peer : peer.unmapped();
+  } else {
+    return Error::make(Errc::bad_address, "connect needs an address");
   }
   if (target.port() == 0) return Error::make(Errc::bad_address, "cannot connect to port 0");
-  if (::connect(fd, static_cast<const sockaddr*>(target.sockaddr_data()), target.sockaddr_size()) != 0) {
-    return Error::from_errno(errno, "connect to " + target.to_string());
-  }
   return target;
+}
+
+Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, const EngineOptions& engine) {
+  auto bound = open_udp_socket(local, udp_socket_options(how.socket, engine));
+  if (!bound) return bound.error();
+  OpenedSocket opened{*bound, Address{}};
+  if (how.connect_to.family() == Address::Family::none) return opened;
+  auto target = connect_target(bound->local.is_v6(), how.connect_to);
+  if (target && ::connect(bound->fd, static_cast<const sockaddr*>(target->sockaddr_data()), target->sockaddr_size()) != 0) {
+    target = Error::from_errno(errno, "connect to " + target->to_string());
+  }
+  if (!target) {
+    ::close(bound->fd);
+    return target.error();
+  }
+  opened.peer = *target;
+  return opened;
 }
 
 }  // namespace salvo::detail

@@ -6,6 +6,7 @@
 #include "salvo/address.hpp"
 #include "salvo/engine_options.hpp"
 #include "salvo/error.hpp"
+#include "salvo/reactor.hpp"
 #include "salvo/socket_options.hpp"
 #include "socket/udp_socket.hpp"
 
@@ -13,8 +14,17 @@ namespace salvo::detail {
 
 UdpSocketOptions udp_socket_options(const SocketOptions& socket, const EngineOptions& engine);
 
-// Connects a bound socket to `peer` in the socket's family (an IPv4 peer of an IPv6 socket is
-// mapped, as Transport::connect does) and returns the peer as the socket now knows it.
-Result<Address> connect_bound(int fd, bool ipv6, const Address& peer);
+// `peer` as a socket of that family connects to it: an IPv4 peer of an IPv6 socket mapped, a
+// mapped peer of an IPv4 socket unmapped. Errors for no address, port 0 and the wrong family.
+// Transport::connect and OpenOptions::connect_to both go through it.
+Result<Address> connect_target(bool ipv6, const Address& peer);
+
+// A socket bound to `local` with how.socket (the engine's buffer sizes where it left them), and
+// connected to how.connect_to when that is set. On failure nothing stays open.
+struct OpenedSocket {
+  BoundSocket bound;
+  Address peer;  // the connected peer, or Family::none
+};
+Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, const EngineOptions& engine);
 
 }  // namespace salvo::detail

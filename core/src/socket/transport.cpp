@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "engine/worker.hpp"
+#include "socket/open_options.hpp"
 #include "socket/send_options.hpp"
 #include "socket/socket_state.hpp"
 
@@ -101,22 +102,12 @@ Result<void> Transport::connect(const Address& peer) noexcept {
   if (s.peer.family() != Address::Family::none) {
     return Error::make(Errc::invalid_state, "already connected to " + s.peer.to_string());
   }
-  Address target;
-  if (peer.is_v4()) {
-    target = s.ipv6 ? peer.v4_mapped() : peer;
-  } else if (peer.is_v6()) {
-    if (!s.ipv6 && !peer.is_v4_mapped()) {
-      return Error::make(Errc::bad_address, "cannot connect an IPv4 socket to " + peer.to_string());
-    }
-    target = s.ipv6 ? peer : peer.unmapped();
-  } else {
-    return Error::make(Errc::bad_address, "connect needs an address");
+  auto target = detail::connect_target(s.ipv6, peer);
+  if (!target) return target.error();
+  if (!standalone && ::connect(s.fd, static_cast<const sockaddr*>(target->sockaddr_data()), target->sockaddr_size()) != 0) {
+    return Error::from_errno(errno, "connect to " + target->to_string());
   }
-  if (target.port() == 0) return Error::make(Errc::bad_address, "cannot connect to port 0");
-  if (!standalone && ::connect(s.fd, static_cast<const sockaddr*>(target.sockaddr_data()), target.sockaddr_size()) != 0) {
-    return Error::from_errno(errno, "connect to " + target.to_string());
-  }
-  s.peer = target;
+  s.peer = *target;
   return {};
 }
 
