@@ -60,7 +60,7 @@ void dispatch_loop(benchmark::State& state) {
   }
   // A socket the worker owns and closes; nothing is ever sent or received on it.
   auto added = worker.attach(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), salvo::Address::ipv4_loopback(0),
-                                 std::make_unique<P>());
+                             std::make_unique<P>(), true);
   if (!added) {
     state.SkipWithError("Worker::attach failed");
     return;
