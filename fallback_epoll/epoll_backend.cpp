@@ -31,8 +31,10 @@ namespace {
 constexpr std::uint64_t wake_key = ~std::uint64_t{0};
 constexpr std::size_t max_events = 1024;  // per wait
 
-// Receive and send scratch for one socket, sized once from the batch size.
-struct SocketIo {
+// Receive and send scratch, sized once from the batch size. One for the worker: a socket's
+// recvmmsg or sendmmsg is done with it before the next socket's begins, and idle sockets then
+// cost nothing here.
+struct BatchIo {
   std::vector<mmsghdr> rx;
   std::vector<iovec> rx_iov;
   std::vector<sockaddr_in6> rx_names;
@@ -45,9 +47,12 @@ struct SocketIo {
   // those very slots again (take_batch), and then they stay as they are.
   std::uint32_t rx_prepared = 0;
   std::vector<mmsghdr> tx;
-  std::vector<iovec> tx_iov;             // one per queue entry of a batch (a GSO message uses several)
   std::vector<std::uint32_t> tx_entries; // per message of the batch: the queue entries it carries
   std::vector<SendControl> tx_control;   // per message: its control messages (GSO, source, TOS), if any
+};
+
+// What one socket keeps between calls.
+struct SocketIo {
   std::size_t plain_front = 0;  // entries from the front to send one by one (their GSO send failed)
   std::uint32_t registered = 0;  // the epoll events currently asked for
 };
@@ -69,6 +74,30 @@ class EpollBackend final : public Backend {
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, worker.wake_fd(), &ev) != 0) {
       return Error::from_errno(errno, "epoll_ctl(add eventfd)");
     }
+    const std::uint32_t batch = worker.options().batch_size;
+    const std::size_t control = worker.batch().control_space();
+    batch_.rx.resize(batch);
+    batch_.rx_iov.resize(batch);
+    batch_.rx_names.resize(batch);
+    batch_.rx_slots.resize(batch);
+    batch_.rx_control.resize(std::size_t{batch} * control / sizeof(std::uint64_t));
+    batch_.tx.resize(batch);
+    batch_.tx_entries.resize(batch);
+    batch_.tx_control.resize(batch);
+    // The pointers and lengths stay; recvmmsg writes only msg_len, the name and control lengths
+    // and msg_flags (an output only).
+    for (std::uint32_t i = 0; i < batch; ++i) {
+      msghdr& h = batch_.rx[i].msg_hdr;
+      h.msg_iov = &batch_.rx_iov[i];
+      h.msg_iovlen = 1;
+      h.msg_name = &batch_.rx_names[i];
+      h.msg_namelen = sizeof(sockaddr_in6);
+      if (control != 0) {
+        h.msg_control = &batch_.rx_control[i * control / sizeof(std::uint64_t)];
+        h.msg_controllen = control;
+      }
+    }
+    batch_.rx_written = batch;  // reset every header before the first call
     for (const auto& s : worker.sockets()) {
       if (s->closed) continue;
       if (auto r = add(*s); !r) return r;
@@ -76,50 +105,17 @@ class EpollBackend final : public Backend {
     return {};
   }
 
-  // The socket's scratch is made once per socket slot and kept when the worker reuses the slot.
+  // The socket's state is made afresh for each socket that takes the slot.
   Result<void> add(SocketState& s) override {
-    const std::uint32_t batch = worker_->options().batch_size;
-    const std::size_t control = worker_->batch().control_space();
     if (io_.size() <= s.index) io_.resize(s.index + 1);
     if (!io_[s.index]) io_[s.index] = std::make_unique<SocketIo>();
-    SocketIo& io = *io_[s.index];
-    if (io.rx.size() != batch) {
-      io.rx.resize(batch);
-      io.rx_iov.resize(batch);
-      io.rx_names.resize(batch);
-      io.rx_slots.resize(batch);
-      io.rx_control.resize(std::size_t{batch} * control / sizeof(std::uint64_t));
-      io.tx.resize(batch);
-      io.tx_entries.resize(batch);
-      io.tx_control.resize(batch);
-      // The pointers and lengths stay; recvmmsg writes only msg_len, the name and control
-      // lengths and msg_flags (an output only).
-      for (std::uint32_t i = 0; i < batch; ++i) {
-        msghdr& h = io.rx[i].msg_hdr;
-        h.msg_iov = &io.rx_iov[i];
-        h.msg_iovlen = 1;
-        h.msg_name = &io.rx_names[i];
-        h.msg_namelen = sizeof(sockaddr_in6);
-        if (control != 0) {
-          h.msg_control = &io.rx_control[i * control / sizeof(std::uint64_t)];
-          h.msg_controllen = control;
-        }
-      }
-    }
-    // With GSO a batch of messages may carry up to gso_max_segments entries each, but never more
-    // entries than the queue holds.
-    const std::size_t entries = s.gso ? std::min<std::size_t>(s.queue.capacity(), std::size_t{batch} * gso_max_segments) : 0;
-    io.tx_iov.resize(std::max<std::size_t>(batch, entries));
-    io.rx_written = batch;  // reset every header before the first call
-    io.rx_prepared = 0;
-    io.plain_front = 0;
+    *io_[s.index] = SocketIo{};
     epoll_event ev{};
     ev.events = 0;  // start_receiving asks for EPOLLIN
     ev.data.u64 = s.index;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s.fd, &ev) != 0) {
       return Error::from_errno(errno, "epoll_ctl(add socket " + s.local.to_string() + ")");
     }
-    io.registered = 0;
     return {};
   }
 
@@ -127,6 +123,9 @@ class EpollBackend final : public Backend {
   void stop_receiving(SocketState& s) override { update_interest(s); }
   void cancel_sends(SocketState&) override {}  // sendmmsg leaves nothing in the kernel's hands
   bool holds(const SocketState&) const noexcept override { return false; }
+  // submit() sends until the queue is empty or the socket blocks (EPOLLOUT notes it again); what
+  // is left is what a hook queued after it.
+  bool sends_pending(const SocketState& s) const noexcept override { return !s.queue.empty() && !s.send_blocked; }
   void release(SocketState& s) override {
     // Closing the fd takes it out of the epoll set, unless a duplicate of it lives on (an adopted
     // socket's): take it out here so no event names a slot the worker may reuse.
@@ -136,7 +135,7 @@ class EpollBackend final : public Backend {
   void wait(const WaitPlan& plan) override {
     // Level-triggered: events one wait does not return, the next does, so the array grows with
     // the sockets only up to a bound (and only here, never while reap walks it).
-    if (events_.size() < max_events && events_.size() < io_.size() + 1) {
+    if (events_.size() < max_events && events_.size() < io_.size() + 1) {  // sockets + the eventfd
       events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
     }
     const auto wait = plan.spin ? std::chrono::nanoseconds(0)
@@ -159,6 +158,7 @@ class EpollBackend final : public Backend {
       if (ev.events & EPOLLOUT) {
         s.send_blocked = false;
         update_interest(s);  // level-triggered: ask for EPOLLOUT again only when blocked again
+        worker.note_work(s);  // what waited goes with this round's visit
       }
       // EPOLLERR stays set while the error queue holds anything: drain it (level-triggered).
       if ((ev.events & EPOLLERR) && !(ev.events & EPOLLIN)) drain_errors(s, 0);
@@ -197,7 +197,7 @@ class EpollBackend final : public Backend {
   }
 
   void receive(Worker& worker, SocketState& s) {
-    SocketIo& io = *io_[s.index];
+    BatchIo& io = batch_;
     BufferPool& pool = worker.pool();
     ReceiveBatch& batch = worker.batch();
     // The configured size, not the (cache-line rounded) slot size: truncation happens where the
@@ -250,26 +250,26 @@ class EpollBackend final : public Backend {
     }
   }
 
-  // Fills io.tx with messages for the front of the queue (its contiguous part): one entry each, or
-  // a GSO run each while GSO is on. Returns the number of messages.
-  unsigned build_messages(const SocketState& s, SocketIo& io) const noexcept {
-    const SendQueue::Entry* e = s.queue.front_ptr();
-    const std::size_t available = std::min(s.queue.contiguous(), io.tx_iov.size());
+  // Fills the batch's messages from the front of the queue: one entry each, or a GSO run each while
+  // GSO is on (a run never leaves its pool segment, whose entries' iovecs are consecutive).
+  // Returns the number of messages.
+  unsigned build_messages(const SocketState& s, const SocketIo& io) noexcept {
+    BatchIo& b = batch_;
+    const SendQueue::Entry* e = &s.queue.front();
     std::size_t used = 0;
     unsigned m = 0;
-    while (m < io.tx.size() && used < available) {
-      const std::size_t run = SendOutcome::gso(s) && used >= io.plain_front ? gso_run(e + used, available - used) : 1;
-      msghdr& h = io.tx[m].msg_hdr;
-      h.msg_name = const_cast<void*>(e[used].to.sockaddr_data());
-      h.msg_namelen = e[used].to.sockaddr_size();
-      h.msg_iov = &io.tx_iov[used];
+    while (m < b.tx.size() && e != nullptr) {
+      const std::size_t run = SendOutcome::gso(s) && used >= io.plain_front ? gso_run(e, s.queue.run_from(*e)) : 1;
+      msghdr& h = b.tx[m].msg_hdr;
+      h.msg_name = const_cast<void*>(e->to.sockaddr_data());
+      h.msg_namelen = e->to.sockaddr_size();
+      h.msg_iov = s.queue.iov(*e);
       h.msg_iovlen = run;
-      for (std::size_t i = 0; i < run; ++i) io.tx_iov[used + i] = {s.queue.payload(e[used + i]), e[used + i].length};
-      attach_send_control(h, io.tx_control[m], e[used], s.ipv6, run > 1 ? e[used].length : 0,
-                          worker_->send_outcome().malformed_gso());
-      io.tx_entries[m] = static_cast<std::uint32_t>(run);
+      attach_send_control(h, b.tx_control[m], *e, s.ipv6, run > 1 ? e->length : 0, worker_->send_outcome().malformed_gso());
+      b.tx_entries[m] = static_cast<std::uint32_t>(run);
       used += run;
       ++m;
+      e = s.queue.after(*e, run);
     }
     return m;
   }
@@ -280,14 +280,14 @@ class EpollBackend final : public Backend {
     std::uint64_t gso_sends = 0;
     std::uint64_t gso_segments = 0;
     for (unsigned m = 0; m < messages; ++m) {
-      const std::size_t k = io.tx_entries[m];
+      const std::size_t k = batch_.tx_entries[m];
       entries += k;
       if (k > 1) {
         ++gso_sends;
         gso_segments += k;
       }
     }
-    worker_->send_outcome().sent(s, 0, entries, gso_sends, gso_segments);
+    worker_->send_outcome().sent(s, s.queue.front(), entries, gso_sends, gso_segments);
     s.queue.pop(entries);
     io.plain_front = io.plain_front > entries ? io.plain_front - entries : 0;
   }
@@ -296,19 +296,21 @@ class EpollBackend final : public Backend {
     SocketIo& io = *io_[s.index];
     SendOutcome& outcome = worker_->send_outcome();
     unsigned retries = 0;  // of the oldest datagram; each send that goes out starts again
+    bool released = false;
     while (!s.queue.empty() && !s.send_blocked && s.fd >= 0) {
       const unsigned messages = build_messages(s, io);
-      const int sent = ::sendmmsg(s.fd, io.tx.data(), messages, MSG_DONTWAIT);
+      const int sent = ::sendmmsg(s.fd, batch_.tx.data(), messages, MSG_DONTWAIT);
       s.counters.tx_syscalls.add(1);
       if (sent > 0) {
         // A short count means the next message failed: the next call reports why.
         account_sent(s, io, static_cast<unsigned>(sent));
+        released = true;
         retries = 0;
         continue;
       }
       const int err = errno;
       if (err == EINTR) continue;
-      switch (outcome.failed(s, 0, io.tx_entries[0], err, retries)) {
+      switch (outcome.failed(s, s.queue.front(), batch_.tx_entries[0], err, retries)) {
         case SendAction::resend:
           ++retries;
           break;
@@ -317,22 +319,25 @@ class EpollBackend final : public Backend {
           update_interest(s);  // EPOLLOUT clears it
           return;
         case SendAction::split:
-          io.plain_front = io.tx_entries[0];
+          io.plain_front = batch_.tx_entries[0];
           break;
         case SendAction::drop: {
-          const Address to = s.queue.front_ptr()->to;
+          const Address to = s.queue.front().to;
           s.queue.pop(1);
+          released = true;
           if (io.plain_front != 0) --io.plain_front;
           outcome.dropped(s, to, err);
           break;
         }
       }
     }
+    if (released) worker_->sends_released(s);
   }
 
   Worker* worker_ = nullptr;
   int epoll_fd_ = -1;
   std::vector<std::unique_ptr<SocketIo>> io_;  // by socket index; stable while hooks open sockets
+  BatchIo batch_;
   std::vector<epoll_event> events_;
   int ready_ = 0;  // events the last wait returned
   bool have_pwait2_ = true;  // false once epoll_pwait2 failed with ENOSYS

@@ -13,13 +13,18 @@
 // payload then starts the buffer, and address and control data land in the socket's own msghdr.
 // Their completions are not endings; their failures are, counted as the multishot's are.
 //
-// Send: each queued datagram becomes one SENDMSG SQE whose msghdr lives beside its send-queue slot
-// until the completion; all SQEs of a round go to the kernel in the same io_uring_enter that waits
-// for completions. Completions may arrive out of order, so slots are released in order as the
+// Send: each queued datagram becomes one SENDMSG SQE whose msghdr lives in the scratch beside its
+// send-queue entry (TxState) until the completion, which names the entry by its slot in the
+// worker's send pool; all SQEs of a round go to the kernel in the same io_uring_enter that waits
+// for completions. Completions may arrive out of order, so entries are released in order as the
 // front ones complete. With EngineOptions::gso a run of equal datagrams to one destination (see
-// gso.hpp) is one SQE instead: the msghdr of its first slot, with the iovecs of all its slots
-// (runs never wrap around the ring, so they are consecutive), and its completion marks every slot
-// of the run done.
+// gso.hpp) is one SQE instead: the msghdr of its first entry, with the iovecs of all its entries
+// (a run never leaves its pool segment, so they are consecutive), and its completion marks every
+// entry of the run done. The sends in flight are bounded (send_budget_) so that their completions,
+// with one per receive buffer, always fit the completion queue, however many sockets send.
+//
+// Per round, the backend touches only the sockets that had completions or wait for a receive to
+// be armed again: nothing walks every socket.
 //
 // Waiting (the wait verb; the worker says until when, and whether to spin): io_uring_submit_and_
 // wait_timeout for EngineOptions::completion_batch completions or completion_wait, whichever is
@@ -44,6 +49,8 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/backend.hpp"
@@ -108,22 +115,28 @@ struct SocketRing {
   int target = -1;                 // what SQEs name: the registered-file slot, or the fd itself
   bool fixed = false;              // target is a registered-file slot (IOSQE_FIXED_FILE)
   std::size_t submitted = 0;       // queue entries (from the front) handed to the kernel
-  std::vector<msghdr> tx_msg;      // per send-queue slot, alive until its completion
-  std::vector<iovec> tx_iov;
-  std::vector<std::uint8_t> tx_done;  // completed but not yet released (out-of-order completion)
-  std::vector<std::uint16_t> tx_retries;  // sends re-submitted after an earlier datagram's ICMP error
-  std::vector<std::uint8_t> tx_entries;  // per first slot of a message: the slots it carries (1 = plain)
-  std::vector<SendControl> tx_control;   // per first slot: its control messages (GSO, source, TOS), if any
-  // Zero-copy (EngineOptions::zerocopy_send), per first slot of a message: whether it goes as
-  // SENDMSG_ZC, how many of its notifications are still to come, and whether its result is in and
-  // only those notifications hold its slots.
-  std::vector<std::uint8_t> tx_zc;
-  std::vector<std::uint8_t> tx_notifications;
-  std::vector<std::uint8_t> tx_awaiting_notification;
-  bool rx_this_round = false;
-  bool tx_this_round = false;
+  SendEntry* last_submitted = nullptr;  // the newest of them, while submitted > 0
+  std::uint64_t tx_round = 0;      // the round that last counted a send syscall
+  bool rx_listed = false;          // in rx_touched_ this round
+  bool rearm_listed = false;       // in rearm_
 };
 
+
+// What a send needs beside its queue entry until the kernel is done with it. For a message's first
+// entry: its msghdr and control messages, how many entries it carries, how often it was sent again
+// after ICMP errors, and for zero-copy whether it goes as SENDMSG_ZC, how many notifications are
+// still to come, and whether its result is in and only those notifications hold it. For every
+// entry: whether it completed but is not yet released (completions come out of order).
+struct TxState {
+  msghdr msg;
+  SendControl control;
+  std::uint16_t retries;
+  std::uint8_t entries;
+  std::uint8_t done;
+  std::uint8_t zc;
+  std::uint8_t notifications;
+  std::uint8_t awaiting_notification;
+};
 
 // Zero-copy sends: the page size, and how many pages one message may span (MAX_SKB_FRAGS is 17
 // by default; one less leaves room for the kernel's own header fragment).
@@ -132,6 +145,12 @@ constexpr std::size_t zerocopy_max_pages = 16;
 
 // The registered-file table's size at most (the descriptor limit bounds it too).
 constexpr rlim_t max_fixed_files = 65536;
+
+// Sends in flight per worker at most, and what may go beyond it: messages sent again after an
+// error, or a refused GSO message split into its datagrams (at most gso_max_segments), while the
+// budget is full.
+constexpr unsigned send_budget = 4096;
+constexpr unsigned send_budget_slack = 2 * gso_max_segments;
 
 class UringBackend final : public Backend {
  public:
@@ -149,13 +168,14 @@ class UringBackend final : public Backend {
     worker_ = &worker;
     const EngineOptions& o = worker.options();
     const auto sockets = worker.sockets();
-    // Every outstanding completion must fit the CQ: one per buffer in the kernel's hands, one per
-    // send in flight (two for zero-copy), plus the few control operations.
-    // The kernel wants at least as many CQ entries as SQ entries.
-    // A zero-copy send completes twice (result, then notification).
-    const unsigned per_send = o.zerocopy_send ? 2 : 1;
-    const unsigned socket_count = std::max<unsigned>(1, static_cast<unsigned>(sockets.size()));
-    unsigned cq = std::max(1024u, o.buffer_count + per_send * socket_count * o.send_queue_entries + 64);
+    // The completions outstanding at once must fit the CQ: one per buffer in the kernel's hands,
+    // one per send in flight (two for zero-copy: result, then notification), which send_budget_
+    // bounds however many sockets send, plus the control operations (a send that fails, and is
+    // sent again or split, may go a little over the budget: the slack). The kernel keeps what
+    // overflows a full CQ (IORING_FEAT_NODROP) rather than losing it, so a burst of receive
+    // endings on many sockets at once costs time, not completions.
+    per_send_ = o.zerocopy_send ? 2 : 1;
+    const unsigned cq = std::max(1024u, o.buffer_count + per_send_ * (send_budget + send_budget_slack) + 128);
     if (int ret = create_ring(ring_, 512, cq, setup_); ret < 0) {
       return Error::from_errno(-ret, "io_uring_setup for worker " + std::to_string(worker.index()));
     }
@@ -187,12 +207,16 @@ class UringBackend final : public Backend {
     return {};
   }
 
+  std::uint32_t send_scratch_bytes() const noexcept override { return sizeof(TxState); }
+
   // A socket's ring state is made afresh for each socket that takes the slot: its msghdrs point
   // into it, and the kernel holds nothing of the slot's previous socket (holds() was false).
   Result<void> add(SocketState& s) override {
     const EngineOptions& o = worker_->options();
     if (rings_.size() <= s.index) rings_.resize(s.index + 1);
+    const bool listed = rings_[s.index] && rings_[s.index]->rearm_listed;
     rings_[s.index] = std::make_unique<SocketRing>();
+    rings_[s.index]->rearm_listed = listed;  // the slot's place in rearm_ stays with it
     SocketRing& sr = *rings_[s.index];
     sr.target = s.fd;
     if (s.index < fixed_slots_) {
@@ -213,16 +237,6 @@ class UringBackend final : public Backend {
     sr.single_msg.msg_iov = &sr.single_iov;
     sr.single_msg.msg_iovlen = 1;
     sr.single_msg.msg_control = control_space_ == 0 ? nullptr : sr.single_control.data();
-    const std::size_t entries = s.queue.capacity();
-    sr.tx_msg.resize(entries);
-    sr.tx_iov.resize(entries);
-    sr.tx_done.assign(entries, 0);
-    sr.tx_retries.assign(entries, 0);
-    sr.tx_entries.assign(entries, 1);
-    sr.tx_control.resize(entries);
-    sr.tx_zc.assign(entries, 0);
-    sr.tx_notifications.assign(entries, 0);
-    sr.tx_awaiting_notification.assign(entries, 0);
     return {};
   }
 
@@ -232,6 +246,10 @@ class UringBackend final : public Backend {
     SocketRing& sr = ring_of(s);
     if (!sr.armed || sr.cancel_sent) return;
     io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) {
+      list_for_rearm(s);  // asked again after the next reap
+      return;
+    }
     io_uring_prep_cancel64(sqe, receive_data(s.index, sr.armed_single), 0);
     io_uring_sqe_set_data64(sqe, pack(Op::stop_receive, s.index));
     sr.cancel_sent = true;
@@ -244,10 +262,13 @@ class UringBackend final : public Backend {
     SocketRing& sr = ring_of(s);
     if (sr.submitted == 0 || sr.cancel_sent_sends) return;
     io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) return;  // a stopping socket is visited each round: asked again
     io_uring_prep_cancel_fd(sqe, sr.target, IORING_ASYNC_CANCEL_ALL | (sr.fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
     io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
     sr.cancel_sent_sends = true;
   }
+
+  bool sends_pending(const SocketState& s) const noexcept override { return ring_of(s).submitted < s.queue.size(); }
 
   // Nothing of a socket may remain in the kernel's hands when its fd closes.
   bool holds(const SocketState& s) const noexcept override {
@@ -264,6 +285,7 @@ class UringBackend final : public Backend {
   void wait(const WaitPlan& plan) override {
     // For the adaptive receive policy: how long the previous round worked after its wait.
     previous_round_busy_ = plan.now - woke_at_;
+    if (!wake_armed_) arm_wake();
     if (plan.spin) {
       io_uring_submit_and_get_events(&ring_);
     } else {
@@ -277,9 +299,8 @@ class UringBackend final : public Backend {
       // ping-pong: one to send, one to wait for the next request). Count them in, unless a writer
       // waits for the room they free: then their completions are the news.
       if (!plan.writers) want = std::min(want + sends_submitted_, cq_entries_ / 2);
-      if (!batch_wait && unflagged_sends_ == 0) {
+      if (!batch_wait && unflagged_sends_ == 0 && arm_deadline(plan.deadline)) {
         // Untimed: the deadline's own timeout ends it, and so does a failed send (its flag).
-        arm_deadline(plan.deadline);
         io_uring_submit_and_wait(&ring_, want);
       } else {
         auto wait = std::chrono::nanoseconds(plan.deadline - plan.now);
@@ -308,11 +329,15 @@ class UringBackend final : public Backend {
  private:
   SocketRing& ring_of(const SocketState& s) const noexcept { return *rings_[s.index]; }
 
+  // An SQE, submitting what is queued when the SQ is full. Null only when the kernel would not take
+  // the submission (counted): callers then leave their request for a later round, or, where a
+  // datagram depends on it, count it dropped.
   io_uring_sqe* get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
       io_uring_submit(&ring_);  // SQ full: hand over what we have and continue
       sqe = io_uring_get_sqe(&ring_);
+      if (sqe == nullptr) ++sq_refusals_;
     }
     return sqe;
   }
@@ -320,17 +345,21 @@ class UringBackend final : public Backend {
   void arm_wake() {
     // A multishot poll, not a read: the worker drains the eventfd itself in handle_wake().
     io_uring_sqe* sqe = get_sqe();
+    wake_armed_ = sqe != nullptr;  // or the next wait tries again
+    if (sqe == nullptr) return;
     io_uring_prep_poll_multishot(sqe, worker_->wake_fd(), POLLIN);
     io_uring_sqe_set_data64(sqe, pack(Op::wake, 0));
   }
 
   // The worker's deadline as one absolute timeout (CLOCK_MONOTONIC, steady_clock's): armed when
   // none is pending, moved when the deadline comes earlier. A later deadline leaves it alone: it
-  // fires early, the round finds nothing due, and the next wait arms the later one.
-  void arm_deadline(std::chrono::steady_clock::time_point deadline) {
-    if (deadline_armed_ && deadline >= armed_deadline_) return;
+  // fires early, the round finds nothing due, and the next wait arms the later one. False when no
+  // SQE could be had: the wait is then timed itself.
+  bool arm_deadline(std::chrono::steady_clock::time_point deadline) {
+    if (deadline_armed_ && deadline >= armed_deadline_) return true;
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
     io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) return false;
     if (!deadline_armed_) {
       deadline_ts_.tv_sec = ns / 1'000'000'000;
       deadline_ts_.tv_nsec = ns % 1'000'000'000;
@@ -345,6 +374,7 @@ class UringBackend final : public Backend {
     }
     deadline_armed_ = true;
     armed_deadline_ = deadline;
+    return true;
   }
 
   // user_data of a socket's receive: slot 1 marks a single-shot one.
@@ -354,6 +384,10 @@ class UringBackend final : public Backend {
     SocketRing& sr = ring_of(s);
     if (sr.armed || !s.reads() || s.closed) return;
     io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) {
+      list_for_rearm(s);
+      return;
+    }
     const bool single = sr.mode.single_shot_next();
     if (single) {
       sr.single_msg.msg_namelen = sizeof(sr.single_name);
@@ -371,57 +405,106 @@ class UringBackend final : public Backend {
     sr.armed_single = single;
   }
 
+  // The sockets whose receive ended, or whose arm or cancel found no SQE. Each is looked at once;
+  // what still cannot be done (no buffers back yet) stays listed for the next round.
+  void rearm_listed_sockets(std::span<const std::unique_ptr<SocketState>> sockets) {
+    if (rearm_.empty()) return;
+    rearm_start_ = (rearm_start_ + 1) % rearm_.size();
+    std::rotate(rearm_.begin(), rearm_.begin() + static_cast<std::ptrdiff_t>(rearm_start_), rearm_.end());
+    rearm_work_.swap(rearm_);
+    for (const std::uint32_t index : rearm_work_) {
+      SocketState& s = *sockets[index];
+      SocketRing& sr = ring_of(s);
+      sr.rearm_listed = false;
+      if (s.closed) continue;
+      if (!sr.armed && s.reads()) {
+        if (buffers_->in_kernel() == 0) {
+          list_for_rearm(s);
+          continue;
+        }
+        arm_receive(s);
+        if (sr.armed) {
+          if (sr.rearm_counts) s.counters.recv_rearms.add(1);
+          sr.rearm_counts = false;
+        }
+      } else if (sr.armed && !s.reads() && !sr.cancel_sent) {
+        stop_receiving(s);
+      }
+    }
+    rearm_work_.clear();
+  }
+
+  // The socket's receive needs attention after the next reap: armed again once buffers are back,
+  // or (paused, stopping) cancelled where the first try found no SQE.
+  void list_for_rearm(SocketState& s) {
+    SocketRing& sr = ring_of(s);
+    if (sr.rearm_listed) return;
+    sr.rearm_listed = true;
+    rearm_.push_back(s.index);
+  }
+
   // The adaptive policy wants single-shot receives while a multishot one is armed: cancel it; its
   // -ECANCELED ending is planned, and the socket is re-armed single-shot.
   void switch_to_single_shot(SocketState& s) {
     SocketRing& sr = ring_of(s);
     io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) return;  // stays multishot for now
     io_uring_prep_cancel64(sqe, receive_data(s.index, false), 0);
     io_uring_sqe_set_data64(sqe, pack(Op::cancel, s.index));
     sr.mode.cancel_sent();
   }
 
+  // Hands the kernel the queued entries it does not have yet, one message per datagram or GSO run,
+  // while the budget of sends in flight allows; the rest wait in the queue (sends_pending) for the
+  // completions that free the budget.
   void prepare_sends(SocketState& s) {
     SocketRing& sr = ring_of(s);
     while (sr.submitted < s.queue.size()) {
-      const std::size_t slot = s.queue.slot_index(sr.submitted);
-      const SendQueue::Entry* e = &s.queue.at(sr.submitted);
-      // Entries are consecutive in the ring up to its end; a run stops there.
-      const std::size_t available = std::min(s.queue.size() - sr.submitted, s.queue.capacity() - slot);
-      const std::size_t run = SendOutcome::gso(s) ? gso_run(e, available) : 1;
-      for (std::size_t i = 0; i < run; ++i) sr.tx_iov[slot + i] = {s.queue.payload(e[i]), e[i].length};
-      prepare_message(s, sr, slot, run);
-      submit_send(s, slot);
+      if (sends_in_flight_ + per_send_ > send_budget) return;
+      if (io_uring_sq_space_left(&ring_) < 2) {
+        io_uring_submit(&ring_);  // a message takes two SQEs (its failure flag)
+        if (io_uring_sq_space_left(&ring_) < 2) {
+          ++sq_refusals_;
+          return;
+        }
+      }
+      SendEntry& e = sr.submitted == 0 ? s.queue.front() : *s.queue.after(*sr.last_submitted, 1);
+      const std::size_t available = s.queue.run_from(e);
+      const std::size_t run = SendOutcome::gso(s) ? gso_run(&e, available) : 1;
+      prepare_message(s, e, run);
+      submit_send(s, e);
       sr.submitted += run;
-      if (!sr.tx_this_round) {
-        sr.tx_this_round = true;
+      sr.last_submitted = &e + (run - 1);
+      if (sr.tx_round != round_) {
+        sr.tx_round = round_;
         s.counters.tx_syscalls.add(1);  // these ride on this round's io_uring_enter
       }
     }
   }
 
-  // Builds the msghdr of the message starting at `slot` over the `run` slots' iovecs (already set),
-  // with a UDP_SEGMENT control message when it carries more than one datagram.
-  void prepare_message(const SocketState& s, SocketRing& sr, std::size_t slot, std::size_t run) {
-    const SendQueue::Entry& e = s.queue.at(s.queue.offset_of_slot(slot));
-    msghdr& m = sr.tx_msg[slot];
-    m = {};
-    m.msg_name = const_cast<void*>(e.to.sockaddr_data());
-    m.msg_namelen = e.to.sockaddr_size();
-    m.msg_iov = &sr.tx_iov[slot];
-    m.msg_iovlen = run;
-    attach_send_control(m, sr.tx_control[slot], e, s.ipv6, run > 1 ? e.length : 0, worker_->send_outcome().malformed_gso());
+  // Builds the msghdr of the message of `run` entries starting at `e` over their iovecs, with a
+  // UDP_SEGMENT control message when it carries more than one datagram.
+  void prepare_message(const SocketState& s, SendEntry& e, std::size_t run) {
+    TxState& tx = s.queue.scratch<TxState>(e);
+    iovec* iov = s.queue.iov(e);
+    tx.msg = {};
+    tx.msg.msg_name = const_cast<void*>(e.to.sockaddr_data());
+    tx.msg.msg_namelen = e.to.sockaddr_size();
+    tx.msg.msg_iov = iov;
+    tx.msg.msg_iovlen = run;
+    attach_send_control(tx.msg, tx.control, e, s.ipv6, run > 1 ? e.length : 0, worker_->send_outcome().malformed_gso());
+    tx.zc = 0;
     if (zerocopy_) {
       // The kernel sends a zero-copy message from the pages it lies in, one skb fragment per page,
       // and refuses (EMSGSIZE) a message that needs more fragments than an skb has: such a message
       // (a large GSO run straddling pages) is copied instead.
-      // A run's payloads lie one after the other in the send queue's byte ring: count each page
+      // A run's payloads lie one after the other in the segment's payload area: count each page
       // once, however many of them share it.
       std::size_t bytes = 0;
       std::size_t pages = 0;
       std::uintptr_t counted_up_to = 0;  // pages below this one are counted
       for (std::size_t i = 0; i < run; ++i) {
-        const iovec& v = sr.tx_iov[slot + i];
+        const iovec& v = iov[i];
         bytes += v.iov_len;
         if (v.iov_len == 0) continue;
         std::uintptr_t first = reinterpret_cast<std::uintptr_t>(v.iov_base) / zerocopy_page;
@@ -430,40 +513,54 @@ class UringBackend final : public Backend {
         if (last >= first) pages += last - first + 1;
         counted_up_to = std::max(counted_up_to, last + 1);
       }
-      sr.tx_zc[slot] = bytes >= zerocopy_min_bytes_ && pages <= zerocopy_max_pages ? 1 : 0;
+      tx.zc = bytes >= zerocopy_min_bytes_ && pages <= zerocopy_max_pages ? 1 : 0;
     }
-    sr.tx_entries[slot] = static_cast<std::uint8_t>(run);
-    sr.tx_retries[slot] = 0;
+    tx.entries = static_cast<std::uint8_t>(run);
+    tx.retries = 0;
+    tx.notifications = 0;
+    tx.awaiting_notification = 0;
+    for (std::size_t i = 0; i < run; ++i) s.queue.scratch<TxState>((&e)[i]).done = 0;
   }
 
-  void submit_send(SocketState& s, std::size_t slot) {
+  // Submits the prepared message starting at `e`. False when no SQE could be had (only when the
+  // kernel refuses submissions): the caller decides what becomes of the message.
+  bool submit_send(SocketState& s, SendEntry& e) {
     SocketRing& sr = ring_of(s);
+    TxState& tx = s.queue.scratch<TxState>(e);
     io_uring_sqe* sqe = get_sqe();
-    if (sr.tx_zc[slot]) {
-      io_uring_prep_sendmsg_zc(sqe, sr.target, &sr.tx_msg[slot], 0);
+    if (sqe == nullptr) return false;
+    if (tx.zc) {
+      io_uring_prep_sendmsg_zc(sqe, sr.target, &tx.msg, 0);
       sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;  // the notification says whether it copied
       s.counters.zerocopy_sends.add(1);
     } else {
-      io_uring_prep_sendmsg(sqe, sr.target, &sr.tx_msg[slot], 0);
+      io_uring_prep_sendmsg(sqe, sr.target, &tx.msg, 0);
     }
     ++sends_submitted_;
+    sends_in_flight_ += tx.zc ? 2 : 1;
     if (sr.fixed) sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, static_cast<std::uint32_t>(slot)));
+    io_uring_sqe_set_data64(sqe, pack(Op::send, s.index, s.queue.slot_of(e)));
     if (!flag_send_failures_) {
       ++unflagged_sends_;
-    } else {
-      // An untimed wait counts on the sends' completions to end it only when a receive or the
-      // deadline comes as well; a send that fails needs handling (sent again, reported) at once. So a
-      // NOP linked behind it: it runs, silently (CQE_SKIP_SUCCESS), when the send succeeds, and is
-      // cancelled, with a completion of its own, when the send fails, one completion more than
-      // the wait counts on. (Should the SQ fill between the two, the send goes without its flag:
-      // its failure then waits for the next completion or the deadline.)
-      sqe->flags |= IOSQE_IO_LINK;
-      io_uring_sqe* flag = get_sqe();
-      io_uring_prep_nop(flag);
-      flag->flags |= IOSQE_CQE_SKIP_SUCCESS;
-      io_uring_sqe_set_data64(flag, pack(Op::send_failed, s.index));
+      return true;
     }
+    // An untimed wait counts on the sends' completions to end it only when a receive or the
+    // deadline comes as well; a send that fails needs handling (sent again, reported) at once. So a
+    // NOP linked behind it: it runs, silently (CQE_SKIP_SUCCESS), when the send succeeds, and is
+    // cancelled, with a completion of its own, when the send fails, one completion more than
+    // the wait counts on. (Should the SQ fill between the two, the send goes without its flag:
+    // its failure then waits for the next completion or the deadline.)
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* flag = get_sqe();
+    if (flag == nullptr) {
+      sqe->flags &= ~IOSQE_IO_LINK;
+      ++unflagged_sends_;
+      return true;
+    }
+    io_uring_prep_nop(flag);
+    flag->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(flag, pack(Op::send_failed, s.index));
+    return true;
   }
 
   // Returns how many completions the round brought, the deadline's and the send-failure flags'
@@ -525,39 +622,31 @@ class UringBackend final : public Backend {
     // from its backlog at once; starting at a different socket each round keeps a flooded socket
     // from starving the others of buffers round after round.
     const auto sockets = worker.sockets();
-    const std::size_t count = sockets.size();
-    rearm_start_ = count == 0 ? 0 : (rearm_start_ + 1) % count;
-    for (const auto& s : sockets) {
-      if (s->closed) continue;  // a slot closed before it ever joined has no ring state
-      SocketRing& sr = ring_of(*s);
-      if (sr.rx_this_round) {
-        s->counters.rx_syscalls.add(1);
-        sr.rx_this_round = false;
-        if (sr.armed && !sr.armed_single && s->reads() && sr.mode.multishot_round(sr.received_this_round)) {
-          switch_to_single_shot(*s);
-        }
-        sr.received_this_round = 0;
-      }
-      sr.tx_this_round = false;
-    }
-    for (std::size_t k = 0; k < count; ++k) {
-      SocketState& s = *sockets[(rearm_start_ + k) % count];
-      if (s.closed) continue;
+    for (const std::uint32_t index : rx_touched_) {
+      SocketState& s = *sockets[index];
       SocketRing& sr = ring_of(s);
-      if (!sr.armed && s.reads() && buffers_->in_kernel() > 0) {
-        arm_receive(s);
-        if (sr.rearm_counts) s.counters.recv_rearms.add(1);
-        sr.rearm_counts = false;
+      sr.rx_listed = false;
+      s.counters.rx_syscalls.add(1);
+      if (sr.armed && !sr.armed_single && s.reads() && sr.mode.multishot_round(sr.received_this_round)) {
+        switch_to_single_shot(s);
       }
+      sr.received_this_round = 0;
     }
+    rx_touched_.clear();
+    ++round_;
+    rearm_listed_sockets(sockets);
     return seen - not_traffic;
   }
 
   void on_receive(SocketState& s, ReceiveBatch& batch, const io_uring_cqe& cqe, bool single) {
     SocketRing& sr = ring_of(s);
-    sr.rx_this_round = true;
+    if (!sr.rx_listed) {
+      sr.rx_listed = true;
+      rx_touched_.push_back(s.index);
+    }
     if (single || !(cqe.flags & IORING_CQE_F_MORE)) {
       sr.armed = false;
+      list_for_rearm(s);  // armed again after this round's batches, if it still reads
       // Our own cancels (at stop, or to switch to single-shot receives) are planned ends, not
       // terminations to re-arm after, and a single-shot receive that brought a datagram simply
       // did its one job; counting only the other ends keeps recv_rearms == recv_terminations for
@@ -622,71 +711,87 @@ class UringBackend final : public Backend {
     });
   }
 
-  // A GSO message (the one starting at `slot`) failed and the kernel sent none of it: its slots go
+  // A GSO message (the one starting at `e`) failed and the kernel sent none of it: its entries go
   // again, one message each. They stay submitted meanwhile, and go out after what was submitted
   // with them (as sends again after an ICMP error do).
-  void split_into_plain(SocketState& s, SocketRing& sr, std::size_t slot) {
-    const std::size_t run = sr.tx_entries[slot];
+  void split_into_plain(SocketState& s, SendEntry& e) {
+    const std::size_t run = s.queue.scratch<TxState>(e).entries;
     for (std::size_t i = 0; i < run; ++i) {
-      prepare_message(s, sr, slot + i, 1);
-      submit_send(s, slot + i);
+      SendEntry& one = (&e)[i];
+      prepare_message(s, one, 1);
+      if (!submit_send(s, one)) give_up_send(s, one, EAGAIN);
     }
+  }
+
+  // A message that must go again found no SQE: it is dropped, counted, rather than left waiting
+  // for a completion that will not come.
+  void give_up_send(SocketState& s, SendEntry& e, int err) {
+    const std::size_t run = s.queue.scratch<TxState>(e).entries;
+    for (std::size_t i = 0; i < run; ++i) worker_->send_outcome().dropped(s, (&e)[i].to, err);
+    release_sends(s, e);
   }
 
   void on_send(SocketState& s, const io_uring_cqe& cqe, std::uint32_t slot) {
-    SocketRing& sr = ring_of(s);
+    SendEntry& e = s.queue.at_slot(slot);
+    TxState& tx = s.queue.scratch<TxState>(e);
     // A zero-copy send completes twice: its result (with F_MORE when a notification follows), then
-    // the notification that the kernel no longer needs the payload. Only then may the slots go.
+    // the notification that the kernel no longer needs the payload. Only then may the entries go.
     if (cqe.flags & IORING_CQE_F_NOTIF) {
+      --sends_in_flight_;
       if (static_cast<std::uint32_t>(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) s.counters.zerocopy_copied.add(1);
-      if (sr.tx_notifications[slot] > 0) --sr.tx_notifications[slot];
-      if (sr.tx_awaiting_notification[slot] && sr.tx_notifications[slot] == 0) {
-        sr.tx_awaiting_notification[slot] = 0;
-        release_sends(s, sr, slot);
+      if (tx.notifications > 0) --tx.notifications;
+      if (tx.awaiting_notification && tx.notifications == 0) {
+        tx.awaiting_notification = 0;
+        release_sends(s, e);
       }
       return;
     }
-    if (cqe.flags & IORING_CQE_F_MORE) ++sr.tx_notifications[slot];
-    const std::size_t offset = s.queue.offset_of_slot(slot);
-    const std::size_t run = sr.tx_entries[slot];
+    // A zero-copy send that reports no notification to come frees its second place now.
+    sends_in_flight_ -= tx.zc && !(cqe.flags & IORING_CQE_F_MORE) ? 2 : 1;
+    if (cqe.flags & IORING_CQE_F_MORE) ++tx.notifications;
+    const std::size_t run = tx.entries;
     SendOutcome& outcome = worker_->send_outcome();
     if (cqe.res >= 0) {
-      outcome.sent(s, offset, run, run > 1 ? 1 : 0, run > 1 ? run : 0);
+      outcome.sent(s, e, run, run > 1 ? 1 : 0, run > 1 ? run : 0);
     } else {
       const int err = -cqe.res;
-      switch (outcome.failed(s, offset, run, err, sr.tx_retries[slot])) {
+      switch (outcome.failed(s, e, run, err, tx.retries)) {
         case SendAction::resend:
-          ++sr.tx_retries[slot];
-          submit_send(s, slot);
+          ++tx.retries;
+          if (!submit_send(s, e)) give_up_send(s, e, err);
           return;
         case SendAction::split:
-          split_into_plain(s, sr, slot);
+          split_into_plain(s, e);
           return;
         case SendAction::blocked:  // the ring waits for room itself: EAGAIN here is a failure
         case SendAction::drop:
-          for (std::size_t i = 0; i < run; ++i) outcome.dropped(s, s.queue.at(offset + i).to, err);
+          for (std::size_t i = 0; i < run; ++i) outcome.dropped(s, (&e)[i].to, err);
           break;
       }
     }
-    if (sr.tx_notifications[slot] > 0) {
-      sr.tx_awaiting_notification[slot] = 1;  // accounted; the payload is still the kernel's
+    if (tx.notifications > 0) {
+      tx.awaiting_notification = 1;  // accounted; the payload is still the kernel's
       return;
     }
-    release_sends(s, sr, slot);
+    release_sends(s, e);
   }
 
-  // The message at `slot` is finished: mark its slots done and release the completed ones from
-  // the front of the queue, in order.
-  void release_sends(SocketState& s, SocketRing& sr, std::uint32_t slot) {
-    const std::size_t run = sr.tx_entries[slot];
-    for (std::size_t i = 0; i < run; ++i) sr.tx_done[slot + i] = 1;
+  // The message starting at `e` is finished: mark its entries done and release the completed ones
+  // from the front of the queue, in order.
+  void release_sends(SocketState& s, SendEntry& e) {
+    SocketRing& sr = ring_of(s);
+    const std::size_t run = s.queue.scratch<TxState>(e).entries;
+    for (std::size_t i = 0; i < run; ++i) s.queue.scratch<TxState>((&e)[i]).done = 1;
     std::size_t release = 0;
-    while (release < sr.submitted && sr.tx_done[s.queue.slot_index(release)]) {
-      sr.tx_done[s.queue.slot_index(release)] = 0;
+    const SendEntry* front = sr.submitted == 0 ? nullptr : &s.queue.front();
+    while (release < sr.submitted && front != nullptr && s.queue.scratch<TxState>(*front).done) {
       ++release;
+      front = s.queue.after(*front, 1);
     }
+    if (release == 0) return;
     s.queue.pop(release);
     sr.submitted -= release;
+    worker_->sends_released(s);
   }
 
   Worker* worker_ = nullptr;
@@ -695,6 +800,16 @@ class UringBackend final : public Backend {
   UringSetup setup_;
   std::unique_ptr<BufferRing> buffers_;
   std::vector<std::unique_ptr<SocketRing>> rings_;  // by socket index; stable addresses
+  std::vector<std::uint32_t> rx_touched_;  // sockets that received this round
+  std::vector<std::uint32_t> rearm_;       // list_for_rearm
+  std::vector<std::uint32_t> rearm_work_;  // rearm_, as it is being worked through
+  std::uint64_t round_ = 1;                // reaps so far: stamps the round a socket counted a send
+  // Sends in flight (two places for zero-copy), bounded by send_budget so that their completions
+  // fit the CQ, and the SQEs the kernel would not take.
+  unsigned sends_in_flight_ = 0;
+  unsigned per_send_ = 1;
+  std::uint64_t sq_refusals_ = 0;
+  bool wake_armed_ = false;
   unsigned fixed_slots_ = 0;  // size of the sparse registered-file table (0: none)
   unsigned last_seen_ = 0;  // completions found by the previous round
   __kernel_timespec deadline_ts_{};  // read by the kernel when the deadline's SQE is submitted
@@ -716,7 +831,7 @@ class UringBackend final : public Backend {
   bool zerocopy_ = false;                 // EngineOptions::zerocopy_send
   std::uint32_t zerocopy_min_bytes_ = 0;  // EngineOptions::zerocopy_min_bytes
   unsigned cq_entries_ = 0;       // the completion queue's size
-  std::size_t rearm_start_ = 0;  // the socket re-armed first this round (rotates)
+  std::size_t rearm_start_ = 0;  // where in rearm_ the re-arming starts this round (rotates)
 };
 
 }  // namespace

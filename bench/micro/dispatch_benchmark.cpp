@@ -26,6 +26,7 @@ class NoBackend final : public salvo::detail::Backend {
   void stop_receiving(salvo::detail::SocketState&) override {}
   void submit(salvo::detail::SocketState&) override {}
   void cancel_sends(salvo::detail::SocketState&) override {}
+  bool sends_pending(const salvo::detail::SocketState&) const noexcept override { return false; }
   bool holds(const salvo::detail::SocketState&) const noexcept override { return false; }
   void release(salvo::detail::SocketState&) override {}
   void wait(const salvo::detail::WaitPlan&) override {}

@@ -31,8 +31,13 @@ struct EngineOptions {
   std::uint32_t reads_per_wakeup = 8; // receive calls per socket per wakeup, so one busy socket
                                       // cannot starve the others on its worker
 
-  std::uint32_t send_queue_entries = 1024;          // queued datagrams per socket (power of two)
+  std::uint32_t send_queue_entries = 1024;          // queued datagrams per socket
   std::uint32_t send_queue_bytes = 4u << 20;        // queued payload bytes per socket
+  // Every socket of a worker queues its sends in one pool of this many bytes (address space
+  // reserved at start; memory is used only as datagrams are queued, and an empty queue holds
+  // none). A full pool refuses sends as a full queue does (queue_full). At least one segment
+  // (about 80 KiB: 64 datagrams, 64 KiB of payload).
+  std::uint64_t send_pool_bytes = std::uint64_t{1} << 30;
 
   int socket_receive_buffer = 0;  // SO_RCVBUF in bytes; 0 keeps the kernel default
   int socket_send_buffer = 0;     // SO_SNDBUF in bytes; 0 keeps the kernel default

@@ -79,13 +79,14 @@ namespace salvo {
 namespace detail {
 struct SocketState;
 class ReactorCore;
+class SendPool;
 }
 
 class Reactor;
 
 struct FakeTransportOptions {
-  // The send queue, as EngineOptions::send_queue_entries (a power of two) and send_queue_bytes.
-  // Sizes the real queue refuses (0, not a power of two) give a one-entry queue instead.
+  // The send queue, as EngineOptions::send_queue_entries and send_queue_bytes. Sizes the real
+  // queue refuses (0) give a one-entry queue instead.
   std::uint32_t send_queue_entries = 1024;
   std::uint32_t send_queue_bytes = 4u << 20;
   std::uint32_t batch_size = 64;     // datagrams per on_datagrams call at most
@@ -208,6 +209,7 @@ class FakeTransport {
   void after_hook(Protocol& protocol);
   std::size_t flush_queue(Protocol& protocol);
 
+  std::unique_ptr<detail::SendPool> send_pool_;  // before state_: its queue gives segments back
   std::unique_ptr<detail::SocketState> state_;
   std::unique_ptr<detail::ReactorCore> core_;
   FakeTransportOptions options_;

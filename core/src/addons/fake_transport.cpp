@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "engine/reactor_core.hpp"
+#include "datapath/send_pool.hpp"
 #include "engine/worker.hpp"
 #include "socket/send_options.hpp"
 #include "socket/socket_state.hpp"
@@ -19,7 +20,8 @@
 namespace salvo {
 
 FakeTransport::FakeTransport(Address local, FakeTransportOptions options)
-    : state_(std::make_unique<detail::SocketState>()),
+    : send_pool_(std::make_unique<detail::SendPool>()),
+      state_(std::make_unique<detail::SocketState>()),
       core_(std::make_unique<detail::ReactorCore>(nullptr, options.worker_index)),
       options_(options) {
   if (options_.batch_size == 0) options_.batch_size = 1;
@@ -31,10 +33,16 @@ FakeTransport::FakeTransport(Address local, FakeTransportOptions options)
   s.ipv6 = local.is_v6();
   s.detached_worker_index = options_.worker_index;
   s.recverr = true;
-  if (auto r = s.queue.init(options_.send_queue_entries, options_.send_queue_bytes); !r) {
-    // Bad sizes (not a power of two, zero): fall back to a one-entry queue rather than none, so
-    // that the fake stays usable; the test sees queue_full early.
-    (void)s.queue.init(1, std::max<std::uint32_t>(options_.send_queue_bytes, 1));
+  // A pool of its own, as large as one full queue can need (every entry in a segment of its own
+  // at worst): address space, not memory, until the test queues sends.
+  const std::size_t entries = std::max<std::uint32_t>(options_.send_queue_entries, 1);
+  if (!send_pool_->init(entries * detail::SendPool::segment_bytes_for(0), 0, "a FakeTransport")) {
+    (void)send_pool_->init(detail::SendPool::segment_bytes_for(0), 0, "a FakeTransport");
+  }
+  if (auto r = s.queue.init(*send_pool_, options_.send_queue_entries, options_.send_queue_bytes); !r) {
+    // Bad sizes (zero): fall back to a one-entry queue rather than none, so that the fake stays
+    // usable; the test sees queue_full early.
+    (void)s.queue.init(*send_pool_, 1, std::max<std::uint32_t>(options_.send_queue_bytes, 1));
   }
   if (options_.real_socket) {
     s.fd = ::socket(s.ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -208,7 +216,7 @@ std::size_t FakeTransport::flush_queue(Protocol& protocol) {
   // One entry at a time, popped before any hook runs, so that sends made by on_refused/on_error
   // join the queue behind the rest and go out in this flush too.
   while (!s.queue.empty()) {
-    const detail::SendQueue::Entry& e = s.queue.at(0);
+    const detail::SendQueue::Entry& e = s.queue.front();
     const Address to = e.to;
     const SendOptions how = detail::send_options_of(e.meta, s.ipv6);
     const std::byte* p = s.queue.payload(e);

@@ -10,8 +10,7 @@ namespace salvo::detail {
 
 SendOutcome::SendOutcome() noexcept : test_error_(gso_test_error()) {}
 
-void SendOutcome::judge_suspect(SocketState& s, std::size_t first, std::size_t entries) noexcept {
-  const std::uint64_t from = s.queue.sequence(first);
+void SendOutcome::judge_suspect(SocketState& s, std::uint64_t from, std::size_t entries) noexcept {
   if (s.gso_suspect_sequence < from || s.gso_suspect_sequence >= from + entries) return;
   s.gso_suspect = false;
   if (s.gso) {
@@ -20,8 +19,8 @@ void SendOutcome::judge_suspect(SocketState& s, std::size_t first, std::size_t e
   }
 }
 
-SendAction SendOutcome::failed(SocketState& s, std::size_t first, std::size_t run, int err, unsigned retries) noexcept {
-  const Address& to = s.queue.at(first).to;
+SendAction SendOutcome::failed(SocketState& s, const SendEntry& first, std::size_t run, int err, unsigned retries) noexcept {
+  const Address& to = first.to;
   // The kernel reports an ICMP error about an earlier datagram on the next send, which then fails
   // without being sent: the error queue says what happened and to whom; send again.
   if (is_icmp_error(err) && send_again_after_icmp_error(err, retries, drain_errors_before_resend(s))) {
@@ -48,12 +47,12 @@ SendAction SendOutcome::failed(SocketState& s, std::size_t first, std::size_t ru
     if (test_error_ != 0 && err == EINVAL) err = test_error_;  // the seam: see gso_test_error
     if (is_gso_refusal(err)) {
       s.gso_suspect = true;
-      s.gso_suspect_sequence = s.queue.sequence(first);
+      s.gso_suspect_sequence = first.sequence;
     }
     return SendAction::split;
   }
   // It fails plain too: whatever refused it, it was not GSO.
-  if (s.gso_suspect && s.gso_suspect_sequence == s.queue.sequence(first)) s.gso_suspect = false;
+  if (s.gso_suspect && s.gso_suspect_sequence == first.sequence) s.gso_suspect = false;
   return SendAction::drop;
 }
 

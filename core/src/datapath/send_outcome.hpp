@@ -36,24 +36,28 @@ class SendOutcome {
   // The test seam is on: GSO control messages go out malformed so that the kernel refuses them.
   bool malformed_gso() const noexcept { return test_error_ != 0; }
 
-  // The kernel took `entries` queue entries from offset `first`, in `gso_messages` GSO messages
+  // The kernel took `entries` queue entries from `first` on, in `gso_messages` GSO messages
   // carrying `gso_segments` of them (the rest plain). Counts them before the caller pops them.
-  void sent(SocketState& s, std::size_t first, std::size_t entries, std::uint64_t gso_messages = 0,
+  void sent(SocketState& s, const SendEntry& first, std::size_t entries, std::uint64_t gso_messages = 0,
             std::uint64_t gso_segments = 0) noexcept {
     std::uint64_t bytes = 0;
-    for (std::size_t i = 0; i < entries; ++i) bytes += s.queue.at(first + i).length;
+    const SendEntry* e = &first;
+    for (std::size_t i = 0; i < entries && e != nullptr; ++i) {
+      bytes += e->length;
+      e = s.queue.after(*e, 1);
+    }
     s.counters.sent.add(entries);
     s.counters.sent_bytes.add(bytes);
     if (gso_messages != 0) {
       s.counters.gso_sends.add(gso_messages);
       s.counters.gso_segments.add(gso_segments);
     }
-    if (s.gso_suspect) judge_suspect(s, first, entries);
+    if (s.gso_suspect) judge_suspect(s, first.sequence, entries);
   }
 
-  // The message of `run` entries at offset `first`, already tried `retries` times after ICMP
-  // errors, failed with `err`. Reads and reports the error queue where the error calls for it.
-  SendAction failed(SocketState& s, std::size_t first, std::size_t run, int err, unsigned retries) noexcept;
+  // The message of `run` entries from `first`, already tried `retries` times after ICMP errors,
+  // failed with `err`. Reads and reports the error queue where the error calls for it.
+  SendAction failed(SocketState& s, const SendEntry& first, std::size_t run, int err, unsigned retries) noexcept;
 
   // A datagram to `to` was dropped after failing with `err` (a drop from failed(), or a send
   // cancelled at the stop deadline): counted, and reported to the protocol, whose hook may queue
@@ -62,7 +66,7 @@ class SendOutcome {
 
  private:
   // A refused GSO message's first datagram was among those sent plain: GSO was at fault.
-  static void judge_suspect(SocketState& s, std::size_t first, std::size_t entries) noexcept;
+  static void judge_suspect(SocketState& s, std::uint64_t first_sequence, std::size_t entries) noexcept;
 
   int test_error_ = 0;  // gso_test_error(): the error every GSO send is reported as; 0 = off
 };

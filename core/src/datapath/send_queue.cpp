@@ -1,96 +1,100 @@
 #include "datapath/send_queue.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace salvo::detail {
 
-Result<void> SendQueue::init(std::uint32_t entries, std::uint32_t bytes) {
-  if (entries == 0 || (entries & (entries - 1)) != 0) {
-    return Error::make(Errc::bad_option,
-                       "send queue entries must be a power of two, not " + std::to_string(entries));
-  }
-  if (bytes == 0) return Error::make(Errc::bad_option, "send queue needs at least one byte");
-  entries_ = std::make_unique<Entry[]>(entries);
-  bytes_ = std::make_unique<std::byte[]>(bytes);
-  capacity_ = entries;
-  mask_ = entries - 1;
-  byte_capacity_ = bytes;
-  head_ = count_ = 0;
-  byte_head_ = byte_tail_ = 0;
+Result<void> SendQueue::init(SendPool& pool, std::uint32_t max_entries, std::uint32_t max_bytes) {
+  if (max_entries == 0) return Error::make(Errc::bad_option, "send queue needs at least one entry");
+  if (max_bytes == 0) return Error::make(Errc::bad_option, "send queue needs at least one byte");
+  clear();
+  pool_ = &pool;
+  max_entries_ = max_entries;
+  max_bytes_ = max_bytes;
   return {};
 }
 
-// The byte ring holds payloads contiguously. Free space is [tail, capacity) + [0, head) while the
-// used region has not wrapped (tail >= head), and [tail, head) once it has. A payload that does not
-// fit before the end wraps to offset 0, leaving the end unused until the ring drains past it.
-// Inequalities on the wrapped side are strict so that tail == head always means "no wrap".
-bool SendQueue::reserve_bytes(std::uint32_t length, std::uint32_t& offset) noexcept {
-  if (count_ == 0) byte_head_ = byte_tail_ = 0;
-  if (byte_tail_ >= byte_head_) {
-    if (byte_capacity_ - byte_tail_ >= length) {
-      offset = byte_tail_;
-      byte_tail_ += length;
-      return true;
-    }
-    if (length < byte_head_) {
-      offset = 0;
-      byte_tail_ = length;
-      return true;
-    }
-    return false;
+bool SendQueue::open_segment() noexcept {
+  const std::uint32_t seg = pool_->acquire();
+  if (seg == SendPool::none) return false;
+  if (tail_ == SendPool::none) {
+    head_ = seg;
+  } else {
+    pool_->state(tail_).next = seg;
   }
-  if (byte_head_ - byte_tail_ > length) {
-    offset = byte_tail_;
-    byte_tail_ += length;
-    return true;
-  }
-  return false;
+  tail_ = seg;
+  return true;
 }
 
 bool SendQueue::push(std::span<const std::byte> payload, const Address& to, const SendMeta& meta) noexcept {
-  if (count_ == capacity_ || payload.size() > byte_capacity_) return false;
-  std::uint32_t offset = 0;
-  const auto length = static_cast<std::uint32_t>(payload.size());
-  if (!reserve_bytes(length, offset)) return false;
-  if (length != 0) std::memcpy(bytes_.get() + offset, payload.data(), length);
-  Entry& e = entries_[(head_ + count_) & mask_];
-  e.to = to;
-  e.offset = offset;
-  e.length = length;
-  e.meta = meta;
+  const std::size_t length = payload.size();
+  if (count_ == max_entries_ || length > max_bytes_ - bytes_ || length > SendPool::payload_bytes) return false;
+  // A payload goes where the tail segment's payload ends; when it (or its entry) does not fit, the
+  // queue moves on to a new segment and the rest of the old one stays unused.
+  if (tail_ == SendPool::none || pool_->state(tail_).end == SendPool::entries_per_segment ||
+      SendPool::payload_bytes - pool_->state(tail_).used_bytes < length) {
+    if (!open_segment()) return false;
+  }
+  SendPool::SegmentState& st = pool_->state(tail_);
+  const std::uint32_t i = st.end;
+  std::byte* at = pool_->payload(tail_) + st.used_bytes;
+  if (length != 0) std::memcpy(at, payload.data(), length);
+  Entry* e = new (pool_->entries(tail_) + i) Entry;
+  e->to = to;
+  e->length = static_cast<std::uint32_t>(length);
+  e->meta = meta;
+  e->sequence = pushed_++;
+  pool_->iovecs(tail_)[i] = {at, length};
+  st.used_bytes += static_cast<std::uint32_t>(length);
+  ++st.end;
   ++count_;
+  bytes_ += length;
   return true;
 }
 
 std::size_t SendQueue::room_for(std::size_t size) const noexcept {
-  const std::size_t entries = room();
-  if (size == 0 || entries == 0) return entries;
-  // Mirrors reserve_bytes: fill towards the end first, then wrap below the oldest payload.
-  std::size_t fits;
-  if (count_ == 0) {
-    fits = byte_capacity_ / size;
-  } else if (byte_tail_ >= byte_head_) {
-    fits = (byte_capacity_ - byte_tail_) / size + (byte_head_ == 0 ? 0 : (byte_head_ - 1) / size);
-  } else {
-    fits = (byte_head_ - byte_tail_ - 1) / size;
+  if (pool_ == nullptr || size > SendPool::payload_bytes) return 0;
+  std::size_t fits = room();
+  if (size != 0) fits = std::min(fits, (max_bytes_ - bytes_) / size);
+  if (fits == 0) return 0;
+  // Mirrors push: what the tail segment has left, then whole segments from the pool.
+  const std::size_t per_segment = size == 0 ? SendPool::entries_per_segment
+                                            : std::min<std::size_t>(SendPool::entries_per_segment, SendPool::payload_bytes / size);
+  std::size_t in_tail = 0;
+  if (tail_ != SendPool::none) {
+    const SendPool::SegmentState& st = pool_->state(tail_);
+    in_tail = SendPool::entries_per_segment - st.end;
+    if (size != 0) in_tail = std::min<std::size_t>(in_tail, (SendPool::payload_bytes - st.used_bytes) / size);
   }
-  return fits < entries ? fits : entries;
+  const std::size_t from_pool = pool_->free_segments() >= fits ? fits : pool_->free_segments() * per_segment;
+  return std::min(fits, in_tail + std::min(fits, from_pool));
 }
 
 void SendQueue::pop(std::size_t n) noexcept {
-  if (n == 0) return;
-  popped_ += n < count_ ? n : count_;
-  if (n >= count_) {
-    head_ = (head_ + count_) & mask_;
-    count_ = 0;
-    byte_head_ = byte_tail_ = 0;
-    return;
+  n = std::min(n, count_);
+  while (n > 0) {
+    SendPool::SegmentState& st = pool_->state(head_);
+    const std::size_t here = std::min<std::size_t>(n, st.end - st.begin);
+    const Entry* e = pool_->entries(head_) + st.begin;
+    for (std::size_t i = 0; i < here; ++i) bytes_ -= e[i].length;
+    st.begin = static_cast<std::uint16_t>(st.begin + here);
+    count_ -= here;
+    n -= here;
+    // A segment is done once everything written to it is popped and nothing more will be: it is
+    // not the tail, or it is and the queue is empty.
+    if (st.begin == st.end && (head_ != tail_ || count_ == 0)) {
+      const std::uint32_t next = st.next;
+      pool_->release(head_);
+      if (head_ == tail_) {
+        head_ = tail_ = SendPool::none;
+      } else {
+        head_ = next;
+      }
+    }
   }
-  // The used bytes now start where the oldest remaining payload starts (0 if it wrapped).
-  byte_head_ = entries_[(head_ + n) & mask_].offset;
-  head_ = (head_ + n) & mask_;
-  count_ -= n;
 }
 
 }  // namespace salvo::detail

@@ -1,97 +1,100 @@
 // SendQueue: a socket's bounded queue of datagrams waiting to be sent.
 //
-// Transport::send copies the payload into a byte ring and appends an entry (destination, offset,
-// length) to an entry ring; the backend flushes from the front in batches and pops what the kernel
-// accepted. Both rings are fixed at start-up: a full queue refuses, it never grows.
+// Transport::send copies the payload into the queue; the backend hands entries to the kernel from
+// the front, in messages (one datagram, or a GSO run of several), and pops what the kernel is done
+// with. The storage comes from the worker's SendPool (send_pool.hpp) in segments: an empty queue
+// holds none, a segment goes back to the pool as soon as its last entry is popped. A queue is
+// bounded twice: by its own limits (EngineOptions::send_queue_entries and send_queue_bytes, the
+// payload bytes queued), and by what the pool has left. Either refuses; the queue never blocks.
+//
+// Entries of one segment are consecutive in memory, and so are their iovecs and scratch, so that a
+// message's entries (a message never leaves its segment: run_from) can go to the kernel as they are.
 // Owned and used by one worker thread: no synchronisation.
 #pragma once
 
-#include <netinet/in.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <span>
 
+#include "datapath/send_entry.hpp"
+#include "datapath/send_pool.hpp"
 #include "salvo/address.hpp"
 #include "salvo/error.hpp"
 
 namespace salvo::detail {
 
-// How one queued datagram goes out beyond its destination (Transport's SendOptions, normalised
-// to the socket's family): what the backends turn into per-message control messages.
-struct SendMeta {
-  enum class Source : std::uint8_t { none, v4, v6 };  // v6 also for a v4-mapped source on a v6 socket
-  Source source_family = Source::none;
-  std::int16_t traffic_class = -1;  // -1: the socket's
-  std::uint32_t interface_index = 0;
-  in6_addr source{};  // for Source::v4, the in_addr in the first four bytes
-
-  bool empty() const noexcept { return source_family == Source::none && traffic_class < 0 && interface_index == 0; }
-  friend bool operator==(const SendMeta& a, const SendMeta& b) noexcept {
-    return a.source_family == b.source_family && a.traffic_class == b.traffic_class &&
-           a.interface_index == b.interface_index && std::memcmp(&a.source, &b.source, sizeof a.source) == 0;
-  }
-};
-
 class SendQueue {
  public:
-  struct Entry {
-    Address to;
-    std::uint32_t offset = 0;  // into the byte ring
-    std::uint32_t length = 0;
-    SendMeta meta;
-  };
+  using Entry = SendEntry;
 
-  // entries must be a power of two; bytes is the payload capacity.
-  Result<void> init(std::uint32_t entries, std::uint32_t bytes);
+  SendQueue() = default;
+  ~SendQueue() { clear(); }
+  SendQueue(const SendQueue&) = delete;
+  SendQueue& operator=(const SendQueue&) = delete;
 
-  // Copies payload in; false when either ring lacks room (the caller counts the refusal).
+  // Limits, checked; nothing is reserved. The pool must outlive the queue.
+  Result<void> init(SendPool& pool, std::uint32_t max_entries, std::uint32_t max_bytes);
+
+  // Copies payload in; false when a limit or the pool refuses (the caller counts the refusal).
   bool push(std::span<const std::byte> payload, const Address& to, const SendMeta& meta = {}) noexcept;
 
   std::size_t size() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }
-  std::size_t room() const noexcept { return capacity_ - count_; }
+  std::size_t bytes() const noexcept { return bytes_; }
+  std::size_t capacity() const noexcept { return max_entries_; }
+  std::size_t room() const noexcept { return max_entries_ - count_; }
   // How many more payloads of `size` bytes push() would accept right now.
   std::size_t room_for(std::size_t size) const noexcept;
-  std::size_t capacity() const noexcept { return capacity_; }
 
-  // i-th entry from the front (0 = oldest), and its payload.
-  const Entry& at(std::size_t i) const noexcept { return entries_[(head_ + i) & mask_]; }
-  std::byte* payload(const Entry& e) const noexcept { return bytes_.get() + e.offset; }
-
-  // How many entries from the front are contiguous in the entry ring (for array-based sends).
-  std::size_t contiguous() const noexcept {
-    std::size_t to_end = capacity_ - head_;
-    return count_ < to_end ? count_ : to_end;
+  // The oldest entry; the queue must not be empty.
+  Entry& front() const noexcept { return pool_->entries(head_)[pool_->state(head_).begin]; }
+  // How many entries from `e` (included) to the end of what its segment holds: the most one
+  // message starting at `e` may carry.
+  std::size_t run_from(const Entry& e) const noexcept {
+    const std::uint32_t seg = pool_->segment_of(e);
+    return pool_->state(seg).end - pool_->index_in_segment(e);
   }
-  const Entry* front_ptr() const noexcept { return &entries_[head_]; }
+  // The entry `n` places after `e` (n <= run_from(e)), or null past the newest.
+  Entry* after(const Entry& e, std::size_t n) const noexcept {
+    const std::uint32_t seg = pool_->segment_of(e);
+    if (n < run_from(e)) return const_cast<Entry*>(&e) + n;
+    const std::uint32_t next = pool_->state(seg).next;
+    return next == SendPool::none ? nullptr : pool_->entries(next) + pool_->state(next).begin;
+  }
 
-  // Stable slot numbers, for backends that keep per-entry state beside the queue (io_uring's
-  // msghdrs): slot_index(i) is the slot of the i-th entry; offset_of_slot inverts it.
-  std::size_t slot_index(std::size_t i) const noexcept { return (head_ + i) & mask_; }
-  std::size_t offset_of_slot(std::size_t slot) const noexcept { return (slot - head_) & mask_; }
+  std::byte* payload(const Entry& e) const noexcept { return static_cast<std::byte*>(iov(e)->iov_base); }
+  // The payload as an iovec; the entries of a run have consecutive iovecs.
+  iovec* iov(const Entry& e) const noexcept { return pool_->iovecs(pool_->segment_of(e)) + pool_->index_in_segment(e); }
+  // The backend's scratch beside the entry (SendPool's scratch_bytes of it).
+  template <class T>
+  T& scratch(const Entry& e) const noexcept {
+    return *reinterpret_cast<T*>(pool_->scratch(pool_->segment_of(e)) + std::size_t{pool_->index_in_segment(e)} * pool_->scratch_bytes());
+  }
+  // A number that finds the entry again (in a completion's user data), unique in the worker.
+  std::uint32_t slot_of(const Entry& e) const noexcept {
+    return pool_->segment_of(e) * SendPool::entries_per_segment + pool_->index_in_segment(e);
+  }
+  Entry& at_slot(std::uint32_t slot) const noexcept {
+    return pool_->entries(slot / SendPool::entries_per_segment)[slot % SendPool::entries_per_segment];
+  }
 
-  // A number that names the i-th entry for as long as it is queued: entries popped so far, plus i.
-  std::uint64_t sequence(std::size_t i) const noexcept { return popped_ + i; }
-
-  // Releases the n oldest entries and their bytes.
+  // Releases the n oldest entries, and the segments they emptied.
   void pop(std::size_t n) noexcept;
+  void clear() noexcept { pop(count_); }
 
  private:
-  bool reserve_bytes(std::uint32_t length, std::uint32_t& offset) noexcept;
+  bool open_segment() noexcept;  // a new tail segment from the pool
 
-  std::unique_ptr<Entry[]> entries_;
-  std::unique_ptr<std::byte[]> bytes_;
-  std::size_t capacity_ = 0;
-  std::size_t mask_ = 0;
-  std::size_t head_ = 0;   // oldest entry
+  SendPool* pool_ = nullptr;
+  std::uint32_t head_ = SendPool::none;  // oldest segment
+  std::uint32_t tail_ = SendPool::none;  // newest segment: pushes go here
   std::size_t count_ = 0;
-  std::uint64_t popped_ = 0;
-  std::uint32_t byte_capacity_ = 0;
-  std::uint32_t byte_head_ = 0;  // start of the oldest payload
-  std::uint32_t byte_tail_ = 0;  // where the next payload goes
+  std::size_t bytes_ = 0;
+  std::uint32_t max_entries_ = 0;
+  std::uint32_t max_bytes_ = 0;
+  std::uint64_t pushed_ = 0;
 };
 
 }  // namespace salvo::detail

@@ -18,6 +18,8 @@
 //                          every result through the worker's SendOutcome, never deciding itself.
 //   cancel_sends(s)        the socket's stop deadline passed: what the kernel still holds of its
 //                          sends comes back failed (ECANCELED). Idempotent.
+//   sends_pending(s)       the socket has queued sends submit() did not hand over yet (the backend
+//                          had no room in flight for them): the worker keeps calling submit.
 //   holds(s)               the kernel still holds requests of the socket: its fd must stay open.
 //   release(s)             the socket is about to close: forget it (its slot may be reused by add).
 //   wait(plan)             submit what is prepared, then sleep until there is something to reap
@@ -61,12 +63,15 @@ class Backend {
     (void)options;
     return 0;
   }
+  // Bytes of scratch the backend keeps beside each queued datagram (SendQueue::scratch).
+  virtual std::uint32_t send_scratch_bytes() const noexcept { return 0; }
   virtual Result<void> setup(Worker& worker) = 0;
   virtual Result<void> add(SocketState& s) = 0;
   virtual void start_receiving(SocketState& s) = 0;
   virtual void stop_receiving(SocketState& s) = 0;
   virtual void submit(SocketState& s) = 0;
   virtual void cancel_sends(SocketState& s) = 0;
+  virtual bool sends_pending(const SocketState& s) const noexcept = 0;
   virtual bool holds(const SocketState& s) const noexcept = 0;
   virtual void release(SocketState& s) = 0;
   virtual void wait(const WaitPlan& plan) = 0;

@@ -44,12 +44,13 @@ Result<void> validate(const EngineOptions& o) {
   }
   if (o.buffer_size == 0 || o.buffer_size > (1u << 20)) return bad("buffer size must be between 1 byte and 1 MiB");
   if (o.reads_per_wakeup == 0) return bad("reads per wakeup must be at least 1");
-  if (o.send_queue_entries == 0 || (o.send_queue_entries & (o.send_queue_entries - 1)) != 0) {
-    return bad("send queue entries must be a power of two");
-  }
+  if (o.send_queue_entries == 0) return bad("send queue entries must be at least 1");
   if (o.completion_batch == 0 || o.completion_batch > 4096) return bad("completion batch must be between 1 and 4096");
   if (o.completion_wait.count() < 0) return bad("completion wait cannot be negative");
   if (o.send_queue_bytes == 0) return bad("send queue bytes must be at least 1");
+  if (o.send_pool_bytes < (std::uint64_t{128} << 10) || o.send_pool_bytes > (std::uint64_t{1} << 40)) {
+    return bad("send pool bytes must be between 128 KiB and 1 TiB");
+  }
   if (o.steer_by_cpu && o.cpus.empty()) return bad("CPU steering needs the workers pinned (cpus)");
   if (o.busy_poll_idle.count() < 0) return bad("busy-poll idle budget cannot be negative");
   if (o.timestamps > EngineOptions::Timestamps::hardware) return bad("unknown timestamps mode");

@@ -42,6 +42,9 @@ Result<void> Worker::init() {
   if (auto r = pool_.init(options_.buffer_count, slot); !r) {
     return r;
   }
+  if (auto r = send_pool_.init(options_.send_pool_bytes, backend_->send_scratch_bytes(), "worker " + std::to_string(index_)); !r) {
+    return r;
+  }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
   batch_.init(options_, receive_control_space(options_));
@@ -55,11 +58,17 @@ SocketState& Worker::slot_for_new_socket() {
   if (!free_slots_.empty()) {
     const std::uint32_t index = free_slots_.back();
     free_slots_.pop_back();
-    const std::uint32_t generation = sockets_[index]->generation + 1;
-    closed_counters_ += sockets_[index]->counters.snapshot();
-    sockets_[index] = std::make_unique<SocketState>(*this);
-    sockets_[index]->index = index;
-    sockets_[index]->generation = generation;
+    const SocketState& old = *sockets_[index];
+    const std::uint32_t generation = old.generation + 1;
+    closed_counters_ += old.counters.snapshot();
+    auto fresh = std::make_unique<SocketState>(*this);
+    fresh->index = index;
+    fresh->generation = generation;
+    // The slot's places in the worker's lists go with it (each list names a slot once).
+    fresh->todo = old.todo;
+    fresh->sampled = old.sampled;
+    fresh->channel_listed = old.channel_listed;
+    sockets_[index] = std::move(fresh);
     return *sockets_[index];
   }
   auto s = std::make_unique<SocketState>(*this);
@@ -89,7 +98,7 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
     free_slots_.push_back(s.index);
     return refuse(std::move(e));
   };
-  if (auto r = s.queue.init(options_.send_queue_entries, options_.send_queue_bytes); !r) return give_up(r.error());
+  if (auto r = s.queue.init(send_pool_, options_.send_queue_entries, options_.send_queue_bytes); !r) return give_up(r.error());
   s.fd = fd;
   s.local = local;
   s.ipv6 = local.is_v6();
@@ -254,21 +263,20 @@ void Worker::run_rounds() {
     plan.now = now;
     plan.deadline = std::chrono::steady_clock::time_point::max();
     if (draining_ && !stop_begun_) plan.deadline = drain_deadline_;
-    // A hook may open sockets during the walk; they join it (the size is read each time).
-    for (std::size_t i = 0; i < sockets_.size(); ++i) {
-      SocketState& s = *sockets_[i];
-      if (s.closed) continue;
-      backend_->submit(s);
-      if (wants_writable(s) && s.writable_after <= now) feed_writable(s, now);
-      // A writer that still has room and is not deferred wants feeding again at once (a deferred
-      // one is woken by the writable timer).
-      plan.deadline = std::min(plan.deadline, writable_due(s));
-      plan.writers = plan.writers || s.want_writable;
-      if (s.stopping) {
-        progress_stop(s, now);
-        if (!s.closed && s.stop_deadline > now) plan.deadline = std::min(plan.deadline, s.stop_deadline);
+    // Only the sockets that have something to do. A hook may note more during the walk (a reply
+    // sent through another socket, a socket opened); they join it, as the size is read each time.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < todo_.size(); ++i) {
+      const std::uint32_t index = todo_[i];
+      SocketState& s = *sockets_[index];
+      // Still noted while visited: what the visit's hooks note of it is already in hand.
+      if (visit(s, now, plan)) {
+        todo_[kept++] = index;
+      } else {
+        s.todo = false;
       }
     }
+    todo_.resize(kept);
     if (finished_serving()) break;
     // After the walk: its hooks (on_writable deferring itself, a timer set) may have moved it.
     plan.deadline = std::min(plan.deadline, core_.earliest());
@@ -283,6 +291,26 @@ void Worker::run_rounds() {
     // of the next iteration, with everything else of this round.
     if (core_.earliest() <= now && core_.run_due(now) != 0) now = std::chrono::steady_clock::now();
   }
+}
+
+bool Worker::visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan) {
+  if (s.closed) return false;
+  backend_->submit(s);
+  if (wants_writable(s) && s.writable_after <= now) feed_writable(s, now);
+  // A writer that still has room and is not deferred wants feeding again at once (a deferred
+  // one is woken by the writable timer).
+  plan.deadline = std::min(plan.deadline, writable_due(s));
+  plan.writers = plan.writers || s.want_writable;
+  if (s.stopping) {
+    progress_stop(s, now);
+    if (s.closed) return false;
+    if (s.stop_deadline > now) plan.deadline = std::min(plan.deadline, s.stop_deadline);
+    return true;
+  }
+  // A writer stays until it goes quiet or defers itself; one waiting for room is visited each
+  // round, as the completions that free it come.
+  const bool writer = s.want_writable && !s.writable_quiet && s.receiving && s.writable_after <= now;
+  return writer || backend_->sends_pending(s);
 }
 
 void Worker::feed_writable(SocketState& s, std::chrono::steady_clock::time_point now) {
@@ -310,18 +338,27 @@ void Worker::progress_stop(SocketState& s, std::chrono::steady_clock::time_point
 }
 
 void Worker::sample_kernel_drops() noexcept {
-  for (std::size_t i = 0; i < sockets_.size(); ++i) {
-    SocketState& s = *sockets_[i];
-    if (s.closed) continue;
+  std::size_t kept = 0;
+  for (const std::uint32_t index : sampled_) {
+    SocketState& s = *sockets_[index];
+    s.sampled = false;
+    if (s.closed) continue;  // read at close
     if (std::int64_t drops = read_kernel_drops(s.fd); drops >= 0) {
       note_kernel_drops(s, static_cast<std::uint32_t>(drops));
     }
+    // A paused socket's datagrams pile up in the kernel, where they may be dropped: it stays.
+    if (s.paused) {
+      s.sampled = true;
+      sampled_[kept++] = index;
+    }
   }
+  sampled_.resize(kept);
 }
 
 void Worker::pause_reading(SocketState& s) noexcept {
   if (s.closed || s.stopping || s.paused) return;
   s.paused = true;
+  note_received(s);  // sampled while paused
   if (serving_) backend_->stop_receiving(s);
 }
 
@@ -334,7 +371,10 @@ void Worker::resume_reading(SocketState& s) noexcept {
 void Worker::defer_writable(SocketState& s, std::chrono::steady_clock::time_point when) noexcept {
   s.writable_after = when;
   s.writable_quiet = false;
-  if (when <= core_.now()) return;
+  if (when <= core_.now()) {
+    note_work(s);
+    return;
+  }
   if (!s.writable_deferred) {
     s.writable_deferred = true;
     deferred_writers_.push_back({s.index, s.generation});  // grows only to the number of sockets
@@ -357,6 +397,7 @@ void Worker::arm_writable_timer(std::chrono::steady_clock::time_point when) noex
       if (w.generation != entry.generation || w.closed || !w.writable_deferred) continue;
       if (w.writable_after <= now) {
         w.writable_deferred = false;
+        note_work(w);
         continue;
       }
       next = std::min(next, w.writable_after);
@@ -393,11 +434,18 @@ void Worker::check_drain(std::chrono::steady_clock::time_point now) noexcept {
 void Worker::move_channel_sends() noexcept {
   channels_pending_.store(false, std::memory_order_release);
   bool more = false;
-  for (std::size_t i = 0; i < sockets_.size(); ++i) {
-    SocketState& s = *sockets_[i];
-    if (s.closed || s.channels.empty()) continue;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < channel_sockets_.size(); ++i) {
+    const std::uint32_t index = channel_sockets_[i];
+    SocketState& s = *sockets_[index];
+    if (s.closed || s.channels.empty()) {
+      s.channel_listed = false;
+      continue;
+    }
+    channel_sockets_[kept++] = index;
     for (auto& channel : s.channels) more = channel->move_into(s) || more;
   }
+  channel_sockets_.resize(kept);
   // A channel the send queue had no room for keeps its datagrams until the next round.
   if (more) channels_pending_.store(true, std::memory_order_release);
 }
@@ -428,6 +476,7 @@ void Worker::begin_stop(SocketState& s) noexcept {
   s.stopping = true;
   s.want_writable = false;
   s.stop_deadline = std::chrono::steady_clock::now() + options_.stop_flush_timeout;
+  note_work(s);
 }
 
 bool Worker::ready_to_close(const SocketState& s, std::chrono::steady_clock::time_point now) const noexcept {
@@ -463,7 +512,7 @@ void Worker::close_socket(SocketState& s) noexcept {
   core_.cancel_owned_by(s.index);
   for (auto& channel : s.channels) channel->close();
   s.channels.clear();
-  s.queue = SendQueue{};  // the socket's send memory goes now, not when its slot is reused
+  s.queue.clear();  // the socket's send memory goes back to the pool now
   s.protocol->on_stop();
   // The protocol object itself lives on (a program may read what it gathered after stop()) until
   // the slot is reused by a socket opened later, or the engine goes.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "datapath/buffer_pool.hpp"
+#include "datapath/send_pool.hpp"
 #include "datapath/receive_batch.hpp"
 #include "datapath/send_outcome.hpp"
 #include "engine/backend.hpp"
@@ -75,6 +76,7 @@ class Worker {
   unsigned index() const noexcept { return index_; }
   const EngineOptions& options() const noexcept { return options_; }
   BufferPool& pool() noexcept { return pool_; }
+  SendPool& send_pool() noexcept { return send_pool_; }
   // Every socket slot, open or closed (a closed slot waits for reuse). A hook may open sockets:
   // hold an index, not the span, across one.
   std::span<const std::unique_ptr<SocketState>> sockets() const noexcept { return sockets_; }
@@ -86,6 +88,7 @@ class Worker {
   // through `give_back(std::span<const std::uint32_t>)`, empties it, and submits the replies.
   template <class GiveBack>
   void deliver(SocketState& s, GiveBack&& give_back) {
+    note_received(s);
     if (batch_.count_into(s.counters)) s.protocol->on_datagrams(batch_.datagrams(), s.transport);
     give_back(batch_.held());
     batch_.clear();
@@ -94,6 +97,32 @@ class Worker {
 
   // The wake eventfd fired: drains it, then poll_control().
   void handle_wake() noexcept;
+
+  // The round visits only the sockets that have something to do (note_work): sends queued that
+  // the kernel does not have yet, on_writable to call, a stop to move along. Whatever gives a
+  // socket such work notes it: Transport::send, request_writable, a deferred writer coming due,
+  // send completions freeing room for a writer, writability after EAGAIN, a stop.
+  void note_work(SocketState& s) noexcept {
+    if (s.todo || s.closed) return;
+    s.todo = true;
+    todo_.push_back(s.index);
+  }
+  // The socket received: its kernel drop count is read at the next sample.
+  void note_received(SocketState& s) noexcept {
+    if (s.sampled) return;
+    s.sampled = true;
+    sampled_.push_back(s.index);
+  }
+  // The socket has send channels (Transport::open_send_channel): the round moves what they queued.
+  void note_channels(SocketState& s) noexcept {
+    if (s.channel_listed) return;
+    s.channel_listed = true;
+    channel_sockets_.push_back(s.index);
+  }
+  // A backend released sends of `s`: a writer waiting for room may go on.
+  void sends_released(SocketState& s) noexcept {
+    if (s.want_writable) note_work(s);
+  }
 
   // --- worker thread: the round's parts, public for FakeTransport and the tests ---
   // Whether on_writable is wanted at all, deferred or not.
@@ -120,9 +149,11 @@ class Worker {
   bool finished_serving() const noexcept { return stop_begun_ && all_closed(); }
   bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
 
-  // Kernel drop counts come from SO_MEMINFO, one getsockopt per socket every
-  // kernel_drop_sample_interval (and at close), so that live counters stay current without a
-  // syscall (or a per-datagram SO_RXQ_OVFL control message) on the hot path.
+  // Kernel drop counts come from SO_MEMINFO, one getsockopt every kernel_drop_sample_interval per
+  // socket that received (or stayed paused) since the last sample, and one at close, so that live
+  // counters stay current without a syscall (or a per-datagram SO_RXQ_OVFL control message) on the
+  // hot path, and without reading idle sockets. A socket drops only what arrives, so one that
+  // neither received nor paused has nothing new to report.
   void note_kernel_drops(SocketState& s, std::uint32_t cumulative) noexcept;
   static constexpr std::chrono::milliseconds kernel_drop_sample_interval{100};
 
@@ -138,6 +169,9 @@ class Worker {
   //               out with the next iteration's submission
   void run_rounds();
   void progress_stop(SocketState& s, std::chrono::steady_clock::time_point now);
+  // One visit of a noted socket: sends, on_writable, stop. Returns whether it stays noted, and
+  // lowers `plan.deadline` to when it next needs a visit.
+  bool visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan);
   void sample_kernel_drops() noexcept;
   // Stop requests and posted functions arrive through the eventfd, and are checked once per round
   // as well (one or two relaxed loads), so that neither depends on the eventfd's completion.
@@ -162,7 +196,11 @@ class Worker {
   const EngineOptions options_;
   std::unique_ptr<Backend> backend_;
   BufferPool pool_;
+  SendPool send_pool_;  // before sockets_: their queues give segments back when they go
   std::vector<std::unique_ptr<SocketState>> sockets_;
+  std::vector<std::uint32_t> todo_;             // note_work
+  std::vector<std::uint32_t> sampled_;          // note_received
+  std::vector<std::uint32_t> channel_sockets_;  // note_channels
   ReceiveBatch batch_;
   SendOutcome send_outcome_;
   ReactorCore core_;

@@ -79,6 +79,7 @@ Result<SendChannel> Transport::open_send_channel(std::uint32_t slots, std::uint3
   auto state = std::make_shared<detail::SendChannelState>(*s.worker);
   if (auto r = state->init(slots, slot_bytes); !r) return r.error();
   s.channels.push_back(state);
+  if (s.channels.size() == 1) s.worker->note_channels(s);
   return SendChannel(std::move(state));
 }
 

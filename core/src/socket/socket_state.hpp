@@ -81,6 +81,12 @@ struct SocketState {
   std::uint64_t gso_suspect_sequence = 0;
   std::chrono::steady_clock::time_point writable_after{};  // defer_writable: no on_writable before
   bool writable_deferred = false;  // in the worker's list of deferred writers
+
+  // In the worker's lists (Worker::note_work, note_received, note_channels): each names a socket
+  // at most once, and the flags pass to the next socket of a reused slot with its place there.
+  bool todo = false;
+  bool sampled = false;
+  bool channel_listed = false;
 };
 
 }  // namespace salvo::detail

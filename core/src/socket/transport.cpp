@@ -81,6 +81,7 @@ SendResult Transport::send_with(std::span<const std::byte> payload, const Addres
     return SendResult::queue_full;
   }
   s.writable_quiet = false;
+  if (s.worker != nullptr) s.worker->note_work(s);
   return SendResult::queued;
 }
 
@@ -135,6 +136,7 @@ void Transport::stop_listening() noexcept {
 void Transport::request_writable(bool wanted) noexcept {
   state_->want_writable = wanted && !state_->stopping;
   state_->writable_quiet = false;
+  if (state_->worker != nullptr && state_->want_writable) state_->worker->note_work(*state_);
 }
 
 void Transport::defer_writable(std::chrono::steady_clock::time_point when) noexcept {

@@ -26,7 +26,8 @@ class Recorder final : public Protocol {
 
 struct Fixture {
   Fixture() {
-    EXPECT_TRUE(s.queue.init(64, 64 * 1024).ok());
+    EXPECT_TRUE(pool.init(std::uint64_t{8} << 20, 0, "the test").ok());
+    EXPECT_TRUE(s.queue.init(pool, 64, 64 * 1024).ok());
     auto p = std::make_unique<Recorder>();
     protocol = p.get();
     s.protocol = std::move(p);
@@ -35,6 +36,9 @@ struct Fixture {
   void queue(std::size_t n, std::size_t size = 100) {
     for (std::size_t i = 0; i < n; ++i) ASSERT_TRUE(s.queue.push(make_payload(i, size), to));
   }
+  // The entry `offset` places from the front.
+  const SendQueue::Entry& at(std::size_t offset) const { return *s.queue.after(s.queue.front(), offset); }
+  SendPool pool;  // before s: its queue gives segments back
   SocketState s;
   Recorder* protocol = nullptr;
   SendOutcome outcome;
@@ -44,7 +48,7 @@ struct Fixture {
 TEST(SendOutcome, SentCountsDatagramsBytesAndGsoMessages) {
   Fixture f;
   f.queue(5, 100);
-  f.outcome.sent(f.s, 0, 5, 1, 4);
+  f.outcome.sent(f.s, f.at(0), 5, 1, 4);
   EXPECT_EQ(f.s.counters.sent.get(), 5u);
   EXPECT_EQ(f.s.counters.sent_bytes.get(), 500u);
   EXPECT_EQ(f.s.counters.gso_sends.get(), 1u);
@@ -57,12 +61,12 @@ TEST(SendOutcome, RefusedGsoMessageSplitsAndItsFirstDatagramSentPlainTurnsGsoOff
   Fixture f;
   f.queue(4);
   f.s.queue.pop(1);  // sequences are absolute: the suspect is named by its own, not its offset
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 3, EIO, 0), SendAction::split);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 3, EIO, 0), SendAction::split);
   EXPECT_TRUE(f.s.gso) << "one refusal decides nothing yet";
-  f.outcome.sent(f.s, 0, 1);  // the first of them, plain
+  f.outcome.sent(f.s, f.at(0), 1);  // the first of them, plain
   EXPECT_FALSE(f.s.gso);
   EXPECT_EQ(f.s.counters.gso_fallbacks.get(), 1u);
-  f.outcome.sent(f.s, 1, 2);
+  f.outcome.sent(f.s, f.at(1), 2);
   EXPECT_EQ(f.s.counters.gso_fallbacks.get(), 1u) << "counted once";
   EXPECT_TRUE(f.protocol->errors.empty());
 }
@@ -70,11 +74,11 @@ TEST(SendOutcome, RefusedGsoMessageSplitsAndItsFirstDatagramSentPlainTurnsGsoOff
 TEST(SendOutcome, RefusalThatFailsPlainTooLeavesGsoOn) {
   Fixture f;
   f.queue(3);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 3, EINVAL, 0), SendAction::split);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 1, EINVAL, 0), SendAction::drop) << "the destination's fault, not GSO's";
-  f.outcome.dropped(f.s, f.s.queue.at(0).to, EINVAL);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 3, EINVAL, 0), SendAction::split);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 1, EINVAL, 0), SendAction::drop) << "the destination's fault, not GSO's";
+  f.outcome.dropped(f.s, f.s.queue.front().to, EINVAL);
   f.s.queue.pop(1);
-  f.outcome.sent(f.s, 0, 2);
+  f.outcome.sent(f.s, f.at(0), 2);
   EXPECT_TRUE(f.s.gso);
   EXPECT_EQ(f.s.counters.gso_fallbacks.get(), 0u);
   EXPECT_EQ(f.s.counters.dropped_send_error.get(), 1u);
@@ -84,8 +88,8 @@ TEST(SendOutcome, RefusalThatFailsPlainTooLeavesGsoOn) {
 TEST(SendOutcome, OtherErrorsOfAGsoMessageSplitWithoutSuspectingGso) {
   Fixture f;
   f.queue(2);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 2, EPERM, 0), SendAction::split);
-  f.outcome.sent(f.s, 0, 2);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 2, EPERM, 0), SendAction::split);
+  f.outcome.sent(f.s, f.at(0), 2);
   EXPECT_TRUE(f.s.gso);
   EXPECT_EQ(f.s.counters.gso_fallbacks.get(), 0u);
 }
@@ -93,13 +97,13 @@ TEST(SendOutcome, OtherErrorsOfAGsoMessageSplitWithoutSuspectingGso) {
 TEST(SendOutcome, CancelledGsoMessageIsDroppedNotSplit) {
   Fixture f;
   f.queue(3);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 3, ECANCELED, 0), SendAction::drop);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 3, ECANCELED, 0), SendAction::drop);
 }
 
 TEST(SendOutcome, EagainBlocksAndIsCounted) {
   Fixture f;
   f.queue(1);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 1, EAGAIN, 0), SendAction::blocked);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 1, EAGAIN, 0), SendAction::blocked);
   EXPECT_EQ(f.s.counters.eagain.get(), 1u);
   EXPECT_EQ(f.s.counters.dropped_send_error.get(), 0u);
 }
@@ -107,18 +111,18 @@ TEST(SendOutcome, EagainBlocksAndIsCounted) {
 TEST(SendOutcome, RefusedByAnEarlierDatagramsIcmpErrorIsSentAgainUpToTheStormBound) {
   Fixture f;
   f.queue(1);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 1, ECONNREFUSED, 0), SendAction::resend);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 1, ECONNREFUSED, storm_send_retries - 1), SendAction::resend);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 1, ECONNREFUSED, storm_send_retries), SendAction::drop);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 1, ECONNREFUSED, 0), SendAction::resend);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 1, ECONNREFUSED, storm_send_retries - 1), SendAction::resend);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 1, ECONNREFUSED, storm_send_retries), SendAction::drop);
   // Without a report in the error queue, a host unreachable may be the datagram's own: fewer tries.
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 1, EHOSTUNREACH, quiet_send_retries - 1), SendAction::resend);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 1, EHOSTUNREACH, quiet_send_retries), SendAction::drop);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 1, EHOSTUNREACH, quiet_send_retries - 1), SendAction::resend);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 1, EHOSTUNREACH, quiet_send_retries), SendAction::drop);
 }
 
 TEST(SendOutcome, EmsgsizeWithNothingFromTheNetworkIsADrop) {
   Fixture f;
   f.queue(1);
-  EXPECT_EQ(f.outcome.failed(f.s, 0, 1, EMSGSIZE, 0), SendAction::drop);
+  EXPECT_EQ(f.outcome.failed(f.s, f.at(0), 1, EMSGSIZE, 0), SendAction::drop);
 }
 
 TEST(SendOutcome, DroppedRefusalReachesOnRefusedWithItsDestination) {

@@ -1,0 +1,67 @@
+#include "datapath/send_pool.hpp"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <string>
+
+namespace salvo::detail {
+namespace {
+
+constexpr std::size_t align_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) / to * to; }
+
+// Each area of a segment starts on a cache line, and a segment on a page, so that a segment used
+// for a few small datagrams touches as few pages as it can.
+struct Layout {
+  std::size_t iovecs, scratch, payload, total;
+};
+
+Layout layout_for(std::uint32_t scratch_bytes) noexcept {
+  Layout l{};
+  l.iovecs = align_up(sizeof(SendEntry) * SendPool::entries_per_segment, 64);
+  l.scratch = l.iovecs + align_up(sizeof(iovec) * SendPool::entries_per_segment, 64);
+  l.payload = l.scratch + align_up(std::size_t{scratch_bytes} * SendPool::entries_per_segment, 64);
+  l.total = align_up(l.payload + SendPool::payload_bytes, 4096);
+  return l;
+}
+
+}  // namespace
+
+SendPool::~SendPool() {
+  if (base_ != nullptr) ::munmap(base_, mapped_bytes_);
+}
+
+std::size_t SendPool::segment_bytes_for(std::uint32_t scratch_bytes) noexcept { return layout_for(scratch_bytes).total; }
+
+Result<void> SendPool::init(std::uint64_t limit_bytes, std::uint32_t scratch_bytes, const std::string& what) {
+  const Layout l = layout_for(scratch_bytes);
+  const std::uint64_t count = limit_bytes / l.total;
+  if (count == 0) {
+    return Error::make(Errc::bad_option, "the send pool of " + what + " needs at least " + std::to_string(l.total) +
+                                             " bytes (one segment), not " + std::to_string(limit_bytes));
+  }
+  if (count > none / entries_per_segment) {  // slot_of must fit 32 bits
+    return Error::make(Errc::bad_option, "the send pool of " + what + " is too large: " + std::to_string(limit_bytes) + " bytes");
+  }
+  const std::size_t bytes = static_cast<std::size_t>(count) * l.total;
+  // Address space only: MAP_NORESERVE, and nothing touched until a datagram is queued.
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    return Error::from_errno(errno, "reserve the send pool of " + what + " (" + std::to_string(bytes >> 20) +
+                                        " MiB of address space; lower EngineOptions::send_pool_bytes)");
+  }
+  base_ = static_cast<std::byte*>(p);
+  mapped_bytes_ = bytes;
+  segment_bytes_ = l.total;
+  iovec_offset_ = l.iovecs;
+  scratch_offset_ = l.scratch;
+  payload_offset_ = l.payload;
+  scratch_bytes_ = scratch_bytes;
+  state_.assign(static_cast<std::size_t>(count), SegmentState{});
+  free_.resize(static_cast<std::size_t>(count));
+  // Segment 0 on top: the first sockets to send write the start of the mapping.
+  for (std::size_t i = 0; i < free_.size(); ++i) free_[i] = static_cast<std::uint32_t>(free_.size() - 1 - i);
+  return {};
+}
+
+}  // namespace salvo::detail

@@ -1,0 +1,106 @@
+// SendPool: one worker's memory for queued sends, shared by all of its sockets.
+//
+// A socket's send queue holds nothing while it is empty and draws fixed-size segments from this
+// pool as datagrams are queued, giving each back as soon as its last datagram is sent: memory
+// follows what is queued, not how many sockets are open. A segment holds up to
+// entries_per_segment datagrams (their entries, one iovec each, and per-entry scratch of the
+// backend's, for state that must live beside a datagram until the kernel is done with it) and
+// payload_bytes of payload, room for the largest UDP datagram.
+//
+// The segments lie in one anonymous mapping of EngineOptions::send_pool_bytes reserved at start:
+// only the pages written are backed by memory, so the resident size is the high-water mark of what
+// was queued at once. Free segments are reused most recently freed first, so that a worker keeps
+// writing the same few warm segments. An exhausted pool refuses (the send is a counted
+// queue_full); it never grows and never blocks.
+//
+// Owned by one worker and used only on its thread (a FakeTransport owns one of its own).
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "datapath/send_entry.hpp"
+#include "salvo/error.hpp"
+
+namespace salvo::detail {
+
+class SendPool {
+ public:
+  static constexpr std::uint32_t entries_per_segment = 64;
+  static constexpr std::uint32_t payload_bytes = 65536;
+  static constexpr std::uint32_t none = ~std::uint32_t{0};
+
+  // What a segment holds besides its entries, kept outside the mapping.
+  struct SegmentState {
+    std::uint32_t next = none;   // the queue's following segment
+    std::uint16_t begin = 0;     // first entry still queued
+    std::uint16_t end = 0;       // one past the last entry written
+    std::uint32_t used_bytes = 0;  // payload bytes written (from the start of the payload area)
+  };
+
+  SendPool() = default;
+  ~SendPool();
+  SendPool(const SendPool&) = delete;
+  SendPool& operator=(const SendPool&) = delete;
+
+  // Reserves `limit_bytes` of address space (at least one segment) for segments with
+  // `scratch_bytes` of backend scratch per entry. `what` names the owner in errors.
+  Result<void> init(std::uint64_t limit_bytes, std::uint32_t scratch_bytes, const std::string& what);
+
+  // The bytes one segment takes (for sizing a limit).
+  static std::size_t segment_bytes_for(std::uint32_t scratch_bytes) noexcept;
+
+  // A free segment, emptied, or none when every segment is in use.
+  std::uint32_t acquire() noexcept {
+    if (free_.empty()) return none;
+    const std::uint32_t s = free_.back();
+    free_.pop_back();
+    state_[s] = SegmentState{};
+    return s;
+  }
+  void release(std::uint32_t segment) noexcept { free_.push_back(segment); }
+
+  std::size_t segments() const noexcept { return state_.size(); }
+  std::size_t free_segments() const noexcept { return free_.size(); }
+  std::size_t segment_size() const noexcept { return segment_bytes_; }
+
+  SegmentState& state(std::uint32_t segment) noexcept { return state_[segment]; }
+  const SegmentState& state(std::uint32_t segment) const noexcept { return state_[segment]; }
+  SendEntry* entries(std::uint32_t segment) const noexcept {
+    return reinterpret_cast<SendEntry*>(base_ + std::size_t{segment} * segment_bytes_);
+  }
+  iovec* iovecs(std::uint32_t segment) const noexcept {
+    return reinterpret_cast<iovec*>(base_ + std::size_t{segment} * segment_bytes_ + iovec_offset_);
+  }
+  std::byte* scratch(std::uint32_t segment) const noexcept {
+    return base_ + std::size_t{segment} * segment_bytes_ + scratch_offset_;
+  }
+  std::byte* payload(std::uint32_t segment) const noexcept {
+    return base_ + std::size_t{segment} * segment_bytes_ + payload_offset_;
+  }
+  std::uint32_t scratch_bytes() const noexcept { return scratch_bytes_; }
+
+  // The segment an entry lies in, and its place there.
+  std::uint32_t segment_of(const SendEntry& e) const noexcept {
+    return static_cast<std::uint32_t>((reinterpret_cast<const std::byte*>(&e) - base_) / segment_bytes_);
+  }
+  std::uint32_t index_in_segment(const SendEntry& e) const noexcept {
+    return static_cast<std::uint32_t>(&e - entries(segment_of(e)));
+  }
+
+ private:
+  std::byte* base_ = nullptr;
+  std::size_t mapped_bytes_ = 0;
+  std::size_t segment_bytes_ = 0;
+  std::size_t iovec_offset_ = 0;
+  std::size_t scratch_offset_ = 0;
+  std::size_t payload_offset_ = 0;
+  std::uint32_t scratch_bytes_ = 0;
+  std::vector<SegmentState> state_;
+  std::vector<std::uint32_t> free_;  // a stack: the most recently freed segment on top
+};
+
+}  // namespace salvo::detail
