@@ -195,6 +195,9 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   const SendQueueSize queue = blast_send_queue(flags.flows, plan.sizes.max);
   options->send_queue_entries = queue.entries;
   options->send_queue_bytes = queue.bytes;
+  // Every flow may have a segment of queued sends at once: room in the pool's address space for
+  // that (memory is used only as far as the flows fill their segments).
+  options->send_pool_bytes = std::max<std::uint64_t>(options->send_pool_bytes, std::uint64_t{flags.flows + 64} * (128u << 10));
   options->gso = flags.gso;
   options->zerocopy_send = flags.zerocopy;
 
@@ -285,7 +288,7 @@ Command add_blast_command(CLI::App& app) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
   sub->add_option("--seed", flags->seed, "seed of the --size-range generator")->capture_default_str();
   sub->add_option("--flows", flags->flows, "source ports (sockets) to send from")
-      ->check(CLI::Range(1u, 1024u))
+      ->check(CLI::Range(1u, 65536u))
       ->capture_default_str();
   sub->add_flag("--quiet", flags->quiet, "no progress line every second");
   sub->add_flag("--gso,!--no-gso", flags->gso,

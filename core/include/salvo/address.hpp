@@ -3,9 +3,12 @@
 // allocating. Parsing takes numeric addresses only, as Twisted does: resolve names beforehand.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -35,7 +38,12 @@ class Address {
   // From a kernel sockaddr (sockaddr_in or sockaddr_in6). Other families give Family::none.
   static Address from_sockaddr(const void* sockaddr, std::size_t length) noexcept;
 
-  Family family() const noexcept;
+  // Inline: the send and receive paths ask several times per datagram.
+  Family family() const noexcept {
+    sa_family_t f;  // the sockaddr's first field, in either family
+    std::memcpy(&f, storage_.data(), sizeof f);
+    return f == AF_INET ? Family::v4 : f == AF_INET6 ? Family::v6 : Family::none;
+  }
   bool is_v4() const noexcept { return family() == Family::v4; }
   bool is_v6() const noexcept { return family() == Family::v6; }
   bool is_v4_mapped() const noexcept;  // ::ffff:a.b.c.d
@@ -56,7 +64,10 @@ class Address {
   // The raw sockaddr for system calls. size() is 0 for Family::none.
   const void* sockaddr_data() const noexcept { return storage_.data(); }
   void* sockaddr_data() noexcept { return storage_.data(); }
-  std::uint32_t sockaddr_size() const noexcept;
+  std::uint32_t sockaddr_size() const noexcept {
+    const Family f = family();
+    return f == Family::v4 ? 16 : f == Family::v6 ? sockaddr_capacity : 0;  // sockaddr_in, sockaddr_in6
+  }
   static constexpr std::size_t sockaddr_capacity = 28;  // sizeof(sockaddr_in6)
 
   friend bool operator==(const Address& a, const Address& b) noexcept;

@@ -32,6 +32,8 @@ struct SendEntry {
   Address to;
   std::uint32_t length = 0;  // payload bytes (the payload itself: SendQueue::payload)
   SendMeta meta;
+  std::uint32_t segment = 0;  // the SendPool segment it lies in, and its place there: finding
+  std::uint16_t index = 0;    // either costs a load, not a division
   // Names the entry for as long as it is queued: how many entries the socket queued before it.
   std::uint64_t sequence = 0;
 };

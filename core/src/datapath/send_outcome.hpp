@@ -17,6 +17,7 @@
 // Worker thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -42,9 +43,12 @@ class SendOutcome {
             std::uint64_t gso_segments = 0) noexcept {
     std::uint64_t bytes = 0;
     const SendEntry* e = &first;
-    for (std::size_t i = 0; i < entries && e != nullptr; ++i) {
-      bytes += e->length;
-      e = s.queue.after(*e, 1);
+    for (std::size_t left = entries; left != 0 && e != nullptr;) {
+      // Entries are consecutive within a segment: a run at a time.
+      const std::size_t run = std::min(left, s.queue.run_from(*e));
+      for (std::size_t i = 0; i < run; ++i) bytes += e[i].length;
+      left -= run;
+      e = left != 0 ? s.queue.after(*e, run) : nullptr;
     }
     s.counters.sent.add(entries);
     s.counters.sent_bytes.add(bytes);

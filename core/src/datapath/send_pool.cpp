@@ -10,19 +10,14 @@ namespace {
 
 constexpr std::size_t align_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) / to * to; }
 
-// Each area of a segment starts on a cache line, and a segment on a page, so that a segment used
-// for a few small datagrams touches as few pages as it can.
+// A segment starts on a page, so that one used for a few small datagrams touches as few pages as
+// it can.
 struct Layout {
-  std::size_t iovecs, scratch, payload, total;
+  std::size_t total;
 };
 
 Layout layout_for(std::uint32_t scratch_bytes) noexcept {
-  Layout l{};
-  l.iovecs = align_up(sizeof(SendEntry) * SendPool::entries_per_segment, 64);
-  l.scratch = l.iovecs + align_up(sizeof(iovec) * SendPool::entries_per_segment, 64);
-  l.payload = l.scratch + align_up(std::size_t{scratch_bytes} * SendPool::entries_per_segment, 64);
-  l.total = align_up(l.payload + SendPool::payload_bytes, 4096);
-  return l;
+  return Layout{align_up(SendPool::scratch_offset + std::size_t{scratch_bytes} * SendPool::entries_per_segment, 4096)};
 }
 
 }  // namespace
@@ -53,14 +48,12 @@ Result<void> SendPool::init(std::uint64_t limit_bytes, std::uint32_t scratch_byt
   base_ = static_cast<std::byte*>(p);
   mapped_bytes_ = bytes;
   segment_bytes_ = l.total;
-  iovec_offset_ = l.iovecs;
-  scratch_offset_ = l.scratch;
-  payload_offset_ = l.payload;
   scratch_bytes_ = scratch_bytes;
   state_.assign(static_cast<std::size_t>(count), SegmentState{});
-  free_.resize(static_cast<std::size_t>(count));
   // Segment 0 on top: the first sockets to send write the start of the mapping.
-  for (std::size_t i = 0; i < free_.size(); ++i) free_[i] = static_cast<std::uint32_t>(free_.size() - 1 - i);
+  for (std::size_t i = 0; i < state_.size(); ++i) state_[i].next = i + 1 < state_.size() ? static_cast<std::uint32_t>(i + 1) : none;
+  free_head_ = 0;
+  free_count_ = state_.size();
   return {};
 }
 

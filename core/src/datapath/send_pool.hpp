@@ -55,52 +55,52 @@ class SendPool {
 
   // A free segment, emptied, or none when every segment is in use.
   std::uint32_t acquire() noexcept {
-    if (free_.empty()) return none;
-    const std::uint32_t s = free_.back();
-    free_.pop_back();
+    const std::uint32_t s = free_head_;
+    if (s == none) return none;
+    free_head_ = state_[s].next;
+    --free_count_;
     state_[s] = SegmentState{};
     return s;
   }
-  void release(std::uint32_t segment) noexcept { free_.push_back(segment); }
+  void release(std::uint32_t segment) noexcept {
+    state_[segment].next = free_head_;
+    free_head_ = segment;
+    ++free_count_;
+  }
 
   std::size_t segments() const noexcept { return state_.size(); }
-  std::size_t free_segments() const noexcept { return free_.size(); }
+  std::size_t free_segments() const noexcept { return free_count_; }
   std::size_t segment_size() const noexcept { return segment_bytes_; }
 
   SegmentState& state(std::uint32_t segment) noexcept { return state_[segment]; }
   const SegmentState& state(std::uint32_t segment) const noexcept { return state_[segment]; }
+  // A segment is [entries][iovecs][payload][backend scratch], each area on a cache line; the
+  // first three are the same for every pool, so that a push needs only the segment's address.
+  static constexpr std::size_t iovec_offset = (sizeof(SendEntry) * entries_per_segment + 63) / 64 * 64;
+  static constexpr std::size_t payload_offset = iovec_offset + (sizeof(iovec) * entries_per_segment + 63) / 64 * 64;
+  static constexpr std::size_t scratch_offset = payload_offset + payload_bytes;
+  std::byte* segment_base(std::uint32_t segment) const noexcept { return base_ + std::size_t{segment} * segment_bytes_; }
   SendEntry* entries(std::uint32_t segment) const noexcept {
     return reinterpret_cast<SendEntry*>(base_ + std::size_t{segment} * segment_bytes_);
   }
-  iovec* iovecs(std::uint32_t segment) const noexcept {
-    return reinterpret_cast<iovec*>(base_ + std::size_t{segment} * segment_bytes_ + iovec_offset_);
-  }
-  std::byte* scratch(std::uint32_t segment) const noexcept {
-    return base_ + std::size_t{segment} * segment_bytes_ + scratch_offset_;
-  }
-  std::byte* payload(std::uint32_t segment) const noexcept {
-    return base_ + std::size_t{segment} * segment_bytes_ + payload_offset_;
-  }
+  iovec* iovecs(std::uint32_t segment) const noexcept { return reinterpret_cast<iovec*>(segment_base(segment) + iovec_offset); }
+  std::byte* scratch(std::uint32_t segment) const noexcept { return segment_base(segment) + scratch_offset; }
+  std::byte* payload(std::uint32_t segment) const noexcept { return segment_base(segment) + payload_offset; }
   std::uint32_t scratch_bytes() const noexcept { return scratch_bytes_; }
 
   // The segment an entry lies in, and its place there.
-  std::uint32_t segment_of(const SendEntry& e) const noexcept {
-    return static_cast<std::uint32_t>((reinterpret_cast<const std::byte*>(&e) - base_) / segment_bytes_);
-  }
-  std::uint32_t index_in_segment(const SendEntry& e) const noexcept {
-    return static_cast<std::uint32_t>(&e - entries(segment_of(e)));
-  }
+  std::uint32_t segment_of(const SendEntry& e) const noexcept { return e.segment; }
+  std::uint32_t index_in_segment(const SendEntry& e) const noexcept { return e.index; }
 
  private:
   std::byte* base_ = nullptr;
   std::size_t mapped_bytes_ = 0;
   std::size_t segment_bytes_ = 0;
-  std::size_t iovec_offset_ = 0;
-  std::size_t scratch_offset_ = 0;
-  std::size_t payload_offset_ = 0;
   std::uint32_t scratch_bytes_ = 0;
   std::vector<SegmentState> state_;
-  std::vector<std::uint32_t> free_;  // a stack: the most recently freed segment on top
+  // Free segments, a stack linked through their `next`: the most recently freed on top.
+  std::uint32_t free_head_ = none;
+  std::size_t free_count_ = 0;
 };
 
 }  // namespace salvo::detail

@@ -26,6 +26,8 @@ bool SendQueue::open_segment() noexcept {
     pool_->state(tail_).next = seg;
   }
   tail_ = seg;
+  tail_state_ = &pool_->state(seg);
+  tail_base_ = pool_->segment_base(seg);
   return true;
 }
 
@@ -34,20 +36,17 @@ bool SendQueue::push(std::span<const std::byte> payload, const Address& to, cons
   if (count_ == max_entries_ || length > max_bytes_ - bytes_ || length > SendPool::payload_bytes) return false;
   // A payload goes where the tail segment's payload ends; when it (or its entry) does not fit, the
   // queue moves on to a new segment and the rest of the old one stays unused.
-  if (tail_ == SendPool::none || pool_->state(tail_).end == SendPool::entries_per_segment ||
-      SendPool::payload_bytes - pool_->state(tail_).used_bytes < length) {
+  if (tail_state_ == nullptr || tail_state_->end == SendPool::entries_per_segment ||
+      SendPool::payload_bytes - tail_state_->used_bytes < length) {
     if (!open_segment()) return false;
   }
-  SendPool::SegmentState& st = pool_->state(tail_);
+  SendPool::SegmentState& st = *tail_state_;
   const std::uint32_t i = st.end;
-  std::byte* at = pool_->payload(tail_) + st.used_bytes;
+  std::byte* const base = tail_base_;
+  std::byte* at = base + SendPool::payload_offset + st.used_bytes;
   if (length != 0) std::memcpy(at, payload.data(), length);
-  Entry* e = new (pool_->entries(tail_) + i) Entry;
-  e->to = to;
-  e->length = static_cast<std::uint32_t>(length);
-  e->meta = meta;
-  e->sequence = pushed_++;
-  pool_->iovecs(tail_)[i] = {at, length};
+  new (reinterpret_cast<Entry*>(base) + i) Entry{to, static_cast<std::uint32_t>(length), meta, tail_, static_cast<std::uint16_t>(i), pushed_++};
+  reinterpret_cast<iovec*>(base + SendPool::iovec_offset)[i] = {at, length};
   st.used_bytes += static_cast<std::uint32_t>(length);
   ++st.end;
   ++count_;
@@ -73,8 +72,7 @@ std::size_t SendQueue::room_for(std::size_t size) const noexcept {
   return std::min(fits, in_tail + std::min(fits, from_pool));
 }
 
-void SendQueue::pop(std::size_t n) noexcept {
-  n = std::min(n, count_);
+void SendQueue::pop_some(std::size_t n) noexcept {
   while (n > 0) {
     SendPool::SegmentState& st = pool_->state(head_);
     const std::size_t here = std::min<std::size_t>(n, st.end - st.begin);

@@ -81,15 +81,36 @@ class SendQueue {
   }
 
   // Releases the n oldest entries, and the segments they emptied.
-  void pop(std::size_t n) noexcept;
-  void clear() noexcept { pop(count_); }
+  void pop(std::size_t n) noexcept {
+    if (n >= count_) {
+      clear();
+    } else {
+      pop_some(n);
+    }
+  }
+  // Everything (a flush that sent it all, a close): every segment back, no entry looked at.
+  void clear() noexcept {
+    for (std::uint32_t seg = head_; seg != SendPool::none;) {
+      const std::uint32_t next = pool_->state(seg).next;
+      pool_->release(seg);
+      seg = next;
+    }
+    head_ = tail_ = SendPool::none;
+    tail_state_ = nullptr;
+    tail_base_ = nullptr;
+    count_ = 0;
+    bytes_ = 0;
+  }
 
  private:
+  void pop_some(std::size_t n) noexcept;  // n < size()
   bool open_segment() noexcept;  // a new tail segment from the pool
 
   SendPool* pool_ = nullptr;
   std::uint32_t head_ = SendPool::none;  // oldest segment
   std::uint32_t tail_ = SendPool::none;  // newest segment: pushes go here
+  SendPool::SegmentState* tail_state_ = nullptr;  // the tail's state and memory, at hand for push
+  std::byte* tail_base_ = nullptr;
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;
   std::uint32_t max_entries_ = 0;

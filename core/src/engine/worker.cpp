@@ -269,8 +269,10 @@ void Worker::run_rounds() {
     for (std::size_t i = 0; i < todo_.size(); ++i) {
       const std::uint32_t index = todo_[i];
       SocketState& s = *sockets_[index];
-      // Still noted while visited: what the visit's hooks note of it is already in hand.
-      if (visit(s, now, plan)) {
+      // Still noted while visited: what the visit's hooks note of it is already in hand. Most
+      // visits find the reply already sent (deliver submitted it) and nothing else to do.
+      const bool idle = s.queue.empty() && !s.want_writable && !s.stopping;
+      if (!idle && visit(s, now, plan)) {
         todo_[kept++] = index;
       } else {
         s.todo = false;

@@ -172,13 +172,6 @@ Address Address::from_sockaddr(const void* sa, std::size_t length) noexcept {
   return a;
 }
 
-Address::Family Address::family() const noexcept {
-  switch (as_v4(sockaddr_data())->sin_family) {
-    case AF_INET: return Family::v4;
-    case AF_INET6: return Family::v6;
-    default: return Family::none;
-  }
-}
 
 bool Address::is_v4_mapped() const noexcept {
   return is_v6() && IN6_IS_ADDR_V4MAPPED(&as_v6(sockaddr_data())->sin6_addr);
@@ -223,13 +216,8 @@ Address Address::v4_mapped() const noexcept {
   return a;
 }
 
-std::uint32_t Address::sockaddr_size() const noexcept {
-  switch (family()) {
-    case Family::v4: return sizeof(sockaddr_in);
-    case Family::v6: return sizeof(sockaddr_in6);
-    default: return 0;
-  }
-}
+static_assert(sizeof(sockaddr_in) == 16 && sizeof(sockaddr_in6) == Address::sockaddr_capacity,
+              "Address::sockaddr_size assumes the kernel's sockaddr sizes");
 
 std::size_t Address::format(char* out, std::size_t capacity) const noexcept {
   if (capacity == 0) return 0;

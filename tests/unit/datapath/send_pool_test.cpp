@@ -113,7 +113,7 @@ TEST(SendPool, HandsOutFromTheStartThenTheMostRecentlyFreed) {
   EXPECT_EQ(pool.state(1).used_bytes, 0u);
 }
 
-TEST(SendPool, SegmentAreasAreDisjointWritableAndFoundAgain) {
+TEST(SendPool, SegmentAreasAreDisjointAndWritable) {
   constexpr std::uint32_t scratch = 40;
   SendPool pool;
   ASSERT_TRUE(pool.init(3 * SendPool::segment_bytes_for(scratch), scratch, "the test").ok());
@@ -124,9 +124,9 @@ TEST(SendPool, SegmentAreasAreDisjointWritableAndFoundAgain) {
     EXPECT_EQ(base % 4096, 0u);
     EXPECT_EQ(base, at(pool.entries(0)) + s * pool.segment_size());
     EXPECT_LE(base + kPerSegment * sizeof(SendEntry), at(pool.iovecs(s)));
-    EXPECT_LE(at(pool.iovecs(s)) + kPerSegment * sizeof(iovec), at(pool.scratch(s)));
-    EXPECT_LE(at(pool.scratch(s)) + kPerSegment * scratch, at(pool.payload(s)));
-    EXPECT_LE(at(pool.payload(s)) + kSegmentPayload, base + pool.segment_size());
+    EXPECT_LE(at(pool.iovecs(s)) + kPerSegment * sizeof(iovec), at(pool.payload(s)));
+    EXPECT_LE(at(pool.payload(s)) + kSegmentPayload, at(pool.scratch(s)));
+    EXPECT_LE(at(pool.scratch(s)) + kPerSegment * scratch, base + pool.segment_size());
     EXPECT_EQ(at(pool.iovecs(s)) % 64, 0u);
     EXPECT_EQ(at(pool.scratch(s)) % 64, 0u);
     EXPECT_EQ(at(pool.payload(s)) % 64, 0u);
@@ -135,10 +135,6 @@ TEST(SendPool, SegmentAreasAreDisjointWritableAndFoundAgain) {
     std::memset(pool.iovecs(s), 0x20 + static_cast<int>(s), kPerSegment * sizeof(iovec));
     std::memset(pool.scratch(s), 0x30 + static_cast<int>(s), kPerSegment * scratch);
     std::memset(pool.payload(s), 0x40 + static_cast<int>(s), kSegmentPayload);
-    for (std::uint32_t i = 0; i < kPerSegment; ++i) {
-      EXPECT_EQ(pool.segment_of(pool.entries(s)[i]), s);
-      EXPECT_EQ(pool.index_in_segment(pool.entries(s)[i]), i);
-    }
   }
   for (std::uint32_t s = 0; s < 3; ++s) {
     const auto* e = reinterpret_cast<const unsigned char*>(pool.entries(s));
