@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/cli_common.hpp"
+#include "common/descriptor_limit.hpp"
 #include "common/commands.hpp"
 #include "common/report.hpp"
 #include "common/session.hpp"
@@ -104,10 +105,7 @@ int run_impair(const ImpairFlags& flags) {
   if (!engine) return usage_error(engine.error().message);
   auto bound = proxy.listen_on(**engine);
   if (!bound) return usage_error(bound.error().message);
-  if (auto started = (*engine)->start(); !started) {
-    std::fprintf(stderr, "salvo: %s\n", started.error().message.c_str());
-    return 1;
-  }
+  if (auto started = (*engine)->start(); !started) return start_failed(started.error());
   std::fprintf(stderr, "salvo impair: listening on %s (%s), forwarding to %s\n", bound->to_string().c_str(),
                (*engine)->backend().reason.c_str(), to->to_string().c_str());
   const SessionResult session = run_session(**engine, flags.common);
