@@ -63,7 +63,16 @@ Result<Address> ImpairProxy::listen_on(Engine& engine) {
   return engine.listen(config_.listen, [this](unsigned) { return std::make_unique<ImpairSocket>(*this, 0); });
 }
 
-void ImpairProxy::attach(std::uint32_t socket, Transport& transport) noexcept { sockets_[socket].transport = &transport; }
+void ImpairProxy::attach(std::uint32_t socket, Transport& transport) noexcept {
+  sockets_[socket].transport = &transport;
+  if (socket != 0) return;
+  // Expiry also runs without traffic, so that an idle client's descriptor is back before the next
+  // new client needs it, not only when a datagram arrives. Each batch expires too; should the
+  // timer table be full, that alone remains.
+  const auto period = std::clamp<std::chrono::nanoseconds>(config_.idle_timeout, std::chrono::milliseconds(1),
+                                                           std::chrono::seconds(1));
+  (void)transport.call_every(period, [this] { clients_.expire(Clock::now()); });
+}
 
 void ImpairProxy::detach(std::uint32_t socket) noexcept {
   ProxySocket& s = sockets_[socket];

@@ -8,8 +8,9 @@
 // so --max-clients may be far above the descriptor limit: a client whose socket cannot be opened
 // (RLIMIT_NOFILE reached) is refused and its datagrams counted (dropped_no_upstream), with one
 // line on stderr the first time, and the clients already served carry on. A client that expires
-// from the table gives its socket back: it closes once the datagrams waiting to leave through it
-// have left, and its index is reused after on_stop.
+// from the table (checked on every batch, and by a timer on the listen socket when there is no
+// traffic) gives its socket back: it closes once the datagrams waiting to leave through it have
+// left, and its index is reused after on_stop.
 //
 // Each direction runs its datagrams, in arrival order, through: the rate limit (TokenBucket,
 // excess dropped), the ImpairmentModel (loss, duplication, reordering, delay and jitter), then
