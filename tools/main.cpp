@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/app.hpp"
+#include "common/descriptor_limit.hpp"
 
 namespace {
 
@@ -16,6 +17,9 @@ std::string subcommand_names(const CLI::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything opens a descriptor: blast --flows, --workers and impair's clients each need
+  // one per socket.
+  salvo::cli::raise_descriptor_limit();
   CLI::App app{"", "salvo"};
   const auto commands = salvo::cli::add_all_commands(app);
   const std::string names = subcommand_names(app);

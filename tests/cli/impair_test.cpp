@@ -6,14 +6,13 @@
 // until an idle client expires); --rate drops and counts the excess; bad flags are one-line usage
 // errors with exit code 2; and ping through the proxy measures the configured loss, duplication and
 // reordering within one percentage point.
-#include <signal.h>
-
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
 #include "cli/cli_test_support.hpp"
+#include "cli/impair_children.hpp"
 #include "cli/udp_receiver.hpp"
 #include "impair/impairment.hpp"
 #include "support/process.hpp"
@@ -28,42 +27,7 @@ using cli::ImpairmentSettings;
 
 const std::string salvo_bin = SALVO_CLI_PATH;
 
-// A running salvo impair; ended with SIGINT by result().
-class Proxy {
- public:
-  Proxy(const Address& to, std::vector<std::string> flags, const std::string& backend)
-      : child_(argv(to, std::move(flags), backend)) {
-    if (!child_.wait_for_stderr(", forwarding to ", 20s)) throw std::runtime_error("impair did not start: " + child_.err_so_far());
-    address_ = listening_address(child_.err_so_far());
-  }
-  const Address& address() const { return address_; }
-  // Stops the proxy and returns its report.
-  nlohmann::json result() {
-    child_.send_signal(SIGINT);
-    const ProcessResult r = child_.finish(20s);
-    if (!r.exited || r.exit_code != 0) throw std::runtime_error(show(r));
-    return json_of(r);
-  }
-
- private:
-  static std::vector<std::string> argv(const Address& to, std::vector<std::string> flags, const std::string& backend) {
-    std::vector<std::string> a = {salvo_bin, "impair", "--listen", "127.0.0.1:0", "--to", to.to_string(), "--json",
-                                  "--backend", backend, "--rcvbuf", "4194304"};
-    a.insert(a.end(), flags.begin(), flags.end());
-    return a;
-  }
-  Child child_;
-  Address address_;
-};
-
 std::uint64_t u(const nlohmann::json& j) { return j.get<std::uint64_t>(); }
-
-// Every datagram of a direction is accounted for exactly once.
-void expect_accounted(const nlohmann::json& d) {
-  EXPECT_EQ(u(d["in"]), u(d["forwarded"]) + u(d["dropped_loss"]) + u(d["dropped_rate"]) + u(d["dropped_overflow"]) +
-                            u(d["dropped_unroutable"]) + u(d["dropped_send"]) + u(d["dropped_at_exit"]))
-      << d.dump();
-}
 
 std::set<std::uint64_t> seqs_of(const UdpReceiver& rx) {
   std::set<std::uint64_t> s;
@@ -207,22 +171,6 @@ TEST_P(Impair, DelayIsAFloorAndJitterNeverReorders) {
     expect_accounted(j["client_to_server"]);
   }
 }
-
-// A salvo echo child: the server behind the proxy.
-class EchoServer {
- public:
-  explicit EchoServer(const std::string& backend)
-      : child_({salvo_bin, "echo", "--bind", "127.0.0.1:0", "--duration", "60", "--rcvbuf", "4194304", "--backend",
-                backend}) {
-    if (!child_.wait_for_stderr(")\n", 20s)) throw std::runtime_error("echo did not start: " + child_.err_so_far());
-    address_ = listening_address(child_.err_so_far());
-  }
-  const Address& address() const { return address_; }
-
- private:
-  Child child_;
-  Address address_;
-};
 
 TEST_P(Impair, RepliesGoBackToTheRightClient) {
   EchoServer echo(backend());
@@ -493,6 +441,8 @@ INSTANTIATE_TEST_SUITE_P(
                     UsageCase{"RateGarbage", impair_with({"--rate", "lots"}), {"--rate", "lots"}},
                     UsageCase{"BurstWithoutRate", impair_with({"--burst", "3"}), {"--burst", "--rate"}},
                     UsageCase{"MaxClientsZero", impair_with({"--max-clients", "0"}), {"--max-clients"}},
+                    UsageCase{"MaxClientsAboveTheTable", impair_with({"--max-clients", "100001"}),
+                              {"--max-clients", "100001", "100000"}},
                     UsageCase{"TwoWorkers", impair_with({"--workers", "2"}), {"--workers", "one worker"}},
                     UsageCase{"ToPortZero", {"impair", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:0"}, {"--to"}},
                     UsageCase{"MissingTo", {"impair", "--listen", "127.0.0.1:0"}, {"--to"}},

@@ -21,6 +21,7 @@
 #include "blast/blast_plan.hpp"
 #include "blast/progress.hpp"
 #include "common/cli_common.hpp"
+#include "common/descriptor_limit.hpp"
 #include "common/commands.hpp"
 #include "common/pacer.hpp"
 #include "common/report.hpp"
@@ -220,7 +221,12 @@ int run_blast(const BlastFlags& flags, bool size_given) {
           flags.count == 0 ? unlimited : sender_count(flags.count, flags.flows, workers, flow, worker);
       return std::make_unique<BlastSender>(plan, count, std::uint64_t{flow} * workers + worker, behind);
     });
-    if (!bound) return usage_error(bound.error().message);
+    if (!bound) {
+      // With several flows, which one failed says how far the descriptors went.
+      if (flags.flows == 1) return usage_error(bound.error().message);
+      return usage_error("blast --flows " + std::to_string(flags.flows) + ": cannot open flow " +
+                         std::to_string(flow + 1) + " of " + std::to_string(flags.flows) + ": " + bound.error().message);
+    }
     sources.push_back(*bound);
   }
   // Every sender starts at the same moment, a little ahead so that all workers are up by then.
@@ -229,10 +235,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     plan.end = plan.epoch + std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::duration<double>(flags.common.duration_s));
   }
-  if (auto started = (*engine)->start(); !started) {
-    std::fprintf(stderr, "salvo: %s\n", started.error().message.c_str());
-    return 1;
-  }
+  if (auto started = (*engine)->start(); !started) return start_failed(started.error());
   SendingSession session_options;
   session_options.command = "blast";
   session_options.epoch = plan.epoch;

@@ -1,6 +1,7 @@
 // The salvo subcommands. Each registers its flags on a CLI11 subcommand and returns the function
 // that runs it; the function returns the process exit code (0 ok, 1 runtime failure, 2 bad usage
-// or setup: bad flags, bad address, a host name that does not resolve, port in use).
+// or setup: bad flags, bad address, a host name that does not resolve, port in use, no descriptor
+// left under RLIMIT_NOFILE).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -84,6 +84,7 @@ void ClientTable::erase_slot(std::uint32_t slot) noexcept {
 std::uint32_t ClientTable::expire(time_point now) noexcept {
   std::uint32_t freed = 0;
   while (tail_ != none && now - last_active_[tail_] >= idle_timeout_) {
+    if (on_expire_) on_expire_(tail_);
     erase_slot(tail_);
     ++expired_;
     ++freed;
@@ -103,6 +104,7 @@ std::uint32_t ClientTable::admit(const Address& client, time_point now) noexcept
       ++refused_;
       return none;
     }
+    if (on_expire_) on_expire_(tail_);
     erase_slot(tail_);
     ++expired_;
     i = find_index(client);  // the deletion may have moved entries
@@ -116,8 +118,16 @@ std::uint32_t ClientTable::admit(const Address& client, time_point now) noexcept
   push_front(slot);
   ++active_;
   ++admitted_;
+  peak_before_admit_ = peak_;
   if (active_ > peak_) peak_ = active_;
   return slot;
+}
+
+void ClientTable::withdraw(std::uint32_t slot) noexcept {
+  if (slot >= capacity_ || !in_use_[slot]) return;
+  erase_slot(slot);
+  --admitted_;
+  peak_ = peak_before_admit_;
 }
 
 }  // namespace salvo::cli

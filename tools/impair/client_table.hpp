@@ -1,18 +1,22 @@
-// ClientTable: which upstream socket of salvo impair serves which client (source address).
+// ClientTable: which client (source address) of salvo impair holds which slot; the proxy gives
+// each slot's client its own upstream socket, opened when the client is admitted and closed when it
+// expires.
 //
-// Slots are the upstream sockets, opened before the engine starts (the engine binds sockets only
-// before start), so the table has a fixed capacity. Lookups use open addressing over arrays sized
-// at construction: no allocation, lock or system call per datagram. Slots are kept in order of
-// last activity, so finding idle ones to expire is O(1) per expiry.
+// The capacity (--max-clients) is fixed at construction, and so are the arrays: a few dozen bytes
+// per slot, nothing per client beyond that. Lookups use open addressing: no allocation, lock or
+// system call per datagram. Slots are kept in order of last activity, so finding idle ones to
+// expire is O(1) per expiry.
 //
 // A client new to a full table takes the least recently active slot if that one has been idle for
-// idle_timeout; otherwise it is refused (counted) and the table does not grow.
+// idle_timeout; otherwise it is refused (counted) and the table does not grow. Whoever holds
+// per-slot state (the proxy's upstream sockets) learns of every expiry through on_expire.
 //
 // One thread (impair's single worker).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "salvo/address.hpp"
@@ -26,9 +30,17 @@ class ClientTable {
 
   ClientTable(std::uint32_t capacity, std::chrono::nanoseconds idle_timeout);
 
+  // Called with a slot whose client expires (in expire(), or in admit() taking an idle slot for a
+  // newcomer), while client_of(slot) still names it and before the slot is reused.
+  void on_expire(std::function<void(std::uint32_t slot)> fn) { on_expire_ = std::move(fn); }
+
   // The slot serving `client`, admitting it if new (into a free slot, or one idle for the
   // timeout, which expires first); none when the table is full. Marks the slot active at `now`.
   std::uint32_t admit(const Address& client, time_point now) noexcept;
+  // Takes back the admission admit() just made for a new client that cannot be served after all
+  // (no upstream socket for it): the slot is free again, and neither the admission nor the peak
+  // it may have set counts. Not an expiry: on_expire is not called.
+  void withdraw(std::uint32_t slot) noexcept;
   // The slot serving `client`, or none; changes nothing.
   std::uint32_t find(const Address& client) const noexcept;
   // The client a slot serves, or nullptr when the slot is free.
@@ -67,7 +79,9 @@ class ClientTable {
   std::vector<std::uint32_t> index_;
   std::size_t mask_ = 0;
 
+  std::function<void(std::uint32_t)> on_expire_;
   std::uint32_t active_ = 0, peak_ = 0;
+  std::uint32_t peak_before_admit_ = 0;  // what withdraw() restores
   std::uint64_t admitted_ = 0, expired_ = 0, refused_ = 0;
 };
 

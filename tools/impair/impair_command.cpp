@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/cli_common.hpp"
+#include "common/descriptor_limit.hpp"
 #include "common/commands.hpp"
 #include "common/report.hpp"
 #include "common/session.hpp"
@@ -15,6 +16,10 @@
 
 namespace salvo::cli {
 namespace {
+
+// The table's arrays take a few dozen bytes per client whether used or not; beyond this many
+// clients the descriptor limit, not the table, is what bounds the proxy.
+constexpr std::uint32_t max_clients_limit = 100'000;
 
 struct ImpairFlags {
   CommonFlags common;
@@ -48,12 +53,13 @@ nlohmann::json direction_json(const DirectionCounters& c) {
 void print_direction(const char* name, const DirectionCounters& c) {
   std::fprintf(stderr,
                "  %s: in %llu, forwarded %llu, duplicated %llu, reordered %llu, delayed %llu; dropped: loss %llu, "
-               "rate %llu, overflow %llu, unroutable %llu, send %llu, at exit %llu\n",
+               "rate %llu, overflow %llu, unroutable %llu, no upstream socket %llu, send %llu, at exit %llu\n",
                name, static_cast<unsigned long long>(c.in), static_cast<unsigned long long>(c.forwarded),
                static_cast<unsigned long long>(c.duplicated), static_cast<unsigned long long>(c.reordered),
                static_cast<unsigned long long>(c.delayed), static_cast<unsigned long long>(c.dropped_loss),
                static_cast<unsigned long long>(c.dropped_rate), static_cast<unsigned long long>(c.dropped_overflow),
-               static_cast<unsigned long long>(c.dropped_unroutable), static_cast<unsigned long long>(c.dropped_send),
+               static_cast<unsigned long long>(c.dropped_unroutable),
+               static_cast<unsigned long long>(c.dropped_no_upstream), static_cast<unsigned long long>(c.dropped_send),
                static_cast<unsigned long long>(c.dropped_at_exit));
 }
 
@@ -77,8 +83,8 @@ int run_impair(const ImpairFlags& flags) {
     return usage_error("--queue " + std::to_string(flags.queue) + " x --buffer-size " +
                        std::to_string(options->buffer_size) + ": more than 1 GiB of queue");
   }
-  // Every client slot is a socket with its own send queue, opened before the engine starts: keep
-  // each small (32 datagrams; on_writable refills it as it drains).
+  // Every client being served has a socket with its own send queue: keep each small (32
+  // datagrams; on_writable refills it as it drains).
   options->send_queue_entries = 32;
   options->send_queue_bytes = 33 * options->buffer_size;
 
@@ -104,10 +110,7 @@ int run_impair(const ImpairFlags& flags) {
   if (!engine) return usage_error(engine.error().message);
   auto bound = proxy.listen_on(**engine);
   if (!bound) return usage_error(bound.error().message);
-  if (auto started = (*engine)->start(); !started) {
-    std::fprintf(stderr, "salvo: %s\n", started.error().message.c_str());
-    return 1;
-  }
+  if (auto started = (*engine)->start(); !started) return start_failed(started.error());
   std::fprintf(stderr, "salvo impair: listening on %s (%s), forwarding to %s\n", bound->to_string().c_str(),
                (*engine)->backend().reason.c_str(), to->to_string().c_str());
   const SessionResult session = run_session(**engine, flags.common);
@@ -165,8 +168,11 @@ Command add_impair_command(CLI::App& app) {
   sub->add_option("--burst", flags->burst, "datagrams --rate lets through back to back (default: 10 ms worth)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
   sub->add_option("--seed", flags->seed, "seed of the decisions: the same seed, the same decisions")->capture_default_str();
-  sub->add_option("--max-clients", flags->max_clients, "clients (source addresses) served at once")
-      ->check(CLI::Range(1u, 16384u))
+  sub->add_option("--max-clients", flags->max_clients,
+                  "clients (source addresses) served at once, up to 100000; each has its own socket toward the "
+                  "server while it is served, opened when it first sends (so also bounded by the descriptor "
+                  "limit, RLIMIT_NOFILE)")
+      ->check(CLI::Range(1u, max_clients_limit))
       ->capture_default_str();
   sub->add_option("--idle-timeout", flags->idle_timeout_s, "seconds without traffic before a client's slot is freed")
       ->check(CLI::Range(0.001, 1e7))

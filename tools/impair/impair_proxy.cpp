@@ -1,6 +1,7 @@
 #include "impair/impair_proxy.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace salvo::cli {
@@ -13,7 +14,7 @@ class ImpairSocket final : public Protocol {
  public:
   ImpairSocket(ImpairProxy& proxy, std::uint32_t index) : proxy_(proxy), index_(index) {}
   void on_start(Transport& t) override { proxy_.attach(index_, t); }
-  void on_datagrams(std::span<const Datagram> batch, Transport&) override { proxy_.receive(index_, batch); }
+  void on_datagrams(std::span<const Datagram> batch, Transport& t) override { proxy_.receive(index_, batch, t); }
   void on_writable(Transport& t) override { proxy_.writable(index_, t); }
   void on_stop() override { proxy_.detach(index_); }
 
@@ -36,19 +37,21 @@ std::optional<TokenBucket> make_limiter(const ImpairConfig& c) {
 
 ImpairProxy::ImpairProxy(const ImpairConfig& config)
     : config_(config),
+      upstream_local_(config.to.is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0)),
       clients_(config.max_clients, config.idle_timeout),
       dirs_{DirectionState{ImpairmentModel::for_direction(config.settings, config.seed, Direction::client_to_server),
                            make_limiter(config), {}, {}, none, {}},
             DirectionState{ImpairmentModel::for_direction(config.settings, config.seed, Direction::server_to_client),
                            make_limiter(config), {}, {}, none, {}}},
-      transports_(std::size_t{config.max_clients} + 1, nullptr),
-      fifos_(std::size_t{config.max_clients} + 1),
+      sockets_(1),
+      upstream_(config.max_clients, none),
       slots_(config.queue_slots),
       slot_bytes_(std::make_unique<std::byte[]>(std::size_t{config.queue_slots} * config.slot_size)) {
   for (std::uint32_t i = config.queue_slots; i > 0; --i) {
     slots_[i - 1].next = free_head_;
     free_head_ = i - 1;
   }
+  clients_.on_expire([this](std::uint32_t client) { client_expired(client); });
 }
 
 ImpairProxy::~ImpairProxy() = default;
@@ -57,21 +60,94 @@ Result<Address> ImpairProxy::listen_on(Engine& engine) {
   if (engine.options().workers != 1) {
     return Error::make(Errc::bad_option, "impair runs on one worker (decisions follow the arrival order)");
   }
-  auto bound = engine.listen(config_.listen, [this](unsigned) { return std::make_unique<ImpairSocket>(*this, 0); });
-  if (!bound) return bound.error();
-  const Address upstream = config_.to.is_v4() ? Address::ipv4_any(0) : Address::ipv6_any(0);
-  for (std::uint32_t i = 1; i <= config_.max_clients; ++i) {
-    auto up = engine.listen(upstream, [this, i](unsigned) { return std::make_unique<ImpairSocket>(*this, i); });
-    if (!up) return up.error();
-  }
-  return *bound;
+  return engine.listen(config_.listen, [this](unsigned) { return std::make_unique<ImpairSocket>(*this, 0); });
 }
 
-void ImpairProxy::attach(std::uint32_t socket, Transport& transport) noexcept { transports_[socket] = &transport; }
+void ImpairProxy::attach(std::uint32_t socket, Transport& transport) noexcept {
+  sockets_[socket].transport = &transport;
+  if (socket != 0) return;
+  // Expiry also runs without traffic, so that an idle client's descriptor is back before the next
+  // new client needs it, not only when a datagram arrives. Each batch expires too; should the
+  // timer table be full, that alone remains.
+  const auto period = std::clamp<std::chrono::nanoseconds>(config_.idle_timeout, std::chrono::milliseconds(1),
+                                                           std::chrono::seconds(1));
+  (void)transport.call_every(period, [this] { clients_.expire(Clock::now()); });
+}
 
-void ImpairProxy::detach(std::uint32_t socket) noexcept { transports_[socket] = nullptr; }
+void ImpairProxy::detach(std::uint32_t socket) noexcept {
+  ProxySocket& s = sockets_[socket];
+  s.transport = nullptr;
+  // An upstream socket given back (its client expired) is free for the next client once nothing
+  // of it is left; one that stopped with its client (the engine stopping) keeps what it holds for
+  // finish() to count.
+  if (socket != 0 && s.client == none && s.fifo.head == none) free_sockets_.push_back(socket);
+}
 
-void ImpairProxy::receive(std::uint32_t socket, std::span<const Datagram> batch) noexcept {
+std::uint32_t ImpairProxy::open_upstream(std::uint32_t client, Transport& listen) noexcept {
+  std::uint32_t socket;
+  if (free_sockets_.empty()) {
+    socket = static_cast<std::uint32_t>(sockets_.size());
+    sockets_.emplace_back();
+  } else {
+    socket = free_sockets_.back();
+    free_sockets_.pop_back();
+  }
+  sockets_[socket].client = client;
+  // Its on_start (attach) runs inside open: it can carry the datagram that brought its client.
+  auto opened = listen.reactor().open(upstream_local_, std::make_unique<ImpairSocket>(*this, socket));
+  if (!opened) {
+    sockets_[socket].client = none;
+    free_sockets_.push_back(socket);
+    if (!told_no_upstream_) {
+      told_no_upstream_ = true;
+      const Address* peer = clients_.client_of(client);
+      std::fprintf(stderr,
+                   "salvo impair: no upstream socket for a new client (%s): %s; clients without one are refused "
+                   "and their datagrams counted as dropped_no_upstream\n",
+                   peer != nullptr ? peer->to_string().c_str() : "?", opened.error().message.c_str());
+    }
+    return none;
+  }
+  upstream_[client] = socket;
+  return socket;
+}
+
+std::uint32_t ImpairProxy::upstream_for(const Address& peer, time_point now, Transport& listen,
+                                        DirectionState& st) noexcept {
+  const std::uint32_t client = clients_.admit(peer, now);
+  if (client == ClientTable::none) {
+    ++st.counters.dropped_unroutable;
+    return none;
+  }
+  if (upstream_[client] != none) return upstream_[client];
+  // Admitted just now: a new client, whose socket is opened here.
+  const std::uint32_t socket = open_upstream(client, listen);
+  if (socket == none) {
+    clients_.withdraw(client);
+    ++st.counters.dropped_no_upstream;
+  }
+  return socket;
+}
+
+void ImpairProxy::client_expired(std::uint32_t client) noexcept {
+  const std::uint32_t socket = upstream_[client];
+  upstream_[client] = none;
+  if (socket == none) return;
+  // Replies that still come to its socket have nobody to go to (unroutable) from now on.
+  sockets_[socket].client = none;
+  close_if_done(socket);
+}
+
+void ImpairProxy::close_if_done(std::uint32_t socket) noexcept {
+  const ProxySocket& s = sockets_[socket];
+  if (socket == 0 || s.client != none || s.transport == nullptr || s.fifo.head != none) return;
+  for (const DirectionState& st : dirs_) {
+    if (st.held != none && slots_[st.held].socket == socket) return;
+  }
+  s.transport->stop_listening();  // on_stop (detach) follows once its send queue is flushed
+}
+
+void ImpairProxy::receive(std::uint32_t socket, std::span<const Datagram> batch, Transport& transport) noexcept {
   const time_point now = Clock::now();  // once per batch: arrival time of all of it
   clients_.expire(now);
   const Direction dir = socket == 0 ? Direction::client_to_server : Direction::server_to_client;
@@ -82,23 +158,19 @@ void ImpairProxy::receive(std::uint32_t socket, std::span<const Datagram> batch)
     std::uint32_t out_socket;
     Address to;
     if (dir == Direction::client_to_server) {
-      const std::uint32_t slot = clients_.admit(d.peer, now);
-      if (slot == ClientTable::none) {
-        ++st.counters.dropped_unroutable;
-        continue;
-      }
-      out_socket = 1 + slot;
+      out_socket = upstream_for(d.peer, now, transport, st);
+      if (out_socket == none) continue;
       to = config_.to;
     } else {
-      const std::uint32_t slot = socket - 1;
-      const Address* client = clients_.client_of(slot);
-      if (client == nullptr || !(d.peer == config_.to)) {
+      const std::uint32_t client = sockets_[socket].client;
+      const Address* peer = client == none ? nullptr : clients_.client_of(client);
+      if (peer == nullptr || !(d.peer == config_.to)) {
         ++st.counters.dropped_unroutable;
         continue;
       }
-      clients_.touch(slot, now);
+      clients_.touch(client, now);
       out_socket = 0;
-      to = *client;
+      to = *peer;
     }
     if (st.limiter && !st.limiter->try_take_one(now)) {
       ++st.counters.dropped_rate;
@@ -134,8 +206,8 @@ void ImpairProxy::forward(DirectionState& st, std::uint32_t socket, const Addres
     return;
   }
 
-  Transport* t = transports_[socket];
-  if (t != nullptr && fifos_[socket].head == none && release <= now && t->send_queue_room(payload.size()) >= copies) {
+  Transport* t = sockets_[socket].transport;
+  if (t != nullptr && sockets_[socket].fifo.head == none && release <= now && t->send_queue_room(payload.size()) >= copies) {
     // Due now and nothing queued ahead of it on this socket: straight into the send queue.
     for (std::uint8_t c = 0; c < copies; ++c) {
       const SendResult r = t->send(payload, to);
@@ -185,7 +257,7 @@ void ImpairProxy::free_slot(std::uint32_t slot) noexcept {
 }
 
 void ImpairProxy::push(std::uint32_t slot) noexcept {
-  Fifo& f = fifos_[slots_[slot].socket];
+  Fifo& f = sockets_[slots_[slot].socket].fifo;
   slots_[slot].next = none;
   if (f.tail == none) {
     f.head = f.tail = slot;
@@ -208,10 +280,11 @@ void ImpairProxy::release_held(DirectionState& st, bool overtaken) noexcept {
 }
 
 void ImpairProxy::arm(std::uint32_t socket) noexcept {
-  Transport* t = transports_[socket];
+  Transport* t = sockets_[socket].transport;
   if (t == nullptr) return;
   time_point due = time_point::max();
-  if (fifos_[socket].head != none) due = slots_[fifos_[socket].head].release;
+  const Fifo& f = sockets_[socket].fifo;
+  if (f.head != none) due = slots_[f.head].release;
   const DirectionState& st = state_of(direction_of(socket));
   if (st.held != none && slots_[st.held].socket == socket) due = std::min(due, st.held_deadline);
   if (due == time_point::max()) {
@@ -246,7 +319,7 @@ void ImpairProxy::writable(std::uint32_t socket, Transport& t) noexcept {
   if (st.held != none && slots_[st.held].socket == socket && now >= st.held_deadline) {
     release_held(st, /*overtaken=*/false);  // no next datagram came in time
   }
-  Fifo& f = fifos_[socket];
+  Fifo& f = sockets_[socket].fifo;
   bool short_of_bytes = false;
   while (f.head != none && slots_[f.head].release <= now) {
     const std::uint32_t head = f.head;
@@ -269,15 +342,17 @@ void ImpairProxy::writable(std::uint32_t socket, Transport& t) noexcept {
     return;
   }
   arm(socket);
+  close_if_done(socket);  // an expired client's socket, now that its last datagram has left
 }
 
 void ImpairProxy::finish() {
-  for (std::size_t socket = 0; socket < fifos_.size(); ++socket) {
+  for (std::size_t socket = 0; socket < sockets_.size(); ++socket) {
     DirectionState& st = state_of(direction_of(static_cast<std::uint32_t>(socket)));
-    for (std::uint32_t i = fifos_[socket].head; i != none; i = slots_[i].next) {
+    Fifo& f = sockets_[socket].fifo;
+    for (std::uint32_t i = f.head; i != none; i = slots_[i].next) {
       if (!slots_[i].sent_any) ++st.counters.dropped_at_exit;
     }
-    fifos_[socket] = Fifo{};
+    f = Fifo{};
   }
   for (DirectionState& st : dirs_) {
     if (st.held != none) ++st.counters.dropped_at_exit;

@@ -1,10 +1,16 @@
 // ImpairProxy: the engine side of salvo impair, a UDP proxy that impairs traffic both ways.
 //
-// Sockets: one listen socket (index 0) that clients send to, and max_clients upstream sockets
-// (indices 1..max_clients), each bound to its own ephemeral port, all opened before the engine
-// starts. Each client (source address) seen on the listen socket is given an upstream socket
-// (ClientTable) that sends its datagrams to the server, so the server's replies arrive on that
-// socket and go back to that client through the listen socket.
+// Sockets: one listen socket (index 0) that clients send to, opened before the engine starts, and
+// an upstream socket per client, bound to its own ephemeral port. A client (source address) new to
+// the ClientTable gets its upstream socket there and then, opened on the worker with
+// Reactor::open, so that the server's replies arrive on that socket and go back to that client
+// through the listen socket. Nothing per client is opened or reserved up front but a table entry,
+// so --max-clients may be far above the descriptor limit: a client whose socket cannot be opened
+// (RLIMIT_NOFILE reached) is refused and its datagrams counted (dropped_no_upstream), with one
+// line on stderr the first time, and the clients already served carry on. A client that expires
+// from the table (checked on every batch, and by a timer on the listen socket when there is no
+// traffic) gives its socket back: it closes once the datagrams waiting to leave through it have
+// left, and its index is reused after on_stop.
 //
 // Each direction runs its datagrams, in arrival order, through: the rate limit (TokenBucket,
 // excess dropped), the ImpairmentModel (loss, duplication, reordering, delay and jitter), then
@@ -48,7 +54,7 @@ struct ImpairConfig {
   std::uint64_t seed = 1;
   std::uint64_t rate = 0;   // datagrams per second per direction; 0 = no limit
   std::uint64_t burst = 0;  // the rate limit's bucket depth; 0 = default (10 ms worth, at least 1)
-  std::uint32_t max_clients = 256;
+  std::uint32_t max_clients = 256;  // clients served at once (each with a socket while it is served)
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(30);
   std::uint32_t queue_slots = 4096;   // datagrams waiting (delayed or held) at most, both directions
   std::uint32_t slot_size = 2048;     // bytes per slot: the engine's receive buffer size
@@ -58,7 +64,7 @@ struct ImpairConfig {
 
 // What happened to the datagrams of one direction. At exit:
 //   in == forwarded + dropped_loss + dropped_rate + dropped_overflow + dropped_unroutable
-//         + dropped_send + dropped_at_exit
+//         + dropped_no_upstream + dropped_send + dropped_at_exit
 // duplicated counts the extra copies sent, reordered the datagrams sent after a later one of the
 // same direction, delayed those that waited (delay, jitter, or behind one that did).
 #define SALVO_IMPAIR_COUNTERS(X)                                                                   \
@@ -71,6 +77,7 @@ struct ImpairConfig {
   X(dropped_rate, "dropped by --rate")                                                             \
   X(dropped_overflow, "dropped because every queue slot was in use (--queue)")                     \
   X(dropped_unroutable, "client refused (table full) or reply for no client / not from --to")      \
+  X(dropped_no_upstream, "client refused: no upstream socket could be opened (RLIMIT_NOFILE)")     \
   X(dropped_send, "refused by the outgoing socket (closed while stopping)")                        \
   X(dropped_at_exit, "still waiting in the queue when the proxy stopped")
 
@@ -87,8 +94,8 @@ class ImpairProxy {
   ImpairProxy(const ImpairProxy&) = delete;
   ImpairProxy& operator=(const ImpairProxy&) = delete;
 
-  // Controlling thread, before Engine::start: binds the listen socket and the upstream sockets.
-  // Returns the listen socket's address (the real port when 0 was asked for).
+  // Controlling thread, before Engine::start: binds the listen socket (upstream sockets come with
+  // their clients). Returns the listen socket's address (the real port when 0 was asked for).
   Result<Address> listen_on(Engine& engine);
 
   // Controlling thread, after the engine finished: counts what is still queued as dropped_at_exit.
@@ -101,7 +108,7 @@ class ImpairProxy {
   // Worker thread: the socket protocols' hooks.
   void attach(std::uint32_t socket, Transport& transport) noexcept;
   void detach(std::uint32_t socket) noexcept;
-  void receive(std::uint32_t socket, std::span<const Datagram> batch) noexcept;
+  void receive(std::uint32_t socket, std::span<const Datagram> batch, Transport& transport) noexcept;
   void writable(std::uint32_t socket, Transport& transport) noexcept;
 
  private:
@@ -122,6 +129,12 @@ class ImpairProxy {
     std::uint32_t head = none;
     std::uint32_t tail = none;
   };
+  // One of the proxy's sockets, by index: 0 is the listen socket, the others upstream sockets.
+  struct ProxySocket {
+    Transport* transport = nullptr;  // while attached (on_start to on_stop)
+    Fifo fifo;                       // datagrams waiting to leave through it, in release order
+    std::uint32_t client = none;     // the client slot it serves; none: listen socket, closing or free
+  };
   struct DirectionState {
     ImpairmentModel model;
     std::optional<TokenBucket> limiter;
@@ -136,6 +149,13 @@ class ImpairProxy {
   }
   DirectionState& state_of(Direction d) noexcept { return dirs_[static_cast<int>(d)]; }
 
+  // The upstream socket of the client `peer` (opened now for a new client), or none when the
+  // client is refused; the refusal is counted in `st`.
+  std::uint32_t upstream_for(const Address& peer, time_point now, Transport& listen, DirectionState& st) noexcept;
+  std::uint32_t open_upstream(std::uint32_t client, Transport& listen) noexcept;
+  void client_expired(std::uint32_t client) noexcept;
+  // Stops a socket whose client is gone once nothing waits to leave through it.
+  void close_if_done(std::uint32_t socket) noexcept;
   void forward(DirectionState& st, std::uint32_t socket, const Address& to, std::span<const std::byte> payload,
                const ImpairmentDecision& decision, time_point now) noexcept;
   std::uint32_t take_slot(std::uint32_t socket, const Address& to, std::span<const std::byte> payload,
@@ -148,10 +168,13 @@ class ImpairProxy {
   void free_slot(std::uint32_t slot) noexcept;
 
   ImpairConfig config_;
+  Address upstream_local_;  // where upstream sockets bind: the any-address of --to's family, port 0
   ClientTable clients_;
   std::array<DirectionState, 2> dirs_;
-  std::vector<Transport*> transports_;  // per socket, while attached
-  std::vector<Fifo> fifos_;             // per socket
+  std::vector<ProxySocket> sockets_;       // grows to the most sockets open at once, indices reused
+  std::vector<std::uint32_t> free_sockets_;  // indices of sockets_ whose socket has stopped
+  std::vector<std::uint32_t> upstream_;    // per client slot: its socket index, or none
+  bool told_no_upstream_ = false;          // the stderr line about a refused client was printed
   std::vector<Slot> slots_;
   std::unique_ptr<std::byte[]> slot_bytes_;
   std::uint32_t free_head_ = none;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/cli_common.hpp"
+#include "common/descriptor_limit.hpp"
 #include "common/commands.hpp"
 #include "common/hgrm.hpp"
 #include "common/report.hpp"
@@ -127,10 +128,7 @@ int run_ping(const PingFlags& flags) {
   if (!engine) return usage_error(engine.error().message);
   auto bound = (*engine)->listen(source, [&](unsigned) { return std::make_unique<PingProtocol>(plan, *result); });
   if (!bound) return usage_error(bound.error().message);
-  if (auto started = (*engine)->start(); !started) {
-    std::fprintf(stderr, "salvo: %s\n", started.error().message.c_str());
-    return 1;
-  }
+  if (auto started = (*engine)->start(); !started) return start_failed(started.error());
   // The protocol ends the run itself (schedule, then linger); the session only watches signals.
   CommonFlags session_flags = flags.common;
   session_flags.duration_s = 0;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/cli_common.hpp"
+#include "common/descriptor_limit.hpp"
 #include "common/commands.hpp"
 #include "common/report.hpp"
 #include "common/session.hpp"
@@ -95,10 +96,7 @@ int run_server(const char* name, const ServerFlags& flags, const PartsMaker& mak
   if (!engine) return usage_error(engine.error().message);
   auto bound = (*engine)->listen(*bind, parts.factory);
   if (!bound) return usage_error(bound.error().message);
-  if (auto started = (*engine)->start(); !started) {
-    std::fprintf(stderr, "salvo: %s\n", started.error().message.c_str());
-    return 1;
-  }
+  if (auto started = (*engine)->start(); !started) return start_failed(started.error());
   std::fprintf(stderr, "salvo %s: listening on %s (%s)\n", name, bound->to_string().c_str(),
                (*engine)->backend().reason.c_str());
   auto metrics = start_metrics_file(flags.metrics, **engine, name);  // declared after the engine: stops first

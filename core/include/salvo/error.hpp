@@ -30,9 +30,16 @@ struct Error {
   std::error_code code;
   std::string message;  // complete sentence fragment naming what failed, e.g. "bind 127.0.0.1:9: ..."
 
-  static Error from_errno(int err, std::string what);  // "what: strerror(err)"
+  // "what: strerror(err)", and for EMFILE / ENFILE the limit that was reached (below).
+  static Error from_errno(int err, std::string what);
   static Error make(Errc e, std::string message);
 };
+
+// For EMFILE: "the descriptor limit RLIMIT_NOFILE is 1024, its hard limit 4096; raise it with
+// ulimit -n or setrlimit"; for ENFILE: the system-wide limit, fs.file-max, and its value; empty
+// for any other errno. The values are read when it is called. Error::from_errno appends it, so
+// that every socket, eventfd or ring that cannot be opened names the limit a person has to raise.
+std::string describe_descriptor_limit(int err);
 
 // Result<T>: a value or an Error. Deliberately small (C++20 has no std::expected).
 template <class T>

@@ -1,6 +1,10 @@
 #include "salvo/error.hpp"
 
+#include <sys/resource.h>
+
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 
 namespace salvo {
 namespace {
@@ -32,9 +36,27 @@ const std::error_category& salvo_category() noexcept {
 
 std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), salvo_category()}; }
 
+std::string describe_descriptor_limit(int err) {
+  if (err == EMFILE) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return "the descriptor limit RLIMIT_NOFILE was reached";
+    auto shown = [](rlim_t v) { return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v); };
+    return "the descriptor limit RLIMIT_NOFILE is " + shown(limit.rlim_cur) + ", its hard limit " +
+           shown(limit.rlim_max) + "; raise it with ulimit -n or setrlimit";
+  }
+  if (err == ENFILE) {
+    std::ifstream f("/proc/sys/fs/file-max");
+    unsigned long long max = 0;
+    if (f >> max) return "the system-wide descriptor limit fs.file-max is " + std::to_string(max);
+    return "the system-wide descriptor limit fs.file-max was reached";
+  }
+  return {};
+}
+
 Error Error::from_errno(int err, std::string what) {
   what += ": ";
   what += std::strerror(err);
+  if (std::string limit = describe_descriptor_limit(err); !limit.empty()) what += " (" + limit + ")";
   return Error{std::error_code(err, std::system_category()), std::move(what)};
 }
 

@@ -1,10 +1,12 @@
 // ClientTable in-process: stable slots per client, a hard bound (refusals counted, no growth),
-// expiry of idle clients in activity order, and an open-addressing index that stays correct
-// through many admissions and expiries (checked against a std::map).
+// expiry of idle clients in activity order, reported through on_expire while the slot still names
+// its client, a withdrawn admission that counts for nothing, and an open-addressing index that
+// stays correct through many admissions and expiries (checked against a std::map).
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "common/seeded_random.hpp"
 #include "impair/client_table.hpp"
@@ -71,6 +73,46 @@ TEST(ClientTable, ANewClientTakesTheSlotOfOneIdleForTheTimeout) {
   EXPECT_EQ(t.find(client(1)), ClientTable::none);
   EXPECT_EQ(t.expired(), 1u);
   EXPECT_EQ(t.active(), 2u);
+}
+
+TEST(ClientTable, EveryExpiryIsReportedWhileTheSlotStillNamesItsClient) {
+  ClientTable t(2, 10s);
+  std::vector<std::pair<std::uint32_t, Address>> reported;
+  t.on_expire([&](std::uint32_t slot) {
+    ASSERT_NE(t.client_of(slot), nullptr);
+    reported.emplace_back(slot, *t.client_of(slot));
+  });
+  const auto a = t.admit(client(1), t0);
+  const auto b = t.admit(client(2), t0 + 5s);
+  EXPECT_EQ(t.admit(client(3), t0 + 10s), a) << "client 1 idle for 10 s gives up its slot";
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0], std::make_pair(a, client(1)));
+  EXPECT_EQ(t.expire(t0 + 15s), 1u);
+  ASSERT_EQ(reported.size(), 2u);
+  EXPECT_EQ(reported[1], std::make_pair(b, client(2)));
+  EXPECT_EQ(t.expired(), 2u);
+}
+
+TEST(ClientTable, AWithdrawnAdmissionCountsForNothing) {
+  ClientTable t(4, 10s);
+  bool expired = false;
+  t.on_expire([&](std::uint32_t) { expired = true; });
+  const auto a = t.admit(client(1), t0);
+  const auto b = t.admit(client(2), t0);
+  t.withdraw(b);
+  EXPECT_FALSE(expired) << "a withdrawal is not an expiry";
+  EXPECT_EQ(t.find(client(2)), ClientTable::none);
+  EXPECT_EQ(t.client_of(b), nullptr);
+  EXPECT_EQ(t.active(), 1u);
+  EXPECT_EQ(t.peak(), 1u);
+  EXPECT_EQ(t.admitted(), 1u);
+  EXPECT_EQ(t.expired(), 0u);
+  EXPECT_EQ(t.find(client(1)), a);
+  // The slot is free again, and the client may come back.
+  EXPECT_NE(t.admit(client(2), t0 + 1s), ClientTable::none);
+  EXPECT_EQ(t.active(), 2u);
+  EXPECT_EQ(t.peak(), 2u);
+  EXPECT_EQ(t.admitted(), 2u);
 }
 
 TEST(ClientTable, IndexStaysCorrectThroughChurn) {
