@@ -57,23 +57,33 @@ inline std::int64_t monotonic_ns() {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+// The soft RLIMIT_NOFILE: how many descriptors this process may have open.
+inline std::uint64_t descriptor_limit() {
+  rlimit now{};
+  if (::getrlimit(RLIMIT_NOFILE, &now) != 0) return 0;
+  return now.rlim_cur == RLIM_INFINITY ? ~std::uint64_t{0} : now.rlim_cur;
+}
+
 // Raises RLIMIT_NOFILE so that `descriptors` files can be open: the soft limit to at least that,
-// and the hard limit too when it is lower (which needs root or CAP_SYS_RESOURCE, and fs.nr_open at
-// least as high). Returns an empty string on success, otherwise why it failed, for people.
+// and the hard limit too when it is lower, which needs CAP_SYS_RESOURCE (root in a container may
+// lack it) and fs.nr_open at least as high. When that fails the soft limit still goes up to the
+// hard one, so that whatever fits can run. Returns an empty string on success, otherwise why it
+// failed, for people.
 inline std::string raise_descriptor_limit(std::uint64_t descriptors) {
   rlimit now{};
   if (::getrlimit(RLIMIT_NOFILE, &now) != 0) return std::string("getrlimit(RLIMIT_NOFILE): ") + std::strerror(errno);
-  if (now.rlim_cur != RLIM_INFINITY && now.rlim_cur >= descriptors) return {};
+  if (now.rlim_cur == RLIM_INFINITY || now.rlim_cur >= descriptors) return {};
   rlimit want = now;
   want.rlim_cur = descriptors;
   if (now.rlim_max != RLIM_INFINITY && now.rlim_max < descriptors) want.rlim_max = descriptors;
-  if (::setrlimit(RLIMIT_NOFILE, &want) != 0) {
-    const int error = errno;
-    return "cannot raise RLIMIT_NOFILE to " + std::to_string(descriptors) + " (soft " + std::to_string(now.rlim_cur) +
-           ", hard " + std::to_string(now.rlim_max) + "): " + std::strerror(error) +
-           "; raising the hard limit needs root or CAP_SYS_RESOURCE, and fs.nr_open at least as high";
-  }
-  return {};
+  if (::setrlimit(RLIMIT_NOFILE, &want) == 0) return {};
+  const int error = errno;
+  rlimit fallback = now;
+  fallback.rlim_cur = now.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &fallback);
+  return "cannot raise RLIMIT_NOFILE to " + std::to_string(descriptors) + " (soft " + std::to_string(now.rlim_cur) +
+         ", hard " + std::to_string(now.rlim_max) + "): " + std::strerror(error) +
+         "; raising the hard limit needs CAP_SYS_RESOURCE and fs.nr_open at least as high";
 }
 
 }  // namespace salvo::bench

@@ -11,9 +11,10 @@
 //                        client thread pinned to CPU 1 (--pings, at most --ping-seconds).
 //   open/close seconds   from the first Engine::open to every socket attached by the worker, and
 //                        from Engine::stop to the worker finished.
-// RLIMIT_NOFILE is raised first to the largest N plus 1000. While opening, resident memory is
-// watched: an N whose projected memory passes --max-rss-gib, or 90% of what the machine has
-// available, is stopped with a message instead of running into the OOM killer.
+// RLIMIT_NOFILE is raised first to the largest N plus 1000; where it cannot be, an N that does
+// not fit under the limit is refused with the reason and the others run. While opening, resident
+// memory is watched: an N whose projected memory passes --max-rss-gib, or 90% of what the machine
+// has available, is stopped with a message instead of running into the OOM killer.
 //
 // Usage: salvo_socket_scale [--backend io_uring|epoll|both] [--sockets 1,1000,10000,100000]
 //                           [--idle-seconds 3] [--pings 20000] [--ping-seconds 30]
@@ -316,6 +317,16 @@ Run run_case(salvo::BackendKind backend, std::uint64_t n, const Options& o) {
   return r;
 }
 
+Run too_few_descriptors(salvo::BackendKind backend, std::uint64_t n, const std::string& why) {
+  Run r;
+  r.backend = std::string(salvo::to_string(backend));
+  r.sockets = n;
+  r.status = "refused";
+  r.message = std::to_string(n) + " sockets need " + std::to_string(n + descriptor_headroom) +
+              " descriptors; RLIMIT_NOFILE is " + std::to_string(descriptor_limit()) + " (" + why + ")";
+  return r;
+}
+
 std::string json_run(const Run& r) {
   char text[1024];
   std::snprintf(text, sizeof text,
@@ -363,10 +374,9 @@ void print_row(const Run& r) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   const std::uint64_t largest = *std::max_element(o.sockets.begin(), o.sockets.end());
-  if (const std::string why = raise_descriptor_limit(largest + descriptor_headroom); !why.empty()) {
-    std::fprintf(stderr, "salvo_socket_scale: %s\n", why.c_str());
-    return 1;
-  }
+  // A limit that cannot be raised far enough refuses the N it is too low for, not the whole run.
+  const std::string limit_error = raise_descriptor_limit(largest + descriptor_headroom);
+  if (!limit_error.empty()) std::fprintf(stderr, "salvo_socket_scale: %s\n", limit_error.c_str());
   pin(client_cpu);  // the opening thread stays off the worker's CPU
   std::printf("%s\n", machine().c_str());
   std::printf("%-9s %8s  %-8s %9s %12s %9s %9s %9s %6s %9s\n", "backend", "sockets", "status", "open s", "RSS/idle KiB",
@@ -377,7 +387,11 @@ int main(int argc, char** argv) {
     std::vector<salvo::BackendKind> order = o.backends;
     if (k % 2 == 1) std::reverse(order.begin(), order.end());
     for (const salvo::BackendKind backend : order) {
-      runs.push_back(run_case(backend, o.sockets[k], o));
+      if (o.sockets[k] + descriptor_headroom > descriptor_limit()) {
+        runs.push_back(too_few_descriptors(backend, o.sockets[k], limit_error));
+      } else {
+        runs.push_back(run_case(backend, o.sockets[k], o));
+      }
       print_row(runs.back());
       write_json(o, runs);
     }
