@@ -163,7 +163,6 @@ class ManySockets : public testing::TestWithParam<BackendKind> {
   EngineOptions options() const {
     EngineOptions o;
     o.backend = GetParam();
-    o.send_queue_entries = 64, o.send_queue_bytes = 4096;  // TODO(scale): each socket preallocates its whole queue today
     return o;
   }
 };

@@ -89,10 +89,13 @@ class Worker {
   template <class GiveBack>
   void deliver(SocketState& s, GiveBack&& give_back) {
     note_received(s);
+    delivering_ = &s;
     if (batch_.count_into(s.counters)) s.protocol->on_datagrams(batch_.datagrams(), s.transport);
+    delivering_ = nullptr;
     give_back(batch_.held());
     batch_.clear();
     backend_->submit(s);
+    if (backend_->sends_pending(s)) note_work(s);
   }
 
   // The wake eventfd fired: drains it, then poll_control().
@@ -106,6 +109,11 @@ class Worker {
     if (s.todo || s.closed) return;
     s.todo = true;
     todo_.push_back(s.index);
+  }
+  // Transport::send queued a datagram. The replies of the socket being delivered to are submitted
+  // right after its on_datagrams, so it needs noting only if it also writes (on_writable).
+  void note_send(SocketState& s) noexcept {
+    if (&s != delivering_ || s.want_writable) note_work(s);
   }
   // The socket received: its kernel drop count is read at the next sample.
   void note_received(SocketState& s) noexcept {
@@ -201,6 +209,7 @@ class Worker {
   std::vector<std::uint32_t> todo_;             // note_work
   std::vector<std::uint32_t> sampled_;          // note_received
   std::vector<std::uint32_t> channel_sockets_;  // note_channels
+  SocketState* delivering_ = nullptr;           // the socket in on_datagrams, in deliver()
   ReceiveBatch batch_;
   SendOutcome send_outcome_;
   ReactorCore core_;

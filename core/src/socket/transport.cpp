@@ -81,7 +81,7 @@ SendResult Transport::send_with(std::span<const std::byte> payload, const Addres
     return SendResult::queue_full;
   }
   s.writable_quiet = false;
-  if (s.worker != nullptr) s.worker->note_work(s);
+  if (s.worker != nullptr) s.worker->note_send(s);
   return SendResult::queued;
 }
 
