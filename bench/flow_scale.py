@@ -27,6 +27,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run_suite import machine  # noqa: E402  (one description of the machine for every result)
 import time
 
 SINK_CPU = "0"
@@ -35,16 +38,6 @@ DESCRIPTOR_HEADROOM = 1000
 # The sink exits this long after the last datagram (or after it started, if none came): long
 # enough for blast to open its flows before it sends.
 SINK_IDLE_EXIT = 5
-
-
-def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, {cpu}"
 
 
 def free_port():

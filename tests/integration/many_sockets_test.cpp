@@ -3,7 +3,6 @@
 // Transport::stop_listening and the rest with the engine, each on_stop runs exactly once, the
 // counters are exact and no descriptor is left behind. Then the same number opened while running,
 // closed and opened again, in waves, each wave returning to the descriptors it started from.
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -21,15 +20,6 @@ namespace {
 constexpr std::size_t socket_count = 10'000;
 // The sockets, the clients, the engine's own descriptors and whatever gtest holds.
 constexpr rlim_t descriptors_needed = socket_count + 300;
-
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d) != nullptr) ++n;
-    ::closedir(d);
-  }
-  return n;
-}
 
 // What the protocols of one set of sockets saw, by socket number. The counts are atomics because
 // the test thread reads them; `transports` is touched only on the worker (hooks and posts).

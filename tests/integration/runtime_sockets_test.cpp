@@ -2,7 +2,6 @@
 // (receiving at once), from another thread (Engine::open, listen() after start), with errors as
 // values; and 10,000 sockets opened and closed while traffic flows on another, leaving no
 // descriptor behind and every datagram of that traffic accounted for.
-#include <dirent.h>
 
 #include <cerrno>
 
@@ -14,15 +13,6 @@ namespace salvo::test {
 namespace {
 
 using RuntimeSockets = SmallPoolPerBackend;
-
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d) != nullptr) ++n;
-    ::closedir(d);
-  }
-  return n;
-}
 
 // A protocol built from lambdas, for sockets opened at runtime (no recorder bookkeeping).
 class LambdaProtocol final : public Protocol {

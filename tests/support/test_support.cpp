@@ -1,5 +1,7 @@
 #include "support/test_support.hpp"
 
+#include <dirent.h>
+
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
@@ -467,6 +469,15 @@ EnvGuard::~EnvGuard() {
   } else {
     ::unsetenv(name_.c_str());
   }
+}
+
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
 }
 
 }  // namespace salvo::test

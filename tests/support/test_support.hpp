@@ -206,6 +206,10 @@ void stop_and_wait(Engine& engine, milliseconds timeout = 10s);
 // stopped listening); then stops the engine (which runs until stop()) and joins it. False when
 // some socket was still open at the deadline.
 bool all_sockets_ended(Engine& engine, milliseconds timeout);
+
+// Entries in /proc/self/fd (the directory's own descriptor and "." and ".." included, the same
+// on every call): compare two counts to find a leak.
+std::size_t open_descriptors();
 // Runs fn on worker `worker` with its Reactor (Engine::post) and waits up to 10 s for it to have
 // run; a worker that never gets to it fails the test.
 void run_on_worker(Engine& engine, std::function<void(Reactor&)> fn, unsigned worker = 0);
