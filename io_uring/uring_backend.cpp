@@ -214,6 +214,13 @@ class UringBackend final : public Backend {
   Result<void> add(SocketState& s) override {
     const EngineOptions& o = worker_->options();
     if (rings_.size() <= s.index) rings_.resize(s.index + 1);
+    // Each list names a socket at most once: room for all of them now, not while reaping.
+    if (rx_touched_.capacity() < rings_.size()) {
+      const std::size_t room = 2 * rings_.size();
+      rx_touched_.reserve(room);
+      rearm_.reserve(room);
+      rearm_work_.reserve(room);
+    }
     const bool listed = rings_[s.index] && rings_[s.index]->rearm_listed;
     rings_[s.index] = std::make_unique<SocketRing>();
     rings_[s.index]->rearm_listed = listed;  // the slot's place in rearm_ stays with it

@@ -74,6 +74,14 @@ SocketState& Worker::slot_for_new_socket() {
   auto s = std::make_unique<SocketState>(*this);
   s->index = static_cast<std::uint32_t>(sockets_.size());
   sockets_.push_back(std::move(s));
+  // Each list names a slot at most once: room for every slot now, so that noting a socket never
+  // allocates on the data path.
+  if (todo_.capacity() < sockets_.size()) {
+    const std::size_t room = 2 * sockets_.size();
+    todo_.reserve(room);
+    sampled_.reserve(room);
+    channel_sockets_.reserve(room);
+  }
   return *sockets_.back();
 }
 
