@@ -30,6 +30,7 @@ class DescriptorLimitCli : public testing::TestWithParam<BackendKind> {
 };
 
 TEST_P(DescriptorLimitCli, BlastWithMoreFlowsThanTheLimitIsOneLineNamingIt) {
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   const ProcessResult r = salvo_limited(
       64, 64, {"blast", "--to", "127.0.0.1:9", "--count", "1000", "--flows", "200", "--backend", backend()});
   // The flow that found no descriptor, the limit and how to raise it.
@@ -38,6 +39,7 @@ TEST_P(DescriptorLimitCli, BlastWithMoreFlowsThanTheLimitIsOneLineNamingIt) {
 }
 
 TEST_P(DescriptorLimitCli, EchoWithTooFewDescriptorsIsOneLineNamingTheLimit) {
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   // Two workers take an eventfd each; with five descriptors the first socket of the listen finds
   // none left.
   const ProcessResult r = salvo_limited(

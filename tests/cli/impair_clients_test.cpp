@@ -121,6 +121,7 @@ TEST_P(ImpairClients, ThreeHundredClientsEachGetExactlyTheirReplies) {
 }
 
 TEST_P(ImpairClients, ClientsBeyondTheDescriptorLimitAreCountedDropsAndTheOthersServedOn) {
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   // Twelve descriptors: the proxy's own few, and room for a few upstream sockets.
   constexpr int limit = 12;
   constexpr std::uint64_t n_clients = 16, more = 20;
@@ -158,6 +159,7 @@ TEST_P(ImpairClients, ClientsBeyondTheDescriptorLimitAreCountedDropsAndTheOthers
 }
 
 TEST_P(ImpairClients, AnExpiredClientGivesItsDescriptorToTheNext) {
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   // As above, until a client is refused; then the served clients fall idle past --idle-timeout,
   // their sockets close, and a refused client asking again is served. The timeout is far longer
   // than serving the first clients takes, so that none expires before the refusal.

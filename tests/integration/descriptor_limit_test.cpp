@@ -22,17 +22,6 @@ using DescriptorLimit = SmallPoolPerBackend;
 // the next descriptor anything opens fails with EMFILE; the limit is restored afterwards.
 class NoDescriptorLeft {
  public:
-  // Whether the sanitizers let a test run with no descriptor left: UBSan's vptr check opens a pipe
-  // the first time it meets a type (the asan preset builds with both), and reports a false error
-  // when it cannot.
-  static bool possible() {
-#ifdef __SANITIZE_ADDRESS__
-    return false;
-#else
-    return true;
-#endif
-  }
-
   NoDescriptorLeft() {
     if (::getrlimit(RLIMIT_NOFILE, &saved_) != 0) throw std::runtime_error("getrlimit failed");
     const int lowest_free = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -67,7 +56,7 @@ class Quiet final : public Protocol {
 };
 
 TEST_P(DescriptorLimit, ListenBeforeStartNamesTheLimit) {
-  if (!NoDescriptorLeft::possible()) GTEST_SKIP() << "UBSan's type checks need descriptors of their own";
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   Recorder recorder;  // outlives the engine, whose protocols report to it until they stop
   auto engine = make_engine(options());
   {
@@ -82,7 +71,7 @@ TEST_P(DescriptorLimit, ListenBeforeStartNamesTheLimit) {
 }
 
 TEST_P(DescriptorLimit, RuntimeOpensNameTheLimitAndTheEngineServesOn) {
-  if (!NoDescriptorLeft::possible()) GTEST_SKIP() << "UBSan's type checks need descriptors of their own";
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   Recorder recorder;
   auto engine = make_engine(options());
   const Address echo = must_listen(*engine, addr("127.0.0.1:0"), echo_factory(recorder));
