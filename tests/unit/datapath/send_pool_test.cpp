@@ -131,7 +131,7 @@ TEST(SendPool, SegmentAreasAreDisjointAndWritable) {
     EXPECT_EQ(at(pool.scratch(s)) % 64, 0u);
     EXPECT_EQ(at(pool.payload(s)) % 64, 0u);
     // Every byte of every area is writable, and writing one segment leaves the others alone.
-    std::memset(pool.entries(s), 0x10 + static_cast<int>(s), kPerSegment * sizeof(SendEntry));
+    std::memset(static_cast<void*>(pool.entries(s)), 0x10 + static_cast<int>(s), kPerSegment * sizeof(SendEntry));
     std::memset(pool.iovecs(s), 0x20 + static_cast<int>(s), kPerSegment * sizeof(iovec));
     std::memset(pool.scratch(s), 0x30 + static_cast<int>(s), kPerSegment * scratch);
     std::memset(pool.payload(s), 0x40 + static_cast<int>(s), kSegmentPayload);
