@@ -10,35 +10,29 @@ namespace {
 
 constexpr std::size_t align_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) / to * to; }
 
-// A segment starts on a page, so that one used for a few small datagrams touches as few pages as
-// it can.
-struct Layout {
-  std::size_t total;
-};
-
-Layout layout_for(std::uint32_t scratch_bytes) noexcept {
-  return Layout{align_up(SendPool::scratch_offset + std::size_t{scratch_bytes} * SendPool::entries_per_segment, 4096)};
-}
-
 }  // namespace
 
 SendPool::~SendPool() {
   if (base_ != nullptr) ::munmap(base_, mapped_bytes_);
 }
 
-std::size_t SendPool::segment_bytes_for(std::uint32_t scratch_bytes) noexcept { return layout_for(scratch_bytes).total; }
+// A segment starts on a page, so that one used for a few small datagrams touches as few pages as
+// it can.
+std::size_t SendPool::segment_bytes_for(std::uint32_t scratch_bytes) noexcept {
+  return align_up(scratch_offset + std::size_t{scratch_bytes} * entries_per_segment, 4096);
+}
 
 Result<void> SendPool::init(std::uint64_t limit_bytes, std::uint32_t scratch_bytes, const std::string& what) {
-  const Layout l = layout_for(scratch_bytes);
-  const std::uint64_t count = limit_bytes / l.total;
+  const std::size_t segment = segment_bytes_for(scratch_bytes);
+  const std::uint64_t count = limit_bytes / segment;
   if (count == 0) {
-    return Error::make(Errc::bad_option, "the send pool of " + what + " needs at least " + std::to_string(l.total) +
+    return Error::make(Errc::bad_option, "the send pool of " + what + " needs at least " + std::to_string(segment) +
                                              " bytes (one segment), not " + std::to_string(limit_bytes));
   }
   if (count > none / entries_per_segment) {  // slot_of must fit 32 bits
     return Error::make(Errc::bad_option, "the send pool of " + what + " is too large: " + std::to_string(limit_bytes) + " bytes");
   }
-  const std::size_t bytes = static_cast<std::size_t>(count) * l.total;
+  const std::size_t bytes = static_cast<std::size_t>(count) * segment;
   // Address space only: MAP_NORESERVE, and nothing touched until a datagram is queued.
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
@@ -47,7 +41,7 @@ Result<void> SendPool::init(std::uint64_t limit_bytes, std::uint32_t scratch_byt
   }
   base_ = static_cast<std::byte*>(p);
   mapped_bytes_ = bytes;
-  segment_bytes_ = l.total;
+  segment_bytes_ = segment;
   scratch_bytes_ = scratch_bytes;
   state_.assign(static_cast<std::size_t>(count), SegmentState{});
   // Segment 0 on top: the first sockets to send write the start of the mapping.
