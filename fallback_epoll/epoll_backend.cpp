@@ -9,6 +9,7 @@
 // gso.hpp); sendmmsg may take some messages of a batch, and exactly their entries are popped.
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -132,16 +133,27 @@ class EpollBackend final : public Backend {
     if (s.fd >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s.fd, nullptr);
   }
 
-  void wait(const WaitPlan& plan) override {
+  WaitKind wait(const WaitPlan& plan) override {
     // Level-triggered: events one wait does not return, the next does, so the array grows with
     // the sockets only up to a bound (and only here, never while reap walks it).
     if (events_.size() < max_events && events_.size() < io_.size() + 1) {  // sockets + the eventfd
       events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
     }
+    auto now = plan.now;
+    WaitKind kind = plan.spin ? WaitKind::none : WaitKind::ordinary;
+    if (plan.hold.count() > 0) {
+      // epoll has no minimum wait: the hold is a plain sleep that arrivals do not cut short, then
+      // the ordinary wait collects what came (at once, when anything did).
+      const timespec hold{static_cast<time_t>(plan.hold.count() / 1'000'000'000), static_cast<long>(plan.hold.count() % 1'000'000'000)};
+      ::clock_nanosleep(CLOCK_MONOTONIC, 0, &hold, nullptr);  // EINTR: a shorter hold
+      now = std::chrono::steady_clock::now();
+      kind = WaitKind::held;
+    }
     const auto wait = plan.spin ? std::chrono::nanoseconds(0)
-                                : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - plan.now));
+                                : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - now));
     timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
     ready_ = std::max(0, wait_for_events(timeout));  // EINTR: nothing to reap this round
+    return kind;
   }
 
   unsigned reap(Worker& worker) override {

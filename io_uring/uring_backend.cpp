@@ -44,6 +44,7 @@
 #include <sys/socket.h>
 
 #include <poll.h>
+#include <time.h>
 
 #include <algorithm>
 #include <array>
@@ -146,6 +147,9 @@ constexpr std::size_t zerocopy_max_pages = 16;
 // The registered-file table's size at most (the descriptor limit bounds it too).
 constexpr rlim_t max_fixed_files = 65536;
 
+// IORING_FEAT_MIN_TIMEOUT (kernel 6.12): newer than the liburing headers salvo builds with.
+constexpr unsigned min_timeout_feature = 1u << 15;
+
 // Sends in flight per worker at most, and what may go beyond it: messages sent again after an
 // error, or a refused GSO message split into its datagrams (at most gso_max_segments), while the
 // budget is full.
@@ -199,6 +203,8 @@ class UringBackend final : public Backend {
     completion_batch_ = o.completion_batch;
     completion_wait_ = o.completion_wait;
     flag_send_failures_ = cqe_skip_;
+    // The kernel's minimum wait for held waits (latency budget), with its extended wait argument.
+    min_timeout_ = (ring_.features & min_timeout_feature) != 0 && (ring_.features & IORING_FEAT_EXT_ARG) != 0;
     arm_wake();
     for (const auto& s : sockets) {
       if (s->closed) continue;
@@ -289,12 +295,16 @@ class UringBackend final : public Backend {
     io_uring_register_files_update(&ring_, s.index, &closed_fd, 1);
   }
 
-  void wait(const WaitPlan& plan) override {
+  WaitKind wait(const WaitPlan& plan) override {
     // For the adaptive receive policy: how long the previous round worked after its wait.
     previous_round_busy_ = plan.now - woke_at_;
     if (!wake_armed_) arm_wake();
+    WaitKind kind = WaitKind::ordinary;
     if (plan.spin) {
       io_uring_submit_and_get_events(&ring_);
+      kind = WaitKind::none;
+    } else if (plan.hold.count() > 0) {
+      kind = held_wait(plan);
     } else {
       // Wait for a whole batch only while traffic is heavy (the last round already brought one):
       // light traffic, a ping-pong above all, would otherwise wait out completion_wait on every
@@ -323,6 +333,7 @@ class UringBackend final : public Backend {
     sends_submitted_ = 0;  // every send prepared so far went in with that call
     unflagged_sends_ = 0;
     woke_at_ = std::chrono::steady_clock::now();
+    return kind;
   }
 
   unsigned reap(Worker& worker) override {
@@ -356,6 +367,54 @@ class UringBackend final : public Backend {
     if (sqe == nullptr) return;
     io_uring_prep_poll_multishot(sqe, worker_->wake_fd(), POLLIN);
     io_uring_sqe_set_data64(sqe, pack(Op::wake, 0));
+  }
+
+  // A wait held open for plan.hold (the latency budget), in the same io_uring_enter that submits
+  // the round's replies. The kernel's minimum wait returns early only for a whole batch
+  // (completion_batch beyond the replies' own completions), and at the end of the hold returns
+  // with whatever is there, the replies' completions included; until then arrivals do not wake
+  // the thread. Kernels without IORING_FEAT_MIN_TIMEOUT (before 6.12) sleep through the hold.
+  WaitKind held_wait(const WaitPlan& plan) {
+    const auto hold_us = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(plan.hold).count());
+    // Without a timeout of its own the kernel ends the wait at the end of the hold, found or not:
+    // the worker's deadline (an hour at most when there is none) keeps it waiting.
+    const auto limit = std::chrono::nanoseconds(std::chrono::hours(1));
+    const auto wait = std::clamp(std::chrono::nanoseconds(plan.deadline - plan.now), plan.hold, limit);
+    __kernel_timespec ts{};
+    ts.tv_sec = wait.count() / 1'000'000'000;
+    ts.tv_nsec = wait.count() % 1'000'000'000;
+    if (min_timeout_) {
+      io_uring_getevents_arg arg{};
+      arg.pad = static_cast<std::uint32_t>(hold_us);  // min_wait_usec in kernels 6.12+
+      arg.ts = reinterpret_cast<std::uint64_t>(&ts);
+      const unsigned want = std::min(completion_batch_ + sends_submitted_, cq_entries_ / 2);
+      const int ret = io_uring_enter2(ring_.ring_fd, flush_submissions(), want, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                                      reinterpret_cast<sigset_t*>(&arg), sizeof arg);
+      if (ret != -EINVAL) return WaitKind::held;  // -ETIME: the deadline came first
+      min_timeout_ = false;  // refused: sleep through holds from now on
+    }
+    io_uring_submit(&ring_);  // the replies go now, not after the hold
+    const timespec sleep{static_cast<time_t>(plan.hold.count() / 1'000'000'000), static_cast<long>(plan.hold.count() % 1'000'000'000)};
+    ::clock_nanosleep(CLOCK_MONOTONIC, 0, &sleep, nullptr);
+    io_uring_cqe* cqe = nullptr;
+    const auto rest = std::max(std::chrono::nanoseconds(0), wait - plan.hold);
+    ts.tv_sec = rest.count() / 1'000'000'000;
+    ts.tv_nsec = rest.count() % 1'000'000'000;
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    return WaitKind::held;
+  }
+
+  // Makes the SQEs prepared since the last submission visible to the kernel (what liburing's
+  // submit does before its io_uring_enter) and returns how many there are, for an io_uring_enter
+  // of our own.
+  unsigned flush_submissions() noexcept {
+    io_uring_sq& sq = ring_.sq;
+    const unsigned tail = sq.sqe_tail;
+    if (sq.sqe_head != tail) {
+      sq.sqe_head = tail;
+      io_uring_smp_store_release(sq.ktail, tail);
+    }
+    return tail - *sq.khead;
   }
 
   // The worker's deadline as one absolute timeout (CLOCK_MONOTONIC, steady_clock's): armed when
@@ -821,6 +880,7 @@ class UringBackend final : public Backend {
   unsigned last_seen_ = 0;  // completions found by the previous round
   __kernel_timespec deadline_ts_{};  // read by the kernel when the deadline's SQE is submitted
   __kernel_timespec update_ts_{};    // ... and when an update of it is
+  bool min_timeout_ = false;         // IORING_FEAT_MIN_TIMEOUT: held waits use it
   bool deadline_armed_ = false;      // the deadline's timeout is pending in the kernel
   std::chrono::steady_clock::time_point armed_deadline_{};
   unsigned completion_batch_ = 0;                // EngineOptions::completion_batch

@@ -32,6 +32,11 @@ void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
     app.add_option("--idle-exit", f.idle_exit_s,
                    "exit this many seconds after the last datagram (or after start if none came)")
         ->check(CLI::Range(0.0, 1e7));
+    app.add_option("--latency-budget", f.latency_budget,
+                   "longest a datagram may wait for others to share its wake-up: microseconds (0 = off, at most "
+                   "10000), adaptive (up to 50 us, held only while batches form) or adaptive:US")
+        ->check(parsed_by(parse_latency_budget))
+        ->capture_default_str();
   }
   app.add_flag("--json", f.json, "print one JSON object with the results on stdout at exit");
   app.add_option("--batch", f.batch, "datagrams per receive call")->check(CLI::Range(1u, 1024u))->capture_default_str();
@@ -77,6 +82,9 @@ Result<EngineOptions> to_engine_options(const CommonFlags& f) {
   auto receive = parse_io_uring_receive(f.uring_receive);
   if (!receive) return receive.error();
   o.io_uring_receive = *receive;
+  auto budget = parse_latency_budget(f.latency_budget);
+  if (!budget) return budget.error();
+  o.latency_budget = *budget;
   return o;
 }
 

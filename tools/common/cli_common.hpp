@@ -24,9 +24,10 @@ struct CommonFlags {
   bool busy_poll = false;
   double busy_poll_idle_s = 1.0;
   std::string uring_receive = "adaptive";  // EngineOptions::io_uring_receive
+  std::string latency_budget = "0";        // EngineOptions::latency_budget (servers only)
 };
 
-// Adds the shared flags to a subcommand. `server` adds --idle-exit.
+// Adds the shared flags to a subcommand. `server` adds --idle-exit and --latency-budget.
 void add_common_flags(CLI::App& app, CommonFlags& flags, bool server);
 
 // Validates what CLI11 cannot (backend names, CPU lists) and builds the engine's options.

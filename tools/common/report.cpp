@@ -85,6 +85,13 @@ void print_summary(const char* command, const Engine& engine, const SessionResul
     std::fprintf(stderr, "  GRO: %llu receives carried %llu of the datagrams received\n",
                  static_cast<unsigned long long>(c.gro_receives), static_cast<unsigned long long>(c.gro_segments));
   }
+  // What the latency budget did: how many datagrams each wake-up served, and the holds it chose.
+  if (c.wakeups != 0) {
+    std::fprintf(stderr, "  wake-ups: %llu (%.2f datagrams each); held for the latency budget: %llu (mean %.1f us)\n",
+                 static_cast<unsigned long long>(c.wakeups), static_cast<double>(c.received) / static_cast<double>(c.wakeups),
+                 static_cast<unsigned long long>(c.batch_waits),
+                 c.batch_waits == 0 ? 0.0 : static_cast<double>(c.batch_wait_us) / static_cast<double>(c.batch_waits));
+  }
 }
 
 }  // namespace salvo::cli

@@ -110,7 +110,7 @@ class Engine {
   const BackendChoice& backend() const noexcept;
   const EngineOptions& options() const noexcept;
 
-  Counters counters() const noexcept;                  // summed over every socket
+  Counters counters() const noexcept;                  // summed over every socket and worker
   std::vector<Counters> worker_counters() const;       // one entry per worker
 
   struct Impl;

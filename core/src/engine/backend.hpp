@@ -23,7 +23,10 @@
 //   holds(s)               the kernel still holds requests of the socket: its fd must stay open.
 //   release(s)             the socket is about to close: forget it (its slot may be reused by add).
 //   wait(plan)             submit what is prepared, then sleep until there is something to reap
-//                          or plan.deadline, or return at once when plan.spin.
+//                          or plan.deadline, or return at once when plan.spin. With plan.hold,
+//                          keep sleeping until the hold has passed, unless a whole batch is
+//                          ready sooner (the latency budget, see batch_wait.hpp). Says how it
+//                          waited (WaitKind).
 //   reap(worker)           take what the kernel finished: datagrams into worker.batch(), handed
 //                          over per socket with worker.deliver(); send results to the worker's
 //                          SendOutcome; the wake eventfd to worker.handle_wake(). Returns how many
@@ -52,6 +55,16 @@ struct WaitPlan {
   std::chrono::steady_clock::time_point deadline;  // wake no later than this (always set)
   bool spin = false;     // do not sleep: busy polling, or work already due
   bool writers = false;  // a protocol waits for send-queue room, which send completions free
+  // Hold the wait open this long for more datagrams (the latency budget), at most deadline - now;
+  // zero for an ordinary wait. Never with spin.
+  std::chrono::nanoseconds hold{0};
+};
+
+// How a wait went, for the worker's counters and its batch-wait policy.
+enum class WaitKind : std::uint8_t {
+  none,      // did not sleep: spinning, or results were already there to reap first
+  ordinary,  // slept until the first result (or the deadline)
+  held,      // carried out plan.hold
 };
 
 class Backend {
@@ -74,7 +87,7 @@ class Backend {
   virtual bool sends_pending(const SocketState& s) const noexcept = 0;
   virtual bool holds(const SocketState& s) const noexcept = 0;
   virtual void release(SocketState& s) = 0;
-  virtual void wait(const WaitPlan& plan) = 0;
+  virtual WaitKind wait(const WaitPlan& plan) = 0;
   virtual unsigned reap(Worker& worker) = 0;
 };
 

@@ -55,6 +55,9 @@ Result<void> validate(const EngineOptions& o) {
   if (o.busy_poll_idle.count() < 0) return bad("busy-poll idle budget cannot be negative");
   if (o.timestamps > EngineOptions::Timestamps::hardware) return bad("unknown timestamps mode");
   if (o.socket_receive_buffer < 0 || o.socket_send_buffer < 0) return bad("socket buffer sizes cannot be negative");
+  if (o.latency_budget.limit.count() < 0 || o.latency_budget.limit > std::chrono::milliseconds(10)) {
+    return bad("latency budget must be between 0 and 10000 us");
+  }
   if (o.timers_per_worker == 0 || o.timers_per_worker > (1u << 20)) return bad("timers per worker must be between 1 and 1048576");
   return {};
 }

@@ -42,6 +42,38 @@ Result<EngineOptions::IoUringReceive> parse_io_uring_receive(std::string_view te
                                            "' (expected adaptive, multishot or single-shot)");
 }
 
+std::string to_string(const EngineOptions::LatencyBudget& budget) {
+  if (budget.limit.count() == 0) return "0";
+  if (!budget.adaptive) return std::to_string(budget.limit.count());
+  return "adaptive:" + std::to_string(budget.limit.count());
+}
+
+Result<EngineOptions::LatencyBudget> parse_latency_budget(std::string_view whole) {
+  auto bad = [whole](const char* why) {
+    return Error::make(Errc::bad_option, "bad latency budget '" + std::string(whole) + "': " + why +
+                                             " (expected microseconds 0-10000, adaptive, or adaptive:MICROSECONDS)");
+  };
+  EngineOptions::LatencyBudget budget;
+  std::string_view text = whole;
+  if (text.starts_with("adaptive")) {
+    budget.adaptive = true;
+    text.remove_prefix(8);
+    if (text.empty()) {
+      budget.limit = std::chrono::microseconds(50);
+      return budget;
+    }
+    if (text.front() != ':') return bad("unknown mode");
+    text.remove_prefix(1);
+  }
+  std::uint32_t us = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), us);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return bad("not a number");
+  if (us > 10'000) return bad("more than 10000 us");
+  if (budget.adaptive && us == 0) return bad("an adaptive budget needs a limit above 0");
+  budget.limit = std::chrono::microseconds(us);
+  return budget;
+}
+
 namespace {
 
 bool parse_cpu(std::string_view text, int& cpu) {

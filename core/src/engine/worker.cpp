@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@ Result<void> Worker::init() {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
   batch_.init(options_, receive_control_space(options_));
+  batch_wait_.configure(options_.latency_budget, options_.completion_batch);
   // The engine's own timers: the kernel-drop sampler and the deferred writers' wake-up.
   return core_.init(options_.timers_per_worker, 2, std::chrono::steady_clock::now());
 }
@@ -165,6 +167,7 @@ Counters Worker::counters() const noexcept {
   std::lock_guard lock(sockets_mutex_);
   Counters sum = closed_counters_;
   for (const auto& s : sockets_) sum += s->counters.snapshot();
+  sum += worker_counters_.snapshot();
   return sum;
 }
 
@@ -222,6 +225,9 @@ Result<void> Worker::pin() {
 void Worker::thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished) {
   current_worker = this;
   Result<void> setup = pin();
+  // A held wait on epoll is a timed sleep, which the kernel may stretch by the thread's timer
+  // slack (50 us by default): as much as a typical budget. One microsecond keeps the budget.
+  if (setup && batch_wait_.enabled()) ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
   if (setup) setup = backend_->setup(*this);
   const bool ok = setup.ok();
   ready(std::move(setup));
@@ -294,13 +300,26 @@ void Worker::run_rounds() {
     const bool spinning = options_.busy_poll &&
                           (options_.busy_poll_idle.count() == 0 || now - last_activity_ < options_.busy_poll_idle);
     plan.spin = spinning || plan.deadline <= now;
-    backend_->wait(plan);
+    if (!plan.spin && batch_wait_.enabled()) plan.hold = std::min(batch_wait_.hold(now), std::chrono::nanoseconds(plan.deadline - now));
+    const WaitKind waited = backend_->wait(plan);
+    if (waited != WaitKind::none) count_wait(waited, plan.hold);
+    // The budget counts from the wait's return: what the reap finds came before it.
+    const auto woke = batch_wait_.enabled() ? std::chrono::steady_clock::now() : now;
+    round_datagrams_ = 0;
     if (backend_->reap(*this) != 0) last_activity_ = now;
+    if (batch_wait_.enabled()) batch_wait_.reaped(woke, round_datagrams_, waited == WaitKind::held);
     now = std::chrono::steady_clock::now();
     // Due timers fire after the batches were dispatched; what they queue is submitted at the top
     // of the next iteration, with everything else of this round.
     if (core_.earliest() <= now && core_.run_due(now) != 0) now = std::chrono::steady_clock::now();
   }
+}
+
+void Worker::count_wait(WaitKind waited, std::chrono::nanoseconds hold) noexcept {
+  worker_counters_.wakeups.add(1);
+  if (waited != WaitKind::held) return;
+  worker_counters_.batch_waits.add(1);
+  worker_counters_.batch_wait_us.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(hold).count()));
 }
 
 bool Worker::visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan) {

@@ -19,6 +19,8 @@
 #include "datapath/receive_batch.hpp"
 #include "datapath/send_outcome.hpp"
 #include "engine/backend.hpp"
+#include "engine/batch_wait.hpp"
+#include "engine/live_counters.hpp"
 #include "engine/reactor_core.hpp"
 #include "salvo/datagram.hpp"
 #include "salvo/engine.hpp"
@@ -90,7 +92,10 @@ class Worker {
   void deliver(SocketState& s, GiveBack&& give_back) {
     note_received(s);
     delivering_ = &s;
-    if (batch_.count_into(s.counters)) s.protocol->on_datagrams(batch_.datagrams(), s.transport);
+    if (batch_.count_into(s.counters)) {
+      round_datagrams_ += static_cast<std::uint32_t>(batch_.datagrams().size());
+      s.protocol->on_datagrams(batch_.datagrams(), s.transport);
+    }
     delivering_ = nullptr;
     give_back(batch_.held());
     batch_.clear();
@@ -181,6 +186,7 @@ class Worker {
   // lowers `plan.deadline` to when it next needs a visit.
   bool visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan);
   void sample_kernel_drops() noexcept;
+  void count_wait(WaitKind waited, std::chrono::nanoseconds hold) noexcept;
   // Stop requests and posted functions arrive through the eventfd, and are checked once per round
   // as well (one or two relaxed loads), so that neither depends on the eventfd's completion.
   // Posted work runs before a stop request is acted on, so that work posted before stop() sees
@@ -245,6 +251,9 @@ class Worker {
   std::vector<std::function<void()>> running_;  // worker thread only
   std::atomic<bool> posted_pending_{false};
   std::chrono::steady_clock::time_point last_activity_{};  // traffic last reaped (busy_poll)
+  BatchWait batch_wait_;              // EngineOptions::latency_budget
+  std::uint32_t round_datagrams_ = 0;  // delivered since the last wait returned
+  LiveCounters worker_counters_;       // the worker's own: wakeups, batch_waits, batch_wait_us
   std::thread thread_;
 };
 

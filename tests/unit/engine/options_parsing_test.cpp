@@ -146,5 +146,36 @@ TEST(CountersValue, ReceiveDropsSumsTheReceiveSideReasons) {
   EXPECT_EQ(c.received, c.delivered + c.receive_drops());
 }
 
+TEST(LatencyBudgetText, ParsesEachForm) {
+  using namespace std::chrono_literals;
+  struct Case {
+    const char* text;
+    std::chrono::microseconds limit;
+    bool adaptive;
+  };
+  for (const Case c : {Case{"0", 0us, false}, Case{"50", 50us, false}, Case{"10000", 10000us, false},
+                       Case{"adaptive", 50us, true}, Case{"adaptive:100", 100us, true}, Case{"adaptive:1", 1us, true}}) {
+    auto r = parse_latency_budget(c.text);
+    ASSERT_TRUE(r.ok()) << c.text << ": " << r.error().message;
+    EXPECT_EQ(r->limit, c.limit) << c.text;
+    EXPECT_EQ(r->adaptive, c.adaptive) << c.text;
+    // to_string writes what parses back to the same budget.
+    auto again = parse_latency_budget(to_string(*r));
+    ASSERT_TRUE(again.ok()) << to_string(*r);
+    EXPECT_EQ(again->limit, c.limit);
+    EXPECT_EQ(again->adaptive, c.adaptive);
+  }
+}
+
+TEST(LatencyBudgetText, RejectsWhatIsNotABudget) {
+  for (const char* text : {"", "-1", "10001", "50us", "adaptive:", "adaptive:0", "adaptive50", "adaptive:x", "fast", " 5",
+                           "99999999999999999999"}) {
+    auto r = parse_latency_budget(text);
+    ASSERT_FALSE(r.ok()) << "'" << text << "' was accepted";
+    EXPECT_EQ(r.error().code, make_error_code(Errc::bad_option));
+    EXPECT_EQ(r.error().message.rfind("bad latency budget '", 0), 0u) << r.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace salvo

@@ -1,0 +1,122 @@
+// Baseline echo servers for the load curve (bench/load_curve.py): what a service without salvo
+// runs, measured beside salvo at the same offered rates.
+//   salvo_baseline_echo blocking PORT   a blocking recvfrom/sendto loop, one datagram per wake-up
+//   salvo_baseline_echo libuv PORT      libuv's uv_udp_recv_start/uv_udp_try_send (when built with it)
+// Each binds 127.0.0.1:PORT, prints "ready" on stdout, serves until SIGTERM or SIGINT, and prints
+// "echoed N" on stdout at exit.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#if SALVO_BENCH_HAVE_LIBUV
+#include <uv.h>
+#endif
+
+namespace {
+
+volatile sig_atomic_t stop_requested = 0;
+unsigned long long echoed = 0;
+
+void on_signal(int) { stop_requested = 1; }
+
+int bind_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    std::fprintf(stderr, "bind 127.0.0.1:%d: %s\n", port, std::strerror(errno));
+    std::exit(1);
+  }
+  return fd;
+}
+
+int run_blocking(int port) {
+  const int fd = bind_loopback(port);
+  // The signal interrupts recvfrom (no SA_RESTART), so the loop notices the stop at once.
+  std::printf("ready\n");
+  std::fflush(stdout);
+  char buffer[2048];
+  while (!stop_requested) {
+    sockaddr_in6 peer{};
+    socklen_t length = sizeof peer;
+    const ssize_t n = ::recvfrom(fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&peer), &length);
+    if (n < 0) continue;
+    if (::sendto(fd, buffer, static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&peer), length) == n) ++echoed;
+  }
+  ::close(fd);
+  return 0;
+}
+
+#if SALVO_BENCH_HAVE_LIBUV
+char uv_buffer[65536];
+
+void on_alloc(uv_handle_t*, std::size_t, uv_buf_t* buf) { *buf = uv_buf_init(uv_buffer, sizeof uv_buffer); }
+
+void on_read(uv_udp_t* handle, ssize_t n, const uv_buf_t* buf, const sockaddr* from, unsigned) {
+  if (n <= 0 || from == nullptr) return;
+  // What a libuv echo written for speed does: try_send answers at once, without a request object.
+  uv_buf_t reply = uv_buf_init(buf->base, static_cast<unsigned>(n));
+  if (uv_udp_try_send(handle, &reply, 1, from) == n) ++echoed;
+}
+
+void on_check(uv_signal_t* signal, int) { uv_stop(signal->loop); }
+
+int run_libuv(int port) {
+  uv_loop_t* loop = uv_default_loop();
+  uv_udp_t udp;
+  uv_udp_init(loop, &udp);
+  sockaddr_in a{};
+  uv_ip4_addr("127.0.0.1", port, &a);
+  if (int err = uv_udp_bind(&udp, reinterpret_cast<const sockaddr*>(&a), 0); err != 0) {
+    std::fprintf(stderr, "bind 127.0.0.1:%d: %s\n", port, uv_strerror(err));
+    return 1;
+  }
+  uv_udp_recv_start(&udp, on_alloc, on_read);
+  uv_signal_t term, interrupt;
+  uv_signal_init(loop, &term);
+  uv_signal_start(&term, on_check, SIGTERM);
+  uv_signal_init(loop, &interrupt);
+  uv_signal_start(&interrupt, on_check, SIGINT);
+  std::printf("ready\n");
+  std::fflush(stdout);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return 0;
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s blocking|libuv PORT\n", argv[0]);
+    return 2;
+  }
+  const std::string kind = argv[1];
+  const int port = std::atoi(argv[2]);
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  int rc = 2;
+  if (kind == "blocking") {
+    rc = run_blocking(port);
+#if SALVO_BENCH_HAVE_LIBUV
+  } else if (kind == "libuv") {
+    rc = run_libuv(port);
+#endif
+  } else {
+    std::fprintf(stderr, "%s: unknown or not built: %s\n", argv[0], kind.c_str());
+    return 2;
+  }
+  std::printf("echoed %llu\n", echoed);
+  return rc;
+}
