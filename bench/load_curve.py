@@ -9,12 +9,13 @@ client's run is divided by the replies the client received. Servers:
   blocking          bench's blocking recvfrom/sendto loop (salvo_baseline_echo blocking)
   libuv             libuv's echo (salvo_baseline_echo libuv; skipped when built without libuv)
   BACKEND:BUDGET    salvo echo --backend BACKEND --latency-budget BUDGET (0, 20, adaptive, ...)
+  previous:BACKEND  --previous's salvo echo (an A/B against an earlier build), as it runs by default
 The figure per cell is the median over --rounds. With --json the runs are written out; --plot
 draws CPU per datagram as text bars, one block per rate.
 
 Usage: bench/load_curve.py [--salvo build/release/tools/salvo] [--baseline build/release/bench/salvo_baseline_echo]
                            [--rates 10000,20000,50000,100000,200000,sat] [--servers blocking,libuv,io_uring:0,...]
-                           [--seconds 3] [--rounds 2] [--json FILE] [--plot]
+                           [--previous OTHER_BUILD/tools/salvo] [--seconds 3] [--rounds 2] [--json FILE] [--plot]
 Every process is bounded in time; all traffic stays on 127.0.0.1.
 """
 import argparse
@@ -59,6 +60,9 @@ def server_argv(args, server, port):
     if server in ("blocking", "libuv"):
         return [args.baseline, server, str(port)]
     backend, budget = server.split(":", 1)
+    if backend == "previous":
+        return [args.previous, "echo", "--bind", f"127.0.0.1:{port}", "--backend", budget, "--cpus", SERVER_CPU,
+                "--duration", str(args.seconds + 60)]
     return [args.salvo, "echo", "--bind", f"127.0.0.1:{port}", "--backend", backend, "--cpus", SERVER_CPU,
             "--latency-budget", budget, "--duration", str(args.seconds + 60)]
 
@@ -111,7 +115,7 @@ def run_cell(args, server, rate):
         "server": server, "rate": rate, "sent": ping["ping"]["sent"], "received": received,
         "cpu_ns_per_datagram": (after - before) / received if received else None,
         "p50_us": latency["p50"] / 1000, "p99_us": latency["p99"] / 1000,
-        "achieved_per_s": received / ping["elapsed_s"] if ping.get("elapsed_s") else None,
+        "achieved_per_s": received / args.seconds,
     }
 
 
@@ -161,6 +165,7 @@ def main():
     ap.add_argument("--baseline", default="build/release/bench/salvo_baseline_echo")
     ap.add_argument("--rates", default="10000,20000,50000,100000,200000,sat")
     ap.add_argument("--servers", default=",".join(DEFAULT_SERVERS))
+    ap.add_argument("--previous", help="another build's salvo, for the previous:BACKEND servers")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", help="write the runs and medians here")

@@ -52,6 +52,9 @@ const std::vector<UsageCase> usage_cases = {
     {"UnknownBackend", {"sink", "--bind", "127.0.0.1:0", "--backend", "foo"}, {"--backend", "foo"}},
     {"UnknownUringReceive", {"echo", "--bind", "127.0.0.1:0", "--uring-receive", "sometimes"},
      {"--uring-receive", "sometimes"}},
+    {"BadLatencyBudget", {"echo", "--bind", "127.0.0.1:0", "--latency-budget", "soon"}, {"--latency-budget", "soon"}},
+    {"LatencyBudgetTooLong", {"sink", "--bind", "127.0.0.1:0", "--latency-budget", "20000"}, {"--latency-budget", "20000"}},
+    {"LatencyBudgetOnAClient", {"ping", "--to", "127.0.0.1:9", "--latency-budget", "50"}, {"--latency-budget"}},
     {"BadCpus", {"sink", "--bind", "127.0.0.1:0", "--cpus", "9999"}, {"9999"}},
     {"BadCpuSyntax", {"sink", "--bind", "127.0.0.1:0", "--cpus", "0-"}, {"0-"}},
     {"WorkersZero", {"sink", "--bind", "127.0.0.1:0", "--workers", "0"}, {"--workers"}},
@@ -198,6 +201,31 @@ TEST_P(CliRun, EchoAnswersAPlainClient) {
   EXPECT_EQ(j["received"].get<std::uint64_t>(), 100u);
   EXPECT_EQ(j["sent"].get<std::uint64_t>(), 100u);
   EXPECT_EQ(j["interrupted"], true);
+}
+
+TEST_P(CliRun, EchoWithALatencyBudgetAnswersAllAndReportsItsWaits) {
+  const std::string backend(to_string(GetParam()));
+  Child echo({salvo_bin, "echo", "--bind", "127.0.0.1:0", "--duration", "30", "--json", "--backend", backend,
+              "--latency-budget", "adaptive:200"});
+  ASSERT_TRUE(echo.wait_for_stderr(")\n", 20s)) << echo.err_so_far();
+  const Address where = listening_address(echo.err_so_far());
+  UdpSocket client(addr("127.0.0.1:0"), 1 << 20);
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    ASSERT_TRUE(client.send_to(make_payload(i, 50), where));
+    auto reply = client.receive(5s);
+    ASSERT_TRUE(reply.has_value()) << "no echo for " << i;
+    EXPECT_EQ(reply->payload, make_payload(i, 50));
+  }
+  echo.send_signal(SIGINT);
+  const auto r = echo.finish(20s);
+  ASSERT_TRUE(r.exited) << show(r);
+  EXPECT_EQ(r.exit_code, 0) << show(r);
+  const nlohmann::json j = parse_json_line(r.out);
+  EXPECT_EQ(j["sent"].get<std::uint64_t>(), 100u);
+  const auto& c = j["counters"];
+  EXPECT_GE(c["wakeups"].get<std::uint64_t>(), 1u) << c.dump();
+  EXPECT_LE(c["batch_wait_us"].get<std::uint64_t>(), 200 * c["batch_waits"].get<std::uint64_t>()) << c.dump();
+  EXPECT_NE(r.err.find("wake-ups: "), std::string::npos) << r.err;
 }
 
 TEST_P(CliRun, SigtermEndsASinkWithASummary) {
