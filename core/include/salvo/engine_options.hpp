@@ -67,11 +67,12 @@ struct EngineOptions {
   // brought a whole batch does not hold. Cross-thread posts and stop requests may wait up to
   // the budget as well.
   //   limit 0          off: every wait returns at the first datagram (the default)
-  //   limit, fixed     hold whenever traffic came within the last `limit`
-  //   limit, adaptive  hold only while the observed arrival rate makes another datagram likely
-  //                    within the limit and holding has been producing batches (a ping-pong's
-  //                    next request comes only after the reply, so holding there gains nothing:
-  //                    it is tried again after 1, 2, 4 ... up to 1024 rounds)
+  //   limit, fixed     hold for the rest of the limit while traffic came within the last `limit`
+  //                    and the observed arrival rate makes another datagram likely within it
+  //   limit, adaptive  the same, but hold only about four arrival gaps (up to the limit), and
+  //                    only while holding has been producing batches (a ping-pong's next request
+  //                    comes only after the reply, so holding there gains nothing: it is tried
+  //                    again after 1, 2, 4 ... up to 1024 rounds that brought datagrams)
   // The counters say what it did: wakeups, batch_waits, batch_wait_us.
   struct LatencyBudget {
     std::chrono::microseconds limit{0};  // at most 10 ms

@@ -13,13 +13,13 @@ void BatchWait::configure(const EngineOptions::LatencyBudget& budget, std::uint3
 void BatchWait::reaped(time_point woke, std::uint32_t datagrams, bool held) noexcept {
   woke_ = woke;
   if (datagrams == 0) return;  // a timer, a wake-up or send results: says nothing of arrivals
+  if (traffic_seen_) {
+    // Gaps longer than a second are a new start, not a rate.
+    const nanoseconds span = std::min<nanoseconds>(woke - last_traffic_, std::chrono::seconds(1));
+    const nanoseconds sample = span / datagrams;
+    gap_ = gap_ == nanoseconds::max() ? sample : gap_ + (sample - gap_) / 8;
+  }
   if (adaptive_) {
-    if (traffic_seen_) {
-      // Gaps longer than a second are a new start, not a rate.
-      const nanoseconds span = std::min<nanoseconds>(woke - last_traffic_, std::chrono::seconds(1));
-      const nanoseconds sample = span / datagrams;
-      gap_ = gap_ == nanoseconds::max() ? sample : gap_ + (sample - gap_) / 8;
-    }
     if (held) {
       // A held wait that keeps bringing one datagram is a closed loop: holding only delays it.
       const std::uint32_t yield_x16 = std::min<std::uint32_t>(datagrams, 64) * 16;
@@ -39,18 +39,20 @@ void BatchWait::reaped(time_point woke, std::uint32_t datagrams, bool held) noex
   saturated_ = datagrams >= full_batch_;
 }
 
-bool BatchWait::worth_holding() const noexcept {
-  // Another datagram is likely within the limit, and holding has been producing batches.
-  return gap_ < limit_ && skip_ == 0;
-}
-
 BatchWait::nanoseconds BatchWait::hold(time_point now) const noexcept {
   if (limit_.count() == 0 || !traffic_seen_ || saturated_) return nanoseconds(0);
   // Traffic is recent: a lone datagram after a quiet spell is never held.
   if (now - last_traffic_ >= limit_) return nanoseconds(0);
-  if (adaptive_ && !worth_holding()) return nanoseconds(0);
+  // At the observed rate another datagram is unlikely within the limit: a hold would only cost
+  // its timer.
+  if (gap_ >= limit_) return nanoseconds(0);
   // What came since the last return has waited since then.
-  const nanoseconds left = limit_ - (now - woke_);
+  nanoseconds left = limit_ - (now - woke_);
+  if (adaptive_) {
+    if (skip_ != 0) return nanoseconds(0);  // backing off from a closed loop
+    // Long enough for about four more datagrams: most of what batching saves, for less delay.
+    left = std::min(left, gap_ * adaptive_batch);
+  }
   return left >= std::chrono::microseconds(1) ? left : nanoseconds(0);
 }
 

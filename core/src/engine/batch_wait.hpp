@@ -36,13 +36,11 @@ class BatchWait {
   // Before a wait that would sleep: how long to hold it open; zero for an ordinary wait.
   nanoseconds hold(time_point now) const noexcept;
 
-  // Adaptive mode's view, for tests and diagnostics.
+  // The policy's view, for tests and diagnostics.
   nanoseconds arrival_gap() const noexcept { return gap_; }
   std::uint32_t backoff() const noexcept { return backoff_; }
 
  private:
-  bool worth_holding() const noexcept;
-
   nanoseconds limit_{0};
   bool adaptive_ = false;
   std::uint32_t full_batch_ = 32;
@@ -52,9 +50,11 @@ class BatchWait {
   bool traffic_seen_ = false;
   bool saturated_ = false;     // that return brought a whole batch
 
-  // Adaptive: the mean gap between datagrams (moving average, in the time between returns that
-  // brought datagrams divided by how many), and the mean datagrams a held wait produced.
+  // The mean gap between datagrams (moving average of the time between returns that brought
+  // datagrams, divided by how many): no hold while it is the limit or more.
   nanoseconds gap_ = nanoseconds::max();
+  // Adaptive: a hold of this many gaps at most, and the mean datagrams a held wait produced.
+  static constexpr int adaptive_batch = 4;
   std::uint32_t held_yield_x16_ = 32;  // 2.0, fixed point: holding starts out trusted
   // After holding stopped paying (a closed loop such as a ping-pong), the next `skip_` rounds
   // that bring datagrams do not hold; then one hold tries again. `backoff_` doubles each time the

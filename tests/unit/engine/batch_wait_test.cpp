@@ -97,12 +97,19 @@ TEST(BatchWait, OffNeverHolds) {
   EXPECT_EQ(s.datagrams, 2000u);
 }
 
+// Returns bringing one datagram every `gap` until `until`: the policy learns the rate.
+void learn(BatchWait& policy, time_point from, time_point until, nanoseconds gap) {
+  for (time_point t = from; t <= until; t += gap) policy.reaped(t, 1, false);
+}
+
 TEST(BatchWait, HoldIsTheBudgetLessTheRound) {
   BatchWait policy;
   policy.configure(fixed(50us), full_batch);
   const time_point t0{};
   EXPECT_EQ(policy.hold(t0 + 1ms), 0ns) << "no traffic yet";
-  policy.reaped(t0 + 1ms, 1, false);
+  policy.reaped(t0 + 1ms - 10us, 1, false);
+  EXPECT_EQ(policy.hold(t0 + 1ms - 5us), 0ns) << "one datagram is no rate yet";
+  learn(policy, t0 + 1ms - 100us, t0 + 1ms, 10us);
   EXPECT_EQ(policy.hold(t0 + 1ms + 5us), 45us);
   EXPECT_EQ(policy.hold(t0 + 1ms + 49us + 500ns), 0ns) << "less than a microsecond left is not worth a timer";
   // A return with nothing (a timer) moves the reference: whatever is pending came after it.
@@ -157,6 +164,7 @@ TEST(BatchWait, AWholeBatchIsNotHeld) {
   BatchWait policy;
   policy.configure(fixed(100us), full_batch);
   const time_point t0{};
+  learn(policy, t0, t0 + 1ms - 10us, 10us);
   policy.reaped(t0 + 1ms, full_batch, true);
   EXPECT_EQ(policy.hold(t0 + 1ms + 1us), 0ns) << "saturated: the next wait finds work at once";
   policy.reaped(t0 + 1ms + 2us, full_batch - 1, false);
@@ -188,11 +196,34 @@ TEST(BatchWait, AdaptiveBacksOffFromAClosedLoop) {
   EXPECT_LT(s.held, 60u) << "held " << s.held << " of " << s.wakes;
   EXPECT_EQ(policy.backoff(), 1024u);
 
-  // The same budget, fixed, holds every round of it.
+  // The same budget, fixed, keeps holding whenever the rate says another datagram is likely.
   BatchWait always;
   always.configure(fixed(50us), full_batch);
   const Served f = serve(always, {1ms}, 2us, true, 2000, 20us);
-  EXPECT_GT(f.held, 1900u);
+  EXPECT_GT(f.held, 500u);
+}
+
+TEST(BatchWait, NoHoldWhenTheRateMakesAnotherDatagramUnlikely) {
+  for (const bool adapt : {false, true}) {
+    BatchWait policy;
+    policy.configure(adapt ? adaptive(50us) : fixed(50us), full_batch);
+    // 10,000/s: one every 100 us, twice the budget. A hold would end with nothing but its timer.
+    const Served s = serve(policy, periodic(100us, 2000), 3us);
+    EXPECT_EQ(s.held, 0u) << "adaptive " << adapt;
+    EXPECT_EQ(s.longest_wait, 0ns);
+  }
+}
+
+TEST(BatchWait, AdaptiveHoldsAboutFourGaps) {
+  BatchWait policy;
+  policy.configure(adaptive(100us), full_batch);
+  const time_point t0{};
+  learn(policy, t0, t0 + 2ms, 5us);  // 200,000/s
+  EXPECT_NEAR(static_cast<double>(policy.hold(t0 + 2ms + 1us).count()), 20'000.0, 1'000.0);
+  BatchWait fixed_policy;
+  fixed_policy.configure(fixed(100us), full_batch);
+  learn(fixed_policy, t0, t0 + 2ms, 5us);
+  EXPECT_EQ(fixed_policy.hold(t0 + 2ms + 1us), 99us);
 }
 
 TEST(BatchWait, AdaptiveComesBackWhenBatchesForm) {
