@@ -139,21 +139,23 @@ class EpollBackend final : public Backend {
     if (events_.size() < max_events && events_.size() < io_.size() + 1) {  // sockets + the eventfd
       events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
     }
-    auto now = plan.now;
-    WaitKind kind = plan.spin ? WaitKind::none : WaitKind::ordinary;
-    if (plan.hold.count() > 0) {
-      // epoll has no minimum wait: the hold is a plain sleep that arrivals do not cut short, then
-      // the ordinary wait collects what came (at once, when anything did).
-      const timespec hold{static_cast<time_t>(plan.hold.count() / 1'000'000'000), static_cast<long>(plan.hold.count() % 1'000'000'000)};
-      ::clock_nanosleep(CLOCK_MONOTONIC, 0, &hold, nullptr);  // EINTR: a shorter hold
-      now = std::chrono::steady_clock::now();
-      kind = WaitKind::held;
-    }
+    if (plan.hold.count() > 0) return held_wait(plan);
     const auto wait = plan.spin ? std::chrono::nanoseconds(0)
-                                : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - now));
+                                : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - plan.now));
     timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
     ready_ = std::max(0, wait_for_events(timeout));  // EINTR: nothing to reap this round
-    return kind;
+    return plan.spin ? WaitKind::none : WaitKind::ordinary;
+  }
+
+  // epoll has no minimum wait: the hold is a plain sleep that arrivals do not cut short, then
+  // an ordinary wait collects what came (at once, when anything did).
+  [[gnu::noinline]] WaitKind held_wait(const WaitPlan& plan) {
+    const timespec hold{static_cast<time_t>(plan.hold.count() / 1'000'000'000), static_cast<long>(plan.hold.count() % 1'000'000'000)};
+    ::clock_nanosleep(CLOCK_MONOTONIC, 0, &hold, nullptr);  // EINTR: a shorter hold
+    const auto wait = std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - std::chrono::steady_clock::now()));
+    timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
+    ready_ = std::max(0, wait_for_events(timeout));
+    return WaitKind::held;
   }
 
   unsigned reap(Worker& worker) override {

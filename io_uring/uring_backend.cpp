@@ -374,7 +374,7 @@ class UringBackend final : public Backend {
   // (completion_batch beyond the replies' own completions), and at the end of the hold returns
   // with whatever is there, the replies' completions included; until then arrivals do not wake
   // the thread. Kernels without IORING_FEAT_MIN_TIMEOUT (before 6.12) sleep through the hold.
-  WaitKind held_wait(const WaitPlan& plan) {
+  [[gnu::noinline]] WaitKind held_wait(const WaitPlan& plan) {
     const auto hold_us = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(plan.hold).count());
     // Without a timeout of its own the kernel ends the wait at the end of the hold, found or not:
     // the worker's deadline (an hour at most when there is none) keeps it waiting.

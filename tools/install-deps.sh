@@ -19,6 +19,7 @@ packages=(
   iperf3                             # bench: the load generator's comparison
   python3-matplotlib                 # bench: the packet-rate suite's PNG chart
   valgrind                           # bench: instructions per datagram with callgrind
+  libuv1-dev                         # bench: the libuv echo baseline of load_curve.py
   nftables                           # tests: ICMP unreachable from reject rules in a test namespace
 )
 

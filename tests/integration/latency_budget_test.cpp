@@ -44,6 +44,15 @@ void echo_bursts(UdpSocket& client, const Address& server, std::uint64_t bursts,
   }
 }
 
+// One datagram, its reply awaited and checked.
+void ping(UdpSocket& client, const Address& server, std::uint64_t seq) {
+  const auto payload = make_payload(seq, 32);
+  ASSERT_TRUE(client.send_to(payload, server));
+  auto reply = client.receive(5s);
+  ASSERT_TRUE(reply.has_value()) << "no reply to ping #" << seq;
+  ASSERT_EQ(reply->payload, payload);
+}
+
 TEST_P(LatencyBudget, EchoesEveryDatagramAndCountsItsWaits) {
   for (const EngineOptions::LatencyBudget budget : {EngineOptions::LatencyBudget{100us, false},
                                                      EngineOptions::LatencyBudget{100us, true}}) {
@@ -80,11 +89,7 @@ TEST_P(LatencyBudget, AWorkerThatServedTrafficHoldsItsNextWait) {
   UdpSocket client(addr("127.0.0.1:0"));
   std::uint64_t pings = 0;
   for (; pings < 5000 && engine->counters().batch_waits == 0; ++pings) {
-    const auto payload = make_payload(pings, 32);
-    ASSERT_TRUE(client.send_to(payload, bound));
-    auto reply = client.receive(5s);
-    ASSERT_TRUE(reply.has_value()) << "no reply to ping #" << pings;
-    ASSERT_EQ(reply->payload, payload);
+    ASSERT_NO_FATAL_FAILURE(ping(client, bound, pings));
   }
   stop_and_wait(*engine);
   const Counters c = engine->counters();
@@ -102,13 +107,7 @@ TEST_P(LatencyBudget, BudgetZeroNeverHolds) {
   UdpSocket client(addr("127.0.0.1:0"));
   echo_bursts(client, bound, 50, 10);
   // A lone ping-pong, the case budget 0 keeps as it was.
-  for (std::uint64_t i = 0; i < 200; ++i) {
-    const auto payload = make_payload(10'000 + i, 8);
-    ASSERT_TRUE(client.send_to(payload, bound));
-    auto reply = client.receive(5s);
-    ASSERT_TRUE(reply.has_value()) << "no reply to ping #" << i;
-    ASSERT_EQ(reply->payload, payload);
-  }
+  for (std::uint64_t i = 0; i < 200; ++i) ASSERT_NO_FATAL_FAILURE(ping(client, bound, 10'000 + i));
   stop_and_wait(*engine);
   const Counters c = engine->counters();
   EXPECT_EQ(c.received, 700u) << describe(c);

@@ -265,6 +265,7 @@ void Worker::run_rounds() {
   core_.schedule_engine(start + kernel_drop_sample_interval, kernel_drop_sample_interval,
                         [this] { sample_kernel_drops(); });
   last_activity_ = start;
+  const bool budget = batch_wait_.enabled();  // EngineOptions::latency_budget
   // The clock is read once per round, after the wait (and again only when timers ran): the same
   // reading tells which timers are due and starts the next round.
   auto now = start;
@@ -300,26 +301,24 @@ void Worker::run_rounds() {
     const bool spinning = options_.busy_poll &&
                           (options_.busy_poll_idle.count() == 0 || now - last_activity_ < options_.busy_poll_idle);
     plan.spin = spinning || plan.deadline <= now;
-    if (!plan.spin && batch_wait_.enabled()) plan.hold = std::min(batch_wait_.hold(now), std::chrono::nanoseconds(plan.deadline - now));
-    const WaitKind waited = backend_->wait(plan);
-    if (waited != WaitKind::none) count_wait(waited, plan.hold);
-    // The budget counts from the wait's return: what the reap finds came before it.
-    const auto woke = batch_wait_.enabled() ? std::chrono::steady_clock::now() : now;
-    round_datagrams_ = 0;
-    if (backend_->reap(*this) != 0) last_activity_ = now;
-    if (batch_wait_.enabled()) batch_wait_.reaped(woke, round_datagrams_, waited == WaitKind::held);
+    if (!budget) {
+      count_wait(backend_->wait(plan), plan.hold);
+      if (backend_->reap(*this) != 0) last_activity_ = now;
+    } else {
+      if (!plan.spin) plan.hold = std::min(batch_wait_.hold(now), std::chrono::nanoseconds(plan.deadline - now));
+      const WaitKind waited = backend_->wait(plan);
+      count_wait(waited, plan.hold);
+      // The budget counts from the wait's return: what the reap finds came before it.
+      const auto woke = std::chrono::steady_clock::now();
+      round_datagrams_ = 0;
+      if (backend_->reap(*this) != 0) last_activity_ = now;
+      batch_wait_.reaped(woke, round_datagrams_, waited == WaitKind::held);
+    }
     now = std::chrono::steady_clock::now();
     // Due timers fire after the batches were dispatched; what they queue is submitted at the top
     // of the next iteration, with everything else of this round.
     if (core_.earliest() <= now && core_.run_due(now) != 0) now = std::chrono::steady_clock::now();
   }
-}
-
-void Worker::count_wait(WaitKind waited, std::chrono::nanoseconds hold) noexcept {
-  worker_counters_.wakeups.add(1);
-  if (waited != WaitKind::held) return;
-  worker_counters_.batch_waits.add(1);
-  worker_counters_.batch_wait_us.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(hold).count()));
 }
 
 bool Worker::visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan) {

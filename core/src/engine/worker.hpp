@@ -186,7 +186,13 @@ class Worker {
   // lowers `plan.deadline` to when it next needs a visit.
   bool visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan);
   void sample_kernel_drops() noexcept;
-  void count_wait(WaitKind waited, std::chrono::nanoseconds hold) noexcept;
+  void count_wait(WaitKind waited, std::chrono::nanoseconds hold) noexcept {
+    if (waited == WaitKind::none) return;
+    worker_counters_.wakeups.add(1);
+    if (waited != WaitKind::held) return;
+    worker_counters_.batch_waits.add(1);
+    worker_counters_.batch_wait_us.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(hold).count()));
+  }
   // Stop requests and posted functions arrive through the eventfd, and are checked once per round
   // as well (one or two relaxed loads), so that neither depends on the eventfd's completion.
   // Posted work runs before a stop request is acted on, so that work posted before stop() sees
