@@ -170,7 +170,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", help="write the runs and medians here")
     ap.add_argument("--plot", action="store_true", help="print text bars of CPU per datagram")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a second per cell, one round, three servers; exit 1 unless every cell reported")
     args = ap.parse_args()
+    if args.smoke:
+        args.rates, args.servers, args.seconds, args.rounds = "20000", "blocking,auto:0,auto:adaptive", 1.0, 1
     rates = args.rates.split(",")
     servers = args.servers.split(",")
     for path in (args.salvo, args.baseline):
@@ -194,6 +198,10 @@ def main():
     if args.plot:
         print()
         print_plot(cells, servers, rates)
+    missing = [(r, s) for r in rates for s in servers if (r, s) not in cells]
+    if args.smoke and missing:
+        print(f"load_curve.py: no figures for {missing}", file=sys.stderr)
+        return 1
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "seconds": args.seconds, "rounds": args.rounds, "runs": runs,
