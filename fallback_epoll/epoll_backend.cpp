@@ -50,6 +50,7 @@ struct BatchIo {
   std::vector<mmsghdr> tx;
   std::vector<std::uint32_t> tx_entries; // per message of the batch: the queue entries it carries
   std::vector<SendControl> tx_control;   // per message: its control messages (GSO, source, TOS), if any
+  std::vector<iovec> tx_span;            // per GSO message: its payloads as one span (SendQueue::run_span)
 };
 
 // What one socket keeps between calls.
@@ -85,6 +86,7 @@ class EpollBackend final : public Backend {
     batch_.tx.resize(batch);
     batch_.tx_entries.resize(batch);
     batch_.tx_control.resize(batch);
+    batch_.tx_span.resize(batch);
     // The pointers and lengths stay; recvmmsg writes only msg_len, the name and control lengths
     // and msg_flags (an output only).
     for (std::uint32_t i = 0; i < batch; ++i) {
@@ -277,8 +279,14 @@ class EpollBackend final : public Backend {
       msghdr& h = b.tx[m].msg_hdr;
       h.msg_name = const_cast<void*>(e->to.sockaddr_data());
       h.msg_namelen = e->to.sockaddr_size();
-      h.msg_iov = s.queue.iov(*e);
-      h.msg_iovlen = run;
+      if (run > 1) {
+        b.tx_span[m] = s.queue.run_span(*e, run);
+        h.msg_iov = &b.tx_span[m];
+        h.msg_iovlen = 1;
+      } else {
+        h.msg_iov = s.queue.iov(*e);
+        h.msg_iovlen = 1;
+      }
       attach_send_control(h, b.tx_control[m], *e, s.ipv6, run > 1 ? e->length : 0, worker_->send_outcome().malformed_gso());
       b.tx_entries[m] = static_cast<std::uint32_t>(run);
       used += run;

@@ -18,9 +18,9 @@
 // worker's send pool; all SQEs of a round go to the kernel in the same io_uring_enter that waits
 // for completions. Completions may arrive out of order, so entries are released in order as the
 // front ones complete. With EngineOptions::gso a run of equal datagrams to one destination (see
-// gso.hpp) is one SQE instead: the msghdr of its first entry, with the iovecs of all its entries
-// (a run never leaves its pool segment, so they are consecutive), and its completion marks every
-// entry of the run done. The sends in flight are bounded (send_budget_) so that their completions,
+// gso.hpp) is one SQE instead: the msghdr of its first entry, with the payloads of all its entries
+// as one iovec (a run never leaves its pool segment, where they lie one after the other), and its
+// completion marks every entry of the run done. The sends in flight are bounded (send_budget_) so that their completions,
 // with one per receive buffer, always fit the completion queue, however many sockets send.
 //
 // Per round, the backend touches only the sockets that had completions or wait for a receive to
@@ -131,6 +131,7 @@ struct SocketRing {
 struct TxState {
   msghdr msg;
   SendControl control;
+  iovec span;  // a GSO message's payloads as one (SendQueue::run_span)
   std::uint16_t retries;
   std::uint8_t entries;
   std::uint8_t done;
@@ -556,8 +557,13 @@ class UringBackend final : public Backend {
     tx.msg = {};
     tx.msg.msg_name = const_cast<void*>(e.to.sockaddr_data());
     tx.msg.msg_namelen = e.to.sockaddr_size();
-    tx.msg.msg_iov = iov;
-    tx.msg.msg_iovlen = run;
+    if (run > 1) {
+      tx.span = s.queue.run_span(e, run);
+      tx.msg.msg_iov = &tx.span;
+    } else {
+      tx.msg.msg_iov = iov;
+    }
+    tx.msg.msg_iovlen = 1;
     attach_send_control(tx.msg, tx.control, e, s.ipv6, run > 1 ? e.length : 0, worker_->send_outcome().malformed_gso());
     tx.zc = 0;
     if (zerocopy_) {

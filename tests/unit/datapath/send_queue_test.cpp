@@ -266,6 +266,34 @@ TEST(SendQueue, OrderAndContentsSurviveManySegments) {
   EXPECT_EQ(pool.free_segments(), pool.segments());
 }
 
+TEST(SendQueue, ARunsPayloadsAreOneSpan) {
+  SendPool pool;
+  ASSERT_TRUE(init_pool(pool, 2));
+  SendQueue q;
+  ASSERT_TRUE(q.init(pool, 1000, 1u << 20).ok());
+  const Address to = addr("127.0.0.1:9");
+  // 54 datagrams of 1200 bytes fill a segment's 64 KiB to 64800; the last of a run may be shorter.
+  for (std::uint64_t i = 0; i < 53; ++i) ASSERT_TRUE(q.push(make_payload(i, 1200), to));
+  ASSERT_TRUE(q.push(make_payload(53, 700), to));
+  const SendEntry* f = &q.front();
+  ASSERT_EQ(q.run_from(*f), 54u);
+  const iovec whole = q.run_span(*f, 54);
+  EXPECT_EQ(whole.iov_base, q.payload(*f));
+  ASSERT_EQ(whole.iov_len, 53u * 1200 + 700);
+  // The span is the payloads, byte for byte, in order.
+  std::vector<std::byte> expected;
+  for (std::uint64_t i = 0; i < 54; ++i) {
+    const auto p = make_payload(i, i == 53 ? 700 : 1200);
+    expected.insert(expected.end(), p.begin(), p.end());
+  }
+  const auto* base = static_cast<const std::byte*>(whole.iov_base);
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), base));
+  const iovec middle = q.run_span(f[10], 5);
+  EXPECT_EQ(middle.iov_base, q.payload(f[10]));
+  EXPECT_EQ(middle.iov_len, 5u * 1200);
+  EXPECT_EQ(q.run_span(*f, 1).iov_len, 1200u);
+}
+
 TEST(SendQueue, RunsEndWhereTheirSegmentEnds) {
   SendPool pool;
   ASSERT_TRUE(init_pool(pool, 4));
