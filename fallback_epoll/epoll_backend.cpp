@@ -267,7 +267,8 @@ class EpollBackend final : public Backend {
   }
 
   // Fills the batch's messages from the front of the queue: one entry each, or a GSO run each while
-  // GSO is on (a run never leaves its pool segment, whose entries' iovecs are consecutive).
+  // GSO is on, its payloads as one iovec (a run never leaves its pool segment, where they lie one
+  // after the other).
   // Returns the number of messages.
   unsigned build_messages(const SocketState& s, const SocketIo& io) noexcept {
     BatchIo& b = batch_;
