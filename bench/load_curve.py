@@ -22,13 +22,13 @@ import argparse
 import glob
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flow_scale import free_port  # noqa: E402
 from run_suite import machine  # noqa: E402  (one description of the machine for every result)
 
 SERVER_CPU = "0"
@@ -36,12 +36,6 @@ CLIENT_CPU = "1"
 SATURATED_RATE = 2_000_000  # more than one client CPU sends: the server is as busy as it gets
 DEFAULT_SERVERS = ["blocking", "libuv"] + [f"{b}:{budget}" for b in ("io_uring", "epoll")
                                            for budget in ("0", "20", "50", "100", "adaptive")]
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_ns(pid):

@@ -9,7 +9,6 @@
 // gso.hpp); sendmmsg may take some messages of a batch, and exactly their entries are popped.
 #include <netinet/in.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -142,21 +141,15 @@ class EpollBackend final : public Backend {
       events_.resize(std::min<std::size_t>(io_.size() + 1, max_events));
     }
     if (plan.hold.count() > 0) return held_wait(plan);
-    const auto wait = plan.spin ? std::chrono::nanoseconds(0)
-                                : std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - plan.now));
-    timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
-    ready_ = std::max(0, wait_for_events(timeout));  // EINTR: nothing to reap this round
-    return plan.spin ? WaitKind::none : WaitKind::ordinary;
+    ready_ = std::max(0, wait_for_events(to_timespec(plan.spin ? std::chrono::nanoseconds(0) : plan.deadline - plan.now)));
+    return plan.spin ? WaitKind::none : WaitKind::ordinary;  // EINTR above: nothing to reap this round
   }
 
-  // epoll has no minimum wait: the hold is a plain sleep that arrivals do not cut short, then
-  // an ordinary wait collects what came (at once, when anything did).
+  // epoll has no minimum wait: the hold is a sleep, then an ordinary wait collects what came (at
+  // once, when anything did).
   [[gnu::noinline]] WaitKind held_wait(const WaitPlan& plan) {
-    const timespec hold{static_cast<time_t>(plan.hold.count() / 1'000'000'000), static_cast<long>(plan.hold.count() % 1'000'000'000)};
-    ::clock_nanosleep(CLOCK_MONOTONIC, 0, &hold, nullptr);  // EINTR: a shorter hold
-    const auto wait = std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(plan.deadline - std::chrono::steady_clock::now()));
-    timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000), static_cast<long>(wait.count() % 1'000'000'000)};
-    ready_ = std::max(0, wait_for_events(timeout));
+    sleep_through(plan.hold);
+    ready_ = std::max(0, wait_for_events(to_timespec(plan.deadline - std::chrono::steady_clock::now())));
     return WaitKind::held;
   }
 

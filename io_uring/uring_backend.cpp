@@ -44,7 +44,6 @@
 #include <sys/socket.h>
 
 #include <poll.h>
-#include <time.h>
 
 #include <algorithm>
 #include <array>
@@ -323,11 +322,8 @@ class UringBackend final : public Backend {
       } else {
         auto wait = std::chrono::nanoseconds(plan.deadline - plan.now);
         if (batch_wait) wait = std::min(wait, std::chrono::nanoseconds(completion_wait_));
-        wait = std::max(wait, std::chrono::nanoseconds(0));
         io_uring_cqe* cqe = nullptr;
-        __kernel_timespec ts{};
-        ts.tv_sec = wait.count() / 1'000'000'000;
-        ts.tv_nsec = wait.count() % 1'000'000'000;
+        __kernel_timespec ts = to_timespec<__kernel_timespec>(wait);
         io_uring_submit_and_wait_timeout(&ring_, &cqe, want, &ts, nullptr);
       }
     }
@@ -381,9 +377,7 @@ class UringBackend final : public Backend {
     // the worker's deadline (an hour at most when there is none) keeps it waiting.
     const auto limit = std::chrono::nanoseconds(std::chrono::hours(1));
     const auto wait = std::clamp(std::chrono::nanoseconds(plan.deadline - plan.now), plan.hold, limit);
-    __kernel_timespec ts{};
-    ts.tv_sec = wait.count() / 1'000'000'000;
-    ts.tv_nsec = wait.count() % 1'000'000'000;
+    __kernel_timespec ts = to_timespec<__kernel_timespec>(wait);
     if (min_timeout_) {
       io_uring_getevents_arg arg{};
       arg.pad = static_cast<std::uint32_t>(hold_us);  // min_wait_usec in kernels 6.12+
@@ -395,12 +389,9 @@ class UringBackend final : public Backend {
       min_timeout_ = false;  // refused: sleep through holds from now on
     }
     io_uring_submit(&ring_);  // the replies go now, not after the hold
-    const timespec sleep{static_cast<time_t>(plan.hold.count() / 1'000'000'000), static_cast<long>(plan.hold.count() % 1'000'000'000)};
-    ::clock_nanosleep(CLOCK_MONOTONIC, 0, &sleep, nullptr);
+    sleep_through(plan.hold);
     io_uring_cqe* cqe = nullptr;
-    const auto rest = std::max(std::chrono::nanoseconds(0), wait - plan.hold);
-    ts.tv_sec = rest.count() / 1'000'000'000;
-    ts.tv_nsec = rest.count() % 1'000'000'000;
+    ts = to_timespec<__kernel_timespec>(wait - plan.hold);
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
     return WaitKind::held;
   }
@@ -424,18 +415,16 @@ class UringBackend final : public Backend {
   // SQE could be had: the wait is then timed itself.
   bool arm_deadline(std::chrono::steady_clock::time_point deadline) {
     if (deadline_armed_ && deadline >= armed_deadline_) return true;
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+    const auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch());
     io_uring_sqe* sqe = get_sqe();
     if (sqe == nullptr) return false;
     if (!deadline_armed_) {
-      deadline_ts_.tv_sec = ns / 1'000'000'000;
-      deadline_ts_.tv_nsec = ns % 1'000'000'000;
+      deadline_ts_ = to_timespec<__kernel_timespec>(since_epoch);
       io_uring_prep_timeout(sqe, &deadline_ts_, 0, IORING_TIMEOUT_ABS);
       io_uring_sqe_set_data64(sqe, pack(Op::deadline, 0));
     } else {
       // Its completion (0, or -ENOENT when the timeout fired meanwhile) says nothing new.
-      update_ts_.tv_sec = ns / 1'000'000'000;
-      update_ts_.tv_nsec = ns % 1'000'000'000;
+      update_ts_ = to_timespec<__kernel_timespec>(since_epoch);
       io_uring_prep_timeout_update(sqe, &update_ts_, pack(Op::deadline, 0), IORING_TIMEOUT_ABS);
       io_uring_sqe_set_data64(sqe, pack(Op::cancel, 0));
     }

@@ -36,6 +36,8 @@
 // a make_*_backend() below and a case in backend.cpp.
 #pragma once
 
+#include <time.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -59,6 +61,24 @@ struct WaitPlan {
   // zero for an ordinary wait. Never with spin.
   std::chrono::nanoseconds hold{0};
 };
+
+// A duration as the kernel takes it (timespec, or io_uring's __kernel_timespec); a negative one is
+// zero.
+template <class Timespec = timespec>
+Timespec to_timespec(std::chrono::nanoseconds d) noexcept {
+  const std::int64_t n = d.count() > 0 ? d.count() : 0;
+  Timespec ts{};
+  ts.tv_sec = n / 1'000'000'000;
+  ts.tv_nsec = n % 1'000'000'000;
+  return ts;
+}
+
+// A hold carried out where the kernel has no minimum wait: a plain sleep that arrivals do not cut
+// short (an EINTR makes it shorter). The wait after it collects what came.
+inline void sleep_through(std::chrono::nanoseconds hold) noexcept {
+  const timespec ts = to_timespec(hold);
+  ::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+}
 
 // How a wait went, for the worker's counters and its batch-wait policy.
 enum class WaitKind : std::uint8_t {
