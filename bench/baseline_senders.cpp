@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstring>
 #include <vector>
 
@@ -31,10 +30,10 @@ sockaddr_in loopback(std::uint16_t port) {
 
 }  // namespace
 
-SendOutcome run_sendto_baseline(std::uint16_t port, const std::atomic<bool>& stop) {
+SendOutcome run_sendto_baseline(std::uint16_t port, unsigned size, const std::atomic<bool>& stop) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   const sockaddr_in to = loopback(port);
-  std::array<char, send_payload> payload{};
+  std::vector<char> payload(size, 'x');
   SendOutcome r;
   while (!stop.load(std::memory_order_relaxed)) {
     for (unsigned i = 0; i < batch; ++i) {  // look at `stop` once per 64, as the others do
@@ -45,14 +44,14 @@ SendOutcome run_sendto_baseline(std::uint16_t port, const std::atomic<bool>& sto
   return r;
 }
 
-SendOutcome run_sendmmsg_baseline(std::uint16_t port, const std::atomic<bool>& stop) {
+SendOutcome run_sendmmsg_baseline(std::uint16_t port, unsigned size, const std::atomic<bool>& stop) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in to = loopback(port);
-  std::vector<char> payloads(std::size_t{batch} * send_payload, 'x');
+  std::vector<char> payloads(std::size_t{batch} * size, 'x');
   std::vector<iovec> iov(batch);
   std::vector<mmsghdr> msgs(batch);
   for (unsigned i = 0; i < batch; ++i) {
-    iov[i] = {&payloads[std::size_t{i} * send_payload], send_payload};
+    iov[i] = {&payloads[std::size_t{i} * size], size};
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
     msgs[i].msg_hdr.msg_name = &to;
@@ -67,10 +66,11 @@ SendOutcome run_sendmmsg_baseline(std::uint16_t port, const std::atomic<bool>& s
   return r;
 }
 
-SendOutcome run_gso_baseline(std::uint16_t port, const std::atomic<bool>& stop) {
+SendOutcome run_gso_baseline(std::uint16_t port, unsigned size, const std::atomic<bool>& stop) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in to = loopback(port);
-  std::vector<char> payload(std::size_t{batch} * send_payload, 'x');
+  const unsigned segments = gso_segments_for(size);
+  std::vector<char> payload(std::size_t{segments} * size, 'x');
   iovec iov{payload.data(), payload.size()};
   alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
   msghdr m{};
@@ -84,11 +84,11 @@ SendOutcome run_gso_baseline(std::uint16_t port, const std::atomic<bool>& stop) 
   c->cmsg_level = SOL_UDP;
   c->cmsg_type = UDP_SEGMENT;
   c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-  const std::uint16_t segment = send_payload;
+  const auto segment = static_cast<std::uint16_t>(size);
   std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
   SendOutcome r;
   while (!stop.load(std::memory_order_relaxed)) {
-    if (::sendmsg(fd, &m, 0) > 0) r.datagrams += batch;
+    if (::sendmsg(fd, &m, 0) > 0) r.datagrams += segments;
   }
   ::close(fd);
   return r;

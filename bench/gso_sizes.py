@@ -10,9 +10,12 @@ between the senders' own messages. The loop (salvo_baseline_gso_loop) sends one 
 connected socket with a 4 MiB send buffer, cut into as many datagrams of the size as fit (54 of
 1200 B). The figure is user + system CPU per datagram sent, median over --rounds.
 
+--candidates measures instead what each way a library's sends may differ from the loop costs: the
+loop beside itself with one thing changed (CANDIDATES below), at --sizes' first size.
+
 Usage: bench/gso_sizes.py [--salvo build/release/tools/salvo] [--loop build/release/bench/salvo_baseline_gso_loop]
                           [--previous OTHER_BUILD/tools/salvo] [--sizes 1200,1472,64] [--seconds 2] [--rounds 3]
-                          [--json FILE]
+                          [--candidates] [--json FILE]
 Every process is bounded in time; all traffic stays on 127.0.0.1.
 """
 import argparse
@@ -30,6 +33,17 @@ RECEIVER_CPU = "0"
 SENDER_CPU = "1"
 UDP_GRO = 104
 
+# The loop with one thing changed (salvo_baseline_gso_loop's options), for --candidates.
+CANDIDATES = [
+    ("one iovec per datagram", ["--iovecs"]),
+    ("payloads streamed through a 4 MiB buffer", ["--ring", str(4 << 20)]),
+    ("the same on huge pages", ["--ring", str(4 << 20), "--hugepages"]),
+    ("unconnected socket", ["--unconnected"]),
+    ("kernel default SO_SNDBUF", ["--sndbuf", "0"]),
+    ("sendmmsg, 8 messages per call", ["--sendmmsg", "8"]),
+    ("io_uring SENDMSG, 8 per submission", ["--uring", "8"]),
+]
+
 
 def black_hole():
     """A receiver on CPU 0 that never reads: returns (process, port)."""
@@ -44,8 +58,8 @@ def black_hole():
     return proc, int(proc.stdout.readline())
 
 
-def run_loop(args, port, size):
-    out = subprocess.run(["taskset", "-c", SENDER_CPU, args.loop, str(port), str(size), str(args.seconds)],
+def run_loop(args, port, size, extra=()):
+    out = subprocess.run(["taskset", "-c", SENDER_CPU, args.loop, str(port), str(size), str(args.seconds), *extra],
                          capture_output=True, text=True, timeout=args.seconds + 30, check=True).stdout.split()
     return float(out[3]) * 1e9 / int(out[1])
 
@@ -59,6 +73,35 @@ def run_blast(binary, backend, port, size, seconds):
     return (d["cpu_user_s"] + d["cpu_system_s"]) * 1e9 / sent
 
 
+def candidates(args):
+    size = int(args.sizes.split(",")[0])
+    senders = [("loop", [])] + CANDIDATES
+    runs = []
+    receiver, port = black_hole()
+    try:
+        for round_index in range(args.rounds):
+            for name, extra in senders:
+                runs.append(dict(round=round_index, sender=name, ns=run_loop(args, port, size, extra)))
+            print(f"round {round_index}: " + ", ".join(f"{r['sender']} {r['ns']:.0f}" for r in runs if r["round"] == round_index),
+                  file=sys.stderr)
+    finally:
+        receiver.communicate(input="", timeout=10)
+    print(f"Machine: {machine()}; {size} B datagrams; receiver (UDP_GRO, never read) on CPU {RECEIVER_CPU}, "
+          f"senders on CPU {SENDER_CPU}, {args.seconds:g} s each, median of {args.rounds} rounds\n")
+    print("| the loop, with | CPU per datagram | x loop |")
+    print("|---|---:|---:|")
+    loop = statistics.median(r["ns"] for r in runs if r["sender"] == "loop")
+    medians = []
+    for name, _ in senders:
+        m = statistics.median(r["ns"] for r in runs if r["sender"] == name)
+        medians.append(dict(size=size, sender=name, ns=m, x_loop=m / loop))
+        print(f"| {name if name != 'loop' else 'nothing changed'} | {m:.0f} ns | {m / loop:.2f}x |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "size": size, "runs": runs, "medians": medians}, f, indent=1)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--salvo", default="build/release/tools/salvo")
@@ -67,8 +110,11 @@ def main():
     ap.add_argument("--sizes", default="1200,1472,64")
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--candidates", action="store_true", help="the loop beside itself with one thing changed")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.candidates:
+        return candidates(args)
     builds = [("salvo", args.salvo)] + ([("previous", args.previous)] if args.previous else [])
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = []

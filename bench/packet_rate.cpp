@@ -1,14 +1,17 @@
-// salvo_packet_rate: CPU time per 64-byte datagram on loopback, receiving and sending, for salvo's
-// backends and for plain baselines, measured side by side in one run.
+// salvo_packet_rate: CPU time per datagram on loopback, receiving and sending, for salvo's backends
+// and for plain baselines, measured side by side in one run. Most cases use 64-byte datagrams; the
+// large ones (named "... 1200 B", "... 1472 B") use those sizes with GRO on receive and GSO on send.
 //
 // receive: each case's receiver runs in a child process pinned to CPU 0; a GSO sender in this
-//   process, pinned to CPU 1, floods it for --seconds (64 segments of 64 bytes per sendmsg: a cheap
-//   sender, so that the receiver is the bottleneck). The figure is the child's CPU time (user +
-//   system, from wait4) over the datagrams it received.
+//   process, pinned to CPU 1, floods it for --seconds (as many segments of the case's size per
+//   sendmsg as salvo would send: 64 of 64 bytes, 54 of 1200: a cheap sender, so that the receiver
+//   is the bottleneck). The figure is the child's CPU time (user + system, from wait4) over the
+//   datagrams it received.
 // send: each case's sender runs in a child process pinned to CPU 1 and sends as fast as the kernel
 //   takes datagrams, for --seconds; a recvmmsg drain in this process, pinned to CPU 0, empties the
-//   receiving socket. The figure is the child's CPU time over the datagrams the kernel accepted.
-//   On loopback the sender's CPU also runs the receiving half of the kernel's path (softirq), for
+//   receiving socket (with UDP_GRO for the large cases, so that their GSO messages are not cut on
+//   delivery). The figure is the child's CPU time over the datagrams the kernel accepted. On
+//   loopback the sender's CPU also runs the receiving half of the kernel's path (softirq), for
 //   every case alike.
 // Cases run in interleaved rounds (order rotated every round); the tables show medians, each case
 // with the ratio to its own baseline and to the best baseline of its suite.
@@ -41,6 +44,9 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 namespace {
 
@@ -53,7 +59,7 @@ std::atomic<bool> g_stop{false};
 void on_stop_signal(int) { g_stop.store(true); }
 
 using ReceiveFn = ReceiveResult (*)(const PortReady&, const std::atomic<bool>&);
-using SendFn = SendOutcome (*)(std::uint16_t, const std::atomic<bool>&);
+using SendFn = SendOutcome (*)(std::uint16_t, unsigned, const std::atomic<bool>&);
 
 // One table entry. A receive case sets `receive`, a send case `send`; `compare_to` names the
 // baseline its first ratio is against (nullptr: a baseline, compared with itself).
@@ -64,6 +70,7 @@ struct Case {
   SendFn send;
   const char* compare_to;
   bool needs_io_uring;
+  unsigned size = 64;  // bytes per datagram; above 64, GRO on receive and GSO on send
 };
 
 ReceiveResult salvo_epoll(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"epoll", false}, r, s); }
@@ -71,10 +78,10 @@ ReceiveResult salvo_uring(const PortReady& r, const std::atomic<bool>& s) { retu
 ReceiveResult salvo_uring_busy(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"io_uring", true}, r, s); }
 ReceiveResult salvo_epoll_gro(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"epoll", false, true}, r, s); }
 ReceiveResult salvo_uring_gro(const PortReady& r, const std::atomic<bool>& s) { return run_salvo({"io_uring", false, true}, r, s); }
-SendOutcome send_salvo_epoll(std::uint16_t p, const std::atomic<bool>& s) { return run_salvo_sender("epoll", false, p, s); }
-SendOutcome send_salvo_uring(std::uint16_t p, const std::atomic<bool>& s) { return run_salvo_sender("io_uring", false, p, s); }
-SendOutcome send_salvo_epoll_gso(std::uint16_t p, const std::atomic<bool>& s) { return run_salvo_sender("epoll", true, p, s); }
-SendOutcome send_salvo_uring_gso(std::uint16_t p, const std::atomic<bool>& s) { return run_salvo_sender("io_uring", true, p, s); }
+SendOutcome send_salvo_epoll(std::uint16_t p, unsigned n, const std::atomic<bool>& s) { return run_salvo_sender("epoll", false, p, n, s); }
+SendOutcome send_salvo_uring(std::uint16_t p, unsigned n, const std::atomic<bool>& s) { return run_salvo_sender("io_uring", false, p, n, s); }
+SendOutcome send_salvo_epoll_gso(std::uint16_t p, unsigned n, const std::atomic<bool>& s) { return run_salvo_sender("epoll", true, p, n, s); }
+SendOutcome send_salvo_uring_gso(std::uint16_t p, unsigned n, const std::atomic<bool>& s) { return run_salvo_sender("io_uring", true, p, n, s); }
 
 // Every case of the suite, in table order. A new configuration (GRO, say) is one line here.
 const std::vector<Case> all_cases = {
@@ -93,6 +100,19 @@ const std::vector<Case> all_cases = {
     {"send", "salvo io_uring", nullptr, send_salvo_uring, "sendmmsg baseline", true},
     {"send", "salvo epoll GSO", nullptr, send_salvo_epoll_gso, "GSO sendmsg baseline", false},
     {"send", "salvo io_uring GSO", nullptr, send_salvo_uring_gso, "GSO sendmsg baseline", true},
+    // Large datagrams, as QUIC sends them: each size beside its own hand-written loop.
+    {"receive", "recvmmsg GRO baseline 1200 B", run_recvmmsg_gro_baseline, nullptr, nullptr, false, 1200},
+    {"receive", "salvo epoll GRO 1200 B", salvo_epoll_gro, nullptr, "recvmmsg GRO baseline 1200 B", false, 1200},
+    {"receive", "salvo io_uring GRO 1200 B", salvo_uring_gro, nullptr, "recvmmsg GRO baseline 1200 B", true, 1200},
+    {"receive", "recvmmsg GRO baseline 1472 B", run_recvmmsg_gro_baseline, nullptr, nullptr, false, 1472},
+    {"receive", "salvo epoll GRO 1472 B", salvo_epoll_gro, nullptr, "recvmmsg GRO baseline 1472 B", false, 1472},
+    {"receive", "salvo io_uring GRO 1472 B", salvo_uring_gro, nullptr, "recvmmsg GRO baseline 1472 B", true, 1472},
+    {"send", "GSO sendmsg baseline 1200 B", nullptr, run_gso_baseline, nullptr, false, 1200},
+    {"send", "salvo epoll GSO 1200 B", nullptr, send_salvo_epoll_gso, "GSO sendmsg baseline 1200 B", false, 1200},
+    {"send", "salvo io_uring GSO 1200 B", nullptr, send_salvo_uring_gso, "GSO sendmsg baseline 1200 B", true, 1200},
+    {"send", "GSO sendmsg baseline 1472 B", nullptr, run_gso_baseline, nullptr, false, 1472},
+    {"send", "salvo epoll GSO 1472 B", nullptr, send_salvo_epoll_gso, "GSO sendmsg baseline 1472 B", false, 1472},
+    {"send", "salvo io_uring GSO 1472 B", nullptr, send_salvo_uring_gso, "GSO sendmsg baseline 1472 B", true, 1472},
 };
 
 struct Sample {
@@ -151,18 +171,19 @@ Result finish(pid_t child, int result_fd, rusage& usage) {
   return r;
 }
 
-// Floods 127.0.0.1:port with 64-byte datagrams, 64 per GSO send, until the deadline.
-void flood(std::uint16_t port, std::chrono::duration<double> seconds) {
+// Floods 127.0.0.1:port with datagrams of `size` bytes, gso_segments_for(size) per GSO send, until
+// the deadline.
+void flood(std::uint16_t port, unsigned size, std::chrono::duration<double> seconds) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(port);
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
-  constexpr int segments = 64;
-  const int segment = 64;
+  const unsigned segments = gso_segments_for(size);
+  const int segment = static_cast<int>(size);
   const bool gso = ::setsockopt(fd, SOL_UDP, UDP_SEGMENT, &segment, sizeof segment) == 0;
-  std::vector<char> payload(gso ? std::size_t{segment} * segments : std::size_t{segment}, 'x');
+  std::vector<char> payload(gso ? std::size_t{size} * segments : std::size_t{size}, 'x');
   const auto end = std::chrono::steady_clock::now() + seconds;
   while (std::chrono::steady_clock::now() < end) {
     for (int i = 0; i < 16; ++i) ::send(fd, payload.data(), payload.size(), 0);
@@ -179,7 +200,7 @@ Sample run_receive(const Case& c, double seconds) {
   });
   std::uint16_t port = 0;
   if (::read(port_pipe[0], &port, sizeof port) != sizeof port) std::exit(1);
-  flood(port, std::chrono::duration<double>(seconds));
+  flood(port, c.size, std::chrono::duration<double>(seconds));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the receiver drain its queue
   rusage usage{};
   const ReceiveResult r = finish<ReceiveResult>(child, result_fd, usage);
@@ -197,22 +218,29 @@ Sample run_send(const Case& c, double seconds) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   // Forked before the drain thread starts, so that the child begins with a single thread.
   int result_fd = -1;
-  const pid_t child = spawn<SendOutcome>(sender_cpu, result_fd, [&] { return c.send(port, g_stop); });
+  const bool gro = c.size > 64;
+  if (gro) {
+    const int on = 1;
+    ::setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on);
+  }
+  const pid_t child = spawn<SendOutcome>(sender_cpu, result_fd, [&] { return c.send(port, c.size, g_stop); });
   std::atomic<bool> draining{true};
   std::thread drain([&] {
     pin(receiver_cpu);
-    constexpr unsigned batch = 64;
-    static char buffers[batch][2048];
-    mmsghdr msgs[batch];
-    iovec iov[batch];
+    // 64 buffers of 2 KiB, or with GRO 16 of 64 KiB (a coalesced message holds up to 64 KiB).
+    const unsigned batch = gro ? 16 : 64;
+    const std::size_t size = gro ? 65535 : 2048;
+    std::vector<char> buffers(batch * size);
+    std::vector<mmsghdr> msgs(batch);
+    std::vector<iovec> iov(batch);
     while (draining.load(std::memory_order_relaxed)) {
       for (unsigned i = 0; i < batch; ++i) {
-        iov[i] = {buffers[i], sizeof buffers[i]};
+        iov[i] = {&buffers[i * size], size};
         msgs[i].msg_hdr = {};
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
       }
-      ::recvmmsg(fd, msgs, batch, MSG_WAITFORONE, nullptr);
+      ::recvmmsg(fd, msgs.data(), batch, MSG_WAITFORONE, nullptr);
     }
   });
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -314,10 +342,14 @@ int main(int argc, char** argv) {
     }
     return 0.0;
   };
-  auto best_of = [&](const std::string& s) {
+  // The cheapest baseline of a case's suite and datagram size.
+  auto best_of = [&](std::size_t i) {
     double best = 0;
     for (std::size_t j = 0; j < cases.size(); ++j) {
-      if (cases[j].compare_to == nullptr && cases[j].suite == s && f[j].cpu > 0 && (best == 0 || f[j].cpu < best)) best = f[j].cpu;
+      if (cases[j].compare_to == nullptr && std::string(cases[j].suite) == cases[i].suite && cases[j].size == cases[i].size &&
+          f[j].cpu > 0 && (best == 0 || f[j].cpu < best)) {
+        best = f[j].cpu;
+      }
     }
     return best;
   };
@@ -326,7 +358,7 @@ int main(int argc, char** argv) {
     if (base > 0 && value > 0) std::snprintf(text, sizeof text, "%.2fx", value / base);
     return std::string(text);
   };
-  std::printf("CPU per 64-byte datagram on loopback, medians of %d interleaved rounds of %.1f s\nMachine: %s\n", rounds,
+  std::printf("CPU per datagram on loopback (64 bytes where the case names no size), medians of %d interleaved rounds of %.1f s\nMachine: %s\n", rounds,
               seconds, machine().c_str());
   for (const char* s : {"receive", "send"}) {
     bool any = false;
@@ -344,7 +376,7 @@ int main(int argc, char** argv) {
       std::string vs = ratio(f[i].cpu, baseline_of(i));
       if (cases[i].compare_to != nullptr) vs += std::string(" (") + cases[i].compare_to + ")";
       std::printf("| %s | %.1f | %.1f | %.0f | %.0f%% | %s | %s |\n", cases[i].name, f[i].cpu, f[i].user, f[i].rate,
-                  f[i].share * 100, vs.c_str(), ratio(f[i].cpu, best_of(s)).c_str());
+                  f[i].share * 100, vs.c_str(), ratio(f[i].cpu, best_of(i)).c_str());
     }
   }
   if (!json_path.empty()) {
@@ -353,8 +385,9 @@ int main(int argc, char** argv) {
         << ",\"cases\":[";
     for (std::size_t i = 0; i < cases.size(); ++i) {
       const double base = baseline_of(i);
-      const double best = best_of(cases[i].suite);
+      const double best = best_of(i);
       out << (i ? "," : "") << "{\"suite\":" << json_string(cases[i].suite) << ",\"name\":" << json_string(cases[i].name)
+          << ",\"size\":" << cases[i].size
           << ",\"baseline\":" << json_string(cases[i].compare_to != nullptr ? cases[i].compare_to : cases[i].name)
           << ",\"cpu_ns_per_datagram\":" << f[i].cpu << ",\"user_ns_per_datagram\":" << f[i].user
           << ",\"datagrams_per_s\":" << f[i].rate << ",\"cpu_busy\":" << f[i].share

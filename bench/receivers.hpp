@@ -26,6 +26,11 @@ ReceiveResult run_recvfrom_baseline(const PortReady& ready, const std::atomic<bo
 // hand-written server does.
 ReceiveResult run_recvmmsg_baseline(const PortReady& ready, const std::atomic<bool>& stop);
 
+// Baseline: recvmmsg with UDP_GRO, gro_baseline_batch coalesced payloads per call into 64 KiB
+// buffers, counting one datagram per segment: what a careful QUIC server's receive loop does.
+inline constexpr unsigned gro_baseline_batch = 16;
+ReceiveResult run_recvmmsg_gro_baseline(const PortReady& ready, const std::atomic<bool>& stop);
+
 // Baseline: a plain io_uring loop (multishot recvmsg, provided buffer ring, wait for one
 // completion at a time), in the manner of liburing's examples/io_uring-udp.c.
 ReceiveResult run_uring_baseline(const PortReady& ready, const std::atomic<bool>& stop);
