@@ -54,6 +54,7 @@ class Echo final : public salvo::Protocol {
 template <class P>
 void dispatch_loop(benchmark::State& state) {
   salvo::EngineOptions options;
+  options.buffer_count = salvo::EngineOptions::default_buffer_count;  // Engine::create would choose it
   Worker worker(0, options, std::make_unique<NoBackend>());
   if (!worker.init()) {
     state.SkipWithError("Worker::init failed");

@@ -34,7 +34,6 @@ INSTANTIATE_TEST_SUITE_P(
                     BadOption{"workers1025", [](EngineOptions& o) { o.workers = 1025; }, "workers"},
                     BadOption{"batch0", [](EngineOptions& o) { o.batch_size = 0; }, "batch"},
                     BadOption{"batch1025", [](EngineOptions& o) { o.batch_size = 1025; }, "batch"},
-                    BadOption{"buffers0", [](EngineOptions& o) { o.buffer_count = 0; }, "buffer count"},
                     BadOption{"buffers32769", [](EngineOptions& o) { o.buffer_count = 32769; }, "buffer count"},
                     BadOption{"bufferSize0", [](EngineOptions& o) { o.buffer_size = 0; }, "buffer size"},
                     BadOption{"bufferSize2MiB", [](EngineOptions& o) { o.buffer_size = 2u << 20; }, "buffer size"},
@@ -67,6 +66,31 @@ TEST(EngineCreate, AcceptsTheEdgesOfEveryRange) {
   auto f = Engine::create(o);
   ASSERT_TRUE(f.ok()) << f.error().message;
   EXPECT_EQ((*f)->worker_counters().size(), 3u);
+}
+
+// buffer_count 0 lets the engine choose: 1024 buffers, or 64 of 64 KiB with GRO; a count given
+// is kept, GRO or not.
+TEST(EngineCreate, ChoosesTheBufferCountWhenGivenZero) {
+  for (BackendKind kind : {BackendKind::epoll, BackendKind::io_uring}) {
+    if (!backend_available(kind)) continue;
+    SCOPED_TRACE(to_string(kind));
+    EngineOptions o;
+    o.backend = kind;
+    EXPECT_EQ(o.buffer_count, 0u);
+    auto plain = Engine::create(o);
+    ASSERT_TRUE(plain.ok()) << plain.error().message;
+    EXPECT_EQ((*plain)->options().buffer_count, 1024u);
+    EXPECT_EQ((*plain)->options().buffer_size, 2048u);
+    o.gro = true;
+    auto gro = Engine::create(o);
+    ASSERT_TRUE(gro.ok()) << gro.error().message;
+    EXPECT_EQ((*gro)->options().buffer_count, 64u);
+    EXPECT_EQ((*gro)->options().buffer_size, 65535u);
+    o.buffer_count = 200;
+    auto given = Engine::create(o);
+    ASSERT_TRUE(given.ok()) << given.error().message;
+    EXPECT_EQ((*given)->options().buffer_count, 200u);
+  }
 }
 
 TEST(EngineCreate, EnvironmentForcesEpoll) {

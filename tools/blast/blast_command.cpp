@@ -192,7 +192,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     }
   }
   // Blast's datagrams are sent, not received: the receive side needs only a few buffers.
-  options->buffer_count = std::min<std::uint32_t>(options->buffer_count, 64);
+  if (options->buffer_count == 0 || options->buffer_count > 64) options->buffer_count = 64;
   const SendQueueSize queue = blast_send_queue(flags.flows, plan.sizes.max);
   options->send_queue_entries = queue.entries;
   options->send_queue_bytes = queue.bytes;

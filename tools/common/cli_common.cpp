@@ -40,7 +40,7 @@ void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
   }
   app.add_flag("--json", f.json, "print one JSON object with the results on stdout at exit");
   app.add_option("--batch", f.batch, "datagrams per receive call")->check(CLI::Range(1u, 1024u))->capture_default_str();
-  app.add_option("--buffers", f.buffers, "receive buffers per worker")->check(CLI::Range(1u, 32768u))->capture_default_str();
+  app.add_option("--buffers", f.buffers, "receive buffers per worker (0: 1024, or 64 with --gro)")->check(CLI::Range(0u, 32768u))->capture_default_str();
   app.add_option("--buffer-size", f.buffer_size, "bytes per receive buffer")
       ->check(CLI::Range(1u, 1u << 20))
       ->capture_default_str();

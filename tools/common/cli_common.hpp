@@ -17,7 +17,7 @@ struct CommonFlags {
   double idle_exit_s = 0;      // servers: exit this long after the last datagram; 0 = never
   bool json = false;
   std::uint32_t batch = 64;
-  std::uint32_t buffers = 1024;
+  std::uint32_t buffers = 0;  // 0: the engine's choice (1024, or 64 with --gro)
   std::uint32_t buffer_size = 2048;
   int rcvbuf = 0;
   int sndbuf = 0;

@@ -26,7 +26,14 @@ struct EngineOptions {
   unsigned workers = 1;   // worker threads; each has its own socket per listen() (SO_REUSEPORT)
   std::vector<int> cpus;  // worker i is pinned to cpus[i % cpus.size()]; empty = not pinned
 
-  std::uint32_t buffer_count = 1024;  // receive buffers per worker
+  // Receive buffers per worker. 0 (the default) picks default_buffer_count, or with gro
+  // gro_default_buffer_count: every GRO buffer is 64 KiB, and the kernel writes each receive into
+  // the next buffer in turn, so 1024 of them (64 MiB) would stream every payload through cold
+  // memory; 64 (4 MiB, room for up to 4096 coalesced datagrams) stay in the cache. Engine::options()
+  // shows the count chosen.
+  std::uint32_t buffer_count = 0;
+  static constexpr std::uint32_t default_buffer_count = 1024;
+  static constexpr std::uint32_t gro_default_buffer_count = 64;
   std::uint32_t buffer_size = 2048;   // bytes per receive buffer: larger datagrams are truncated
   std::uint32_t batch_size = 64;      // datagrams per receive call and per on_datagrams at most
   std::uint32_t reads_per_wakeup = 8; // receive calls per socket per wakeup, so one busy socket
@@ -127,7 +134,8 @@ struct EngineOptions {
   // the receiving socket takes GRO: they are never cut into datagrams at all. Counters still count
   // datagrams (received, delivered: segments); gro_receives and gro_segments say how many came
   // coalesced. With gro on, every receive buffer of the worker holds a full 64 KiB datagram
-  // (buffer_size is raised to gro_buffer_size): buffer_count x 64 KiB of memory per worker.
+  // (buffer_size is raised to gro_buffer_size): buffer_count x 64 KiB of memory per worker, 4 MiB
+  // with the default count.
   bool gro = false;
   static constexpr std::uint32_t gro_buffer_size = 65535;
 

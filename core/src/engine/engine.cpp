@@ -38,9 +38,9 @@ Result<void> validate(const EngineOptions& o) {
   auto bad = [](std::string why) { return Error::make(Errc::bad_option, std::move(why)); };
   if (o.workers == 0 || o.workers > 1024) return bad("workers must be between 1 and 1024");
   if (o.batch_size == 0 || o.batch_size > 1024) return bad("batch size must be between 1 and 1024");
-  if (o.buffer_count == 0 || o.buffer_count > (1u << 15)) {
+  if (o.buffer_count > (1u << 15)) {
     // 2^15 is the io_uring provided-buffer ring's limit; the same bound keeps both backends alike.
-    return bad("buffer count must be between 1 and 32768");
+    return bad("buffer count must be between 1 and 32768 (or 0: automatic)");
   }
   if (o.buffer_size == 0 || o.buffer_size > (1u << 20)) return bad("buffer size must be between 1 byte and 1 MiB");
   if (o.reads_per_wakeup == 0) return bad("reads per wakeup must be at least 1");
@@ -82,6 +82,9 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
   if (!choice) return choice.error();
   // GRO coalesces up to a whole UDP datagram's worth of segments: every buffer must hold one.
   if (options.gro && options.buffer_size < EngineOptions::gro_buffer_size) options.buffer_size = EngineOptions::gro_buffer_size;
+  if (options.buffer_count == 0) {
+    options.buffer_count = options.gro ? EngineOptions::gro_default_buffer_count : EngineOptions::default_buffer_count;
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->choice = std::move(choice.value());
