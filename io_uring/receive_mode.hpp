@@ -15,6 +15,10 @@
 // rounds. The busy bound is for a slow protocol under a flood: its rounds take long and find the
 // next datagram already queued, and one datagram per round would otherwise last for 1024 of them.
 // A ping-pong's rounds are busy for microseconds, so there the count decides.
+// Datagrams are counted as the protocol sees them: a coalesced (GRO) payload counts the datagrams
+// it carries, so a completion bringing one is never a light round, and a single-shot receive that
+// brings one shows a burst and sends the socket back to multishot at once (else each payload of a
+// GSO sender's flood would cost a round of its own).
 //
 // Pure state, owned by the worker thread's backend; unit-tested in
 // tests/unit/io_uring/receive_mode_test.cpp.
@@ -58,6 +62,12 @@ class ReceiveMode {
     single_ = true;
     singles_left_ = single_shots_per_probe;
     busy_ = {};
+  }
+
+  // A single-shot receive brought `datagrams` datagrams: more than one (a GRO payload) is a burst,
+  // and the next request is multishot.
+  void single_shot_brought(std::uint32_t datagrams) noexcept {
+    if (policy_ == EngineOptions::IoUringReceive::adaptive && single_ && datagrams > 1) single_ = false;
   }
 
   // A multishot request was cancelled to switch, and its ending has not come yet: an -ECANCELED

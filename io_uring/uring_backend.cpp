@@ -544,8 +544,7 @@ class UringBackend final : public Backend {
     TxState& tx = s.queue.scratch<TxState>(e);
     iovec* iov = s.queue.iov(e);
     tx.msg = {};
-    tx.msg.msg_name = const_cast<void*>(e.to.sockaddr_data());
-    tx.msg.msg_namelen = e.to.sockaddr_size();
+    attach_destination(tx.msg, e.to, s.peer);
     if (run > 1) {
       tx.span = s.queue.run_span(e, run);
       tx.msg.msg_iov = &tx.span;
@@ -738,7 +737,6 @@ class UringBackend final : public Backend {
       accept_single(s, batch, sr, buffer, static_cast<std::size_t>(cqe.res));
       return;
     }
-    ++sr.received_this_round;
     const auto r = parse_recvmsg_result(buffer, static_cast<std::size_t>(cqe.res), name_space, control_space_);
     if (!r) {
       // Shorter than the header the kernel itself wrote: cannot happen; count it rather than trust it.
@@ -746,14 +744,15 @@ class UringBackend final : public Backend {
       return;
     }
     const Address peer = Address::from_sockaddr(r->name, r->name_length);
+    const std::uint64_t before = batch.received();
     batch.accept(s, r->payload, peer, r->truncated, r->control, r->control_length);
+    sr.received_this_round += static_cast<std::uint32_t>(batch.received() - before);  // GRO: its datagrams
   }
 
   // A single-shot receive's datagram, counted: `length` payload bytes at the start of `buffer`
   // (null for an empty datagram, which comes without one), the rest in the msghdr the kernel
   // filled in.
   void accept_single(SocketState& s, ReceiveBatch& batch, SocketRing& sr, const std::byte* buffer, std::size_t length) {
-    ++sr.received_this_round;
     s.counters.recv_single_shots.add(1);
     const msghdr& m = sr.single_msg;
     const std::span<const std::byte> payload(buffer, buffer == nullptr ? 0 : std::min<std::size_t>(length, payload_room_));
@@ -761,7 +760,11 @@ class UringBackend final : public Backend {
     const std::uint32_t name_length = std::min<std::uint32_t>(m.msg_namelen, sizeof(sr.single_name));
     const Address peer = Address::from_sockaddr(&sr.single_name, name_length);
     const std::size_t control_length = std::min<std::size_t>(m.msg_controllen, control_space_);
+    const std::uint64_t before = batch.received();
     batch.accept(s, payload, peer, truncated, sr.single_control.data(), control_length);
+    const auto datagrams = static_cast<std::uint32_t>(batch.received() - before);
+    sr.received_this_round += datagrams;
+    sr.mode.single_shot_brought(datagrams);
   }
 
   // The batch's datagrams to the protocol, then its buffers back to the ring; the replies go out

@@ -32,6 +32,8 @@ class ReceiveBatch {
   // No room for another receive: every entry, or every slot to give back, is taken.
   bool full() const noexcept { return size_ == entries_.size() || held_count_ == held_.size(); }
   bool empty() const noexcept { return size_ == 0 && received_ == 0; }
+  // Datagrams received into this batch so far: a GRO payload counts the datagrams it carries.
+  std::uint64_t received() const noexcept { return received_; }
   std::size_t control_space() const noexcept { return control_space_; }
 
   // Counts one datagram socket `s` received and, unless it is truncated and options say to drop

@@ -78,6 +78,24 @@ TEST(ReceiveMode, ProbesWithMultishotAfterEverySingleShotRun) {
   EXPECT_TRUE(m.single_shot_next());
 }
 
+// A single-shot receive that brings a coalesced GRO payload ends the single-shot run at once; one
+// datagram (or none: an error) does not.
+TEST(ReceiveMode, ACoalescedSingleShotReceiveGoesBackToMultishot) {
+  ReceiveMode m(Policy::adaptive);
+  ASSERT_EQ(rounds_until_switch(m, 4, 1), 4u);
+  switch_over(m);
+  m.receive_ended(true, 1us);
+  m.single_shot_brought(1);
+  m.single_shot_brought(0);
+  EXPECT_TRUE(m.single_shot_next());
+  m.receive_ended(true, 1us);
+  m.single_shot_brought(54);
+  EXPECT_FALSE(m.single_shot_next());
+  EXPECT_FALSE(m.switching());
+  // Bursts of coalesced payloads then stay multishot: a round with one of them is not light.
+  EXPECT_EQ(rounds_until_switch(m, 1000, 54), 0u);
+}
+
 TEST(ReceiveMode, ABusyWorkerProbesSooner) {
   // A slow protocol under a flood: each single-shot round works 20 ms, so the budget of 100 ms is
   // spent after five of them, long before 1024.
@@ -120,6 +138,8 @@ TEST(ReceiveMode, FixedPoliciesNeverSwitch) {
   EXPECT_TRUE(single.single_shot_next());
   for (std::uint32_t i = 0; i < 3 * ReceiveMode::single_shots_per_probe; ++i) single.receive_ended(true, 1us);
   EXPECT_TRUE(single.single_shot_next()) << "single_shot never probes";
+  single.single_shot_brought(54);
+  EXPECT_TRUE(single.single_shot_next()) << "nor leaves for a coalesced payload";
 }
 
 }  // namespace
