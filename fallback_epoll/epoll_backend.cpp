@@ -271,8 +271,7 @@ class EpollBackend final : public Backend {
     while (m < b.tx.size() && e != nullptr) {
       const std::size_t run = SendOutcome::gso(s) && used >= io.plain_front ? gso_run(e, s.queue.run_from(*e)) : 1;
       msghdr& h = b.tx[m].msg_hdr;
-      h.msg_name = const_cast<void*>(e->to.sockaddr_data());
-      h.msg_namelen = e->to.sockaddr_size();
+      attach_destination(h, e->to, s.peer);
       if (run > 1) {
         b.tx_span[m] = s.queue.run_span(*e, run);
         h.msg_iov = &b.tx_span[m];

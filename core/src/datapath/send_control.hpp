@@ -1,7 +1,8 @@
-// The control messages of one outgoing message, shared by both backends: UDP_SEGMENT for a GSO
-// run (gso.hpp), IP_PKTINFO / IPV6_PKTINFO for a chosen source address or interface, and IP_TOS /
-// IPV6_TCLASS for a chosen traffic class (SendMeta). Per message, never socket-wide, so that every
-// other datagram of the socket goes out as the socket's defaults say.
+// The destination and control messages of one outgoing message, shared by both backends: no
+// destination for the connected peer, UDP_SEGMENT for a GSO run (gso.hpp), IP_PKTINFO /
+// IPV6_PKTINFO for a chosen source address or interface, and IP_TOS / IPV6_TCLASS for a chosen
+// traffic class (SendMeta). Per message, never socket-wide, so that every other datagram of the
+// socket goes out as the socket's defaults say.
 #pragma once
 
 #include <netinet/in.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include "datapath/send_queue.hpp"
+#include "salvo/address.hpp"
 
 namespace salvo::detail {
 
@@ -33,6 +35,19 @@ inline cmsghdr* put(unsigned char* at, int level, int type, const void* data, st
 }
 
 }  // namespace send_control_detail
+
+// Points `m` at the destination `to`, or at none when `to` is the socket's connected `peer`
+// (Family::none when unconnected): a message without a destination takes the route the kernel
+// cached at connect(), where one with a destination costs a route lookup per message.
+inline void attach_destination(msghdr& m, const Address& to, const Address& peer) noexcept {
+  if (peer.family() != Address::Family::none && to == peer) {
+    m.msg_name = nullptr;
+    m.msg_namelen = 0;
+    return;
+  }
+  m.msg_name = const_cast<void*>(to.sockaddr_data());
+  m.msg_namelen = to.sockaddr_size();
+}
 
 // Points `m` at the control messages for a message whose first entry is `e`, written into `c`:
 // `gso_segment` != 0 adds UDP_SEGMENT (`malformed_gso`: the test seam's length the kernel rejects,
