@@ -1,10 +1,12 @@
 // Zero heap allocations per datagram in steady state, for every backend: this executable replaces
 // malloc and operator new with counting versions, warms an engine up, then counts every allocation
 // in the whole process while 100,000 datagrams are received (sink) or received and answered (echo,
-// also behind a FloodGuard).
+// also behind a FloodGuard), and while 1200-byte datagrams come in coalesced (GRO) and are answered
+// in GSO runs.
 // The test thread itself uses only raw sockets and preallocated buffers inside the window.
 #include <malloc.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -95,21 +97,28 @@ void nap_us(long us) {
   nanosleep(&ts, nullptr);
 }
 
-// Sends `count` 64-byte datagrams to `to` in sendmmsg batches, keeping at most `window` of them
-// unanswered (read or replied), and reads replies when `replies` is set. No allocation.
+// Sends datagrams of `size` bytes to `to` in sendmmsg batches (with `segments` > 1, each message is
+// a GSO message of that many datagrams, cut by the socket's UDP_SEGMENT), and reads the replies.
+// No allocation.
 struct RawClient {
   int fd = -1;
   static constexpr int batch = 32;
+  static constexpr std::size_t max_message = 8 * 1200;
+  unsigned segments = 1;  // datagrams per message
   mmsghdr out[batch] = {};
   iovec out_iov[batch] = {};
-  unsigned char payload[64] = {};
+  unsigned char payload[max_message] = {};
   mmsghdr in[batch] = {};
   iovec in_iov[batch] = {};
-  unsigned char in_buf[batch][128] = {};
+  unsigned char in_buf[batch][2048] = {};
   std::uint64_t replies = 0;
 
-  explicit RawClient(const Address& to) {
+  explicit RawClient(const Address& to, std::size_t size = 64, unsigned gso_segments = 1) : segments(gso_segments) {
     fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (segments > 1) {
+      const int segment = static_cast<int>(size);
+      EXPECT_EQ(::setsockopt(fd, SOL_UDP, UDP_SEGMENT, &segment, sizeof segment), 0);
+    }
     sockaddr_in local{};
     local.sin_family = AF_INET;
     local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -117,7 +126,7 @@ struct RawClient {
     const int big = 4 << 20;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     for (int i = 0; i < batch; ++i) {
-      out_iov[i] = {payload, sizeof payload};
+      out_iov[i] = {payload, size * segments};
       out[i].msg_hdr.msg_iov = &out_iov[i];
       out[i].msg_hdr.msg_iovlen = 1;
       out[i].msg_hdr.msg_name = const_cast<void*>(to.sockaddr_data());
@@ -135,9 +144,10 @@ struct RawClient {
       replies += static_cast<std::uint64_t>(n);
     }
   }
+  // Returns the datagrams sent.
   int send_batch() {
     const int n = ::sendmmsg(fd, out, batch, 0);
-    return n < 0 ? 0 : n;
+    return n < 0 ? 0 : n * static_cast<int>(segments);
   }
 };
 
@@ -192,19 +202,39 @@ ProtocolFactory guarded_echo_factory() {
   return *f;
 }
 
-void check_no_allocations(BackendKind kind, bool echo, bool guarded = false) {
+// Echoes every datagram of a coalesced (GRO) payload on its own: the replies to one peer are
+// datagrams of one size, which the engine sends as GSO runs.
+ProtocolFactory segment_echo_factory(Recorder& recorder) {
+  Hooks hooks;
+  hooks.on_datagrams = [](std::span<const Datagram> batch, Transport& t) {
+    for (const Datagram& d : batch) {
+      for (std::span<const std::byte> datagram : segments(d)) t.send(datagram, d.peer);
+    }
+  };
+  return recording_factory(recorder, std::move(hooks), Record::nothing);
+}
+
+enum class Traffic { small, large_gso_gro };
+
+void check_no_allocations(BackendKind kind, bool echo, bool guarded = false, Traffic traffic = Traffic::small) {
   Recorder recorder;
   EngineOptions o;
   o.backend = kind;
-  o.buffer_count = 512;
   o.socket_receive_buffer = 4 << 20;
+  const bool large = traffic == Traffic::large_gso_gro;
+  if (large) {
+    o.gro = true;  // the default buffer count for GRO: 64 of 64 KiB
+  } else {
+    o.buffer_count = 512;
+  }
   auto engine = make_engine(o);
-  const ProtocolFactory factory = guarded ? guarded_echo_factory()
-                                  : echo  ? echo_factory(recorder)
-                                          : recording_factory(recorder, {}, Record::nothing);
+  const ProtocolFactory factory = large     ? segment_echo_factory(recorder)
+                                  : guarded ? guarded_echo_factory()
+                                  : echo    ? echo_factory(recorder)
+                                            : recording_factory(recorder, {}, Record::nothing);
   const Address server = must_listen(*engine, addr("127.0.0.1:0"), factory);
   must_start(*engine);
-  RawClient client(server);
+  RawClient client = large ? RawClient(server, 1200, 8) : RawClient(server);
   client.replies = 0;
   // Warm-up: first-use allocations (lazy tables, per-peer state in test support) happen here.
   run_window(*engine, client, 10'000, echo, false);
@@ -217,12 +247,20 @@ void check_no_allocations(BackendKind kind, bool echo, bool guarded = false) {
     EXPECT_GE(client.replies, 100'000u) << describe(c);
   }
   EXPECT_EQ(c.kernel_drops, 0u) << describe(c);
+  if (large) {
+    // The path under test was taken: datagrams came in coalesced and went out in GSO runs.
+    EXPECT_GT(c.gro_receives, 0u) << describe(c);
+    EXPECT_GT(c.gso_sends, 0u) << describe(c);
+  }
   EXPECT_EQ(allocations, 0u) << "heap allocations while " << read << " datagrams went through";
 }
 
 TEST_P(Allocations, NoneWhileReceiving) { check_no_allocations(GetParam(), false); }
 TEST_P(Allocations, NoneWhileEchoing) { check_no_allocations(GetParam(), true); }
 TEST_P(Allocations, NoneWhileEchoingBehindAFloodGuard) { check_no_allocations(GetParam(), true, true); }
+TEST_P(Allocations, NoneWhileEchoingLargeDatagramsWithGroAndGso) {
+  check_no_allocations(GetParam(), true, false, Traffic::large_gso_gro);
+}
 
 TEST(AllocationCounter, CountsWhatItShould) {
   // The counter itself must see allocations, or the tests above prove nothing.
