@@ -261,7 +261,8 @@ class EpollBackend final : public Backend {
 
   // Fills the batch's messages from the front of the queue: one entry each, or a GSO run each while
   // GSO is on, its payloads as one iovec (a run never leaves its pool segment, where they lie one
-  // after the other).
+  // after the other). A connected socket's messages to its peer then lose their destination
+  // (omit_connected_destination).
   // Returns the number of messages.
   unsigned build_messages(const SocketState& s, const SocketIo& io) noexcept {
     BatchIo& b = batch_;
@@ -271,7 +272,8 @@ class EpollBackend final : public Backend {
     while (m < b.tx.size() && e != nullptr) {
       const std::size_t run = SendOutcome::gso(s) && used >= io.plain_front ? gso_run(e, s.queue.run_from(*e)) : 1;
       msghdr& h = b.tx[m].msg_hdr;
-      attach_destination(h, e->to, s.peer);
+      h.msg_name = const_cast<void*>(e->to.sockaddr_data());
+      h.msg_namelen = e->to.sockaddr_size();
       if (run > 1) {
         b.tx_span[m] = s.queue.run_span(*e, run);
         h.msg_iov = &b.tx_span[m];
@@ -286,7 +288,13 @@ class EpollBackend final : public Backend {
       ++m;
       e = s.queue.after(*e, run);
     }
+    if (has_peer(s.peer)) [[unlikely]] omit_connected_destinations(m, s.peer);
     return m;
+  }
+
+  // Out of line, so that an unconnected socket's flush does not pay for it in registers saved.
+  [[gnu::cold, gnu::noinline]] void omit_connected_destinations(unsigned messages, const Address& peer) noexcept {
+    for (unsigned i = 0; i < messages; ++i) omit_connected_destination(batch_.tx[i].msg_hdr, peer);
   }
 
   // The kernel took the first `messages` messages of the batch: count and pop their entries.

@@ -544,7 +544,9 @@ class UringBackend final : public Backend {
     TxState& tx = s.queue.scratch<TxState>(e);
     iovec* iov = s.queue.iov(e);
     tx.msg = {};
-    attach_destination(tx.msg, e.to, s.peer);
+    tx.msg.msg_name = const_cast<void*>(e.to.sockaddr_data());
+    tx.msg.msg_namelen = e.to.sockaddr_size();
+    if (has_peer(s.peer)) [[unlikely]] omit_connected_destination(tx.msg, s.peer);
     if (run > 1) {
       tx.span = s.queue.run_span(e, run);
       tx.msg.msg_iov = &tx.span;

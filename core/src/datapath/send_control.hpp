@@ -36,17 +36,25 @@ inline cmsghdr* put(unsigned char* at, int level, int type, const void* data, st
 
 }  // namespace send_control_detail
 
-// Points `m` at the destination `to`, or at none when `to` is the socket's connected `peer`
-// (Family::none when unconnected): a message without a destination takes the route the kernel
-// cached at connect(), where one with a destination costs a route lookup per message.
-inline void attach_destination(msghdr& m, const Address& to, const Address& peer) noexcept {
-  if (peer.family() != Address::Family::none && to == peer) {
+// Whether a socket's `peer` is set: its sockaddr has a family at all (an unconnected socket's peer
+// is all zeroes). Two bytes looked at, cheaper than family(); omit_connected_destination checks
+// the rest.
+inline bool has_peer(const Address& peer) noexcept {
+  sa_family_t family;
+  std::memcpy(&family, peer.sockaddr_data(), sizeof family);
+  return family != AF_UNSPEC;
+}
+
+// Drops the destination of a message `m` bound for the socket's `connected_peer`: a message
+// without one takes the route the kernel cached at connect(), where one with a destination costs a
+// route lookup per message. Called only for connected sockets, after the messages are built, so
+// that an unconnected socket's flush pays nothing for it.
+inline void omit_connected_destination(msghdr& m, const Address& connected_peer) noexcept {
+  if (m.msg_namelen == connected_peer.sockaddr_size() &&
+      std::memcmp(m.msg_name, connected_peer.sockaddr_data(), m.msg_namelen) == 0) {
     m.msg_name = nullptr;
     m.msg_namelen = 0;
-    return;
   }
-  m.msg_name = const_cast<void*>(to.sockaddr_data());
-  m.msg_namelen = to.sockaddr_size();
 }
 
 // Points `m` at the control messages for a message whose first entry is `e`, written into `c`:
