@@ -1,46 +1,13 @@
 #include "servers/metrics_file.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 
 #include "salvo/metrics.hpp"
+#include "servers/replace_file.hpp"
 
 namespace salvo::cli {
-namespace {
-
-std::string temporary_name(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
-
-std::string directory_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-// Writes all of `text` to `path` (created or truncated); empty or what failed.
-std::string write_file(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return "create " + path + ": " + std::strerror(errno);
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return "write " + path + ": " + std::strerror(err);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0) return "close " + path + ": " + std::strerror(errno);
-  return {};
-}
-
-}  // namespace
 
 Result<void> check_metrics_path(const std::string& path) {
   if (path.empty()) return {};
@@ -49,18 +16,16 @@ Result<void> check_metrics_path(const std::string& path) {
   if (path.back() == '/' || (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
     return fail("is a directory (expected a file name, e.g. " + (path.back() == '/' ? path : path + "/") + "salvo.prom)");
   }
+  // A FIFO, device or socket would be replaced by the first write: refuse it now, in so many words.
+  if (std::string why = unreplaceable_reason(path); !why.empty()) return fail(why);
   // The real test: what the writer will do, a temporary file in the same directory.
-  const std::string temporary = temporary_name(path);
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("cannot create files in " + directory_of(path) + ": " + std::strerror(errno));
-  ::close(fd);
-  ::unlink(temporary.c_str());
+  if (std::string why = try_create_beside(path); !why.empty()) return fail(why);
   return {};
 }
 
 MetricsFileWriter::MetricsFileWriter(std::string path, std::function<std::string()> render,
                                      std::chrono::milliseconds interval)
-    : path_(std::move(path)), temporary_(temporary_name(path_)), render_(std::move(render)), interval_(interval) {
+    : path_(std::move(path)), render_(std::move(render)), interval_(interval) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -90,21 +55,41 @@ void MetricsFileWriter::finish() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  write_now();
+  if (!write(/*last=*/true).empty()) {
+    std::lock_guard lock(write_mutex_);
+    std::fprintf(stderr, "salvo: --metrics %s: the final values were not written (%llu failed writes in a row)\n",
+                 path_.c_str(), static_cast<unsigned long long>(failed_in_a_row_));
+  }
 }
 
-std::string MetricsFileWriter::write_now() {
+std::string MetricsFileWriter::write_now() { return write(/*last=*/false); }
+
+std::string MetricsFileWriter::write(bool last) {
   std::lock_guard lock(write_mutex_);
-  std::string error = write_file(temporary_, render_());
-  if (error.empty() && ::rename(temporary_.c_str(), path_.c_str()) != 0) {
-    error = "rename " + temporary_ + " to " + path_ + ": " + std::strerror(errno);
+  // Only the last write syncs the directory: every earlier rename is superseded within an
+  // interval, and after a crash either name holds a whole file (replace_file fsyncs the data
+  // first), so a directory fsync (a journal commit) every second would buy nothing. The last
+  // values are the ones that stay; they are made durable.
+  const std::string error = replace_file(path_, render_(), /*sync_directory=*/last);
+  if (error.empty()) {
+    if (failed_in_a_row_ > 0) {
+      std::fprintf(stderr, "salvo: --metrics %s: written again after %llu failed writes\n", path_.c_str(),
+                   static_cast<unsigned long long>(failed_in_a_row_));
+    }
+    failed_in_a_row_ = 0;
+    return error;
   }
-  if (!error.empty()) {
-    ::unlink(temporary_.c_str());
-    if (error != last_error_) std::fprintf(stderr, "salvo: --metrics %s: %s\n", path_.c_str(), error.c_str());
-  }
-  last_error_ = error;
+  // Reported once per run of failures (a full disk fails every second, and may fail in write one
+  // time and fsync the next): the count says how many, the recovery line when it ends.
+  if (failed_in_a_row_ == 0) std::fprintf(stderr, "salvo: --metrics %s: %s\n", path_.c_str(), error.c_str());
+  ++failed_in_a_row_;
+  ++failed_writes_;
   return error;
+}
+
+std::uint64_t MetricsFileWriter::failed_writes() const {
+  std::lock_guard lock(write_mutex_);
+  return failed_writes_;
 }
 
 std::unique_ptr<MetricsFileWriter> start_metrics_file(const std::string& path, const Engine& engine,

@@ -2,14 +2,18 @@
 // node_exporter's textfile collector (point its --collector.textfile.directory at FILE's directory
 // and name FILE *.prom).
 //
-// Each write goes to FILE.tmp.<pid> in the same directory and is then renamed over FILE, so a
-// reader sees the previous file or the next one, never a partial one. The writer runs on its own
-// thread and only reads counters (Engine::worker_counters() is safe from any thread); workers
-// never wait for it.
+// Each write goes to a new FILE.tmp.<random> in the same directory, is fsynced and then renamed
+// over FILE (replace_file.hpp), so a reader sees the previous file or the next one, never a
+// partial one, and FILE itself is never opened: a symlink planted at FILE is replaced, its target
+// untouched; a FIFO there cannot block the writer. The writer runs on its own thread and only
+// reads counters (Engine::worker_counters() is safe from any thread); workers never wait for it. A
+// failed write (a full disk) is reported once, counted, and retried at the next interval; it never
+// stops the server.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -21,9 +25,11 @@
 
 namespace salvo::cli {
 
-// Checks, before anything starts, that FILE can be written the way the writer will write it: a
-// temporary file can be created in its directory (created and removed again here) and FILE is not
-// a directory. An empty path (no --metrics) passes. The error is one line naming the path.
+// Checks, before anything starts, that FILE can be written the way the writer will write it: FILE
+// is absent, a regular file or a symlink (which will be replaced by the file, not followed; a
+// symlink to a directory counts as the directory), not a directory, FIFO, device or socket; and a
+// temporary file can be created in its directory (created and removed again here). An empty path
+// (no --metrics) passes. The error is one line naming the path and what is wrong with it.
 Result<void> check_metrics_path(const std::string& path);
 
 class MetricsFileWriter {
@@ -35,26 +41,32 @@ class MetricsFileWriter {
   MetricsFileWriter(const MetricsFileWriter&) = delete;
   MetricsFileWriter& operator=(const MetricsFileWriter&) = delete;
 
-  // Stops the thread and writes once more, so the file ends with the final values. Idempotent.
+  // Stops the thread and writes once more, so the file ends with the final values; says so on
+  // stderr when that write failed. Idempotent.
   void finish();
 
   // Writes render() to the file now (temporary file + rename). Returns an empty string, or what
-  // failed. A failure is also reported on stderr, once until a write succeeds again.
+  // failed. A failure is also reported on stderr, once until a write succeeds again (which is
+  // reported too, with the number of failed writes).
   std::string write_now();
+
+  // Writes that failed since the start.
+  std::uint64_t failed_writes() const;
 
  private:
   void run();
+  std::string write(bool last);  // last: the final write, whose rename is made durable too
 
   std::string path_;
-  std::string temporary_;
   std::function<std::string()> render_;
   std::chrono::milliseconds interval_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
   bool finished_ = false;
-  std::string last_error_;  // reported already; guarded by write_mutex_
-  std::mutex write_mutex_;
+  std::uint64_t failed_in_a_row_ = 0;  // guarded by write_mutex_; > 0: the failure is reported
+  std::uint64_t failed_writes_ = 0;    // guarded by write_mutex_
+  mutable std::mutex write_mutex_;
   std::thread thread_;
 };
 

@@ -1,9 +1,12 @@
 // --metrics FILE's writer (tools/servers/metrics_file.hpp), in-process: bad paths are refused before
 // anything starts, a reader never sees a partial file however often it looks, the writer keeps to
-// its interval, reports a failed write once and recovers, and ends with the final values.
+// its interval, reports a failed write once and recovers (a full disk too), and ends with the final
+// values.
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <atomic>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -138,6 +141,70 @@ TEST(MetricsFileWriter, AFailedWriteIsReportedOnceAndTheNextGoodOneRecovers) {
   EXPECT_EQ(writer.write_now(), "");
   EXPECT_EQ(read_file(path), "x 1\n");
   writer.finish();
+}
+
+// RLIMIT_FSIZE lowered for this process, SIGXFSZ ignored: a write past the limit fails with EFBIG,
+// as one on a full disk fails with ENOSPC. Both restored when it goes.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = bytes;
+    ok_ = ::setrlimit(RLIMIT_FSIZE, &lowered) == 0;
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  bool ok() const noexcept { return ok_; }
+
+ private:
+  rlimit saved_{};
+  void (*handler_)(int) = SIG_DFL;
+  bool ok_ = false;
+};
+
+TEST(MetricsFileWriter, AFullDiskIsReportedOnceCountedAndSurvived) {
+  TempDir dir;
+  const std::string path = dir.file("salvo.prom");
+  std::atomic<int> phase{0};  // 0: a small file; 1: one past the limit; 2: small again
+  cli::MetricsFileWriter writer(
+      path,
+      [&] {
+        const int p = phase.load();
+        return p == 1 ? std::string(8192, '#') + "\n" : "x " + std::to_string(p) + "\n";
+      },
+      std::chrono::hours(1));
+  ASSERT_TRUE(wait_until([&] { return read_file(path).has_value(); }, 2s));
+
+  phase = 1;
+  std::vector<std::string> errors;
+  testing::internal::CaptureStderr();  // to a file: one line, well under the limit
+  {
+    FileSizeLimit limit(4096);
+    ASSERT_TRUE(limit.ok());
+    for (int i = 0; i < 3; ++i) errors.push_back(writer.write_now());
+  }
+  const auto while_full = read_file(path);
+  phase = 2;
+  const std::string recovered = writer.write_now();
+  const std::string err = testing::internal::GetCapturedStderr();
+
+  const std::string expected = "write " + path + ".tmp.*: File too large";
+  EXPECT_EQ(errors, (std::vector<std::string>{expected, expected, expected}));
+  EXPECT_EQ(writer.failed_writes(), 3u);
+  EXPECT_EQ(while_full, "x 0\n") << "the last good file stays while writes fail";
+  EXPECT_EQ(recovered, "");
+  EXPECT_EQ(lines_of(err), (std::vector<std::string>{"salvo: --metrics " + path + ": " + expected,
+                                                     "salvo: --metrics " + path + ": written again after 3 failed writes"}));
+  EXPECT_EQ(read_file(path), "x 2\n");
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"salvo.prom"}) << "the failed temporary files are removed";
+  writer.finish();
+  EXPECT_EQ(writer.failed_writes(), 3u);
 }
 
 TEST(MetricsFileWriter, ServersWriteTheEnginesWorkersWithCommandAndBackendLabels) {
