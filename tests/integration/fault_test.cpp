@@ -602,6 +602,11 @@ void flood_from_every_port(BackendKind kind, bool guarded) {
   o.socket_receive_buffer = 4 << 20;
   auto monitor = std::make_shared<FloodGuardMonitor>();
   FloodGuardOptions g;  // the defaults: 4096 slots
+  // One source per address and port, so that every port is a source (by default a host's ports,
+  // its whole /24 even, are one).
+  g.ipv4_prefix = 32;
+  g.ipv6_prefix = 128;
+  g.key_by_port = true;
   ProtocolFactory factory = [](unsigned) { return std::make_unique<Sink>(); };
   if (guarded) {
     auto f = flood_guarded(g, [](unsigned, FloodGuard&) { return std::make_unique<Sink>(); }, monitor);

@@ -2,14 +2,19 @@
 // frozen (and moved by the test), so that what the rate limit admits is exact, not a function of
 // how fast this machine happens to send:
 //   - rate limiting: a source sending 300 datagrams gets exactly its burst through, another source
-//     is not affected, and one second of (frozen-clock) time later exactly `rate` more pass; the
-//     engine's own counters still account for every datagram read;
+//     (another /24) is not affected, and one second of (frozen-clock) time later exactly `rate`
+//     more pass; the engine's own counters still account for every datagram read;
+//   - a source is a prefix: four sockets of one /24 (three ports of 127.0.0.1, one of 127.0.0.2)
+//     get one burst between them, a socket of 127.0.1.1 its own; with ipv4_prefix 32, each address;
 //   - no amplification: a protocol that answers every 100-byte request with 400 bytes, through
 //     FloodGuard::send, sends an unverified client exactly as many bytes as it received from it
 //     (25 replies for 100 requests), and every reply once the protocol marks the client verified.
 // The 65,536-source flood (memory stays flat, the table stays at its size) is in fault_test.cpp.
 #include <atomic>
 #include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <vector>
 
 #include "support/test_support.hpp"
 
@@ -93,7 +98,7 @@ TEST_P(FloodGuardEngine, RateLimitAdmitsExactlyTheBurstThenTheRate) {
   must_start(*engine);
 
   UdpSocket flooder(addr("127.0.0.1:0"), 1 << 20);
-  UdpSocket other(addr("127.0.0.1:0"), 1 << 20);
+  UdpSocket other(addr("127.0.1.1:0"), 1 << 20);  // another /24: another source
   send_chunked(flooder, server, *engine, 300, 64);
   send_chunked(other, server, *engine, 10, 64);
   EXPECT_EQ(drain(flooder, 300ms).first, 50u) << "the flooder gets its burst answered, no more";
@@ -167,6 +172,58 @@ TEST_P(FloodGuardEngine, AnUnverifiedClientIsNeverSentMoreThanItSent) {
   EXPECT_EQ(s.rate_limited, 0u);
   EXPECT_EQ(s.unguarded_sends, 0u);
   EXPECT_EQ(engine->counters().sent, 125u);
+}
+
+// Four sockets of 127.0.0.0/24 and one of 127.0.1.0/24 each send 30 datagrams: what the guard
+// admits with `options`, per socket, and the guard's counters.
+struct PrefixRun {
+  std::vector<std::uint64_t> answered;  // per socket, in the order below
+  FloodGuardStats stats;
+};
+PrefixRun run_prefix_clients(BackendKind backend, FloodGuardOptions g) {
+  g.rate = 20;
+  g.burst = 50;
+  g.clock = &frozen_clock;
+  auto monitor = std::make_shared<FloodGuardMonitor>();
+  auto factory = flood_guarded(g, [](unsigned, FloodGuard& guard) { return std::make_unique<GuardedEcho>(guard, 1); }, monitor);
+  if (!factory) throw std::runtime_error(factory.error().message);
+  EngineOptions o;
+  o.backend = backend;
+  o.socket_receive_buffer = 1 << 20;
+  auto engine = make_engine(o);
+  const Address server = must_listen(*engine, addr("127.0.0.1:0"), *factory);
+  must_start(*engine);
+  std::vector<std::unique_ptr<UdpSocket>> clients;
+  for (const char* bind : {"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.2:0", "127.0.1.1:0"}) {
+    clients.push_back(std::make_unique<UdpSocket>(addr(bind), 1 << 20));
+  }
+  PrefixRun run;
+  for (auto& c : clients) send_chunked(*c, server, *engine, 30, 64);
+  for (auto& c : clients) run.answered.push_back(drain(*c, 200ms).first);
+  stop_and_wait(*engine);
+  run.stats = monitor->stats();
+  return run;
+}
+
+TEST_P(FloodGuardEngine, PortsAndHostsOfOneSlash24ShareOneBurst) {
+  const PrefixRun run = run_prefix_clients(GetParam(), FloodGuardOptions{});
+  // 120 datagrams from 127.0.0.0/24, in the order sent: the first socket's 30, the second's 20
+  // (the burst of 50 is spent), nothing after; 127.0.1.1 has a burst of its own.
+  EXPECT_EQ(run.answered, (std::vector<std::uint64_t>{30, 20, 0, 0, 30}));
+  EXPECT_EQ(run.stats.datagrams, 150u);
+  EXPECT_EQ(run.stats.admitted, 80u);
+  EXPECT_EQ(run.stats.rate_limited, 70u);
+  EXPECT_EQ(run.stats.tracked, 2u);
+  EXPECT_EQ(run.stats.new_sources, 2u);
+}
+
+TEST_P(FloodGuardEngine, Slash32MakesEachAddressASourceButNotEachPort) {
+  FloodGuardOptions g;
+  g.ipv4_prefix = 32;
+  const PrefixRun run = run_prefix_clients(GetParam(), g);
+  EXPECT_EQ(run.answered, (std::vector<std::uint64_t>{30, 20, 0, 30, 30}));
+  EXPECT_EQ(run.stats.admitted, 110u);
+  EXPECT_EQ(run.stats.tracked, 3u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, FloodGuardEngine, testing::ValuesIn(available_backends()), backend_test_name);

@@ -1,12 +1,79 @@
 #include "impair/client_table.hpp"
 
+#include <sys/random.h>
+
+#include <array>
 #include <bit>
+#include <cerrno>
+#include <cstring>
+#include <random>
 
 namespace salvo::cli {
 
-ClientTable::ClientTable(std::uint32_t capacity, std::chrono::nanoseconds idle_timeout)
+namespace {
+
+AddressHashKey draw_key() {
+  std::array<std::uint64_t, 2> words{};
+  auto* out = reinterpret_cast<unsigned char*>(words.data());
+  std::size_t got = 0;
+  while (got < sizeof words) {
+    const ssize_t n = getrandom(out + got, sizeof words - got, 0);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      // No getrandom (a kernel before 3.17, or a seccomp filter): the library's source instead.
+      std::random_device rd;
+      for (std::uint64_t& w : words) w = (std::uint64_t{rd()} << 32) ^ rd();
+      break;
+    }
+  }
+  return {words[0], words[1]};
+}
+
+// SipHash-1-3 (Aumasson and Bernstein) over whole 64-bit words: one round per word, three to
+// finish; the 1-3 variant because the message is short and this runs once or twice per datagram.
+struct Sip {
+  std::uint64_t v0, v1, v2, v3;
+  void round() noexcept {
+    v0 += v1; v1 = std::rotl(v1, 13); v1 ^= v0; v0 = std::rotl(v0, 32);
+    v2 += v3; v3 = std::rotl(v3, 16); v3 ^= v2;
+    v0 += v3; v3 = std::rotl(v3, 21); v3 ^= v0;
+    v2 += v1; v1 = std::rotl(v1, 17); v1 ^= v2; v2 = std::rotl(v2, 32);
+  }
+  void absorb(std::uint64_t m) noexcept {
+    v3 ^= m;
+    round();
+    v0 ^= m;
+  }
+};
+
+}  // namespace
+
+AddressHashKey process_hash_key() {
+  static const AddressHashKey key = draw_key();  // thread-safe, once
+  return key;
+}
+
+std::uint64_t keyed_hash(const Address& address, const AddressHashKey& key) noexcept {
+  // The sockaddr bytes operator== compares, zero-padded to four words.
+  std::array<std::uint64_t, 4> words{};
+  static_assert(sizeof words >= Address::sockaddr_capacity);
+  std::memcpy(words.data(), address.sockaddr_data(), address.sockaddr_size());
+  Sip s{key.k0 ^ 0x736f6d6570736575ull, key.k1 ^ 0x646f72616e646f6dull, key.k0 ^ 0x6c7967656e657261ull,
+        key.k1 ^ 0x7465646279746573ull};
+  for (std::uint64_t w : words) s.absorb(w);
+  s.absorb(std::uint64_t{sizeof words} << 56);  // the message length in the last block
+  s.v2 ^= 0xff;
+  s.round();
+  s.round();
+  s.round();
+  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+ClientTable::ClientTable(std::uint32_t capacity, std::chrono::nanoseconds idle_timeout, AddressHashKey key)
     : capacity_(capacity),
       idle_timeout_(idle_timeout),
+      key_(key),
       client_(capacity),
       last_active_(capacity),
       in_use_(capacity, 0),

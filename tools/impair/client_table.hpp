@@ -7,6 +7,10 @@
 // system call per datagram. Slots are kept in order of last activity, so finding idle ones to
 // expire is O(1) per expiry.
 //
+// The index hashes client addresses with a secret key (SipHash-1-3, keyed once per process by
+// default): a client chooses its own source port, and with an unkeyed hash it could pick addresses
+// that all land on one probe chain and make every lookup walk it.
+//
 // A client new to a full table takes the least recently active slot if that one has been idle for
 // idle_timeout; otherwise it is refused (counted) and the table does not grow. Whoever holds
 // per-slot state (the proxy's upstream sockets) learns of every expiry through on_expire.
@@ -23,12 +27,26 @@
 
 namespace salvo::cli {
 
+// The secret of the index's hash.
+struct AddressHashKey {
+  std::uint64_t k0 = 0, k1 = 0;
+};
+
+// This process's key: drawn from getrandom at the first call (impair's start, when it makes its
+// table), the same on every later call. Any thread.
+AddressHashKey process_hash_key();
+
+// SipHash-1-3 under `key` of the bytes that Address's operator== compares (equal addresses hash
+// alike).
+std::uint64_t keyed_hash(const Address& address, const AddressHashKey& key) noexcept;
+
 class ClientTable {
  public:
   using time_point = std::chrono::steady_clock::time_point;
   static constexpr std::uint32_t none = ~std::uint32_t{0};
 
-  ClientTable(std::uint32_t capacity, std::chrono::nanoseconds idle_timeout);
+  // `key`: the index's hash key; tests pass their own.
+  ClientTable(std::uint32_t capacity, std::chrono::nanoseconds idle_timeout, AddressHashKey key = process_hash_key());
 
   // Called with a slot whose client expires (in expire(), or in admit() taking an idle slot for a
   // newcomer), while client_of(slot) still names it and before the slot is reused.
@@ -58,7 +76,7 @@ class ClientTable {
   std::uint64_t refused() const noexcept { return refused_; }  // datagrams from clients refused
 
  private:
-  std::size_t home(const Address& a) const noexcept { return a.hash() & mask_; }
+  std::size_t home(const Address& a) const noexcept { return keyed_hash(a, key_) & mask_; }
   std::size_t find_index(const Address& a) const noexcept;  // hash index holding a, or an empty one
   void erase_slot(std::uint32_t slot) noexcept;
   void unlink(std::uint32_t slot) noexcept;
@@ -66,6 +84,7 @@ class ClientTable {
 
   std::uint32_t capacity_;
   std::chrono::nanoseconds idle_timeout_;
+  AddressHashKey key_;
 
   // Per slot.
   std::vector<Address> client_;

@@ -233,11 +233,21 @@ Command add_echo_command(CLI::App& app) {
                 "to the wildcard on a host with several addresses");
   sub->add_flag("--flood-guard", flags->flood_guard,
                 "per-source rate limit and no reply larger than what the source sent (salvo/flood_guard.hpp)");
-  sub->add_option("--guard-rate", flags->guard.rate, "flood guard: datagrams per second per source")
+  sub->add_option("--guard-rate", flags->guard.rate, "flood guard: datagrams per second per source (a prefix)")
       ->check(CLI::Range(1u, 1'000'000'000u))
       ->capture_default_str();
-  sub->add_option("--guard-burst", flags->guard.burst, "flood guard: datagrams per source back to back")
+  sub->add_option("--guard-burst", flags->guard.burst, "flood guard: datagrams per source (a prefix) back to back")
       ->check(CLI::Range(1u, 1'000'000'000u))
+      ->capture_default_str();
+  sub->add_option("--guard-ipv4-prefix", flags->guard.ipv4_prefix,
+                  "flood guard: the leading bits of an IPv4 address that make one source, whatever its port "
+                  "(32: each address)")
+      ->check(CLI::Range(0u, 32u))
+      ->capture_default_str();
+  sub->add_option("--guard-ipv6-prefix", flags->guard.ipv6_prefix,
+                  "flood guard: the leading bits of an IPv6 address that make one source, whatever its port "
+                  "(128: each address)")
+      ->check(CLI::Range(0u, 128u))
       ->capture_default_str();
   sub->add_option("--guard-table", flags->guard.table_entries, "flood guard: sources tracked per worker (a power of two)")
       ->capture_default_str();

@@ -80,6 +80,26 @@ std::uint64_t siphash13(const std::uint64_t key[2], const std::array<std::uint64
 
 constexpr std::uint64_t ns_per_s = 1'000'000'000;
 
+// Key::words[2]: port << 32 | scope id | these.
+constexpr std::uint64_t real_source = std::uint64_t{1} << 63;  // never set for Family::none
+constexpr std::uint64_t peer_entry = std::uint64_t{1} << 62;   // KeyKind::peer, not a prefix
+
+// The first `bits` bits of a 16-byte address, as the two words that hold its bytes in memory
+// order: AND-ing them keeps the prefix whatever the host's byte order.
+std::array<std::uint64_t, 2> prefix_mask(std::uint32_t bits) noexcept {
+  std::array<unsigned char, 16> bytes{};
+  for (std::uint32_t i = 0; i < 16; ++i) {
+    const std::uint32_t take = bits > 8 * i ? std::min<std::uint32_t>(8, bits - 8 * i) : 0;
+    bytes[i] = static_cast<unsigned char>(0xff00u >> take);  // the top `take` bits of the byte
+  }
+  std::array<std::uint64_t, 2> words;
+  std::memcpy(words.data(), bytes.data(), 16);
+  return words;
+}
+
+// ::ffff:0:0/96, the IPv4-mapped addresses.
+constexpr unsigned char v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
 }  // namespace
 
 // One source. 64 bytes, so that a set of 8 is 8 cache lines and a slot never straddles two.
@@ -125,6 +145,12 @@ Result<void> check_flood_guard_options(const FloodGuardOptions& o) {
   if (o.verified_rate > ns_per_s) return bad("verified_rate must be 0 (unlimited) to 1000000000 (got " + std::to_string(o.verified_rate) + ")");
   if (o.verified_rate != 0 && o.verified_burst == 0) return bad("verified_burst must be at least 1 when verified_rate is set");
   if (o.max_batch == 0 || o.max_batch > 65536) return bad("max_batch must be 1..65536 (got " + std::to_string(o.max_batch) + ")");
+  if (o.ipv4_prefix > 32) return bad("ipv4_prefix must be 0..32 bits (got " + std::to_string(o.ipv4_prefix) + ")");
+  if (o.ipv6_prefix > 128) return bad("ipv6_prefix must be 0..128 bits (got " + std::to_string(o.ipv6_prefix) + ")");
+  if (o.key_by_port && (o.ipv4_prefix != 32 || o.ipv6_prefix != 128)) {
+    return bad("key_by_port needs one source per address: ipv4_prefix 32 and ipv6_prefix 128 (got " +
+               std::to_string(o.ipv4_prefix) + " and " + std::to_string(o.ipv6_prefix) + ")");
+  }
   return {};
 }
 
@@ -159,6 +185,8 @@ FloodGuard::FloodGuard(const FloodGuardOptions& options, std::shared_ptr<FloodGu
   std::random_device rd;
   seed_[0] = (std::uint64_t{rd()} << 32) ^ rd();
   seed_[1] = (std::uint64_t{rd()} << 32) ^ rd();
+  v4_mask_ = prefix_mask(96 + options_.ipv4_prefix);
+  v6_mask_ = prefix_mask(options_.ipv6_prefix);
   // GCRA: a datagram every `interval` on average; up to burst - 1 intervals ahead of schedule.
   interval_ns_ = ns_per_s / options_.rate;
   tolerance_ns_ = interval_ns_ * (options_.burst - 1);
@@ -180,17 +208,30 @@ std::uint64_t FloodGuard::now_ns() const noexcept {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
-FloodGuard::Key FloodGuard::key_of(const Address& peer) const noexcept {
-  // Every source as 16 address bytes (IPv4 as ::ffff:a.b.c.d, so that a dual-stack socket's
-  // mapped peers and an IPv4 socket's peers are the same key), then port and scope.
+FloodGuard::Key FloodGuard::key_of(const Address& peer, KeyKind kind) const noexcept {
+  // Every address as 16 bytes (IPv4 as ::ffff:a.b.c.d, so that a dual-stack socket's mapped peers
+  // and an IPv4 socket's peers are the same key), then port and scope. A prefix keeps the leading
+  // bits of its family's prefix length (an IPv4 one the ::ffff: too, so that it never equals an
+  // IPv6 one) and the port only with key_by_port; a verified peer's key is the whole address and
+  // port, and marked, so that it never equals a prefix's (not even a full-length one).
   Key k;
   const Address a = peer.v4_mapped();
   if (!a.is_v6()) return k;  // Family::none: all zero, never a real source
   sockaddr_in6 sin6;
   std::memcpy(&sin6, a.sockaddr_data(), sizeof sin6);
   std::memcpy(&k.words[0], &sin6.sin6_addr, 16);
-  const std::uint64_t port = options_.key_by_port ? a.port() : 0;
-  k.words[2] = (port << 32) | a.scope_id() | (std::uint64_t{1} << 63);  // bit 63: a real source
+  std::uint64_t port = a.port();
+  std::uint64_t tag = real_source;
+  if (kind == KeyKind::prefix) {
+    const bool v4 = std::memcmp(&sin6.sin6_addr, v4_mapped_prefix, sizeof v4_mapped_prefix) == 0;
+    const std::array<std::uint64_t, 2>& mask = v4 ? v4_mask_ : v6_mask_;
+    k.words[0] &= mask[0];
+    k.words[1] &= mask[1];
+    if (!options_.key_by_port) port = 0;
+  } else {
+    tag |= peer_entry;
+  }
+  k.words[2] = (port << 32) | a.scope_id() | tag;
   return k;
 }
 
@@ -202,6 +243,19 @@ FloodGuard::Slot* FloodGuard::find(const Key& key) const noexcept {
     if (set[i].used && set[i].key == key) return &set[i];
   }
   return nullptr;
+}
+
+FloodGuard::Slot* FloodGuard::find_verified(const Address& peer) const noexcept {
+  if (verified_entries_ == 0) return nullptr;  // the common case: no second hash
+  Slot* s = find(key_of(peer, KeyKind::peer));
+  return s != nullptr && s->verified ? s : nullptr;
+}
+
+void FloodGuard::release(Slot& s) noexcept {
+  if (s.verified) --verified_entries_;
+  s = Slot{};
+  --tracked_;
+  cells_->tracked.store(tracked_, std::memory_order_relaxed);
 }
 
 FloodGuard::Slot& FloodGuard::find_or_insert(const Key& key, std::uint64_t now) noexcept {
@@ -225,6 +279,7 @@ FloodGuard::Slot& FloodGuard::find_or_insert(const Key& key, std::uint64_t now) 
   Slot* victim = free_slot;
   if (victim == nullptr) {
     victim = oldest_unverified != nullptr ? oldest_unverified : oldest_verified;
+    if (victim->verified) --verified_entries_;
     bump(cells_->evictions);
   } else {
     ++tracked_;
@@ -269,7 +324,11 @@ void FloodGuard::on_datagrams(std::span<const Datagram> batch, Transport& transp
     batch_.clear();
   };
   for (const Datagram& d : batch) {
-    Slot& s = find_or_insert(key_of(d.peer), now);
+    // A verified peer counts against its own entry (and its verified rate); anyone else against
+    // its prefix's.
+    Slot* verified = find_verified(d.peer);
+    if (verified != nullptr) verified->last_seen_ns = now;
+    Slot& s = verified != nullptr ? *verified : find_or_insert(key_of(d.peer, KeyKind::prefix), now);
     if (!admit(s, now)) {
       ++limited;
       limited_bytes += d.payload.size();
@@ -292,8 +351,9 @@ void FloodGuard::on_datagrams(std::span<const Datagram> batch, Transport& transp
 }
 
 GuardedSend FloodGuard::send(std::span<const std::byte> payload, const Address& to, Transport& transport) noexcept {
-  Slot* s = find(key_of(to));
-  const bool verified = s != nullptr && s->verified;
+  Slot* const verified_slot = find_verified(to);
+  const bool verified = verified_slot != nullptr;
+  Slot* s = verified ? verified_slot : find(key_of(to, KeyKind::prefix));
   if (!verified && (s == nullptr || s->credit < payload.size())) {
     bump(cells_->over_budget);
     bump(cells_->over_budget_bytes, payload.size());
@@ -309,7 +369,7 @@ GuardedSend FloodGuard::send(std::span<const std::byte> payload, const Address& 
 }
 
 void FloodGuard::mark_verified(const Address& peer) noexcept {
-  const Key key = key_of(peer);
+  const Key key = key_of(peer, KeyKind::peer);
   if (key.words[2] == 0) return;  // not a real address
   // The time of the last reading is good enough for eviction order; a verify outside a batch
   // (on_start) reads the clock itself.
@@ -317,26 +377,22 @@ void FloodGuard::mark_verified(const Address& peer) noexcept {
   if (s.verified) return;
   s.verified = true;
   s.tat_ns = 0;  // the verified rate starts with a full burst
+  ++verified_entries_;
   bump(cells_->verified);
 }
 
-bool FloodGuard::is_verified(const Address& peer) const noexcept {
-  const Slot* s = find(key_of(peer));
-  return s != nullptr && s->verified;
-}
+bool FloodGuard::is_verified(const Address& peer) const noexcept { return find_verified(peer) != nullptr; }
 
 std::uint64_t FloodGuard::reply_budget(const Address& peer) const noexcept {
-  const Slot* s = find(key_of(peer));
-  if (s == nullptr) return 0;
-  return s->verified ? std::numeric_limits<std::uint64_t>::max() : s->credit;
+  if (find_verified(peer) != nullptr) return std::numeric_limits<std::uint64_t>::max();
+  const Slot* s = find(key_of(peer, KeyKind::prefix));
+  return s == nullptr ? 0 : s->credit;
 }
 
 void FloodGuard::forget(const Address& peer) noexcept {
-  Slot* s = find(key_of(peer));
-  if (s == nullptr) return;
-  *s = Slot{};
-  --tracked_;
-  cells_->tracked.store(tracked_, std::memory_order_relaxed);
+  if (Slot* v = find_verified(peer); v != nullptr) release(*v);
+  if (!options_.key_by_port) return;  // the prefix entry is shared with the sender's other ports, or its neighbours
+  if (Slot* s = find(key_of(peer, KeyKind::prefix)); s != nullptr) release(*s);
 }
 
 void FloodGuard::on_start(Transport& transport) {

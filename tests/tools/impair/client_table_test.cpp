@@ -1,7 +1,9 @@
 // ClientTable in-process: stable slots per client, a hard bound (refusals counted, no growth),
 // expiry of idle clients in activity order, reported through on_expire while the slot still names
-// its client, a withdrawn admission that counts for nothing, and an open-addressing index that
-// stays correct through many admissions and expiries (checked against a std::map).
+// its client, a withdrawn admission that counts for nothing, an open-addressing index that
+// stays correct through many admissions and expiries (checked against a std::map), and an index
+// hash that depends on a secret key (drawn once per process) so that clients cannot aim at one
+// probe chain.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -172,6 +174,38 @@ TEST(ClientTable, IndexStaysCorrectThroughChurn) {
     ASSERT_LE(t.active(), 64u);
   }
   for (const auto& [key, slot] : model) ASSERT_EQ(t.find(*t.client_of(slot)), slot) << key;
+}
+
+TEST(ClientTable, TheIndexHashIsKeyed) {
+  const AddressHashKey one{0x0123456789abcdefull, 0xfedcba9876543210ull};
+  const AddressHashKey two{0x0123456789abcdefull, 0xfedcba9876543211ull};  // one bit apart
+  int differ = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const Address a = i % 2 == 0 ? client(i) : *Address::from_ip("2001:db8::" + std::to_string(i), 4433);
+    differ += keyed_hash(a, one) != keyed_hash(a, two);
+    EXPECT_EQ(keyed_hash(a, one), keyed_hash(a, one));
+  }
+  EXPECT_EQ(differ, 1000) << "the same address hashed alike under two keys";
+  // Equal addresses hash alike (what operator== compares, nothing else).
+  const Address parsed = *Address::parse("127.0.0.1:10005");
+  ASSERT_EQ(parsed, client(5));
+  EXPECT_EQ(keyed_hash(parsed, one), keyed_hash(client(5), one));
+
+  // The process's key: drawn once (the same on every call), and not a constant left at zero.
+  const AddressHashKey key = process_hash_key();
+  EXPECT_EQ(process_hash_key().k0, key.k0);
+  EXPECT_EQ(process_hash_key().k1, key.k1);
+  EXPECT_FALSE(key.k0 == 0 && key.k1 == 0);
+}
+
+TEST(ClientTable, WorksTheSameUnderAnyKey) {
+  // Which index entry a client lands in depends on the key; which slot it gets does not.
+  for (const AddressHashKey key : {AddressHashKey{1, 2}, AddressHashKey{3, 4}, process_hash_key()}) {
+    ClientTable t(8, 10s, key);
+    for (int i = 0; i < 8; ++i) ASSERT_EQ(t.admit(client(i), t0), static_cast<std::uint32_t>(i));
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(t.find(client(i)), static_cast<std::uint32_t>(i));
+    EXPECT_EQ(t.admit(client(8), t0), ClientTable::none);
+  }
 }
 
 }  // namespace

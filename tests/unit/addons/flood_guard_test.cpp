@@ -4,7 +4,10 @@
 // reply_factor times that; a refused send uses no budget), verification lifting both the budget
 // and the unverified rate, the table's bound under 10,000 sources, its eviction order (least
 // recently seen unverified first, verified last), unguarded sends counted, long batches handed
-// over in parts, the monitor summing guards, and option checks with messages.
+// over in parts, the monitor summing guards, and option checks with messages. These tests count one
+// source per address and port (ipv4_prefix 32, ipv6_prefix 128, key_by_port), so that each peer
+// below is a source of its own; the defaults (a source is a /24 or a /56, whatever its port) and
+// verification apart from the prefix are flood_guard_prefix_test.cpp's.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -33,6 +36,9 @@ FloodGuardOptions base_options() {
   FloodGuardOptions o;
   o.rate = 1000;  // one every 1 ms exactly
   o.burst = 5;
+  o.ipv4_prefix = 32;  // one source per address and port
+  o.ipv6_prefix = 128;
+  o.key_by_port = true;
   o.clock = &fake_now;
   return o;
 }
