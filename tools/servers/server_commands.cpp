@@ -280,8 +280,8 @@ Command add_echo_command(CLI::App& app) {
                 "are services' ports, and two services that answer each other loop forever");
   sub->add_option("--loop-window", flags->loop_window_s,
                   "seconds echo remembers its first reply to a peer: a peer that sends those very bytes back "
-                  "within them is in a loop, and gets no answer for as long again (0: answer everything; not "
-                  "with --sockperf, whose replies are never answered anyway)")
+                  "within them a second time is in a loop, and gets no answer for as long again (0: no loop "
+                  "rule; not with --sockperf, whose replies are never answered anyway)")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   sub->add_flag("--flood-guard", flags->flood_guard,
