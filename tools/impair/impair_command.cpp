@@ -52,10 +52,12 @@ nlohmann::json direction_json(const DirectionCounters& c) {
 
 void print_direction(const char* name, const DirectionCounters& c) {
   std::fprintf(stderr,
-               "  %s: in %llu, forwarded %llu, duplicated %llu, reordered %llu, delayed %llu; dropped: loss %llu, "
-               "rate %llu, overflow %llu, unroutable %llu, no upstream socket %llu, send %llu, at exit %llu\n",
+               "  %s: in %llu, forwarded %llu, duplicated %llu (withheld in a loop %llu), reordered %llu, delayed "
+               "%llu; dropped: loss %llu, rate %llu, overflow %llu, unroutable %llu, no upstream socket %llu, send "
+               "%llu, at exit %llu\n",
                name, static_cast<unsigned long long>(c.in), static_cast<unsigned long long>(c.forwarded),
-               static_cast<unsigned long long>(c.duplicated), static_cast<unsigned long long>(c.reordered),
+               static_cast<unsigned long long>(c.duplicated), static_cast<unsigned long long>(c.dup_withheld),
+               static_cast<unsigned long long>(c.reordered),
                static_cast<unsigned long long>(c.delayed), static_cast<unsigned long long>(c.dropped_loss),
                static_cast<unsigned long long>(c.dropped_rate), static_cast<unsigned long long>(c.dropped_overflow),
                static_cast<unsigned long long>(c.dropped_unroutable),
@@ -157,7 +159,10 @@ Command add_impair_command(CLI::App& app) {
   sub->add_option("--to", flags->to, "the server, e.g. 127.0.0.1:9000")->required()->check(check_address);
   const auto probability = CLI::Range(0.0, 1.0);
   sub->add_option("--loss", flags->loss, "probability a datagram is dropped (0..1)")->check(probability);
-  sub->add_option("--dup", flags->dup, "probability a datagram is sent twice (0..1)")->check(probability);
+  sub->add_option("--dup", flags->dup,
+                  "probability a datagram is sent twice (0..1); never for a client that sends back what it is "
+                  "sent (a loop: the copy would go round it for good)")
+      ->check(probability);
   sub->add_option("--reorder", flags->reorder, "probability a datagram is held back and sent after the next one (0..1)")
       ->check(probability);
   sub->add_option("--delay", flags->delay_ms, "milliseconds added to every datagram")->check(CLI::Range(0.0, 600000.0));

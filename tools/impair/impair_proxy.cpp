@@ -33,6 +33,12 @@ std::optional<TokenBucket> make_limiter(const ImpairConfig& c) {
   return TokenBucket(Rate{c.rate, 1}, depth, Clock::now() - full);
 }
 
+// How long LoopWatch remembers: a second, plus the longest the proxy itself may hold a datagram
+// each way (delay, jitter, a reorder hold), so that the proxy's own delay never outlasts it.
+std::chrono::nanoseconds loop_window(const ImpairConfig& c) {
+  return std::chrono::seconds(1) + 2 * (c.settings.delay + c.settings.jitter + c.reorder_hold);
+}
+
 }  // namespace
 
 ImpairProxy::ImpairProxy(const ImpairConfig& config)
@@ -45,6 +51,7 @@ ImpairProxy::ImpairProxy(const ImpairConfig& config)
                            make_limiter(config), {}, {}, none, {}}},
       sockets_(1),
       upstream_(config.max_clients, none),
+      loops_(config.max_clients, loop_window(config)),
       slots_(config.queue_slots),
       slot_bytes_(std::make_unique<std::byte[]>(std::size_t{config.queue_slots} * config.slot_size)) {
   for (std::uint32_t i = config.queue_slots; i > 0; --i) {
@@ -121,6 +128,7 @@ std::uint32_t ImpairProxy::upstream_for(const Address& peer, time_point now, Tra
   }
   if (upstream_[client] != none) return upstream_[client];
   // Admitted just now: a new client, whose socket is opened here.
+  loops_.reset(client);
   const std::uint32_t socket = open_upstream(client, listen);
   if (socket == none) {
     clients_.withdraw(client);
@@ -154,15 +162,18 @@ void ImpairProxy::receive(std::uint32_t socket, std::span<const Datagram> batch,
   DirectionState& st = state_of(dir);
   for (const Datagram& d : batch) {
     ++st.counters.in;
-    const ImpairmentDecision decision = st.model.next();  // drawn first, whatever happens next
+    ImpairmentDecision decision = st.model.next();  // drawn first, whatever happens next
     std::uint32_t out_socket;
+    std::uint32_t client = none;
     Address to;
     if (dir == Direction::client_to_server) {
       out_socket = upstream_for(d.peer, now, transport, st);
       if (out_socket == none) continue;
       to = config_.to;
+      client = sockets_[out_socket].client;
+      loops_.received(client, d.payload, now);  // sent back what it was delivered: looping
     } else {
-      const std::uint32_t client = sockets_[socket].client;
+      client = sockets_[socket].client;
       const Address* peer = client == none ? nullptr : clients_.client_of(client);
       if (peer == nullptr || !(d.peer == config_.to)) {
         ++st.counters.dropped_unroutable;
@@ -179,6 +190,11 @@ void ImpairProxy::receive(std::uint32_t socket, std::span<const Datagram> batch,
     if (decision.lose) {
       ++st.counters.dropped_loss;
       continue;
+    }
+    if (dir == Direction::server_to_client) loops_.delivering(client, d.payload, now);
+    if (decision.duplicate && loops_.looping(client, now)) {
+      decision.duplicate = false;  // a copy made in a loop would go round it for good
+      ++st.counters.dup_withheld;
     }
     forward(st, out_socket, to, d.payload, decision, now);
   }

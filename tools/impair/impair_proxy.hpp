@@ -22,6 +22,10 @@
 // socket is time-ordered and jitter never reorders: reordering comes only from --reorder. A full
 // pool drops the datagram (counted as overflow); memory stays bounded.
 //
+// Duplication never feeds a loop: a client caught sending back what the proxy delivered to it
+// (LoopWatch, loop_watch.hpp: the client is an echo, and the proxy is part of a loop between it
+// and the server) has its duplicates withheld, both directions, for as long as it keeps doing so.
+//
 // Threading: every method but the constructor, listen_on() and the read-outs after the engine
 // finished runs on the engine's single worker thread (impair requires workers == 1: the decisions
 // must follow the arrival order of a direction and the client table and queues are shared by all
@@ -43,6 +47,7 @@
 #include "common/pacer.hpp"
 #include "impair/client_table.hpp"
 #include "impair/impairment.hpp"
+#include "impair/loop_watch.hpp"
 #include "salvo/salvo.hpp"
 
 namespace salvo::cli {
@@ -65,12 +70,14 @@ struct ImpairConfig {
 // What happened to the datagrams of one direction. At exit:
 //   in == forwarded + dropped_loss + dropped_rate + dropped_overflow + dropped_unroutable
 //         + dropped_no_upstream + dropped_send + dropped_at_exit
-// duplicated counts the extra copies sent, reordered the datagrams sent after a later one of the
+// duplicated counts the extra copies sent, dup_withheld the copies --dup drew but LoopWatch
+// withheld (the datagram itself is forwarded as usual, so it is not a drop), reordered the datagrams sent after a later one of the
 // same direction, delayed those that waited (delay, jitter, or behind one that did).
 #define SALVO_IMPAIR_COUNTERS(X)                                                                   \
   X(in, "datagrams received")                                                                      \
   X(forwarded, "datagrams sent on (the first copy)")                                               \
   X(duplicated, "extra copies sent (--dup)")                                                       \
+  X(dup_withheld, "duplicates drawn but not made: the client sends back what it is sent (a loop)") \
   X(reordered, "datagrams sent after the next one of their direction (--reorder)")                 \
   X(delayed, "datagrams that waited before leaving (--delay, --jitter)")                           \
   X(dropped_loss, "dropped by --loss")                                                             \
@@ -174,6 +181,7 @@ class ImpairProxy {
   std::vector<ProxySocket> sockets_;       // grows to the most sockets open at once, indices reused
   std::vector<std::uint32_t> free_sockets_;  // indices of sockets_ whose socket has stopped
   std::vector<std::uint32_t> upstream_;    // per client slot: its socket index, or none
+  LoopWatch loops_;                        // per client slot: is it looping (no duplicates then)
   bool told_no_upstream_ = false;          // the stderr line about a refused client was printed
   std::vector<Slot> slots_;
   std::unique_ptr<std::byte[]> slot_bytes_;

@@ -1,7 +1,10 @@
 // salvo sink and salvo echo: the two servers. sink counts and discards; echo sends every datagram
-// back to its sender, batched (one flush per received batch). echo --sockperf answers sockperf
-// clients as sockperf's own server does (sockperf_echo.hpp). echo --flood-guard puts a FloodGuard
+// back to its sender, batched (one flush per received batch), but for what EchoRules turns away
+// (echo_rules.hpp: sources on well-known ports, and peers that send back echo's own reply, which
+// is how a loop between two servers looks). echo --sockperf answers sockperf clients as sockperf's
+// own server does (sockperf_echo.hpp). echo --flood-guard puts a FloodGuard
 // (salvo/flood_guard.hpp) in front: per-source rate limit, and replies through the guard's budget.
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -14,6 +17,7 @@
 #include "common/report.hpp"
 #include "common/session.hpp"
 #include "salvo/salvo.hpp"
+#include "servers/echo_rules.hpp"
 #include "servers/metrics_file.hpp"
 #include "servers/sink_metadata.hpp"
 #include "servers/sockperf_echo.hpp"
@@ -26,32 +30,34 @@ class SinkProtocol final : public Protocol {
   void on_datagrams(std::span<const Datagram>, Transport&) override {}  // the counters say it all
 };
 
+// How an echo's reply leaves; each returns true when the reply was queued (refusals are counted
+// by the engine, or by the guard, and by EchoRules as not_sent).
+struct ToSender {  // plain echo
+  bool operator()(const Datagram& d, Transport& t) const noexcept { return t.send(d.payload, d.peer) == SendResult::queued; }
+};
+struct FromArrival {  // --reply-from-arrival: from the address the request was sent to
+  bool operator()(const Datagram& d, Transport& t) const noexcept { return t.reply(d, d.payload) == SendResult::queued; }
+};
+struct ThroughGuard {  // --flood-guard: never more bytes to a source than it sent (an echo always
+                       // fits; a spoofed source gets only its own datagram back)
+  FloodGuard* guard;
+  bool operator()(const Datagram& d, Transport& t) const noexcept {
+    return guard->send(d.payload, d.peer, t) == GuardedSend::queued;
+  }
+};
+
+template <class Reply>
 class EchoProtocol final : public Protocol {
  public:
+  EchoProtocol(const EchoRulesOptions& rules, EchoStats& stats, Reply reply) : rules_(rules, stats), reply_(reply) {}
   void on_datagrams(std::span<const Datagram> batch, Transport& transport) override {
-    for (const Datagram& d : batch) transport.send(d.payload, d.peer);  // refusals are counted
-  }
-};
-
-// echo --reply-from-arrival: each reply leaves from the address its request was sent to.
-class ArrivalEchoProtocol final : public Protocol {
- public:
-  void on_datagrams(std::span<const Datagram> batch, Transport& transport) override {
-    for (const Datagram& d : batch) transport.reply(d, d.payload);
-  }
-};
-
-// echo --flood-guard: the same echo, every reply through the guard (never more bytes to a source
-// than it sent: an echo always fits, a spoofed source gets only its own datagram back).
-class GuardedEchoProtocol final : public Protocol {
- public:
-  explicit GuardedEchoProtocol(FloodGuard& guard) : guard_(guard) {}
-  void on_datagrams(std::span<const Datagram> batch, Transport& transport) override {
-    for (const Datagram& d : batch) guard_.send(d.payload, d.peer, transport);  // refusals are counted
+    const auto now = std::chrono::steady_clock::now();  // once per batch: the rules' clock
+    for (const Datagram& d : batch) rules_.echo(d, now, [&] { return reply_(d, transport); });
   }
 
  private:
-  FloodGuard& guard_;
+  EchoRules rules_;
+  Reply reply_;
 };
 
 struct ServerFlags {
@@ -64,6 +70,8 @@ struct ServerFlags {
   bool metadata = false;  // sink only: destination, traffic class and timestamps per datagram
   bool flood_guard = false;  // echo only
   FloodGuardOptions guard;
+  EchoRulesOptions rules;    // echo only (--sockperf takes answer_low_ports alone)
+  double loop_window_s = 1;  // echo only: rules.loop_window
 };
 
 // What a server adds to the common run: its protocols, and optionally its own report fields and
@@ -132,12 +140,12 @@ ServerParts plain_parts(std::function<std::unique_ptr<Protocol>()> make) {
 }
 
 // echo --sockperf: one SockperfStats per worker, summed into the report at exit.
-ServerParts sockperf_parts(const EngineOptions& options) {
+ServerParts sockperf_parts(const EngineOptions& options, bool answer_low_ports) {
   auto stats = std::make_shared<std::vector<SockperfStats>>(options.workers);
   const std::size_t max_datagram = options.buffer_size;
   ServerParts parts;
-  parts.factory = [stats, max_datagram](unsigned worker) {
-    return std::make_unique<SockperfEchoProtocol>((*stats)[worker], max_datagram);
+  parts.factory = [stats, max_datagram, answer_low_ports](unsigned worker) {
+    return std::make_unique<SockperfEchoProtocol>((*stats)[worker], max_datagram, answer_low_ports);
   };
   auto total = [stats] {
     SockperfStats sum;
@@ -149,20 +157,20 @@ ServerParts sockperf_parts(const EngineOptions& options) {
     const SockperfStats s = total();
     std::fprintf(stderr,
                  "  sockperf: %llu client messages, %llu answered (pong requested), %llu not answered; ignored: "
-                 "%llu warm-up, %llu not from a client, %llu malformed; %llu replies refused by the send queue\n",
+                 "%llu warm-up, %llu not from a client, %llu malformed, %llu well-known source port (< 1024); "
+                 "%llu replies refused by the send queue\n",
                  static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.replies),
                  static_cast<unsigned long long>(s.no_reply), static_cast<unsigned long long>(s.warmup),
                  static_cast<unsigned long long>(s.not_client), static_cast<unsigned long long>(s.invalid),
-                 static_cast<unsigned long long>(s.reply_failed));
+                 static_cast<unsigned long long>(s.low_port), static_cast<unsigned long long>(s.reply_failed));
   };
   return parts;
 }
 
 // echo --flood-guard: the guards' counters, summed into the report at exit.
-ServerParts guarded_parts(const FloodGuardOptions& options) {
+ServerParts guarded_parts(const FloodGuardOptions& options, GuardedProtocolFactory inner) {
   auto monitor = std::make_shared<FloodGuardMonitor>();
-  auto factory = flood_guarded(options, [](unsigned, FloodGuard& g) { return std::make_unique<GuardedEchoProtocol>(g); },
-                               monitor);
+  auto factory = flood_guarded(options, std::move(inner), monitor);
   ServerParts parts;
   parts.factory = factory ? *factory : ProtocolFactory{};
   parts.add_json = [monitor](nlohmann::json& j) {
@@ -184,6 +192,41 @@ ServerParts guarded_parts(const FloodGuardOptions& options) {
                  static_cast<unsigned long long>(s.rate_limited), static_cast<unsigned long long>(s.replies),
                  static_cast<unsigned long long>(s.over_budget), static_cast<unsigned long long>(s.tracked),
                  static_cast<unsigned long long>(s.capacity), static_cast<unsigned long long>(s.evictions));
+  };
+  return parts;
+}
+
+// echo (all but --sockperf): one EchoStats per worker, summed into the report at exit ("echo" in
+// --json, an "echo:" line in the summary), beside the guard's with --flood-guard.
+ServerParts echo_parts(const ServerFlags& f, const EngineOptions& options) {
+  auto stats = std::make_shared<std::vector<EchoStats>>(options.workers);
+  const EchoRulesOptions rules = f.rules;
+  ServerParts parts;
+  if (f.reply_from_arrival) {
+    parts.factory = [stats, rules](unsigned worker) {
+      return std::make_unique<EchoProtocol<FromArrival>>(rules, (*stats)[worker], FromArrival{});
+    };
+  } else if (f.flood_guard) {
+    parts = guarded_parts(f.guard, [stats, rules](unsigned worker, FloodGuard& guard) {
+      return std::make_unique<EchoProtocol<ThroughGuard>>(rules, (*stats)[worker], ThroughGuard{&guard});
+    });
+  } else {
+    parts.factory = [stats, rules](unsigned worker) {
+      return std::make_unique<EchoProtocol<ToSender>>(rules, (*stats)[worker], ToSender{});
+    };
+  }
+  auto total = [stats] {
+    EchoStats sum;
+    for (const EchoStats& s : *stats) sum += s;
+    return sum;
+  };
+  parts.add_json = [total, more = std::move(parts.add_json)](nlohmann::json& j) {
+    j["echo"] = echo_stats_json(total());
+    if (more) more(j);
+  };
+  parts.print_summary = [total, more = std::move(parts.print_summary)] {
+    std::fprintf(stderr, "%s\n", echo_stats_line(total()).c_str());
+    if (more) more();
   };
   return parts;
 }
@@ -224,13 +267,23 @@ Command add_sink_command(CLI::App& app) {
 
 Command add_echo_command(CLI::App& app) {
   auto flags = std::make_shared<ServerFlags>();
-  CLI::App* sub = add_server(app, "echo", "send every datagram back to its sender", *flags);
+  CLI::App* sub = add_server(app, "echo", "send every datagram back to its sender (not to a well-known port, nor around a loop)",
+                             *flags);
   sub->add_flag("--sockperf", flags->sockperf,
                 "answer sockperf clients as sockperf's server does: only messages that request a pong, "
                 "client flag cleared");
   sub->add_flag("--reply-from-arrival", flags->reply_from_arrival,
                 "send each reply from the address its request was sent to (IP_PKTINFO), for a server bound "
                 "to the wildcard on a host with several addresses");
+  sub->add_flag("--answer-low-ports", flags->rules.answer_low_ports,
+                "answer sources whose port is below 1024 too; by default they are ignored (counted): those "
+                "are services' ports, and two services that answer each other loop forever");
+  sub->add_option("--loop-window", flags->loop_window_s,
+                  "seconds echo remembers its first reply to a peer: a peer that sends those very bytes back "
+                  "within them a second time is in a loop, and gets no answer for as long again (0: no loop "
+                  "rule; not with --sockperf, whose replies are never answered anyway)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   sub->add_flag("--flood-guard", flags->flood_guard,
                 "per-source rate limit and no reply larger than what the source sent (salvo/flood_guard.hpp)");
   sub->add_option("--guard-rate", flags->guard.rate, "flood guard: datagrams per second per source (a prefix)")
@@ -256,11 +309,11 @@ Command add_echo_command(CLI::App& app) {
     if (flags->flood_guard) {
       if (auto ok = check_flood_guard_options(flags->guard); !ok) return usage_error(ok.error().message);
     }
+    flags->rules.loop_window =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(flags->loop_window_s));
     return run_server("echo", *flags, [](const ServerFlags& f, const EngineOptions& options) {
-      if (f.sockperf) return sockperf_parts(options);
-      if (f.reply_from_arrival) return plain_parts([] { return std::make_unique<ArrivalEchoProtocol>(); });
-      if (f.flood_guard) return guarded_parts(f.guard);
-      return plain_parts([] { return std::make_unique<EchoProtocol>(); });
+      if (f.sockperf) return sockperf_parts(options, f.rules.answer_low_ports);
+      return echo_parts(f, options);
     });
   };
 }

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "servers/echo_rules.hpp"
 #include "servers/sockperf_header.hpp"
 
 namespace salvo::cli {
@@ -13,6 +14,7 @@ SockperfStats& SockperfStats::operator+=(const SockperfStats& o) noexcept {
   warmup += o.warmup;
   not_client += o.not_client;
   invalid += o.invalid;
+  low_port += o.low_port;
   reply_failed += o.reply_failed;
   return *this;
 }
@@ -20,14 +22,18 @@ SockperfStats& SockperfStats::operator+=(const SockperfStats& o) noexcept {
 nlohmann::json sockperf_stats_json(const SockperfStats& s) {
   return {{"messages", s.messages}, {"replies", s.replies},       {"no_reply", s.no_reply},
           {"warmup", s.warmup},     {"not_client", s.not_client}, {"invalid", s.invalid},
-          {"reply_failed", s.reply_failed}};
+          {"low_port", s.low_port},         {"reply_failed", s.reply_failed}};
 }
 
-SockperfEchoProtocol::SockperfEchoProtocol(SockperfStats& stats, std::size_t max_datagram)
-    : stats_(stats), reply_(max_datagram) {}
+SockperfEchoProtocol::SockperfEchoProtocol(SockperfStats& stats, std::size_t max_datagram, bool answer_low_ports)
+    : stats_(stats), reply_(max_datagram), answer_low_ports_(answer_low_ports) {}
 
 void SockperfEchoProtocol::on_datagrams(std::span<const Datagram> batch, Transport& transport) {
   for (const Datagram& d : batch) {
+    if (!answer_low_ports_ && d.peer.port() < EchoRules::lowest_client_port) {
+      ++stats_.low_port;
+      continue;
+    }
     const auto header = d.truncated || d.payload.size() > reply_.size() ? std::nullopt : parse_sockperf_header(d.payload);
     if (!header) {
       ++stats_.invalid;

@@ -8,6 +8,9 @@
 //     messages without a pong request, throughput sends none).
 // Datagrams that are not one well-formed sockperf message (shorter than the 14-byte header, or a
 // header length other than the datagram's size, or truncated) are counted as invalid, never answered.
+// Datagrams from a source port below 1024 are counted as low_port and not answered, unless
+// answer_low_ports (echo_rules.hpp says why). No loop rule is needed here: a reply has its client
+// flag cleared, so no sockperf server answers it, and an echo that sends it back is ignored.
 //
 // Memory: one reply buffer of the engine's receive buffer size, allocated by the constructor. The
 // hook copies each answered message into it once to clear the flag (Transport::send then copies
@@ -33,6 +36,7 @@ struct alignas(64) SockperfStats {
   std::uint64_t warmup = 0;        // warm-up messages (ignored)
   std::uint64_t not_client = 0;    // messages without the client flag (ignored)
   std::uint64_t invalid = 0;       // not one well-formed sockperf message (ignored)
+  std::uint64_t low_port = 0;      // from a source port below 1024 (ignored)
   std::uint64_t reply_failed = 0;  // pong requests whose reply the send queue refused (counted there too)
 
   SockperfStats& operator+=(const SockperfStats& o) noexcept;
@@ -42,12 +46,13 @@ nlohmann::json sockperf_stats_json(const SockperfStats& s);
 
 class SockperfEchoProtocol final : public Protocol {
  public:
-  SockperfEchoProtocol(SockperfStats& stats, std::size_t max_datagram);
+  SockperfEchoProtocol(SockperfStats& stats, std::size_t max_datagram, bool answer_low_ports = false);
   void on_datagrams(std::span<const Datagram> batch, Transport& transport) override;
 
  private:
   SockperfStats& stats_;
   std::vector<std::byte> reply_;
+  bool answer_low_ports_;
 };
 
 }  // namespace salvo::cli
