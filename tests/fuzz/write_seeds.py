@@ -6,6 +6,7 @@ branch from the start and a long run starts from known shapes. Run from anywhere
 seed-* files (minimized inputs from long runs sit beside them under libFuzzer's hash names).
 Layouts follow x86-64 Linux: struct cmsghdr is 16 bytes (size_t cmsg_len, int level, int type).
 """
+import json
 import os
 import struct
 
@@ -218,4 +219,162 @@ write("recvmsg_result", {
     "empty-payload": rooms + recvmsg_out(28, 0, 0) + name6 + b"\0" * control_room,
     "shorter-than-rooms": rooms + recvmsg_out(28, 40, 0) + name6,
     "shorter-than-header": rooms + recvmsg_out(28, 40, 0)[:15],
+})
+
+
+# merge_input: `salvo merge`'s files, several per input separated by NUL bytes (merge_input_fuzz.cpp).
+# Reports shaped as `salvo ping --json` writes them (session fields, run parameters, "ping"), earlier
+# merges, and each field of what merge reads broken in the ways a hand edit or a foreign tool would.
+HIGHEST_TRACKABLE, MAX_COUNT = 3600000000000, 10**15
+
+
+def bucket_start(value):
+    """LatencyHistogram::lowest_equivalent(index_of(value)): 2048 unit buckets, then 1024 per octave."""
+    shift = max(0, value.bit_length() - 11)
+    return (value >> shift) << shift
+
+
+def histogram(samples, clamped=0):
+    """The lossless histogram of {value_ns: count}."""
+    buckets = {}
+    for value, count in samples.items():
+        buckets[bucket_start(value)] = buckets.get(bucket_start(value), 0) + count
+    total = sum(samples.values())
+    return {"unit": "ns", "significant_digits": 3, "highest_trackable": HIGHEST_TRACKABLE, "total": total,
+            "clamped": clamped, "min": min(samples) if samples else 0, "max": max(samples) if samples else 0,
+            "buckets": [[start, buckets[start]] for start in sorted(buckets)]}
+
+
+def ping_object(sent, samples, clamped=0, duplicates=0, reordered=0, invalid=0, late=0, send_failed=0, refused=0):
+    received = sum(samples.values())
+    ordered = sorted(samples)
+    return {"sent": sent, "received": received, "lost": sent - received, "duplicates": duplicates,
+            "reordered": reordered, "invalid": invalid, "late": late, "send_failed": send_failed, "refused": refused,
+            # derived from the histogram; merge recomputes it and does not read it
+            "latency_ns": {"min": ordered[0] if ordered else 0, "p50": 0, "p90": 0, "p99": 0, "p99_9": 0,
+                           "p99_99": 0, "max": ordered[-1] if ordered else 0, "mean": 0.0, "stddev": 0.0,
+                           "clamped": clamped},
+            "histogram": histogram(samples, clamped)}
+
+
+def counters(received, sent):
+    return {"received": received, "received_bytes": received * 64, "delivered": received, "sent": sent,
+            "sent_bytes": sent * 64, "kernel_drops": 0, "tx_syscalls": sent, "eagain": 0,
+            "rx_batch_sizes": [{"min": 1, "max": 1, "batches": received}, {"min": 2, "max": 3, "batches": 0},
+                               {"min": 1024, "max": None, "batches": 0}]}
+
+
+def ping_report(ping, to="127.0.0.1:9000", size=64, rate=1000.0):
+    """A whole `salvo ping --json` line: the session report, the run parameters and "ping"."""
+    c = counters(ping["received"], ping["sent"])
+    return {"command": "ping", "backend": "io_uring", "backend_reason": "requested auto; io_uring available",
+            "workers": 1, "elapsed_s": 1.0123, "interrupted": False, "received": ping["received"],
+            "bytes": ping["received"] * 64, "delivered": ping["received"],
+            "dropped": {"truncated": 0, "send_queue_full": 0, "send_error": 0}, "kernel_drops": 0,
+            "sent": ping["sent"], "sent_bytes": ping["sent"] * 64, "cpu_user_s": 0.01, "cpu_system_s": 0.02,
+            "counters": c, "per_worker": [c], "to": to, "bind": "0.0.0.0:40000", "size": size, "rate": rate,
+            "requested_count": ping["sent"], "all_sent": True, "linger_s": 1.0, "ping": ping}
+
+
+def merge_report(ping, names, **parameters):
+    return dict({"command": "ping", "merged_from": names}, **parameters, ping=ping)
+
+
+def text(report):
+    return json.dumps(report, separators=(",", ":"))
+
+
+def edit(report, path, value=None, delete=False):
+    """A copy of `report` with the field at `path` (a list of keys and indices) replaced or deleted."""
+    report = json.loads(json.dumps(report))
+    parent = report
+    for key in path[:-1]:
+        parent = parent[key]
+    if delete:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return report
+
+
+def files(*texts):
+    return "\0".join(texts)
+
+
+# A run of 1000 datagrams, 997 replies from 38 us up, with a tail (deterministic, no random module).
+run_samples = {}
+for i in range(997):
+    value = 38000 + (i * 7919) % 20000 + (i % 97 == 0) * 900000
+    run_samples[value] = run_samples.get(value, 0) + 1
+run = ping_report(ping_object(1000, run_samples, duplicates=1, reordered=2))
+run2 = ping_report(ping_object(500, {41000: 250, 45000: 240, 2000000: 10}, late=1), rate=2500.5)
+all_lost = ping_report(ping_object(10, {}), size=32)
+clamped = ping_report(ping_object(4, {1: 1, 2047: 1, HIGHEST_TRACKABLE: 2}, clamped=2))
+octaves = ping_report(ping_object(9, {0: 1, 2047: 1, 2048: 1, 4095: 1, 4096: 1, 10**6: 1, 10**9: 1,
+                                      HIGHEST_TRACKABLE - 1: 1, HIGHEST_TRACKABLE: 1}))
+merged = merge_report(ping_object(1500, {41000: 500, 45000: 480, 2000000: 20}, late=2), ["a.json", "b.json"],
+                      to="127.0.0.1:9000", size=64)
+at_limit = {"command": "ping", "ping": ping_object(MAX_COUNT, {100: MAX_COUNT - 1, 200: 1})}
+half_limit = {"command": "ping", "ping": ping_object(MAX_COUNT // 2 + 1, {})}
+h = ["ping", "histogram"]
+b0, b1, b2 = run2["ping"]["histogram"]["buckets"]
+
+write("merge_input", {
+    # accepted, alone and together
+    "ping": text(run), "all-lost": text(all_lost), "clamped": text(clamped), "octaves": text(octaves),
+    "merge": text(merged), "merge-bare": text({"command": "ping", "ping": merged["ping"]}),
+    "at-limit": text(at_limit), "two-runs": files(text(run), text(run2)),
+    "run-and-merge": files(text(merged), text(run2), text(all_lost)),
+    "four-files": files(text(run), text(run2), text(clamped), text(octaves)),
+    "minus-zero": text(all_lost).replace('"duplicates":0', '"duplicates":-0'),
+    "rate-integer": text(edit(run, ["rate"], 1000)), "bom": "\ufeff" + text(run2),
+    "nesting-in-string": text(edit(run2, ["to"], "[" * 100 + '\\"{' * 10)),
+    "nesting-in-ignored": text(edit(run2, ["counters"], json.loads("[" * 60 + "]" * 60))),
+    # refused: the file
+    "empty": "", "not-json": "this is not JSON {", "truncated": text(run2)[:200],
+    "trailing-garbage": text(run2) + "x", "comment": "// a comment\n" + text(run2),
+    "bad-utf8": text(run2).replace("127.0.0.1:9000", "127.0.0.1:9000\udcff").encode("utf-8", "surrogateescape"),
+    "top-array": "[" + text(run2) + "]", "top-number": "1000", "top-string": '"ping"', "null": "null",
+    "nested-too-deep": "[" * 65 + "]" * 65, "nested-in-ignored": text(edit(run2, ["counters"], json.loads("[" * 70 + "]" * 70))),
+    "command-missing": text(edit(run2, ["command"], delete=True)), "command-number": text(edit(run2, ["command"], 1)),
+    "command-blast": text(dict(edit(run2, ["command"], "blast"), rate="max", flows=1, gso=False)),
+    "ping-missing": text(edit(run2, ["ping"], delete=True)), "ping-array": text(edit(run2, ["ping"], [1, 2])),
+    # refused: the run parameters
+    "to-number": text(edit(run2, ["to"], 9000)), "to-nested": text(edit(run2, ["to"], json.loads("[" * 60 + "]" * 60))),
+    "size-string": text(edit(run2, ["size"], "64")), "size-small": text(edit(run2, ["size"], 31)),
+    "size-large": text(edit(run2, ["size"], 65528)), "rate-zero": text(edit(run2, ["rate"], 0)),
+    "rate-negative": text(edit(run2, ["rate"], -1.5)), "rate-string": text(edit(run2, ["rate"], "max")),
+    # refused: the counts
+    "sent-string": text(edit(run2, ["ping", "sent"], "500")), "sent-negative": text(edit(run2, ["ping", "sent"], -1)),
+    "sent-fraction": text(edit(run2, ["ping", "sent"], 500.5)),
+    "sent-exponent": text(run2).replace('"sent":500', '"sent":5e2'),
+    "sent-2-64": text(run2).replace('"sent":500', '"sent":18446744073709551616'),
+    "sent-over-limit": text(edit(at_limit, ["ping", "sent"], MAX_COUNT + 1)),
+    "received-missing": text(edit(run2, ["ping", "received"], delete=True)),
+    "received-over-sent": text(edit(edit(run2, ["ping", "sent"], 10), ["ping", "lost"], 0)),
+    "lost-wrong": text(edit(run2, ["ping", "lost"], 1)), "lost-null": text(edit(run2, ["ping", "lost"], None)),
+    "refused-bool": text(edit(run2, ["ping", "refused"], True)),
+    "sum-over-limit": files(text(half_limit), text(half_limit)),
+    "good-then-bad": files(text(run), text(edit(run2, h + ["unit"], 1000))),
+    # refused: the histogram
+    "histogram-missing": text(edit(run2, h, delete=True)), "histogram-string": text(edit(run2, h, "ns")),
+    "unit-number": text(edit(run2, h + ["unit"], 1000)),  # issue 21: was an uncaught type_error
+    "unit-us": text(edit(run2, h + ["unit"], "us")), "unit-missing": text(edit(run2, h + ["unit"], delete=True)),
+    "unit-null": text(edit(run2, h + ["unit"], None)), "unit-long": text(edit(run2, h + ["unit"], "n" * 100)),
+    "digits-2": text(edit(run2, h + ["significant_digits"], 2)),
+    "highest-other": text(edit(run2, h + ["highest_trackable"], 3600000000)),
+    "total-mismatch": text(edit(run2, h + ["total"], 499)),
+    "total-string": text(edit(run2, h + ["total"], "500")),
+    "min-outside": text(edit(run2, h + ["min"], 1)), "max-over": text(edit(run2, h + ["max"], HIGHEST_TRACKABLE + 1)),
+    "clamped-below-limit": text(edit(edit(run2, h + ["clamped"], 1), h + ["max"], 2000000)),
+    "buckets-object": text(edit(run2, h + ["buckets"], {"41000": 250})),
+    "bucket-short": text(edit(run2, h + ["buckets", 0], [b0[0]])),
+    "bucket-long": text(edit(run2, h + ["buckets", 0], b0 + [0])),
+    "bucket-string": text(edit(run2, h + ["buckets", 1], [str(b1[0]), b1[1]])),
+    "bucket-not-start": text(edit(run2, h + ["buckets", 0], [b0[0] + 1, b0[1]])),
+    "bucket-zero": text(edit(run2, h + ["buckets"], [[0, 0], b0, b1, b2])),
+    "bucket-over": text(edit(run2, h + ["buckets", 2], [HIGHEST_TRACKABLE + 1, 10])),
+    "bucket-count-over": text(edit(run2, h + ["buckets", 2], [b2[0], MAX_COUNT + 1])),
+    "buckets-unsorted": text(edit(run2, h + ["buckets"], [b2, b1, b0])),
+    "buckets-repeat": text(edit(run2, h + ["buckets"], [[b0[0], 125], [b0[0], 125], b1, b2])),
 })

@@ -1,5 +1,6 @@
 // salvo merge: combines the --json results of several `salvo ping` runs (or earlier merges) into
 // one: counts summed, histograms merged, percentiles recomputed from the merged histogram.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +10,7 @@
 
 #include "common/commands.hpp"
 #include "common/hgrm.hpp"
+#include "merge/merge_input.hpp"
 #include "ping/ping_report.hpp"
 
 namespace salvo::cli {
@@ -19,31 +21,34 @@ struct MergeFlags {
   std::string hgrm;
 };
 
-// Reads a file whole. The error names the file and says why.
+// Reads a file whole, but no more than one byte past max_merge_input_bytes: enough for
+// parse_merge_input to refuse it, without filling memory from /dev/zero or a disk image. The
+// error names the file and says why.
 Result<std::string> read_file(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) return Error::from_errno(errno, path);
   std::string text;
   char chunk[65536];
-  for (;;) {
-    const std::size_t n = std::fread(chunk, 1, sizeof chunk, file.get());
+  while (text.size() <= max_merge_input_bytes) {
+    const std::size_t want = std::min(sizeof chunk, max_merge_input_bytes + 1 - text.size());
+    const std::size_t n = std::fread(chunk, 1, want, file.get());
     text.append(chunk, n);
-    if (n < sizeof chunk) break;
+    if (n < want) break;
   }
   if (std::ferror(file.get())) return Error::from_errno(errno, path);
   return text;
 }
 
 int run_merge(const MergeFlags& flags) {
-  std::vector<nlohmann::json> reports;
+  std::vector<MergeInput> inputs;
   for (const std::string& path : flags.files) {
     auto text = read_file(path);
     if (!text) return usage_error("merge: " + text.error().message);
-    nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return usage_error("merge: " + path + ": not JSON (expected the output of salvo ping --json)");
-    reports.push_back(std::move(j));
+    auto input = parse_merge_input(*text, path);
+    if (!input) return usage_error("merge: " + input.error().message);
+    inputs.push_back(std::move(*input));
   }
-  auto merged = merge_ping_reports(reports, flags.files);
+  auto merged = merge_inputs(std::move(inputs), flags.files);
   if (!merged) return usage_error("merge: " + merged.error().message);
   auto results = ping_results_from_json((*merged)["ping"]);
   if (!results) {  // what merge_ping_reports wrote must read back; anything else is a bug
@@ -60,7 +65,9 @@ int run_merge(const MergeFlags& flags) {
     }
   }
   std::fputs(ping_summary_text(what, results->counts, results->latency, -1).c_str(), stderr);
-  std::printf("%s\n", merged->dump().c_str());
+  // File names go into "merged_from" as given, and a name need not be UTF-8, which JSON text
+  // must be: such bytes are printed as U+FFFD rather than thrown at (dump's default).
+  std::printf("%s\n", merged->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   std::fflush(stdout);
   return 0;
 }
