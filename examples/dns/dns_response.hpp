@@ -1,0 +1,44 @@
+// Writing a response into a caller's buffer: header, the question echoed as it came, the answer's
+// sections with name compression (RFC 1035 4.1.4), and an OPT record when the query had one. When
+// the sections do not fit in the size the client can take, the answer section keeps as many whole
+// records as fit and the TC bit is set (RFC 2181 9); authority and additional records that do not
+// fit are left out without TC, as NSD does. Never allocates.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "dns_query.hpp"
+#include "dns_types.hpp"
+
+namespace dns {
+
+struct ResponseLimits {
+  // Largest response to an EDNS query, whatever the client offers (the DNS flag day 2020 value).
+  std::uint16_t max_udp_payload = 1232;
+  // The UDP payload size this server advertises in its OPT record.
+  std::uint16_t advertised_udp_payload = 1232;
+};
+
+// The size a response to `query` may have: 512 without EDNS, else the client's size (at least 512)
+// capped at limits.max_udp_payload.
+std::size_t response_size_limit(const Query& query, const ResponseLimits& limits) noexcept;
+
+struct WrittenResponse {
+  std::size_t size = 0;  // bytes written at the front of `out`
+  bool truncated = false;
+};
+
+// Writes the response to `query` described by `answer` into `out` (which must hold at least
+// response_size_limit() bytes; at most that many are written).
+WrittenResponse write_response(const Query& query, const Answer& answer, const ResponseLimits& limits,
+                               std::span<std::uint8_t> out) noexcept;
+
+// Writes a header-only error response (FORMERR, NOTIMP, BADVERS ...) to a query that parsed only
+// as far as `parsed` got: the id and opcode, the question when it was read, an OPT record when EDNS
+// was seen (BADVERS needs it). Returns the size written.
+std::size_t write_error_response(const ParsedQuery& parsed, Rcode rcode, const ResponseLimits& limits,
+                                 std::span<std::uint8_t> out) noexcept;
+
+}  // namespace dns
