@@ -24,7 +24,16 @@ round); the figures are medians over rounds. Per cell:
                      session, from /proc/PID/task/*/schedstat) over the dnsperf run, divided by
                      the queries completed
   CPU0 us/answer     the same from CPU 0's busy time in /proc/stat (a cross-check: it also counts
-                     interrupts and anything else that ran there)
+                     interrupts and anything else that ran there, in ticks of 1/CLK_TCK s)
+  server busy        the server's CPU time over the run time: 100 % is one CPU saturated
+  client busy        the client CPUs' busy share (/proc/stat): dnsperf, and for the forwarders the
+                     upstream NSD too. An unlimited cell whose server is below 100 % while the
+                     client is at 100 % measured the client, not the server. On the two-CPU VM
+                     this was written on, one dnsperf thread tops out at about 128,000 queries/s:
+                     NSD was then 97 % busy, Knot only 71 %, so a server cheaper than NSD cannot
+                     show there that it answers more; give dnsperf more CPUs (--client-cpus 1-3)
+                     where there are some. At a fixed rate the latency is the servers'; unlimited,
+                     it is mostly queueing: about -q / answered/s (Little's law).
 Ratios: authoritative rows to the better (the lower CPU, the higher answered/s) of NSD and Knot at
 the same rate; forwarder rows to dnsdist. dnsperf's response codes are checked against the mix
 (each within 2 percentage points, nothing but NOERROR and NXDOMAIN).
@@ -33,14 +42,18 @@ Before measuring, every server answers a few fixed questions (the SOA, an A, a C
 NXDOMAIN, a NODATA, a referral) and must give the expected response code, AA flag and answer
 types, the same for all; the run stops with a table of the answers if one does not.
 
-dnsperf runs with -T 1 (one thread: it has one CPU), -c CLIENTS sockets (default 4: queries from
-several source ports, as from several resolvers) and -q OUTSTANDING (default 200) in flight, -t 2
-(a query unanswered after 2 s on loopback is lost), EDNS0 on (-e) unless --no-edns.
+dnsperf runs with one thread per CPU of --client-cpus (-T 1 by default), -c CLIENTS sockets
+(default 4: queries from several source ports, as from several resolvers) and -q OUTSTANDING
+(default 100, dnsperf's own) in flight, -t 2 (a query unanswered after 2 s on loopback is lost),
+EDNS0 on (-e) unless --no-edns. -c 1 -q 100, -c 4 -q 200 and -c 16 -q 500 all gave the same
+unlimited rate there (the client's limit); more in flight only added queueing latency, and with
+-c 16 -q 500 Knot lost some queries.
 
 Usage: bench/dns_compare.py [--salvo build/release/examples/dns/dns_server] [--rates 50000,max]
                             [--servers nsd,knot,salvo] [--forwarders dnsdist,salvo]
                             [--salvo-backends epoll,io_uring] [--salvo-budgets 0,50]
-                            [--seconds 10] [--rounds 3] [--clients 4] [--outstanding 200]
+                            [--seconds 10] [--rounds 3] [--clients 4] [--outstanding 100]
+                            [--client-cpus 1] [--forward-timeout MS] [--forward-retries N]
                             [--json FILE] [--smoke]
 When --salvo is missing the salvo rows are skipped (with a message) and the rest still run.
 Every process is bounded in time and killed at the end, also on error or Ctrl-C.
@@ -71,7 +84,7 @@ import querygen  # noqa: E402
 import zonegen  # noqa: E402
 
 SERVER_CPU = "0"
-CLIENT_CPU = "1"
+CLIENT_CPUS = "1"  # the default of --client-cpus
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0  # salvo drains for up to 2 s after SIGTERM
 RCODE_TOLERANCE = 0.02
@@ -160,15 +173,29 @@ def session_cpu_ns(sid):
     return total
 
 
-def cpu_busy_ns(cpu):
-    """Busy time of one CPU since boot from /proc/stat (everything but idle and iowait)."""
+def cpu_list(text):
+    """The CPUs of a taskset list such as "1" or "1-3,5"."""
+    cpus = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus += range(int(lo), int(hi or lo) + 1)
+    return cpus
+
+
+def cpu_busy_ns(cpus):
+    """Busy time of some CPUs since boot from /proc/stat (everything but idle and iowait; the
+    kernel's tick accounting, so in steps of 1/CLK_TCK s)."""
+    want, busy = {f"cpu{c}" for c in cpus}, 0
     with open("/proc/stat") as f:
         for line in f:
-            if line.startswith(f"cpu{cpu} "):
-                v = [int(x) for x in line.split()[1:]]
-                busy = sum(v[:8]) - v[3] - v[4]  # user nice system idle iowait irq softirq steal
-                return busy * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+            name, *v = line.split()
+            if name in want:
+                v = [int(x) for x in v]
+                busy += sum(v[:8]) - v[3] - v[4]  # user nice system idle iowait irq softirq steal
+                want.discard(name)
+    if want:
+        raise RuntimeError(f"no {', '.join(sorted(want))} in /proc/stat")
+    return busy * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
 # --- DNS on the wire, just enough for readiness and the sanity questions -------------------------
@@ -430,8 +457,8 @@ def plan_servers(args):
 # --- dnsperf -----------------------------------------------------------------------------------
 
 def dnsperf_argv(args, port, rate):
-    argv = ["taskset", "-c", CLIENT_CPU, args.dnsperf, "-s", "127.0.0.1", "-p", str(port), "-d", args.queryfile,
-            "-l", f"{args.seconds:g}", "-T", "1", "-c", str(args.clients), "-q", str(args.outstanding), "-t", "2"]
+    argv = ["taskset", "-c", args.client_cpus, args.dnsperf, "-s", "127.0.0.1", "-p", str(port), "-d", args.queryfile,
+            "-l", f"{args.seconds:g}", "-T", str(len(cpu_list(args.client_cpus))), "-c", str(args.clients), "-q", str(args.outstanding), "-t", "2"]
     if rate != "max":
         argv += ["-Q", rate]
     if args.edns:
@@ -475,18 +502,24 @@ def rcode_problem(rcodes, completed):
 
 def measure(args, proc, port, rate):
     argv = dnsperf_argv(args, port, rate)
-    cpu0 = cpu_busy_ns(SERVER_CPU)
+    client_cpus = cpu_list(args.client_cpus)
+    cpu0, client = cpu_busy_ns([int(SERVER_CPU)]), cpu_busy_ns(client_cpus)
     before = session_cpu_ns(proc.pid)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=args.seconds + 60)
     after = session_cpu_ns(proc.pid)
-    cpu0 = cpu_busy_ns(SERVER_CPU) - cpu0
+    cpu0, client = cpu_busy_ns([int(SERVER_CPU)]) - cpu0, cpu_busy_ns(client_cpus) - client
     if done.returncode != 0:
         raise RuntimeError(f"dnsperf failed (status {done.returncode}): {done.stderr.strip()[-300:]}")
     if proc.poll() is not None:
         raise RuntimeError(f"{proc.name} exited during the run: {log_tail(proc)}")
     r = parse_dnsperf(done.stdout)
     c = r["completed"]
-    r.update({"server_cpu_ns": after - before, "cpu0_busy_ns": cpu0,
+    run_ns = r["run_time_s"] * 1e9
+    r.update({"server_cpu_ns": after - before, "cpu0_busy_ns": cpu0, "client_cpus_busy_ns": client,
+              # how busy the server kept its CPU, and the client CPUs (dnsperf, and for forwarders
+              # the upstream NSD) theirs: which side was the bottleneck of an unlimited run
+              "server_busy": (after - before) / run_ns if run_ns else None,
+              "client_busy": client / run_ns / len(client_cpus) if run_ns else None,
               "answered_per_s": c / r["run_time_s"] if r["run_time_s"] else None,
               "cpu_us_per_answer": (after - before) / c / 1000 if c else None,
               "cpu0_us_per_answer": cpu0 / c / 1000 if c else None,
@@ -506,7 +539,8 @@ class Upstream:
 
     def get(self):
         if self.proc is None or self.proc.poll() is not None:
-            self.proc, self.port = start_server(self.procs, self.args, Server("upstream-nsd", "auth", "nsd"), CLIENT_CPU)
+            self.proc, self.port = start_server(self.procs, self.args, Server("upstream-nsd", "auth", "nsd"),
+                                                 self.args.client_cpus)
         return self.port
 
 
@@ -562,7 +596,7 @@ def summarize(cells, servers, rates):
                    "lost_total": sum(c["lost"] or 0 for c in mine),
                    "rcode_problems": [c["rcode_problem"] for c in mine if c["rcode_problem"]]}
             for key in ("answered_per_s", "avg_latency_us", "stddev_latency_us", "cpu_us_per_answer",
-                        "cpu0_us_per_answer", "lost"):
+                        "cpu0_us_per_answer", "lost", "server_busy", "client_busy"):
                 vals = [c[key] for c in mine if c.get(key) is not None]
                 row[key] = statistics.median(vals) if vals else None
             rows.append(row)
@@ -601,14 +635,15 @@ def fmt(v, spec, none="-"):
 
 def print_table(rows):
     print("| mode | server | offered/s | answered/s | x ref | lost | avg latency us | stddev us | "
-          "CPU us/answer | x ref | CPU0 us/answer |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "CPU us/answer | x ref | CPU0 us/answer | server busy | client busy |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         flag = " (rcodes!)" if r["rcode_problems"] else ""
         print(f"| {r['mode']} | {r['server']}{flag} | {r['rate']} | {fmt(r['answered_per_s'], ',.0f')} | "
               f"{fmt(r['answered_ratio'], '.2f')} | {fmt(r['lost'], '.0f')} | {fmt(r['avg_latency_us'], '.0f')} | "
               f"{fmt(r['stddev_latency_us'], '.0f')} | {fmt(r['cpu_us_per_answer'], '.2f')} | "
-              f"{fmt(r['cpu_ratio'], '.2f')} | {fmt(r['cpu0_us_per_answer'], '.2f')} |")
+              f"{fmt(r['cpu_ratio'], '.2f')} | {fmt(r['cpu0_us_per_answer'], '.2f')} | "
+              f"{fmt(r['server_busy'], '.0%')} | {fmt(r['client_busy'], '.0%')} |")
 
 
 def tool_versions(args):
@@ -651,8 +686,10 @@ def parse_args():
     ap.add_argument("--forward-retries", type=int, help="salvo's forwarder --retries N")
     ap.add_argument("--seconds", type=float, default=10.0, help="dnsperf -l per cell")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--client-cpus", default=CLIENT_CPUS,
+                    help="taskset list for dnsperf (one -T thread per CPU) and the forwarders' upstream NSD")
     ap.add_argument("--clients", type=int, default=4, help="dnsperf -c")
-    ap.add_argument("--outstanding", type=int, default=200, help="dnsperf -q")
+    ap.add_argument("--outstanding", type=int, default=100, help="dnsperf -q")
     ap.add_argument("--no-edns", dest="edns", action="store_false", help="queries without EDNS0 (no dnsperf -e)")
     ap.add_argument("--seed", type=int, default=1, help="of the zone and the query file")
     ap.add_argument("--hosts", type=int, default=8000, help="host names in the zone (about 1.2 names per host)")
@@ -671,6 +708,12 @@ def parse_args():
             ap.error(f"--rates: {rate} is neither a rate (1 to 10000000) nor max")
     if not 0 < args.seconds <= 600 or not 1 <= args.rounds <= 100:
         ap.error("--seconds must be above 0 and at most 600, --rounds 1 to 100")
+    try:
+        client_cpus = cpu_list(args.client_cpus)
+    except ValueError:
+        ap.error(f"--client-cpus {args.client_cpus}: a taskset list such as 1 or 1-3")
+    if int(SERVER_CPU) in client_cpus or max(client_cpus) >= (os.cpu_count() or 1):
+        ap.error(f"--client-cpus {args.client_cpus}: CPUs of this machine other than the server's CPU {SERVER_CPU}")
     if not 1 <= args.clients <= 256 or not 1 <= args.outstanding <= 65535:
         ap.error("--clients 1 to 256, --outstanding 1 to 65535")
     return args
@@ -717,7 +760,8 @@ def main():
                     log(f"round {round_index} {rate:>7} {server.name:<20} {cell['answered_per_s'] or 0:9.0f}/s "
                         f"lost {cell['lost']:<5} lat {cell['avg_latency_us'] or 0:6.0f} us "
                         f"sd {cell['stddev_latency_us'] or 0:6.0f} cpu {cell['cpu_us_per_answer'] or 0:6.2f} us/ans "
-                        f"cpu0 {cell['cpu0_us_per_answer'] or 0:6.2f}"
+                        f"cpu0 {cell['cpu0_us_per_answer'] or 0:6.2f} busy server {cell['server_busy'] or 0:4.0%} "
+                        f"client {cell['client_busy'] or 0:4.0%}"
                         + (f"  RCODES: {cell['rcode_problem']}" if cell["rcode_problem"] else ""))
     finally:
         procs.stop_all()
@@ -729,7 +773,7 @@ def main():
     fixed = next((r for r in args.rates if r != "max"), None)
     met = goals(rows, fixed)
     print(f"Machine: {machine()}; servers and forwarders on CPU {SERVER_CPU}, dnsperf (and the forwarders' "
-          f"upstream NSD) on CPU {CLIENT_CPU}; {args.seconds:g} s per cell, median of {args.rounds} rounds; "
+          f"upstream NSD) on CPU {args.client_cpus}; {args.seconds:g} s per cell, median of {args.rounds} rounds; "
           f"dnsperf -c {args.clients} -q {args.outstanding}{' -e' if args.edns else ''}\n")
     print_table(rows)
     print("\nx ref: authoritative rows to the better of NSD and Knot at the same rate, forwarders to dnsdist.")
@@ -739,7 +783,7 @@ def main():
         doc = {"program": "dns_compare.py", "machine": machine(), "git": git_commit(), "versions": tool_versions(args),
                "config": {k: v for k, v in vars(args).items() if k not in ("zonefile", "queryfile")},
                "query_mix": dict(querygen.MIX), "expected_rcodes": querygen.expected_rcodes(),
-               "server_cpu": int(SERVER_CPU), "client_cpu": int(CLIENT_CPU), "sanity": sanity,
+               "server_cpu": int(SERVER_CPU), "client_cpus": cpu_list(args.client_cpus), "sanity": sanity,
                "cells": cells, "summary": rows, "goals": [{"goal": t, "met": ok} for t, ok in met]}
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1)
