@@ -579,7 +579,9 @@ def sanity_check(procs, args, upstream, servers, questions):
         for i, (name, qtype, want) in enumerate(questions):
             row = [f"{name} {qtype}", "expected " + answer_text(want)]
             row += [f"{s}: {answer_text(results[s][i]['got'])}" for s in results]
-            log("  " + "; ".join(row))
+            odd = [s for s in results if results[s][i]["got"] is None
+                   or any(results[s][i]["got"][k] != want[k] for k in ("rcode", "aa", "answer"))]
+            log(("  " if not odd else f"  WRONG ({', '.join(odd)}): ") + "; ".join(row))
         raise SystemExit(1)
     return results
 
