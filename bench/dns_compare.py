@@ -32,7 +32,10 @@ round); the figures are medians over rounds. Per cell:
                      this was written on, one dnsperf thread tops out at about 128,000 queries/s:
                      NSD was then 97 % busy, Knot only 71 %, so a server cheaper than NSD cannot
                      show there that it answers more; give dnsperf more CPUs (--client-cpus 1-3)
-                     where there are some. At a fixed rate the latency is the servers'; unlimited,
+                     where there are some. For the forwarders CPU 1 carries dnsperf and the
+                     upstream NSD: on that VM it was already 100 % busy at 50,000 queries/s, so
+                     the forwarders' latency there includes the client side's queueing (their
+                     CPU per answer is still their own). At a fixed rate the latency is the servers'; unlimited,
                      it is mostly queueing: about -q / answered/s (Little's law).
 Ratios: authoritative rows to the better (the lower CPU, the higher answered/s) of NSD and Knot at
 the same rate; forwarder rows to dnsdist. dnsperf's response codes are checked against the mix
