@@ -190,16 +190,19 @@ class Reader {
     ZoneFileRecord parsed;
     parsed.line = entry.line;
     Record& rr = parsed.record;
-    const Name* origin = origin_ ? &*origin_ : nullptr;
     std::size_t at = 0;
     if (entry.blank_owner) {
       if (!previous_owner_) return fail(entry.line, "no previous owner name for a line starting with a blank");
       rr.owner = *previous_owner_;
     } else {
-      std::string error = name_from_text(entry.fields[0].text, origin, rr.owner);
+      std::string error = name_from_text(entry.fields[0].text, origin_ ? &*origin_ : nullptr, rr.owner);
       if (!error.empty()) return fail(entry.line, error);
       at = 1;
     }
+    // With no origin yet, the first owner names the zone and is the origin from here on, as the
+    // zone's name is for NSD.
+    if (!origin_ && out_.records.empty()) origin_ = rr.owner;
+    const Name* origin = origin_ ? &*origin_ : nullptr;
     bool have_ttl = false;
     bool have_class = false;
     rr.ttl = ttl_;
@@ -227,7 +230,7 @@ class Reader {
     const std::span<const TextField> rdata_fields(entry.fields.data() + at, entry.fields.size() - at);
     std::string error = rdata_from_text(rr.type, rdata_fields, origin, rr.rdata);
     if (!error.empty()) return fail(entry.line, error);
-    if (out_.records.empty()) out_.apex = origin ? *origin : rr.owner;
+    if (out_.records.empty()) out_.apex = *origin;
     previous_owner_ = rr.owner;
     out_.records.push_back(std::move(parsed));
     return true;

@@ -22,7 +22,7 @@ struct ZoneFileRecord {
 struct ZoneFileContents {
   std::vector<ZoneFileRecord> records;
   // The origin in effect at the first record (from `origin` or a $ORIGIN before it), else the
-  // first record's owner: the zone's apex.
+  // first record's owner, which is then the origin for the rest of the file: the zone's apex.
   Name apex;
   // "source:line: message", empty when the file was read.
   std::string error;

@@ -134,6 +134,10 @@ TEST(DnsZoneFile, WithoutOriginTheFirstOwnerIsTheApex) {
   const auto z = parse("example.net. SOA a.example.net. b.example.net. 1 2 3 4 5\n", "");
   ASSERT_EQ(z.error, "");
   EXPECT_EQ(z.apex.to_text(), "example.net.");
+  // ...and the origin for what follows.
+  const auto rest = parse("example.net. SOA a b 1 2 3 4 5\nwww A 192.0.2.1\n", "");
+  ASSERT_EQ(rest.error, "");
+  EXPECT_EQ(rest.records[1].record.owner.to_text(), "www.example.net.");
   EXPECT_EQ(error_of("www SOA a b 1 2 3 4 5\n", ""),
             "t.zone:1: relative domain name www needs an origin ($ORIGIN or the zone's name)");
   EXPECT_EQ(error_of("@ SOA a b 1 2 3 4 5\n", ""), "t.zone:1: @ needs an origin ($ORIGIN or the zone's name)");
