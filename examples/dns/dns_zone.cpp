@@ -296,7 +296,7 @@ void ZoneSet::lookup(const Name& qname_lower, std::uint16_t qtype, Answer& out) 
 }
 
 void ZoneSet::answer_in_zone(const Zone& first_zone, const Name& first_name, std::uint16_t qtype,
-                             bool following_cname, Answer& out) const noexcept {
+                             bool following_cname, Answer& out) const {
   const Zone* zone = &first_zone;
   const Name* name = &first_name;
   // Each turn answers `name` in `zone`; a CNAME moves both to its target, in whatever loaded zone

@@ -66,7 +66,7 @@ class ZoneSet {
   const Zone* find_zone(const Name& name_lower) const noexcept;
   // Answers inside `zone`, following CNAMEs into any zone of this set as NSD does.
   void answer_in_zone(const Zone& zone, const Name& qname, std::uint16_t qtype, bool following_cname,
-                      Answer& out) const noexcept;
+                      Answer& out) const;
 
   std::vector<std::unique_ptr<Zone>> zones_;
   // Zones by their lowercased apex, for the longest-match search up the query's labels.
