@@ -10,6 +10,7 @@
 // every worker may read it at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +33,11 @@ struct ZoneLoad {
 
 class ZoneSet {
  public:
+  ZoneSet();
+  ~ZoneSet();
+  ZoneSet(ZoneSet&&) noexcept;
+  ZoneSet& operator=(ZoneSet&&) noexcept;
+
   // Loads a master file. `origin` is the zone's name when the file does not start with $ORIGIN
   // (empty: the file must set it, or its first owner name is taken). Fails on a syntax error, an
   // unsupported type or class, a record outside the zone, a zone without exactly one SOA at its
@@ -48,9 +54,23 @@ class ZoneSet {
   void lookup(const Name& qname_lower, std::uint16_t qtype, Answer& out) const;
 
  private:
+  // Hashes a Name::key() given as a std::string or a std::string_view, so that a query's name is
+  // looked up without building a std::string.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept { return std::hash<std::string_view>{}(key); }
+  };
+
+  std::string add_zone(std::unique_ptr<Zone> zone, std::string_view source_name);
+  // The zone with the longest apex that `name_lower` is at or below, or null.
+  const Zone* find_zone(const Name& name_lower) const noexcept;
+  // Answers inside `zone`, following CNAMEs into any zone of this set as NSD does.
+  void answer_in_zone(const Zone& zone, const Name& qname, std::uint16_t qtype, bool following_cname,
+                      Answer& out) const;
+
   std::vector<std::unique_ptr<Zone>> zones_;
   // Zones by their lowercased apex, for the longest-match search up the query's labels.
-  std::unordered_map<std::string, const Zone*> by_apex_;
+  std::unordered_map<std::string, const Zone*, KeyHash, std::equal_to<>> by_apex_;
 };
 
 }  // namespace dns
