@@ -459,9 +459,27 @@ TEST(DnsWriteResponse, ExtraAuthorityThatDoesNotFitIsLeftOutQuietly) {
   ASSERT_EQ(d.records.size(), 3u);
   EXPECT_EQ(d.records[1].type, type::TXT);
   EXPECT_EQ(d.records[2].owner, name_of(host1));
-  // The rolled-back NS names are forgotten: host1 is written in full (248 bytes), not pointed at
-  // the bytes the TXT record now holds.
+  // The rolled-back NS names are gone: host1 is written in full (248 bytes).
   EXPECT_EQ(w.bytes.size(), 45u + 15 + 248 + 10 + 4);
+}
+
+TEST(DnsWriteResponse, RolledBackNamesLeaveTheCompressionTable) {
+  // The first NS target's 101 suffixes would fill the table; its RRset does not fit and is rolled
+  // back, and with it the table, so the additional records' owner is remembered and reused.
+  const QueryFixture q(1, "example.com", type::A);
+  const std::vector<Record> an{rr("example.com", type::A, {192, 0, 2, 1})};  // 29 + 16 = 45
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += "a.";
+  const std::string longest = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + "." + std::string(61, 'd');
+  const std::vector<Record> ns{rr("example.com", type::NS, wire_of(many + "net")),  // 217 bytes: fits
+                               rr("example.com", type::NS, wire_of(longest))};      // 267 more: does not
+  const std::vector<Record> ar{rr("mail.example.com", type::A, {192, 0, 2, 25}),
+                               rr("mail.example.com", type::A, {192, 0, 2, 26})};
+  const Written w = write(q.query(), answer_of(an, ns, ar));
+  EXPECT_FALSE(w.truncated);
+  ASSERT_EQ(w.bytes.size(), 45u + (7 + 14) + (2 + 14));
+  EXPECT_EQ(to_hex(std::span(w.bytes).subspan(45, 7)), "046d61696cc00c");
+  EXPECT_EQ(to_hex(std::span(w.bytes).subspan(66, 2)), "c02d");  // the first "mail" at 45
 }
 
 TEST(DnsWriteResponse, NeededAuthorityThatDoesNotFitTruncates) {
