@@ -27,9 +27,9 @@ enum class QueryError : std::uint8_t {
   truncated_question,     // the question runs past the datagram
   bad_label,              // a label type other than 0b00 / 0b11 (RFC 6891 retired 0b01, 0b10 unused)
   name_too_long,          // over 255 bytes
-  bad_pointer,            // a compression pointer that does not point backwards into the datagram
+  bad_pointer,            // a compression pointer that does not point backwards, or points into the header
   answer_or_authority,    // ANCOUNT or NSCOUNT != 0 in a query
-  bad_additional,         // a record of the additional section that does not parse
+  bad_additional,         // a record of the additional section that runs past the datagram
   bad_opt,                // more than one OPT, or an OPT whose owner is not the root
   trailing_bytes,         // bytes after the last counted record
   // NOTIMP
@@ -68,8 +68,10 @@ struct Query {
 
 struct ParsedQuery {
   QueryError error = QueryError::none;
-  // Filled as far as parsing got: the id and opcode whenever the header was there, the question
-  // when error is none or an EDNS error.
+  // Filled as far as parsing got: the id, opcode and flags whenever the header was there, the
+  // question (question_wire not empty) whenever it was read, which it was for error none and for
+  // every error found after it (in the additional section, trailing bytes, EDNS errors). The EDNS
+  // fields are set when one OPT was read, and cleared again for bad_opt.
   Query query;
 };
 
@@ -78,7 +80,9 @@ ParsedQuery parse_query(std::span<const std::uint8_t> datagram) noexcept;
 
 // Reads a possibly compressed name starting at `offset` in `message`. On success sets `name` and
 // `end` (the offset just past the name where it started, not where a pointer led) and returns
-// QueryError::none. Also used by the forwarder to read replies' questions.
+// QueryError::none. A pointer must lead strictly below the start of the labels it ends (so chains
+// cannot loop) and not into the 12-byte header; a name that runs past `message` is
+// truncated_question. Also used by the forwarder to read replies' questions.
 QueryError read_name(std::span<const std::uint8_t> message, std::size_t offset, Name& name, std::size_t& end) noexcept;
 
 }  // namespace dns

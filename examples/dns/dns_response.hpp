@@ -1,8 +1,10 @@
 // Writing a response into a caller's buffer: header, the question echoed as it came, the answer's
 // sections with name compression (RFC 1035 4.1.4), and an OPT record when the query had one. When
 // the sections do not fit in the size the client can take, the answer section keeps as many whole
-// records as fit and the TC bit is set (RFC 2181 9); authority and additional records that do not
-// fit are left out without TC, as NSD does. Never allocates.
+// records as fit and the TC bit is set (RFC 2181 9). Authority and additional records go in RRset
+// by RRset, and an RRset that does not fit is left out whole without TC, as NSD does; except an
+// authority section beside an empty answer section (the SOA of a negative answer, the NS of a
+// referral), which is the answer and truncates as answers do (NSD too). Never allocates.
 #pragma once
 
 #include <cstddef>
@@ -30,14 +32,17 @@ struct WrittenResponse {
   bool truncated = false;
 };
 
-// Writes the response to `query` described by `answer` into `out` (which must hold at least
-// response_size_limit() bytes; at most that many are written).
+// Writes the response to `query` described by `answer` into `out` (which should hold
+// response_size_limit() bytes; at most that many are written, and nothing, size 0, when `out`
+// cannot take the header, the question and the OPT). The OPT echoes the query's DO bit (RFC 3225
+// 3, and NSD does) and carries answer.rcode's upper bits; without EDNS only its low four go out.
 WrittenResponse write_response(const Query& query, const Answer& answer, const ResponseLimits& limits,
                                std::span<std::uint8_t> out) noexcept;
 
 // Writes a header-only error response (FORMERR, NOTIMP, BADVERS ...) to a query that parsed only
-// as far as `parsed` got: the id and opcode, the question when it was read, an OPT record when EDNS
-// was seen (BADVERS needs it). Returns the size written.
+// as far as `parsed` got: the id, opcode and RD bit, the question when it was read (question_wire
+// not empty), an OPT record when EDNS was seen (BADVERS needs it; DO clear, as NSD sends it).
+// Returns the size written (0 when `out` cannot take it).
 std::size_t write_error_response(const ParsedQuery& parsed, Rcode rcode, const ResponseLimits& limits,
                                  std::span<std::uint8_t> out) noexcept;
 
