@@ -37,9 +37,10 @@ enum class Rcode : std::uint16_t {
   badvers = 16,
 };
 
-// One resource record as a zone holds it. The owner keeps the zone file's case (answers print it
-// as NSD does); rdata is in wire form with any names in it uncompressed, so the response writer
-// can compress them (NS, CNAME, PTR, MX, SOA) or copy them (SRV, RFC 2782) by the record's type.
+// One resource record as a zone holds it. Names are lowercased when the zone is loaded, as NSD
+// does; an answer's names still take the question's case wherever the writer compresses them
+// against it. rdata is in wire form with any names in it uncompressed, so the response writer can
+// compress them (NS, CNAME, PTR, MX, SOA) or copy them (SRV, RFC 2782) by the record's type.
 struct Record {
   Name owner;
   std::uint16_t type = 0;

@@ -1,0 +1,67 @@
+#include "dns_authority.hpp"
+
+#include "dns_query.hpp"
+#include "salvo/transport.hpp"
+
+namespace dns {
+
+namespace {
+
+std::span<const std::uint8_t> bytes_of(std::span<const std::byte> payload) noexcept {
+  return {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()};
+}
+
+}  // namespace
+
+AuthorityProtocol::AuthorityProtocol(const ZoneSet& zones, const ResponseLimits& limits, DnsCounters& counters,
+                                     salvo::FloodGuard* guard)
+    : zones_(zones), limits_(limits), counters_(counters), guard_(guard), out_(65535) {
+  // Grown once here so that the first queries do not allocate either.
+  scratch_.answer.reserve(64);
+  scratch_.authority.reserve(16);
+  scratch_.additional.reserve(32);
+}
+
+void AuthorityProtocol::on_datagrams(std::span<const salvo::Datagram> batch, salvo::Transport& transport) {
+  DnsCounters::add(counters_.queries, batch.size());
+  for (const salvo::Datagram& query : batch) answer(query, transport);
+}
+
+void AuthorityProtocol::answer(const salvo::Datagram& datagram, salvo::Transport& transport) {
+  const ParsedQuery parsed = parse_query(bytes_of(datagram.payload));
+  if (parsed.error != QueryError::none) {
+    if (query_error_is_dropped(parsed.error)) {
+      DnsCounters::add(parsed.error == QueryError::is_response ? counters_.dropped_response : counters_.dropped_short);
+      return;
+    }
+    const Rcode rcode = query_error_rcode(parsed.error);
+    const std::size_t size = write_error_response(parsed, rcode, limits_, out_);
+    if (send(size, datagram.peer, transport)) counters_.count_answer(rcode, false);
+    return;
+  }
+  const Query& query = parsed.query;
+  if (query.qclass != class_in) {
+    scratch_.clear();
+    scratch_.rcode = Rcode::refused;
+  } else {
+    zones_.lookup(query.qname_lower, query.qtype, scratch_);
+  }
+  const WrittenResponse written = write_response(query, scratch_, limits_, out_);
+  if (send(written.size, datagram.peer, transport)) counters_.count_answer(scratch_.rcode, written.truncated);
+}
+
+bool AuthorityProtocol::send(std::size_t size, const salvo::Address& to, salvo::Transport& transport) {
+  const std::span<const std::byte> payload(reinterpret_cast<const std::byte*>(out_.data()), size);
+  if (guard_ != nullptr) {
+    // An answer over the reply budget is the guard's to count (over_budget); a refusal by the queue
+    // is ours.
+    const salvo::GuardedSend sent = guard_->send(payload, to, transport);
+    if (sent == salvo::GuardedSend::not_queued) DnsCounters::add(counters_.dropped_send);
+    return sent == salvo::GuardedSend::queued;
+  }
+  if (transport.send(payload, to) == salvo::SendResult::queued) return true;
+  DnsCounters::add(counters_.dropped_send);
+  return false;
+}
+
+}  // namespace dns
