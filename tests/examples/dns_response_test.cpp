@@ -631,6 +631,22 @@ TEST(DnsWriteErrorResponse, FormErrEchoesAQuestionItReadAndTheOpt) {
             "00002904d0000000000000");
 }
 
+TEST(DnsWriteErrorResponse, BadOptEchoesTheQuestionWithoutAnOpt) {
+  // Two OPTs: the question was read, EDNS is doubtful, so no OPT goes back.
+  Bytes b = from_hex("1234010000010000000000020161000001000100002904000000000000000000290400000000000000");
+  const ParsedQuery p = parse_query(b);
+  ASSERT_EQ(p.error, QueryError::bad_opt);
+  Bytes out(512);
+  const std::size_t n = write_error_response(p, query_error_rcode(p.error), {}, out);
+  EXPECT_EQ(to_hex(std::span(out).first(n)), "123481010001000000000000" "0161000001" "0001");
+  // ANCOUNT 1 is judged in the header, before the question: a bare header.
+  b = from_hex("12340100000100010000000001610000010001");
+  const ParsedQuery p2 = parse_query(b);
+  ASSERT_EQ(p2.error, QueryError::answer_or_authority);
+  EXPECT_EQ(write_error_response(p2, Rcode::formerr, {}, out), 12u);
+  EXPECT_EQ(to_hex(std::span(out).first(12)), "123481010000000000000000");
+}
+
 TEST(DnsWriteErrorResponse, BadVersAsNsdSendsIt) {
   // NSD 4.6.1's reply to kdig +edns=1 (id 0x1234, RD, DO set: NSD clears it).
   const QueryFixture q(0x1234, "www.example.com", type::A, true, 4096, true, 1);

@@ -82,12 +82,13 @@ unsigned walk_response(std::span<const std::uint8_t> m, const Query& q) {
 }
 
 // Records made from the question's name, `copies` times over, so that the writer compresses
-// against the question and itself and runs out of room for larger counts.
+// against the question and itself and runs out of room for larger counts. Without answer records
+// (`negative`), the authority section is the one that truncates.
 struct MadeAnswer {
   std::vector<Record> records;
   dns::Answer answer;
 
-  MadeAnswer(const Query& q, unsigned copies) {
+  MadeAnswer(const Query& q, unsigned copies, bool negative) {
     const Name parent = q.qname.parent();
     const std::span<const std::uint8_t> name = q.qname.wire();
     const std::span<const std::uint8_t> up = parent.wire();
@@ -113,8 +114,10 @@ struct MadeAnswer {
       add(parent, dns::type::A, {address});
     }
     for (std::size_t i = 0; i < records.size(); ++i) {
+      if (negative && i % 6 < 3) continue;
       (i % 6 < 3 ? answer.answer : i % 6 == 3 ? answer.authority : answer.additional).push_back(&records[i]);
     }
+    answer.authoritative = !negative;
   }
 };
 
@@ -147,13 +150,18 @@ void check_writes(const ParsedQuery& parsed) {
     FUZZ_CHECK(again.query.edns.present == q.edns.present && again.query.edns.dnssec_ok == q.edns.dnssec_ok);
   }
 
-  const MadeAnswer made(q, 1 + q.qtype % 24);
+  const MadeAnswer made(q, 1 + q.qtype % 24, (q.qtype & 0x100) != 0);
   const dns::WrittenResponse full = dns::write_response(q, made.answer, limits, buffer);
   FUZZ_CHECK(full.size <= limit);
   walk_response({out, full.size}, q);
   FUZZ_CHECK(((out[2] & 0x02) != 0) == full.truncated);
-  // Truncation in the answer section leaves out the other two (but the OPT).
-  if (full.truncated) FUZZ_CHECK(get16({out, full.size}, 8) == 0 && get16({out, full.size}, 10) == (q.edns.present ? 1 : 0));
+  FUZZ_CHECK(((out[2] & 0x04) != 0) == made.answer.authoritative);
+  // Truncation leaves out the additional section (but the OPT), and the authority section too
+  // when it happened in the answer section.
+  if (full.truncated) {
+    FUZZ_CHECK(get16({out, full.size}, 10) == (q.edns.present ? 1 : 0));
+    if (!made.answer.answer.empty()) FUZZ_CHECK(get16({out, full.size}, 8) == 0);
+  }
 }
 
 }  // namespace
