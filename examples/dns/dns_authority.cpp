@@ -14,8 +14,9 @@ std::span<const std::uint8_t> bytes_of(std::span<const std::byte> payload) noexc
 }  // namespace
 
 AuthorityProtocol::AuthorityProtocol(const ZoneSet& zones, const ResponseLimits& limits, DnsCounters& counters,
-                                     salvo::FloodGuard* guard)
-    : zones_(zones), limits_(limits), counters_(counters), guard_(guard), out_(65535) {
+                                     salvo::FloodGuard* guard, std::size_t cache_slots)
+    : zones_(zones), limits_(limits), counters_(counters), guard_(guard), cache_(cache_slots), cache_fill_(65535),
+      out_(65535) {
   // Grown once here so that the first queries do not allocate either.
   scratch_.answer.reserve(64);
   scratch_.authority.reserve(16);
@@ -43,11 +44,38 @@ void AuthorityProtocol::answer(const salvo::Datagram& datagram, salvo::Transport
   if (query.qclass != class_in) {
     scratch_.clear();
     scratch_.rcode = Rcode::refused;
-  } else {
-    zones_.lookup(query.qname_lower, query.qtype, scratch_);
+    const WrittenResponse written = write_response(query, scratch_, limits_, out_);
+    if (send(written.size, datagram.peer, transport)) counters_.count_answer(Rcode::refused, written.truncated);
+    return;
   }
-  const WrittenResponse written = write_response(query, scratch_, limits_, out_);
-  if (send(written.size, datagram.peer, transport)) counters_.count_answer(scratch_.rcode, written.truncated);
+  const WrittenResponse written = answer_in(query);
+  const auto rcode = static_cast<Rcode>(out_[3] & 0x0fu);
+  if (send(written.size, datagram.peer, transport)) counters_.count_answer(rcode, written.truncated);
+}
+
+WrittenResponse AuthorityProtocol::answer_in(const Query& query) {
+  ResponseBody body;
+  if (cache_.find(query.qname_lower, query.qtype, body)) {
+    if (const std::size_t size = write_response_from_body(query, body, limits_, out_); size != 0) return {size, false};
+  }
+  zones_.lookup(query.qname_lower, query.qtype, scratch_);
+  if (!cache_.slots()) return write_response(query, scratch_, limits_, out_);
+  // The cache keeps the whole answer, so it is written once more with room for all of it (as to an
+  // EDNS client taking 65535 bytes, whose OPT body_of leaves out); this client's response is then
+  // made from it when it fits, as a hit would be.
+  Query plain = query;
+  plain.edns = Edns{};
+  plain.edns.present = true;
+  plain.edns.udp_payload_size = 65535;
+  ResponseLimits unlimited;
+  unlimited.max_udp_payload = 65535;
+  const WrittenResponse whole = write_response(plain, scratch_, unlimited, cache_fill_);
+  if (whole.size != 0 && !whole.truncated) {
+    body = body_of({cache_fill_.data(), whole.size}, plain);
+    cache_.store(query.qname_lower, query.qtype, body);
+    if (const std::size_t size = write_response_from_body(query, body, limits_, out_); size != 0) return {size, false};
+  }
+  return write_response(query, scratch_, limits_, out_);
 }
 
 bool AuthorityProtocol::send(std::size_t size, const salvo::Address& to, salvo::Transport& transport) {

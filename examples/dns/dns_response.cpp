@@ -307,6 +307,39 @@ WrittenResponse write_response(const Query& query, const Answer& answer, const R
   return written;
 }
 
+ResponseBody body_of(std::span<const std::uint8_t> response, const Query& query) noexcept {
+  ResponseBody body;
+  const auto field = [&](std::size_t at) { return static_cast<std::uint16_t>(response[at] << 8 | response[at + 1]); };
+  const std::uint16_t flags = field(2);
+  body.rcode = static_cast<Rcode>(flags & 0xfu);
+  body.authoritative = (flags & flag_aa) != 0;
+  body.ancount = field(6);
+  body.nscount = field(8);
+  body.arcount = field(10);
+  const std::size_t start = header_size + query.question_wire.size();
+  const std::size_t opt = query.edns.present ? opt_size : 0;  // the OPT is always written last
+  if (opt != 0) --body.arcount;
+  body.bytes = response.subspan(start, response.size() - start - opt);
+  return body;
+}
+
+std::size_t write_response_from_body(const Query& query, const ResponseBody& body, const ResponseLimits& limits,
+                                     std::span<std::uint8_t> out) noexcept {
+  const std::size_t limit = std::min(response_size_limit(query, limits), out.size());
+  const std::size_t reserved = query.edns.present ? opt_size : 0;
+  if (limit < header_size + query.question_wire.size() + body.bytes.size() + reserved) return 0;
+  Packet packet(out, limit);
+  packet.put(std::array<std::uint8_t, header_size>{});
+  packet.put(query.question_wire);
+  packet.put(body.bytes);
+  if (query.edns.present) put_opt(packet, limits, body.rcode, query.edns.dnssec_ok);
+  std::uint16_t flags = response_flags(query, body.rcode);
+  if (body.authoritative) flags |= flag_aa;
+  put_header(out, query.id, flags, 1, body.ancount, body.nscount,
+             static_cast<std::uint16_t>(body.arcount + (query.edns.present ? 1 : 0)));
+  return packet.size();
+}
+
 std::size_t write_error_response(const ParsedQuery& parsed, Rcode rcode, const ResponseLimits& limits,
                                  std::span<std::uint8_t> out) noexcept {
   const Query& query = parsed.query;

@@ -39,6 +39,28 @@ struct WrittenResponse {
 WrittenResponse write_response(const Query& query, const Answer& answer, const ResponseLimits& limits,
                                std::span<std::uint8_t> out) noexcept;
 
+// The sections of a response after its question (answer, authority, additional) as write_response
+// wrote them, kept to answer the same question again without a lookup and without compressing
+// names again (AnswerCache). Its compression pointers lead into the question at offset 12 or into
+// the body itself, so it is valid after any question with the same name, whatever its case.
+struct ResponseBody {
+  Rcode rcode = Rcode::noerror;
+  bool authoritative = false;
+  std::uint16_t ancount = 0, nscount = 0, arcount = 0;
+  std::span<const std::uint8_t> bytes;
+};
+
+// The body of `response`, a whole response that write_response wrote to `query` with nothing
+// truncated or left out; its OPT record (when the query had EDNS) is not part of the body. The
+// bytes are a view into `response`.
+ResponseBody body_of(std::span<const std::uint8_t> response, const Query& query) noexcept;
+
+// The response to `query` from a body kept from an earlier one to the same name and type: header
+// and question from `query`, the body copied, an OPT when the query had EDNS. Returns 0 when it
+// does not fit the size the client takes: write_response then decides what to truncate.
+std::size_t write_response_from_body(const Query& query, const ResponseBody& body, const ResponseLimits& limits,
+                                     std::span<std::uint8_t> out) noexcept;
+
 // Writes a header-only error response (FORMERR, NOTIMP, BADVERS ...) to a query that parsed only
 // as far as `parsed` got: the id, opcode and RD bit, the question when it was read (question_wire
 // not empty), an OPT record when EDNS was seen (BADVERS needs it; DO clear, as NSD sends it).

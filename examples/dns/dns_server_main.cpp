@@ -34,6 +34,7 @@ struct Flags {
   std::uint32_t max_in_flight = 1024;
   std::uint32_t rrl = 0;  // answers per second per source prefix; 0 = off
   std::uint16_t max_udp_payload = 1232;
+  std::uint32_t answer_cache = 4096;  // slots per worker
   std::string metrics;
 };
 
@@ -133,7 +134,8 @@ int run(const Flags& flags) {
     };
   } else if (flags.rrl == 0) {
     factory = [&](unsigned worker) {
-      return std::make_unique<dns::AuthorityProtocol>(zones, limits, counters.cells[worker], nullptr);
+      return std::make_unique<dns::AuthorityProtocol>(zones, limits, counters.cells[worker], nullptr,
+                                                      flags.answer_cache);
     };
   } else {
     // Response rate limiting on the flood guard: each source prefix (/24, /56) gets --rrl answers per
@@ -147,7 +149,8 @@ int run(const Flags& flags) {
     auto guarded = salvo::flood_guarded(
         guard,
         [&](unsigned worker, salvo::FloodGuard& g) {
-          return std::make_unique<dns::AuthorityProtocol>(zones, limits, counters.cells[worker], &g);
+          return std::make_unique<dns::AuthorityProtocol>(zones, limits, counters.cells[worker], &g,
+                                                      flags.answer_cache);
         },
         monitor);
     if (!guarded) return usage_error("--rrl: " + guarded.error().message);
@@ -221,6 +224,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-udp-payload", flags.max_udp_payload,
                  "largest answer to an EDNS query, and the size advertised (512-65535)")
       ->check(CLI::Range(512, 65535));
+  app.add_option("--answer-cache", flags.answer_cache,
+                 "authoritative: answers kept per worker to be copied when asked again (1 KiB each; 0 = none)")
+      ->check(CLI::Range(0u, 1u << 20));
   app.add_option("--metrics", flags.metrics, "write the counters to FILE every second in Prometheus text format");
   salvo::cli::add_common_flags(app, flags.common, /*server=*/true);
   try {
