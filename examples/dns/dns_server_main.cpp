@@ -34,7 +34,7 @@ struct Flags {
   std::uint32_t max_in_flight = 1024;
   std::uint32_t rrl = 0;  // answers per second per source prefix; 0 = off
   std::uint16_t max_udp_payload = 1232;
-  std::uint32_t answer_cache = 4096;  // slots per worker
+  std::uint32_t answer_cache = 16384;  // slots per worker (512 bytes each)
   std::string metrics;
 };
 
@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
                  "largest answer to an EDNS query, and the size advertised (512-65535)")
       ->check(CLI::Range(512, 65535));
   app.add_option("--answer-cache", flags.answer_cache,
-                 "authoritative: answers kept per worker to be copied when asked again (1 KiB each; 0 = none)")
+                 "authoritative: answers kept per worker to be copied when asked again (512 bytes each; 0 = none)")
       ->check(CLI::Range(0u, 1u << 20));
   app.add_option("--metrics", flags.metrics, "write the counters to FILE every second in Prometheus text format");
   salvo::cli::add_common_flags(app, flags.common, /*server=*/true);
