@@ -21,6 +21,8 @@ packages=(
   valgrind                           # bench: instructions per datagram with callgrind
   libuv1-dev                         # bench: the libuv echo baseline of load_curve.py
   nftables                           # tests: ICMP unreachable from reject rules in a test namespace
+  nsd                                # tests: examples/dns/dns_server's answers beside NSD's
+  dnsperf                            # bench: dns_compare.py's client (knot and dnsdist add its other rows)
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
