@@ -74,11 +74,7 @@ def main():
     if not 100 <= args.count <= 10_000_000:
         ap.error("--count: 100 to 10000000")
     text = "\n".join(build(zonegen.build(args.seed, args.hosts), args.count, args.seed)) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
+    zonegen.write_text(text, args.out)
     return 0
 
 

@@ -135,6 +135,15 @@ def build(seed=1, hosts=8000):
     return z
 
 
+def write_text(text, path):
+    """Writes `text` to the file `path`, or to standard output when path is empty."""
+    if path:
+        with open(path, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
@@ -143,12 +152,7 @@ def main():
     args = ap.parse_args()
     if not 10 <= args.hosts <= 1_000_000:
         ap.error("--hosts: 10 to 1000000")
-    text = build(args.seed, args.hosts).text()
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
+    write_text(build(args.seed, args.hosts).text(), args.out)
     return 0
 
 

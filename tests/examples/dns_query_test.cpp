@@ -10,9 +10,12 @@
 #include <vector>
 
 #include "dns_query.hpp"
+#include "examples/dns_test_names.hpp"
 
 namespace dns {
 namespace {
+
+using test::name_of;
 
 using Bytes = std::vector<std::uint8_t>;
 
@@ -79,18 +82,6 @@ Bytes simple_query(std::string_view qname = "www.example.com", std::uint16_t qty
 }
 
 ParsedQuery parse(const Bytes& b) { return parse_query(std::span<const std::uint8_t>(b.data(), b.size())); }
-
-Name name_of(std::string_view dotted) {
-  Name n;
-  std::size_t start = 0;
-  while (start < dotted.size()) {
-    std::size_t dot = dotted.find('.', start);
-    if (dot == std::string_view::npos) dot = dotted.size();
-    EXPECT_TRUE(n.append_label(dotted.substr(start, dot - start)));
-    start = dot + 1;
-  }
-  return n;
-}
 
 std::string label(std::size_t size, char c = 'a') { return std::string(size, c); }
 

@@ -9,10 +9,13 @@
 #include <vector>
 
 #include "dns_query.hpp"
+#include "examples/dns_test_names.hpp"
 #include "dns_response.hpp"
 
 namespace dns {
 namespace {
+
+using test::name_of;
 
 using Bytes = std::vector<std::uint8_t>;
 
@@ -43,18 +46,6 @@ std::uint16_t get16(std::span<const std::uint8_t> b, std::size_t at) {
 
 std::uint32_t get32(std::span<const std::uint8_t> b, std::size_t at) {
   return (std::uint32_t{get16(b, at)} << 16) | get16(b, at + 2);
-}
-
-Name name_of(std::string_view dotted) {
-  Name n;
-  std::size_t start = 0;
-  while (start < dotted.size()) {
-    std::size_t dot = dotted.find('.', start);
-    if (dot == std::string_view::npos) dot = dotted.size();
-    EXPECT_TRUE(n.append_label(dotted.substr(start, dot - start)));
-    start = dot + 1;
-  }
-  return n;
 }
 
 Bytes wire_of(std::string_view dotted) {

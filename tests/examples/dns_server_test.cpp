@@ -3,6 +3,7 @@
 // same file and question (kdig, ignoring the ID), record for record and in NSD's order; where
 // salvo's server differs on purpose (a truncated answer keeps the records that fit), the test says
 // so. Also: error codes for malformed queries, EDNS, and the counters in the report.
+#include <fstream>
 #include <set>
 
 #include "support/temp_dir.hpp"
@@ -213,6 +214,49 @@ TEST_P(DnsServer, AnswersMalformedQueriesWithErrorsAndDropsResponsesAndRunts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DnsServer, testing::ValuesIn(available_backends()), backend_test_name);
+
+class DnsServerOptions : public testing::TestWithParam<BackendKind> {};
+
+TEST_P(DnsServerOptions, RateLimitsAnswersPerSourceAndCountsTheRest) {
+  // 5 answers a second, 5 back to back: of 200 queries sent at once, 5 are answered, a few more if
+  // the sending took long enough for the rate to refill; the rest are dropped and counted.
+  DnsServerProcess server({"--zone", dns_test_dir + "/served.zone", "--rrl", "5"}, GetParam());
+  UdpSocket client(addr("127.0.0.1:0"), 1 << 20);
+  const auto query = build_query(dns_question("www.example.com.", 1, 0x7777));
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(client.send_to(query, server.address()));
+  ASSERT_TRUE(client.wait_readable(std::chrono::seconds(10)));
+  const nlohmann::json report = server.stop();
+  std::uint64_t answers = 0;
+  while (client.receive(std::chrono::milliseconds(0))) ++answers;
+  const auto& rrl = report.at("rrl");
+  const std::uint64_t admitted = rrl.at("admitted");
+  const std::uint64_t limited = rrl.at("rate_limited");
+  EXPECT_EQ(admitted + limited, 200u);
+  EXPECT_GE(admitted, 5u);
+  EXPECT_LT(admitted, 100u);
+  EXPECT_EQ(report.at("dns").at("queries"), admitted);
+  EXPECT_EQ(report.at("dns").at("noerror"), admitted);
+  EXPECT_EQ(answers, admitted);
+}
+
+TEST_P(DnsServerOptions, WritesItsCountersToTheMetricsFile) {
+  TempDir dir;
+  const std::string metrics = dir.file("dns.prom");
+  DnsServerProcess server({"--zone", dns_test_dir + "/served.zone", "--metrics", metrics}, GetParam());
+  UdpSocket client(addr("127.0.0.1:0"));
+  for (std::uint16_t id = 1; id <= 3; ++id) {
+    ASSERT_TRUE(ask(client, server.address(), dns_question("nope.example.com.", 1, id)).has_value());
+  }
+  server.stop();  // the last write holds the final counters
+  std::ifstream file(metrics);
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("dns_queries_total{worker=\"0\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("dns_nxdomain_total{worker=\"0\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE dns_upstream_timeouts_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("salvo_received_total{command=\"dns_server\""), std::string::npos) << text;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DnsServerOptions, testing::ValuesIn(available_backends()), backend_test_name);
 
 TEST(DnsServerUsage, RefusesABrokenZoneFileWithItsLineAndExits2) {
   TempDir dir;
