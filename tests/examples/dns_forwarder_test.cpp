@@ -193,6 +193,65 @@ TEST_P(DnsForwarder, AnswersEveryQueryThroughALossyPath) {
   impair.finish(20s);
 }
 
+TEST_P(DnsForwarder, AnswersServfailWhenOutOfDescriptorsAndForwardsAgainOnceSomeAreFree) {
+  UdpSocket fake(addr("127.0.0.1:0"));
+  // 32 descriptors, soft and hard: the engine takes some, the upstream sockets the rest.
+  Child forwarder({with_descriptor_limit_bin, "32", "32", dns_server_bin, "--bind", "127.0.0.1:0", "--backend",
+                   std::string(to_string(GetParam())), "--json", "--forward", fake.local().to_string(), "--timeout",
+                   "30000", "--max-in-flight", "200"});
+  ASSERT_TRUE(forwarder.wait_for_stderr(" (", 20s)) << forwarder.err_so_far();
+  const std::string prefix = "dns_server: answering on ";
+  const std::string& err = forwarder.err_so_far();
+  const std::size_t at = err.find(prefix) + prefix.size();
+  const Address server = addr(err.substr(at, err.find(' ', at) - at));
+  UdpSocket client(addr("127.0.0.1:0"), 1 << 20);
+  constexpr int queries = 60;
+  for (std::uint16_t id = 1; id <= queries; ++id) {
+    ASSERT_TRUE(client.send_to(build_query(dns_question("www.example.com.", 1, id)), server));
+  }
+  // Every query either reaches the upstream on a socket of its own or is answered SERVFAIL at
+  // once; the upstream then answers the ones it got, which frees their sockets.
+  int servfails = 0, answered = 0;
+  std::vector<UdpSocket::Message> upstream;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        while (auto m = client.receive(0ms)) {
+          ++(rcode_name(decode_response(m->payload).rcode) == "SERVFAIL" ? servfails : answered);
+        }
+        while (auto m = fake.receive(0ms)) upstream.push_back(*m);
+        return servfails + static_cast<int>(upstream.size()) == queries;
+      },
+      20s))
+      << servfails << " SERVFAIL, " << upstream.size() << " upstream";
+  EXPECT_GT(servfails, 0);
+  EXPECT_GT(upstream.size(), 0u);
+  for (const auto& m : upstream) fake.send_to(reply_to(m.payload), m.from);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        while (auto m = client.receive(0ms)) ++answered;
+        return answered == static_cast<int>(upstream.size());
+      },
+      20s));
+  // With the descriptors back, the next query is forwarded again.
+  ASSERT_TRUE(client.send_to(build_query(dns_question("web.example.com.", 1, 999)), server));
+  const auto again = fake.receive(10s);
+  ASSERT_TRUE(again.has_value());
+  fake.send_to(reply_to(again->payload), again->from);
+  const auto answer = client.receive(10s);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(decode_response(answer->payload).id, 999);
+
+  forwarder.send_signal(SIGTERM);
+  const ProcessResult r = forwarder.finish(20s);
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << describe(r);
+  const auto report = nlohmann::json::parse(lines_of(r.out).at(0));
+  const auto& dns = report.at("dns");
+  EXPECT_EQ(dns.at("upstream_open_failed"), servfails);
+  EXPECT_EQ(dns.at("forwarded"), upstream.size() + 1);
+  EXPECT_EQ(dns.at("servfail"), servfails);
+  EXPECT_EQ(dns.at("noerror"), upstream.size() + 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DnsForwarder, testing::ValuesIn(available_backends()), backend_test_name);
 
 }  // namespace

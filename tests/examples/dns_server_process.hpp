@@ -14,6 +14,7 @@ namespace salvo::test {
 inline const std::string dns_server_bin = SALVO_EXAMPLE_DNS_SERVER;
 inline const std::string dns_test_dir = SALVO_DNS_TEST_ZONES;  // tests/examples/dns
 inline const std::string salvo_bin = SALVO_COMMAND;          // for salvo impair
+inline const std::string with_descriptor_limit_bin = SALVO_WITH_DESCRIPTOR_LIMIT_PATH;
 
 class DnsServerProcess {
  public:
