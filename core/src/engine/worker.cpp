@@ -520,11 +520,12 @@ void Worker::close_socket(SocketState& s) noexcept {
   }
   if (s.fd >= 0) {
     // Datagrams still queued would vanish with the socket: read them out (without their
-    // payloads) and count them, so that stopping under load keeps the accounting exact.
-    s.counters.discarded_at_close.add(discard_queued(s.fd));
-    if (std::int64_t drops = read_kernel_drops(s.fd); drops >= 0) {
-      note_kernel_drops(s, static_cast<std::uint32_t>(drops));
-    }
+    // payloads) and count them, so that stopping under load keeps the accounting exact. A socket
+    // whose queues hold nothing (most that a protocol closes: a forwarder's answered query) is
+    // spared the read.
+    const SocketMemory memory = read_socket_memory(s.fd);
+    if (memory.queued_bytes != 0) s.counters.discarded_at_close.add(discard_queued(s.fd));
+    if (memory.drops >= 0) note_kernel_drops(s, static_cast<std::uint32_t>(memory.drops));
     ::close(s.fd);
     s.fd = -1;
   }

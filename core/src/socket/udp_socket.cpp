@@ -154,12 +154,18 @@ std::uint64_t discard_queued(int fd, std::uint64_t max_datagrams) noexcept {
   return discarded;
 }
 
-std::int64_t read_kernel_drops(int fd) noexcept {
+std::int64_t read_kernel_drops(int fd) noexcept { return read_socket_memory(fd).drops; }
+
+SocketMemory read_socket_memory(int fd) noexcept {
+  SocketMemory memory;
   std::uint32_t info[SK_MEMINFO_VARS] = {};
   socklen_t length = sizeof info;
-  if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &length) != 0) return -1;
-  if (length < (SK_MEMINFO_DROPS + 1) * sizeof(std::uint32_t)) return -1;
-  return info[SK_MEMINFO_DROPS];
+  if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &length) != 0) return memory;
+  // Receive-side memory is charged for every datagram queued to be read (and every error-queue
+  // report) until it is read, so 0 means there is nothing to read.
+  if (length >= (SK_MEMINFO_RMEM_ALLOC + 1) * sizeof(std::uint32_t)) memory.queued_bytes = info[SK_MEMINFO_RMEM_ALLOC];
+  if (length >= (SK_MEMINFO_DROPS + 1) * sizeof(std::uint32_t)) memory.drops = info[SK_MEMINFO_DROPS];
+  return memory;
 }
 
 }  // namespace salvo::detail

@@ -49,4 +49,12 @@ std::uint64_t discard_queued(int fd, std::uint64_t max_datagrams = 1u << 20) noe
 // The socket's cumulative kernel drop count (SO_MEMINFO), or -1 when the kernel does not say.
 std::int64_t read_kernel_drops(int fd) noexcept;
 
+// What SO_MEMINFO says of a socket in one call: its cumulative kernel drops and the bytes its
+// receive and error queues hold (0: nothing waiting to be read); -1 each when the kernel does not say.
+struct SocketMemory {
+  std::int64_t drops = -1;
+  std::int64_t queued_bytes = -1;
+};
+SocketMemory read_socket_memory(int fd) noexcept;
+
 }  // namespace salvo::detail
