@@ -101,6 +101,12 @@ void ForwarderProtocol::forward(const salvo::Datagram& datagram, salvo::Transpor
   pending.size = static_cast<std::uint16_t>(bytes.size());
   std::memcpy(pending.query.data(), bytes.data(), bytes.size());
   put_id(pending.query.data(), pending.upstream_id);
+  // Upstream, the forwarder is the client: it asks for no larger answer than it relays
+  // (--max-udp-payload), so that what comes back fits its receive buffers whole.
+  if (parsed.query.edns.present && parsed.query.edns.udp_payload_size > limits_.max_udp_payload) {
+    pending.query[parsed.query.edns.size_offset] = static_cast<std::uint8_t>(limits_.max_udp_payload >> 8);
+    pending.query[parsed.query.edns.size_offset + 1] = static_cast<std::uint8_t>(limits_.max_udp_payload);
+  }
 
   auto protocol = std::make_unique<UpstreamProtocol>(*this, slot);
   UpstreamProtocol* protocol_view = protocol.get();

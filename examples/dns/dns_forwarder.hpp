@@ -1,6 +1,7 @@
 // ForwarderProtocol: a forwarding DNS server, one instance per worker. Each query goes upstream
 // from a socket of its own, opened at runtime on a port the kernel picks at random and connected to
-// the upstream, with a new random ID (RFC 5452). A reply is accepted only from that socket's peer,
+// the upstream, with a new random ID (RFC 5452) and an EDNS size no larger than the forwarder's
+// own limit (ResponseLimits::max_udp_payload). A reply is accepted only from that socket's peer,
 // with that ID and the same question; anything else is dropped and counted (upstream_mismatched),
 // and the query keeps waiting. The query is sent again when `timeout` passes without an answer,
 // up to `retries` more times, and then answered SERVFAIL. The socket closes as soon as the query is

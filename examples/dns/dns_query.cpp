@@ -42,6 +42,7 @@ QueryError read_additional_record(std::span<const std::uint8_t> datagram, std::s
   saw_opt = true;
   query.edns.present = true;
   query.edns.udp_payload_size = rclass;
+  query.edns.size_offset = end + 2;
   query.edns.version = static_cast<std::uint8_t>(ttl >> 16);
   query.edns.dnssec_ok = (ttl & 0x8000) != 0;
   return QueryError::none;

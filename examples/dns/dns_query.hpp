@@ -48,6 +48,9 @@ std::string_view query_error_name(QueryError e) noexcept;
 struct Edns {
   bool present = false;
   std::uint16_t udp_payload_size = 0;  // as the client sent it (values below 512 mean 512)
+  // Where that size is in the datagram (the OPT record's CLASS field), for a forwarder that
+  // passes the query on with a size of its own; 0 without EDNS.
+  std::size_t size_offset = 0;
   std::uint8_t version = 0;
   bool dnssec_ok = false;
 };

@@ -1,6 +1,7 @@
 // dns_server: an authoritative DNS server (--zone) or a forwarder (--forward) on salvo, over UDP.
 // See examples/dns/README.md for the behaviour and a dig session against each mode.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -123,6 +124,9 @@ int run(const Flags& flags) {
   }
   dns::ResponseLimits limits;
   limits.max_udp_payload = flags.max_udp_payload;
+  // A datagram that does not fit a receive buffer arrives truncated and is dropped: every size
+  // this server answers with, or asks an upstream for, must fit.
+  options->buffer_size = std::max<std::uint32_t>(options->buffer_size, flags.max_udp_payload);
   limits.advertised_udp_payload = flags.max_udp_payload;
 
   WorkerCounters counters(options->workers);

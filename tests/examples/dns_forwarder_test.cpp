@@ -88,6 +88,29 @@ TEST_P(DnsForwarder, AcceptsOnlyTheReplyWithItsIdAndQuestionAndUsesAFreshSocketP
   EXPECT_EQ(report.at("dns").at("noerror"), 2);
 }
 
+TEST_P(DnsForwarder, AsksTheUpstreamForNoMoreThanItsOwnPayloadSize) {
+  UdpSocket fake(addr("127.0.0.1:0"));
+  DnsServerProcess forwarder({"--forward", fake.local().to_string(), "--timeout", "30000"}, GetParam());
+  UdpSocket client(addr("127.0.0.1:0"));
+  for (const std::uint16_t asked : {4096, 1000}) {
+    DnsQuestion q = dns_question("www.example.com.", 1, asked);
+    q.edns_udp_size = asked;
+    const auto query = build_query(q);
+    client.send_to(query, forwarder.address());
+    const auto got = fake.receive(10s);
+    ASSERT_TRUE(got.has_value());
+    // The OPT's CLASS (the size) is the query's last 8 bytes' first two: 1232 at most.
+    const std::size_t size_at = got->payload.size() - 8;
+    const unsigned sent = static_cast<unsigned>(got->payload[size_at]) << 8 | static_cast<unsigned>(got->payload[size_at + 1]);
+    EXPECT_EQ(sent, std::min<unsigned>(asked, 1232));
+    // Everything else is the client's query, byte for byte (after the ID).
+    EXPECT_TRUE(std::equal(query.begin() + 2, query.begin() + static_cast<long>(size_at), got->payload.begin() + 2));
+    fake.send_to(reply_to(got->payload), got->from);
+    ASSERT_TRUE(client.receive(10s).has_value());
+  }
+  forwarder.stop();
+}
+
 TEST_P(DnsForwarder, RetransmitsFromTheSameSocketUntilAnswered) {
   UdpSocket fake(addr("127.0.0.1:0"));
   DnsServerProcess forwarder({"--forward", fake.local().to_string(), "--timeout", "200", "--retries", "10"}, GetParam());
