@@ -35,7 +35,9 @@ namespace dns {
   X(upstream_mismatched, "upstream datagrams dropped: wrong ID, question or source (spoofing resistance)") \
   X(upstream_refused, "ICMP port unreachable from upstream")                                       \
   X(in_flight_full, "queries refused because the in-flight table was full (answered SERVFAIL)")    \
-  X(upstream_open_failed, "upstream sockets that could not be opened (answered SERVFAIL)")
+  X(upstream_open_failed, "upstream sockets that could not be opened (answered SERVFAIL)")          \
+  X(given_up_at_drain, "forwarder: queries still in flight near a drain's end (answered SERVFAIL)") \
+  X(unanswered_at_stop, "forwarder: queries in flight when the server stopped at once (no answer)")
 
 struct DnsStats {
 #define SALVO_DNS_FIELD(name, help) std::uint64_t name = 0;

@@ -238,9 +238,22 @@ void ForwarderProtocol::send_to_client(std::span<const std::uint8_t> bytes, cons
   counters_.count_answer(rcode, truncated);
 }
 
-void ForwarderProtocol::on_draining(std::chrono::nanoseconds /*left*/, salvo::Transport& /*transport*/) {
+void ForwarderProtocol::on_draining(std::chrono::nanoseconds left, salvo::Transport& transport) {
   draining_ = true;
+  // Queries still waiting for their upstream when nine tenths of the grace period have passed are
+  // answered SERVFAIL then, while the listening socket can still send it: a client that hears
+  // nothing would wait out its own timeout.
+  // Without a timer slot for that, they are answered now.
+  if (in_flight_ > 0 && !transport.call_later(left * 9 / 10, [this] { give_up_in_flight(); })) give_up_in_flight();
   maybe_finish_draining();
+}
+
+void ForwarderProtocol::give_up_in_flight() {
+  for (std::uint32_t slot = 0; slot < table_.size(); ++slot) {
+    if (!table_[slot].busy) continue;
+    DnsCounters::add(counters_.given_up_at_drain);
+    give_up(slot);
+  }
 }
 
 void ForwarderProtocol::maybe_finish_draining() {
@@ -250,7 +263,9 @@ void ForwarderProtocol::maybe_finish_draining() {
 void ForwarderProtocol::on_stop() {
   listening_ = nullptr;
   for (std::uint32_t slot = 0; slot < table_.size(); ++slot) {
-    if (table_[slot].busy) finish(slot);
+    if (!table_[slot].busy) continue;
+    DnsCounters::add(counters_.unanswered_at_stop);
+    finish(slot);
   }
 }
 

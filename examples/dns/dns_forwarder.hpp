@@ -92,6 +92,8 @@ class ForwarderProtocol final : public salvo::Protocol {
   void on_timeout(std::uint32_t slot, std::uint32_t generation);
   // Answers the client SERVFAIL and ends the query.
   void give_up(std::uint32_t slot);
+  // The end of a drain: every query still in flight is given up.
+  void give_up_in_flight();
   // Ends a query: closes its socket and frees its entry.
   void finish(std::uint32_t slot);
   bool is_the_answer(const Pending& pending, const salvo::Datagram& datagram) const noexcept;

@@ -84,12 +84,15 @@ void print_dns_summary(const dns::DnsStats& s) {
   if (s.forwarded == 0 && s.in_flight_full == 0 && s.upstream_open_failed == 0) return;
   std::fprintf(stderr,
                "  upstream: %llu forwarded, %llu retransmits, %llu gave up, %llu mismatched replies dropped, "
-               "%llu port unreachable, %llu in-flight table full, %llu sockets not opened\n",
+               "%llu port unreachable, %llu in-flight table full, %llu sockets not opened; at the end: %llu given up "
+               "at the drain, %llu unanswered\n",
                static_cast<unsigned long long>(s.forwarded), static_cast<unsigned long long>(s.retransmits),
                static_cast<unsigned long long>(s.upstream_timeouts),
                static_cast<unsigned long long>(s.upstream_mismatched),
                static_cast<unsigned long long>(s.upstream_refused), static_cast<unsigned long long>(s.in_flight_full),
-               static_cast<unsigned long long>(s.upstream_open_failed));
+               static_cast<unsigned long long>(s.upstream_open_failed),
+               static_cast<unsigned long long>(s.given_up_at_drain),
+               static_cast<unsigned long long>(s.unanswered_at_stop));
 }
 
 int run(const Flags& flags) {

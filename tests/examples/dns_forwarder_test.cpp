@@ -111,6 +111,23 @@ TEST_P(DnsForwarder, AsksTheUpstreamForNoMoreThanItsOwnPayloadSize) {
   forwarder.stop();
 }
 
+TEST_P(DnsForwarder, AnswersServfailToQueriesStillInFlightWhenItsDrainEnds) {
+  UdpSocket fake(addr("127.0.0.1:0"));
+  DnsServerProcess forwarder({"--forward", fake.local().to_string(), "--timeout", "30000"}, GetParam());
+  UdpSocket client(addr("127.0.0.1:0"));
+  client.send_to(build_query(dns_question("www.example.com.", 1, 21)), forwarder.address());
+  ASSERT_TRUE(fake.receive(10s).has_value());  // in flight, and the upstream stays silent
+  const nlohmann::json report = forwarder.stop();  // SIGTERM: a drain of two seconds
+  const auto answer = client.receive(0ms);
+  ASSERT_TRUE(answer.has_value()) << "the client heard nothing";
+  const DnsResponse r = decode_response(answer->payload);
+  EXPECT_EQ(r.id, 21);
+  EXPECT_EQ(rcode_name(r.rcode), "SERVFAIL");
+  EXPECT_EQ(report.at("dns").at("given_up_at_drain"), 1);
+  EXPECT_EQ(report.at("dns").at("servfail"), 1);
+  EXPECT_EQ(report.at("dns").at("unanswered_at_stop"), 0);
+}
+
 TEST_P(DnsForwarder, RetransmitsFromTheSameSocketUntilAnswered) {
   UdpSocket fake(addr("127.0.0.1:0"));
   DnsServerProcess forwarder({"--forward", fake.local().to_string(), "--timeout", "200", "--retries", "10"}, GetParam());
