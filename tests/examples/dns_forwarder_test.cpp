@@ -236,14 +236,9 @@ TEST_P(DnsForwarder, AnswersEveryQueryThroughALossyPath) {
 TEST_P(DnsForwarder, AnswersServfailWhenOutOfDescriptorsAndForwardsAgainOnceSomeAreFree) {
   UdpSocket fake(addr("127.0.0.1:0"));
   // 32 descriptors, soft and hard: the engine takes some, the upstream sockets the rest.
-  Child forwarder({with_descriptor_limit_bin, "32", "32", dns_server_bin, "--bind", "127.0.0.1:0", "--backend",
-                   std::string(to_string(GetParam())), "--json", "--forward", fake.local().to_string(), "--timeout",
-                   "30000", "--max-in-flight", "200"});
-  ASSERT_TRUE(forwarder.wait_for_stderr(" (", 20s)) << forwarder.err_so_far();
-  const std::string prefix = "dns_server: answering on ";
-  const std::string& err = forwarder.err_so_far();
-  const std::size_t at = err.find(prefix) + prefix.size();
-  const Address server = addr(err.substr(at, err.find(' ', at) - at));
+  DnsServerProcess forwarder({"--forward", fake.local().to_string(), "--timeout", "30000", "--max-in-flight", "200"},
+                             GetParam(), {with_descriptor_limit_bin, "32", "32"});
+  const Address server = forwarder.address();
   UdpSocket client(addr("127.0.0.1:0"), 1 << 20);
   constexpr int queries = 60;
   for (std::uint16_t id = 1; id <= queries; ++id) {
@@ -281,10 +276,7 @@ TEST_P(DnsForwarder, AnswersServfailWhenOutOfDescriptorsAndForwardsAgainOnceSome
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(decode_response(answer->payload).id, 999);
 
-  forwarder.send_signal(SIGTERM);
-  const ProcessResult r = forwarder.finish(20s);
-  ASSERT_TRUE(r.exited && r.exit_code == 0) << describe(r);
-  const auto report = nlohmann::json::parse(lines_of(r.out).at(0));
+  const nlohmann::json report = forwarder.stop();
   const auto& dns = report.at("dns");
   EXPECT_EQ(dns.at("upstream_open_failed"), servfails);
   EXPECT_EQ(dns.at("forwarded"), upstream.size() + 1);

@@ -8,17 +8,17 @@ namespace salvo::test {
 
 namespace {
 
-std::vector<std::string> command(std::vector<std::string> args, BackendKind backend) {
-  std::vector<std::string> argv = {dns_server_bin, "--bind", "127.0.0.1:0", "--backend", std::string(to_string(backend)),
-                                   "--json"};
+std::vector<std::string> command(std::vector<std::string> args, BackendKind backend, std::vector<std::string> wrapper) {
+  std::vector<std::string> argv = std::move(wrapper);
+  argv.insert(argv.end(), {dns_server_bin, "--bind", "127.0.0.1:0", "--backend", std::string(to_string(backend)), "--json"});
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
 
 }  // namespace
 
-DnsServerProcess::DnsServerProcess(std::vector<std::string> args, BackendKind backend)
-    : child_(command(std::move(args), backend)) {
+DnsServerProcess::DnsServerProcess(std::vector<std::string> args, BackendKind backend, std::vector<std::string> wrapper)
+    : child_(command(std::move(args), backend, std::move(wrapper))) {
   const std::string prefix = "dns_server: answering on ";
   if (!child_.wait_for_stderr(" (", std::chrono::seconds(20))) {
     throw std::runtime_error("dns_server did not start: " + child_.err_so_far());

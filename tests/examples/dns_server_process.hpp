@@ -18,9 +18,10 @@ inline const std::string with_descriptor_limit_bin = SALVO_WITH_DESCRIPTOR_LIMIT
 
 class DnsServerProcess {
  public:
-  // Runs dns_server with `args` plus --bind 127.0.0.1:0, --backend and --json; throws when it does
-  // not say where it answers within 20 s.
-  DnsServerProcess(std::vector<std::string> args, BackendKind backend);
+  // Runs dns_server with `args` plus --bind 127.0.0.1:0, --backend and --json, under `wrapper` when
+  // one is given (a program and its arguments that run the rest: with_descriptor_limit 32 32);
+  // throws when it does not say where it answers within 20 s.
+  DnsServerProcess(std::vector<std::string> args, BackendKind backend, std::vector<std::string> wrapper = {});
   const Address& address() const noexcept { return address_; }
   Child& child() noexcept { return child_; }
   // SIGTERM, then the report (throws when the process does not exit 0 with one JSON line).
