@@ -216,7 +216,9 @@ TEST_P(DnsForwarder, AnswersEveryQueryThroughALossyPath) {
   const std::string prefix = "listening on ";
   const std::size_t at = line.find(prefix) + prefix.size();
   const Address lossy = addr(line.substr(at, line.find(' ', at) - at));
-  DnsServerProcess forwarder({"--forward", lossy.to_string(), "--timeout", "150", "--retries", "10"}, GetParam());
+  // A try waits half a second: long enough that a late answer, not a lost one, is never the reason for
+  // a retransmit, which would change the order of datagrams the seeded impair decides on.
+  DnsServerProcess forwarder({"--forward", lossy.to_string(), "--timeout", "500", "--retries", "10"}, GetParam());
   UdpSocket client(addr("127.0.0.1:0"));
   // One query at a time, so that the impair's seeded decisions meet the datagrams in one order.
   for (std::uint16_t id = 1; id <= 30; ++id) {
