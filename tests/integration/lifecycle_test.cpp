@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "support/test_support.hpp"
 
@@ -115,6 +116,28 @@ TEST_P(Lifecycle, StartWithoutSocketsRunsUntilStop) {
   EXPECT_TRUE(recorder.wait_for_datagrams(1, 10s));
   stop_and_wait(*engine);
   EXPECT_EQ(engine->open_sockets(), 0u);
+}
+
+TEST_P(Lifecycle, StopAndFinishedFromAnotherThreadWhileStartRuns) {
+  // Another thread asks finished() and calls stop() while start() runs: no data race (the TSan
+  // run checks), start() succeeds, and a stop after it ends the engine.
+  auto engine = make_engine(options());
+  Recorder recorder;
+  must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder));
+  std::atomic<bool> started{false};
+  std::thread other([&] {
+    while (!started.load()) {
+      (void)engine->finished();
+      engine->stop();
+    }
+  });
+  const auto r = engine->start();
+  started.store(true);
+  other.join();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(engine->start().ok()) << "a second start() must fail";
+  stop_and_wait(*engine);
+  EXPECT_TRUE(engine->finished());
 }
 
 TEST_P(Lifecycle, ListenOnAPortInUseNamesTheAddress) {

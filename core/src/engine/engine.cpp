@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -19,7 +20,9 @@ struct Engine::Impl {
   EngineOptions options;
   BackendChoice choice;
   std::vector<std::unique_ptr<detail::Worker>> workers;
-  bool started = false;
+  // Set by start(); read by stop(), drain(), post(), wait() and finished(), which any thread may
+  // call at any time, also while start() runs on another.
+  std::atomic<bool> started{false};
   // Host names for Reactor::resolve; its thread starts on the first name. Declared after the
   // workers so that it shuts down (answering nobody) before they go.
   detail::Resolver resolver;
@@ -232,8 +235,7 @@ Result<Address> Engine::open(unsigned worker, const Address& local, std::unique_
 }
 
 Result<void> Engine::start() {
-  if (impl_->started) return Error::make(Errc::invalid_state, "start() was already called");
-  impl_->started = true;
+  if (impl_->started.exchange(true)) return Error::make(Errc::invalid_state, "start() was already called");
   Impl& impl = *impl_;
   impl.running = static_cast<unsigned>(impl.workers.size());
   for (auto& w : impl.workers) {
