@@ -30,6 +30,7 @@ struct Engine::Impl {
   // Worker start-up and exit are reported here (control path only, never per datagram).
   mutable std::mutex mutex;
   std::condition_variable changed;
+  bool launched = false;  // start() has counted its workers into `running`
   unsigned running = 0;
   unsigned setups_reported = 0;
   std::vector<Error> setup_errors;
@@ -237,7 +238,13 @@ Result<Address> Engine::open(unsigned worker, const Address& local, std::unique_
 Result<void> Engine::start() {
   if (impl_->started.exchange(true)) return Error::make(Errc::invalid_state, "start() was already called");
   Impl& impl = *impl_;
-  impl.running = static_cast<unsigned>(impl.workers.size());
+  {
+    // Under the lock, with `launched`: finished() and wait() on other threads read them together,
+    // so that they never take the moment before the workers are counted for the end of the run.
+    std::lock_guard lock(impl.mutex);
+    impl.running = static_cast<unsigned>(impl.workers.size());
+    impl.launched = true;
+  }
   for (auto& w : impl.workers) {
     w->start(
         [&impl](Result<void> r) {
@@ -273,7 +280,7 @@ void Engine::wait() {
   if (!impl_->started) return;
   {
     std::unique_lock lock(impl_->mutex);
-    impl_->changed.wait(lock, [&] { return impl_->running == 0; });
+    impl_->changed.wait(lock, [&] { return impl_->launched && impl_->running == 0; });
   }
   for (auto& w : impl_->workers) w->join();
 }
@@ -281,12 +288,12 @@ void Engine::wait() {
 bool Engine::wait_for(std::chrono::milliseconds timeout) {
   if (!impl_->started) return true;
   std::unique_lock lock(impl_->mutex);
-  return impl_->changed.wait_for(lock, timeout, [&] { return impl_->running == 0; });
+  return impl_->changed.wait_for(lock, timeout, [&] { return impl_->launched && impl_->running == 0; });
 }
 
 bool Engine::finished() const noexcept {
   std::lock_guard lock(impl_->mutex);
-  return impl_->started && impl_->running == 0;
+  return impl_->launched && impl_->running == 0;
 }
 
 Result<void> Engine::post(unsigned worker, std::function<void()> fn) {
