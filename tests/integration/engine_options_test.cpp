@@ -68,6 +68,28 @@ TEST(EngineCreate, AcceptsTheEdgesOfEveryRange) {
   EXPECT_EQ((*f)->worker_counters().size(), 3u);
 }
 
+// Receive buffers are touched when the engine is made: more than half of the memory the process
+// may use is refused with a reason naming the options, before anything is allocated (before, 1,024
+// workers of 32,768 one-MiB buffers ended in the OOM killer).
+TEST(EngineCreate, RefusesReceiveBuffersBeyondTheMemoryItMayUse) {
+  for (BackendKind kind : {BackendKind::epoll, BackendKind::io_uring}) {
+    if (!backend_available(kind)) continue;
+    SCOPED_TRACE(to_string(kind));
+    EngineOptions o;
+    o.backend = kind;
+    o.workers = 1024;
+    o.buffer_count = 32768;
+    o.buffer_size = 1u << 20;
+    auto e = Engine::create(o);
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.error().code, make_error_code(Errc::bad_option));
+    EXPECT_NE(e.error().message.find("receive buffers would take 33554432 MiB (1024 workers x 32768 buffers x 1048576 bytes)"),
+              std::string::npos)
+        << e.error().message;
+    EXPECT_NE(e.error().message.find("lower workers, buffer_count or buffer_size"), std::string::npos) << e.error().message;
+  }
+}
+
 // buffer_count 0 lets the engine choose: 1024 buffers, or 64 of 64 KiB with GRO; a count given
 // is kept, GRO or not.
 TEST(EngineCreate, ChoosesTheBufferCountWhenGivenZero) {

@@ -3,12 +3,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <new>
 #include <string>
 
 #include "engine/backend.hpp"
+#include "engine/memory_limit.hpp"
 #include "engine/worker.hpp"
 #include "names/resolver.hpp"
 #include "socket/open_options.hpp"
@@ -66,6 +69,22 @@ Result<void> validate(const EngineOptions& o) {
   return {};
 }
 
+// The receive buffers are mapped and touched when the engine is made: asking for more than the
+// process may use would end in the OOM killer, not in an error. Half of that memory is the bound,
+// leaving the rest to the send pools (reserved, touched only as used) and the program itself.
+Result<void> check_receive_memory(const EngineOptions& o) {
+  const detail::MemoryLimit limit = detail::usable_memory();
+  if (limit.bytes == 0) return {};
+  const std::uint64_t slot = (std::uint64_t{o.buffer_size} + 63) & ~std::uint64_t{63};
+  const std::uint64_t total = std::uint64_t{o.workers} * o.buffer_count * slot;
+  if (total <= limit.bytes / 2) return {};
+  return Error::make(Errc::bad_option,
+                     "receive buffers would take " + std::to_string(total >> 20) + " MiB (" + std::to_string(o.workers) +
+                         " workers x " + std::to_string(o.buffer_count) + " buffers x " + std::to_string(slot) +
+                         " bytes), more than half of the " + std::to_string(limit.bytes >> 20) + " MiB this process may use (" +
+                         limit.source + "): lower workers, buffer_count or buffer_size");
+}
+
 }  // namespace
 
 namespace {
@@ -89,16 +108,26 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
   if (options.buffer_count == 0) {
     options.buffer_count = options.gro ? EngineOptions::gro_default_buffer_count : EngineOptions::default_buffer_count;
   }
-  auto impl = std::make_unique<Impl>();
-  impl->options = std::move(options);
-  impl->choice = std::move(choice.value());
-  for (unsigned i = 0; i < impl->options.workers; ++i) {
-    auto worker = std::make_unique<detail::Worker>(i, impl->options, detail::make_backend(impl->choice.kind));
-    if (auto r = worker->init(); !r) return r.error();
-    worker->reactor().set_resolver(&impl->resolver);
-    impl->workers.push_back(std::move(worker));
+  if (auto r = check_receive_memory(options); !r) return r.error();
+  const std::string tables = std::to_string(options.workers) + " workers (timers_per_worker " +
+                             std::to_string(options.timers_per_worker) + ", batch_size " +
+                             std::to_string(options.batch_size) + ")";
+  try {
+    auto impl = std::make_unique<Impl>();
+    impl->options = std::move(options);
+    impl->choice = std::move(choice.value());
+    for (unsigned i = 0; i < impl->options.workers; ++i) {
+      auto worker = std::make_unique<detail::Worker>(i, impl->options, detail::make_backend(impl->choice.kind));
+      if (auto r = worker->init(); !r) return r.error();
+      worker->reactor().set_resolver(&impl->resolver);
+      impl->workers.push_back(std::move(worker));
+    }
+    return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+  } catch (const std::bad_alloc&) {
+    // The tables each worker allocates once (timers, sockets, batches) did not fit: an error the
+    // program can report, as the options caused it, rather than an exception through main().
+    return Error::from_errno(ENOMEM, "cannot allocate the engine's tables for " + tables);
   }
-  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
 Result<Address> Engine::listen(const Address& address, const ProtocolFactory& factory) {
