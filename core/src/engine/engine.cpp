@@ -274,8 +274,8 @@ Result<void> Engine::start() {
     impl.running = static_cast<unsigned>(impl.workers.size());
     impl.launched = true;
   }
-  for (auto& w : impl.workers) {
-    w->start(
+  for (std::size_t i = 0; i < impl.workers.size(); ++i) {
+    auto started_thread = impl.workers[i]->start(
         [&impl](Result<void> r) {
           std::lock_guard lock(impl.mutex);
           if (!r) impl.setup_errors.push_back(r.error());
@@ -287,6 +287,16 @@ Result<void> Engine::start() {
           --impl.running;
           impl.changed.notify_all();
         });
+    if (!started_thread) {
+      // This worker and the ones after it never run: they report neither a setup nor an exit. The
+      // ones already running are stopped below, as after a failed setup.
+      const auto never = static_cast<unsigned>(impl.workers.size() - i);
+      std::lock_guard lock(impl.mutex);
+      impl.setup_errors.push_back(started_thread.error());
+      impl.setups_reported += never;
+      impl.running -= never;
+      break;
+    }
   }
   std::unique_lock lock(impl.mutex);
   impl.changed.wait(lock, [&] { return impl.setups_reported == impl.workers.size(); });

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <string>
+#include <system_error>
 
 #include "datapath/cmsg.hpp"
 #include "socket/open_options.hpp"
@@ -147,10 +148,15 @@ Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Pro
   return &(*attached)->transport;
 }
 
-void Worker::start(std::function<void(Result<void>)> ready, std::function<void()> finished) {
-  thread_ = std::thread([this, ready = std::move(ready), finished = std::move(finished)]() mutable {
-    thread_main(std::move(ready), std::move(finished));
-  });
+Result<void> Worker::start(std::function<void(Result<void>)> ready, std::function<void()> finished) {
+  try {
+    thread_ = std::thread([this, ready = std::move(ready), finished = std::move(finished)]() mutable {
+      thread_main(std::move(ready), std::move(finished));
+    });
+  } catch (const std::system_error& e) {
+    return Error::from_errno(e.code().value(), "cannot create the thread of worker " + std::to_string(index_));
+  }
+  return {};
 }
 
 void Worker::join() {

@@ -39,8 +39,9 @@ class Worker {
   // --- controlling thread, before start ---
   Result<void> init();  // buffer pool, eventfd, receive batch, timers
   // Starts the thread. `ready` is called once on the worker thread with the setup result;
-  // `finished` once when the thread is about to exit.
-  void start(std::function<void(Result<void>)> ready, std::function<void()> finished);
+  // `finished` once when the thread is about to exit. When the thread cannot be created (the
+  // system's thread or memory limits), neither is called and the error comes back here.
+  Result<void> start(std::function<void(Result<void>)> ready, std::function<void()> finished);
   void join();
 
   // --- any thread ---
