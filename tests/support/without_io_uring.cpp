@@ -12,6 +12,8 @@
 
 #include <cstdio>
 
+#include "seccomp_exec.hpp"
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: without_io_uring PROGRAM [ARGS...]\n");
@@ -28,12 +30,5 @@ int main(int argc, char** argv) {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
   };
-  sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
-    std::perror("without_io_uring: seccomp");
-    return 1;
-  }
-  execv(argv[1], argv + 1);
-  std::perror("without_io_uring: exec");
-  return 127;
+  return salvo::test::exec_under_filter("without_io_uring", filter, argv + 1);
 }
