@@ -5,14 +5,6 @@
 
 namespace dns {
 
-namespace {
-
-std::span<const std::uint8_t> bytes_of(std::span<const std::byte> payload) noexcept {
-  return {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()};
-}
-
-}  // namespace
-
 AuthorityProtocol::AuthorityProtocol(const ZoneSet& zones, const ResponseLimits& limits, DnsCounters& counters,
                                      salvo::FloodGuard* guard, std::size_t cache_slots)
     : zones_(zones), limits_(limits), counters_(counters), guard_(guard), cache_(cache_slots), cache_fill_(65535),
@@ -79,7 +71,7 @@ WrittenResponse AuthorityProtocol::answer_in(const Query& query) {
 }
 
 bool AuthorityProtocol::send(std::size_t size, const salvo::Address& to, salvo::Transport& transport) {
-  const std::span<const std::byte> payload(reinterpret_cast<const std::byte*>(out_.data()), size);
+  const std::span<const std::byte> payload = payload_of({out_.data(), size});
   if (guard_ != nullptr) {
     // An answer over the reply budget is the guard's to count (over_budget); a refusal by the queue
     // is ours.

@@ -11,14 +11,6 @@ namespace dns {
 
 namespace {
 
-std::span<const std::uint8_t> bytes_of(std::span<const std::byte> payload) noexcept {
-  return {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()};
-}
-
-std::span<const std::byte> payload_of(std::span<const std::uint8_t> bytes) noexcept {
-  return {reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()};
-}
-
 void put_id(std::uint8_t* message, std::uint16_t id) noexcept {
   message[0] = static_cast<std::uint8_t>(id >> 8);
   message[1] = static_cast<std::uint8_t>(id);
@@ -120,7 +112,6 @@ void ForwarderProtocol::forward(const salvo::Datagram& datagram, salvo::Transpor
     return answer_error(parsed, Rcode::servfail, datagram.peer);
   }
   free_slots_.pop_back();
-  ++in_flight_;
   pending.busy = true;
   ++pending.generation;
   pending.upstream = *opened;
@@ -220,7 +211,6 @@ void ForwarderProtocol::finish(std::uint32_t slot) {
   pending.protocol = nullptr;
   pending.upstream = nullptr;
   free_slots_.push_back(slot);
-  --in_flight_;
   maybe_finish_draining();
 }
 
@@ -244,7 +234,7 @@ void ForwarderProtocol::on_draining(std::chrono::nanoseconds left, salvo::Transp
   // answered SERVFAIL then, while the listening socket can still send it: a client that hears
   // nothing would wait out its own timeout.
   // Without a timer slot for that, they are answered now.
-  if (in_flight_ > 0 && !transport.call_later(left * 9 / 10, [this] { give_up_in_flight(); })) give_up_in_flight();
+  if (in_flight() > 0 && !transport.call_later(left * 9 / 10, [this] { give_up_in_flight(); })) give_up_in_flight();
   maybe_finish_draining();
 }
 
@@ -257,7 +247,7 @@ void ForwarderProtocol::give_up_in_flight() {
 }
 
 void ForwarderProtocol::maybe_finish_draining() {
-  if (draining_ && in_flight_ == 0 && listening_ != nullptr) listening_->stop_listening();
+  if (draining_ && in_flight() == 0 && listening_ != nullptr) listening_->stop_listening();
 }
 
 void ForwarderProtocol::on_stop() {

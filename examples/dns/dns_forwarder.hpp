@@ -59,7 +59,9 @@ class ForwarderProtocol final : public salvo::Protocol {
   void on_draining(std::chrono::nanoseconds left, salvo::Transport& transport) override;
   void on_stop() override;
 
-  std::uint32_t in_flight() const noexcept { return in_flight_; }
+  std::uint32_t in_flight() const noexcept {
+    return static_cast<std::uint32_t>(table_.size() - free_slots_.size());
+  }
 
   // --- for the upstream sockets' protocol (UpstreamProtocol), on this worker ---
   void upstream_datagrams(std::uint32_t slot, std::span<const salvo::Datagram> batch);
@@ -107,7 +109,6 @@ class ForwarderProtocol final : public salvo::Protocol {
   bool draining_ = false;
   std::vector<Pending> table_;
   std::vector<std::uint32_t> free_slots_;
-  std::uint32_t in_flight_ = 0;
   RandomIds ids_;
   std::vector<std::uint8_t> out_;  // one answer to a client
 };

@@ -2,12 +2,22 @@
 // codes, a record as the zone holds it, and the answer a lookup produces (RFC 1035, 2308, 6891).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "dns_name.hpp"
 
 namespace dns {
+
+// The codec reads and writes octets; salvo's datagrams are std::byte. Views, no copies.
+inline std::span<const std::uint8_t> bytes_of(std::span<const std::byte> payload) noexcept {
+  return {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()};
+}
+inline std::span<const std::byte> payload_of(std::span<const std::uint8_t> bytes) noexcept {
+  return {reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()};
+}
 
 namespace type {
 inline constexpr std::uint16_t A = 1;

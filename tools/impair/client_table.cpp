@@ -8,6 +8,8 @@
 #include <cstring>
 #include <random>
 
+#include "salvo/siphash.hpp"
+
 namespace salvo::cli {
 
 namespace {
@@ -30,22 +32,6 @@ AddressHashKey draw_key() {
   return {words[0], words[1]};
 }
 
-// SipHash-1-3 (Aumasson and Bernstein) over whole 64-bit words: one round per word, three to
-// finish; the 1-3 variant because the message is short and this runs once or twice per datagram.
-struct Sip {
-  std::uint64_t v0, v1, v2, v3;
-  void round() noexcept {
-    v0 += v1; v1 = std::rotl(v1, 13); v1 ^= v0; v0 = std::rotl(v0, 32);
-    v2 += v3; v3 = std::rotl(v3, 16); v3 ^= v2;
-    v0 += v3; v3 = std::rotl(v3, 21); v3 ^= v0;
-    v2 += v1; v1 = std::rotl(v1, 17); v1 ^= v2; v2 = std::rotl(v2, 32);
-  }
-  void absorb(std::uint64_t m) noexcept {
-    v3 ^= m;
-    round();
-    v0 ^= m;
-  }
-};
 
 }  // namespace
 
@@ -59,15 +45,8 @@ std::uint64_t keyed_hash(const Address& address, const AddressHashKey& key) noex
   std::array<std::uint64_t, 4> words{};
   static_assert(sizeof words >= Address::sockaddr_capacity);
   std::memcpy(words.data(), address.sockaddr_data(), address.sockaddr_size());
-  Sip s{key.k0 ^ 0x736f6d6570736575ull, key.k1 ^ 0x646f72616e646f6dull, key.k0 ^ 0x6c7967656e657261ull,
-        key.k1 ^ 0x7465646279746573ull};
-  for (std::uint64_t w : words) s.absorb(w);
-  s.absorb(std::uint64_t{sizeof words} << 56);  // the message length in the last block
-  s.v2 ^= 0xff;
-  s.round();
-  s.round();
-  s.round();
-  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+  const std::uint64_t k[2] = {key.k0, key.k1};
+  return siphash13(k, words);
 }
 
 ClientTable::ClientTable(std::uint32_t capacity, std::chrono::nanoseconds idle_timeout, AddressHashKey key)

@@ -12,19 +12,6 @@
 namespace salvo::cli {
 namespace {
 
-// The counts of a "ping" object that add up over the files, by their JSON names. "lost" is
-// derived (sent - received): checked in each file, never summed.
-struct CountField {
-  const char* name;
-  std::uint64_t PingCounts::*member;
-};
-constexpr CountField count_fields[] = {
-    {"sent", &PingCounts::sent},           {"received", &PingCounts::received},
-    {"duplicates", &PingCounts::duplicates}, {"reordered", &PingCounts::reordered},
-    {"invalid", &PingCounts::invalid},     {"late", &PingCounts::late},
-    {"send_failed", &PingCounts::send_failed}, {"refused", &PingCounts::refused},
-};
-
 // The histogram's fields, in the order they are checked (and the only ones kept).
 constexpr const char* histogram_fields[] = {"unit", "significant_digits", "highest_trackable", "total",
                                             "clamped", "min", "max", "buckets"};
@@ -172,7 +159,7 @@ Problem check_histogram(const nlohmann::json& h) {
 
 Problem check_ping(const nlohmann::json& ping) {
   if (!ping.is_object()) return must_be("ping", "an object", ping);
-  for (const CountField& f : count_fields) {
+  for (const PingCountField& f : ping_count_fields) {
     if (auto problem = check_integer(ping, "ping", f.name, 0, max_merge_count)) return problem;
   }
   if (auto problem = check_integer(ping, "ping", "lost", 0, max_merge_count)) return problem;
@@ -190,7 +177,7 @@ nlohmann::json kept_fields(nlohmann::json& doc) {
   }
   nlohmann::json& from = doc["ping"];
   nlohmann::json ping = nlohmann::json::object();
-  for (const CountField& f : count_fields) ping[f.name] = std::move(from[f.name]);
+  for (const PingCountField& f : ping_count_fields) ping[f.name] = std::move(from[f.name]);
   ping["lost"] = std::move(from["lost"]);
   nlohmann::json histogram = nlohmann::json::object();
   for (const char* key : histogram_fields) histogram[key] = std::move(from["histogram"][key]);
@@ -243,7 +230,7 @@ Result<nlohmann::json> merge_inputs(std::vector<MergeInput> inputs, const std::v
   reports.reserve(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const std::string name = i < names.size() ? names[i] : std::to_string(i);
-    for (const CountField& f : count_fields) {
+    for (const PingCountField& f : ping_count_fields) {
       // Both terms are at most max_merge_count, so the sum cannot wrap before it is compared.
       sums.*f.member += inputs[i].counts.*f.member;
       if (sums.*f.member > max_merge_count) {

@@ -5,18 +5,6 @@
 namespace salvo::cli {
 namespace {
 
-// The counts, by their JSON names ("lost" is derived, so it is written but not read).
-struct CountField {
-  const char* name;
-  std::uint64_t PingCounts::*member;
-};
-constexpr CountField count_fields[] = {
-    {"sent", &PingCounts::sent},           {"received", &PingCounts::received},
-    {"duplicates", &PingCounts::duplicates}, {"reordered", &PingCounts::reordered},
-    {"invalid", &PingCounts::invalid},     {"late", &PingCounts::late},
-    {"send_failed", &PingCounts::send_failed}, {"refused", &PingCounts::refused},
-};
-
 // The percentiles reported everywhere, as (JSON key, percent, label).
 struct Percentile {
   const char* key;
@@ -38,7 +26,7 @@ bool is_count(const nlohmann::json& v) {
 
 nlohmann::json ping_results_json(const PingCounts& counts, const LatencyHistogram& latency) {
   nlohmann::json j;
-  for (const CountField& f : count_fields) j[f.name] = counts.*f.member;
+  for (const PingCountField& f : ping_count_fields) j[f.name] = counts.*f.member;
   j["lost"] = counts.lost();
   nlohmann::json l;
   l["min"] = latency.min();
@@ -55,7 +43,7 @@ nlohmann::json ping_results_json(const PingCounts& counts, const LatencyHistogra
 Result<PingResults> ping_results_from_json(const nlohmann::json& ping) {
   if (!ping.is_object()) return bad("\"ping\" is not a JSON object");
   PingResults r;
-  for (const CountField& f : count_fields) {
+  for (const PingCountField& f : ping_count_fields) {
     const auto it = ping.find(f.name);
     if (it == ping.end() || !is_count(*it)) {
       return bad(std::string("\"ping.") + f.name + "\" must be a non-negative integer");

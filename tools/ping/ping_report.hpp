@@ -20,6 +20,19 @@
 
 namespace salvo::cli {
 
+// The counts that add up over runs, by their JSON names ("lost" is derived, sent - received, so it
+// is written but never read or summed). Report, merge and merge's input checks all walk this list.
+struct PingCountField {
+  const char* name;
+  std::uint64_t PingCounts::*member;
+};
+inline constexpr PingCountField ping_count_fields[] = {
+    {"sent", &PingCounts::sent},           {"received", &PingCounts::received},
+    {"duplicates", &PingCounts::duplicates}, {"reordered", &PingCounts::reordered},
+    {"invalid", &PingCounts::invalid},     {"late", &PingCounts::late},
+    {"send_failed", &PingCounts::send_failed}, {"refused", &PingCounts::refused},
+};
+
 struct PingResults {
   PingCounts counts;
   LatencyHistogram latency;

@@ -18,6 +18,7 @@
 #include "salvo/reactor.hpp"
 #include "salvo/resolve.hpp"
 #include "salvo/send_channel.hpp"
+#include "salvo/siphash.hpp"
 #include "salvo/socket_options.hpp"
 #include "salvo/timer.hpp"
 #include "salvo/transport.hpp"

@@ -9,6 +9,8 @@
 #include <random>
 #include <string>
 
+#include "salvo/siphash.hpp"
+
 namespace salvo {
 
 namespace detail {
@@ -46,37 +48,6 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
   return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max() : a + b;
 }
 
-// SipHash-1-3 over three 64-bit words (the source key), keyed per guard. Keyed so that a sender
-// who can choose its source ports cannot compute which set they land in and fill one set on
-// purpose; the 1-3 variant because the key is small and this runs once per datagram.
-std::uint64_t rotl(std::uint64_t x, int b) noexcept { return std::rotl(x, b); }
-
-struct Sip {
-  std::uint64_t v0, v1, v2, v3;
-  void round() noexcept {
-    v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
-    v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
-    v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
-    v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
-  }
-  void absorb(std::uint64_t m) noexcept {
-    v3 ^= m;
-    round();
-    v0 ^= m;
-  }
-};
-
-std::uint64_t siphash13(const std::uint64_t key[2], const std::array<std::uint64_t, 3>& words) noexcept {
-  Sip s{key[0] ^ 0x736f6d6570736575ull, key[1] ^ 0x646f72616e646f6dull, key[0] ^ 0x6c7967656e657261ull,
-        key[1] ^ 0x7465646279746573ull};
-  for (std::uint64_t w : words) s.absorb(w);
-  s.absorb(std::uint64_t{24} << 56);  // the message length (24 bytes) in the last block
-  s.v2 ^= 0xff;
-  s.round();
-  s.round();
-  s.round();
-  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
-}
 
 constexpr std::uint64_t ns_per_s = 1'000'000'000;
 
@@ -235,6 +206,7 @@ FloodGuard::Key FloodGuard::key_of(const Address& peer, KeyKind kind) const noex
   return k;
 }
 
+// Keyed per guard, so that a sender choosing its source ports cannot aim them at one set.
 std::uint64_t FloodGuard::hash_of(const Key& key) const noexcept { return siphash13(seed_, key.words); }
 
 FloodGuard::Slot* FloodGuard::find(const Key& key) const noexcept {
