@@ -3,8 +3,9 @@
 // liburing would handle differently still get a plain yes or no), the IORING_FEAT_* bits a plain
 // ring reports, the opcodes the kernel lists (IORING_REGISTER_PROBE), whether a provided buffer
 // ring registers, and the backend's own probe (backend.hpp: multishot recvmsg on loopback).
-// Computed once per process: the answers cannot change while it runs, and each ring costs a few
-// hundred microseconds to set up and tear down.
+// Computed once per process when every answer is lasting (each ring costs a few hundred
+// microseconds to set up and tear down); a report that met a passing shortage (EMFILE, ENOMEM) is
+// not kept, so the next one asks again, as the backend's probe does.
 #include <liburing.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,7 +13,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <system_error>
 
 #include "engine/backend.hpp"
 #include "datapath/buffer_pool.hpp"
@@ -63,7 +67,7 @@ std::string setup_reason(int err) {
   return reason;
 }
 
-void probe_setup_flags(Capabilities::IoUring& out) {
+void probe_setup_flags(Capabilities::IoUring& out, bool& lasting) {
   struct Flag {
     const char* name;
     unsigned flags;  // with what the kernel requires alongside
@@ -82,15 +86,17 @@ void probe_setup_flags(Capabilities::IoUring& out) {
   for (const Flag& f : flags) {
     RawRing ring;
     const int err = ring.setup(f.flags);
+    if (err != 0 && !io_uring_errno_lasts(err)) lasting = false;
     out.setup_flags.push_back(err == 0 ? feature_yes(f.name, std::string("a ring was created ") +
                                                                 (*f.with ? f.with : "with it alone"))
                                        : feature_no(f.name, setup_reason(err)));
   }
 }
 
-void probe_kernel_features_and_opcodes(Capabilities::IoUring& out) {
+void probe_kernel_features_and_opcodes(Capabilities::IoUring& out, bool& lasting) {
   RawRing ring;
   const int err = ring.setup(0);
+  if (err != 0 && !io_uring_errno_lasts(err)) lasting = false;
   const struct {
     const char* name;
     unsigned bit;
@@ -131,7 +137,9 @@ void probe_kernel_features_and_opcodes(Capabilities::IoUring& out) {
     listing_error = setup_reason(err);
   } else if (probe == nullptr) {
     listing_error = "out of memory";
+    lasting = false;
   } else if (::syscall(__NR_io_uring_register, ring.fd, IORING_REGISTER_PROBE, probe.get(), slots) < 0) {
+    if (!io_uring_errno_lasts(errno)) lasting = false;
     listing_error = "io_uring_register PROBE: " + errno_text(errno) + " (Linux 5.6 or later lists opcodes)";
   }
   for (const auto& o : opcodes) {
@@ -145,19 +153,24 @@ void probe_kernel_features_and_opcodes(Capabilities::IoUring& out) {
   }
 }
 
-Feature probe_buffer_ring() {
+Feature probe_buffer_ring(bool& lasting) {
   io_uring ring{};
   UringSetup setup;
   if (const int ret = create_ring(ring, 8, 16, setup); ret < 0) {
+    if (!io_uring_errno_lasts(-ret)) lasting = false;
     return feature_no("provided_buffer_ring", setup_reason(-ret));
   }
   BufferPool pool;
   Feature result;
   if (auto r = pool.init(8, 256); !r) {
+    lasting = false;
     result = feature_no("provided_buffer_ring", "buffer pool: " + r.error().message);
   } else {
     BufferRing buffers;
     auto r2 = buffers.init(ring, pool, pool.buffer_size());
+    if (!r2 && r2.error().code.category() == std::system_category() && !io_uring_errno_lasts(r2.error().code.value())) {
+      lasting = false;
+    }
     result = r2 ? feature_yes("provided_buffer_ring", "IORING_REGISTER_PBUF_RING accepted an 8-buffer ring")
                 : feature_no("provided_buffer_ring", r2.error().message);
   }  // the BufferRing unregisters before the ring goes
@@ -165,9 +178,10 @@ Feature probe_buffer_ring() {
   return result;
 }
 
-Capabilities::IoUring compute() {
+Capabilities::IoUring compute(bool& lasting) {
   Capabilities::IoUring out;
-  const IoUringProbe& backend_probe = probe_io_uring();
+  const IoUringProbe backend_probe = probe_io_uring();
+  lasting = backend_probe.settled;
   out.usable = backend_probe.usable ? feature_yes("io_uring", backend_probe.features)
                                     : feature_no("io_uring", backend_probe.why_not);
   // The backend's probe receives one datagram through a multishot recvmsg into a provided
@@ -176,18 +190,29 @@ Capabilities::IoUring compute() {
       backend_probe.usable
           ? feature_yes("multishot_recvmsg", "received a datagram on loopback with one multishot RECVMSG")
           : feature_no("multishot_recvmsg", backend_probe.why_not);
-  out.provided_buffer_ring = probe_buffer_ring();
-  probe_setup_flags(out);
-  probe_kernel_features_and_opcodes(out);
+  out.provided_buffer_ring = probe_buffer_ring(lasting);
+  probe_setup_flags(out, lasting);
+  probe_kernel_features_and_opcodes(out, lasting);
   return out;
 }
 
 }  // namespace
 
 void probe_io_uring_capabilities(Capabilities::IoUring& out) {
-  static const Capabilities::IoUring cached = compute();
+  // The capability report is made on the control path (salvo caps, a program's start-up).
+  static std::mutex mutex;
+  static std::optional<Capabilities::IoUring> cached;
   const bool built = out.built;
-  out = cached;
+  {
+    std::lock_guard lock(mutex);
+    if (cached) {
+      out = *cached;
+    } else {
+      bool lasting = true;
+      out = compute(lasting);
+      if (lasting) cached = out;
+    }
+  }
   out.built = built;
 }
 

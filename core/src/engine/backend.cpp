@@ -8,6 +8,14 @@
 namespace salvo {
 namespace detail {
 
+Result<BackendKind> requested_backend(BackendKind requested) {
+  const char* env = std::getenv("SALVO_BACKEND");
+  if (env == nullptr || *env == '\0') return requested;
+  auto forced = parse_backend_kind(env);
+  if (!forced) return Error::make(Errc::bad_option, "SALVO_BACKEND: " + forced.error().message);
+  return *forced;
+}
+
 Result<BackendChoice> choose_backend(BackendKind requested) {
   std::string origin = "requested";
   if (const char* env = std::getenv("SALVO_BACKEND"); env != nullptr && *env != '\0') {
@@ -19,7 +27,7 @@ Result<BackendChoice> choose_backend(BackendKind requested) {
   if (requested == BackendKind::epoll) return BackendChoice{BackendKind::epoll, "epoll: " + origin};
 
 #if SALVO_HAVE_IO_URING
-  const IoUringProbe& probe = probe_io_uring();
+  const IoUringProbe probe = probe_io_uring();
   const std::string& why_not = probe.why_not;
   if (probe.usable) {
     return BackendChoice{BackendKind::io_uring,

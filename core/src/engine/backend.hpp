@@ -116,14 +116,25 @@ std::unique_ptr<Backend> make_epoll_backend();
 #if SALVO_HAVE_IO_URING
 std::unique_ptr<Backend> make_io_uring_backend();
 
-// What the io_uring probe found (run once per process, on first use).
+// What the io_uring probe found.
 struct IoUringProbe {
   bool usable = false;
+  // The answer holds for the life of the process (success, or a refusal that cannot change while
+  // it runs); otherwise it came from a passing shortage and the next probe_io_uring() asks again.
+  bool settled = false;
   std::string why_not;   // when !usable: a sentence a person can act on
   std::string features;  // when usable: what was found, e.g. "SINGLE_ISSUER, DEFER_TASKRUN, ..."
 };
-const IoUringProbe& probe_io_uring();
+// The settled answer of an earlier call, or a new probe (a ring, a socket and one datagram on
+// loopback, a fraction of a millisecond). Any thread; takes a lock: for the control path only.
+IoUringProbe probe_io_uring();
+// Whether an io_uring call failing with `err` says something lasting about this process (ENOSYS,
+// EPERM, EACCES, EINVAL, EOPNOTSUPP) rather than a shortage that may pass (EMFILE, ENOMEM, ...).
+bool io_uring_errno_lasts(int err) noexcept;
 #endif
+
+// `requested` after the SALVO_BACKEND override (an error when that variable names no backend).
+Result<BackendKind> requested_backend(BackendKind requested);
 
 // Resolves `requested` (after the SALVO_BACKEND override) to the backend that will run, with a
 // reason a person can read. Fails when a specific backend was asked for and cannot run.
