@@ -2,23 +2,21 @@
 // process, which no exec can remove, then run the program named in argv.
 #pragma once
 
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
+#include <vector>
+
+#include "seccomp_filters.hpp"
 
 namespace salvo::test {
 
 // Installs `filter` and execs argv[0] with argv; returns only on failure (1: seccomp refused,
 // 127: exec failed), after saying so on stderr prefixed with `wrapper`.
-template <std::size_t N>
-int exec_under_filter(const char* wrapper, sock_filter (&filter)[N], char** argv) {
-  sock_fprog program{static_cast<unsigned short>(N), filter};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
-    std::perror((std::string(wrapper) + ": seccomp").c_str());
+inline int exec_under_filter(const char* wrapper, std::vector<sock_filter> filter, char** argv) {
+  if (std::string why = install_seccomp_filter(std::move(filter)); !why.empty()) {
+    std::fprintf(stderr, "%s: %s\n", wrapper, why.c_str());
     return 1;
   }
   execv(argv[0], argv);

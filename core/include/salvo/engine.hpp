@@ -9,7 +9,12 @@
 // Threading: create/start/wait are for one controlling thread. listen(), open(), post(),
 // drain(), stop(), counters(), worker_counters() and finished() may be called from any thread
 // once the engine exists (listen/open/adopt from several threads at once before start() are not
-// supported). The destructor stops and joins.
+// supported). The destructor stops and joins, so it must run on a thread other than the engine's
+// workers: destroying an engine inside one of its own hooks, timers or posted functions would wait
+// for the very thread running it. That is a programming error the engine refuses loudly: the
+// destructor writes one line to stderr naming the worker and aborts the process (rather than
+// deadlocking, or ending in std::terminate without a word). From a hook, call stop() and let the
+// controlling thread destroy the engine after wait().
 #pragma once
 
 #include <chrono>
@@ -73,7 +78,11 @@ class Engine {
   // bound address. Only before start().
   Result<Address> adopt(int fd, const ProtocolFactory& factory, unsigned worker = 0);
 
-  // Starts the worker threads; each calls on_start for its sockets, then serves.
+  // Starts the worker threads; each sets up its backend and, once every worker has, calls on_start
+  // for its sockets, then serves. Under BackendKind::automatic, a worker that cannot set up its
+  // io_uring ring (the probe at create() passed, but a ring is refused now: a seccomp filter, the
+  // descriptor or memory limits) makes every worker fall back to epoll, and backend() says so and
+  // why; an explicit io_uring fails with the reason instead.
   Result<void> start();
 
   // Asks every worker to stop: work posted before this call runs first, then reading stops,
@@ -107,6 +116,8 @@ class Engine {
   // thread; a program that stops once its sockets have ended by themselves polls this.
   std::size_t open_sockets() const noexcept;
 
+  // The backend and why. Set by create(); start() may change it once (auto's fallback to epoll),
+  // so read it on the controlling thread, or after start() returned.
   const BackendChoice& backend() const noexcept;
   const EngineOptions& options() const noexcept;
 

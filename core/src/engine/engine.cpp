@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -30,13 +32,43 @@ struct Engine::Impl {
   // workers so that it shuts down (answering nobody) before they go.
   detail::Resolver resolver;
 
+  // Set by create(): io_uring runs because `auto` chose it, so a ring that cannot be set up at
+  // start() makes the engine fall back to epoll rather than fail.
+  bool may_fall_back = false;
+
   // Worker start-up and exit are reported here (control path only, never per datagram).
   mutable std::mutex mutex;
   std::condition_variable changed;
   bool launched = false;  // start() has counted its workers into `running`
   unsigned running = 0;
+  // The setup reports of the current round (the first setup, or epoll's after a fallback).
   unsigned setups_reported = 0;
   std::vector<Error> setup_errors;
+  bool only_backends_refused = true;  // every error of the round came from a backend's setup
+  // The verdicts start() has published, and the latest: a worker waits for the verdict of the
+  // round it reported in.
+  unsigned verdicts = 0;
+  detail::SetupVerdict verdict = detail::SetupVerdict::serve;
+
+  // Worker::start's `ready`, on each worker thread: counts the report, then waits for start()'s
+  // verdict on the whole round.
+  detail::SetupVerdict report_setup(const detail::SetupReport& report) {
+    std::unique_lock lock(mutex);
+    if (!report.result) {
+      setup_errors.push_back(report.result.error());
+      if (!report.backend_refused) only_backends_refused = false;
+    }
+    ++setups_reported;
+    const unsigned awaited = verdicts + 1;
+    changed.notify_all();
+    changed.wait(lock, [&] { return verdicts >= awaited; });
+    return verdict;
+  }
+  void publish_verdict(detail::SetupVerdict v) {  // under `mutex`
+    verdict = v;
+    ++verdicts;
+    changed.notify_all();
+  }
 };
 
 namespace {
@@ -95,6 +127,18 @@ Result<void> attach_to(Engine::Impl& impl, unsigned worker, const detail::BoundS
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Engine::~Engine() {
+  // On its own worker thread the destructor would wait for that thread, which is running it: a
+  // deadlock, or std::terminate from std::thread::join. Say so in one line, then abort.
+  if (detail::Worker* current = detail::Worker::current(); current != nullptr) {
+    for (const auto& w : impl_->workers) {
+      if (w.get() != current) continue;
+      std::fprintf(stderr,
+                   "salvo: Engine destroyed on its own worker thread %u (inside a hook or posted function), which "
+                   "it would wait for forever: call stop() there and destroy the engine on another thread; aborting\n",
+                   current->index());
+      std::abort();
+    }
+  }
   stop();
   for (auto& w : impl_->workers) w->join();
 }
@@ -116,6 +160,8 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
     impl->choice = std::move(choice.value());
+    auto requested = detail::requested_backend(impl->options.backend);
+    impl->may_fall_back = impl->choice.kind == BackendKind::io_uring && requested && *requested == BackendKind::automatic;
     for (unsigned i = 0; i < impl->options.workers; ++i) {
       auto worker = std::make_unique<detail::Worker>(i, impl->options, detail::make_backend(impl->choice.kind));
       if (auto r = worker->init(); !r) return r.error();
@@ -276,12 +322,7 @@ Result<void> Engine::start() {
   }
   for (std::size_t i = 0; i < impl.workers.size(); ++i) {
     auto started_thread = impl.workers[i]->start(
-        [&impl](Result<void> r) {
-          std::lock_guard lock(impl.mutex);
-          if (!r) impl.setup_errors.push_back(r.error());
-          ++impl.setups_reported;
-          impl.changed.notify_all();
-        },
+        [&impl](const detail::SetupReport& report) { return impl.report_setup(report); },
         [&impl] {
           std::lock_guard lock(impl.mutex);
           --impl.running;
@@ -293,21 +334,37 @@ Result<void> Engine::start() {
       const auto never = static_cast<unsigned>(impl.workers.size() - i);
       std::lock_guard lock(impl.mutex);
       impl.setup_errors.push_back(started_thread.error());
+      impl.only_backends_refused = false;
       impl.setups_reported += never;
       impl.running -= never;
       break;
     }
   }
+  // Every worker has set up its backend (or failed to) and waits for the verdict, so that no
+  // protocol starts on a backend the engine then gives up.
   std::unique_lock lock(impl.mutex);
-  impl.changed.wait(lock, [&] { return impl.setups_reported == impl.workers.size(); });
-  if (!impl.setup_errors.empty()) {
-    Error first = impl.setup_errors.front();
-    lock.unlock();
-    stop();
-    wait();
-    return first;
+  auto all_reported = [&] { return impl.setups_reported == impl.workers.size(); };
+  impl.changed.wait(lock, all_reported);
+  if (!impl.setup_errors.empty() && impl.may_fall_back && impl.only_backends_refused) {
+    // The probe passed, yet a ring cannot be set up now (a seccomp filter installed since, the
+    // descriptors or locked memory a ring needs): `auto` means a backend that runs.
+    impl.choice = BackendChoice{BackendKind::epoll, "epoll: auto, the io_uring probe passed but a ring could not be set up "
+                                                    "at start (" + impl.setup_errors.front().message + ")"};
+    impl.setup_errors.clear();
+    impl.setups_reported = 0;
+    impl.publish_verdict(detail::SetupVerdict::use_epoll);
+    impl.changed.wait(lock, all_reported);
   }
-  return {};
+  if (impl.setup_errors.empty()) {
+    impl.publish_verdict(detail::SetupVerdict::serve);
+    return {};
+  }
+  Error first = impl.setup_errors.front();
+  impl.publish_verdict(detail::SetupVerdict::give_up);
+  lock.unlock();
+  stop();
+  wait();
+  return first;
 }
 
 void Engine::stop() noexcept {

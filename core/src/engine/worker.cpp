@@ -148,7 +148,7 @@ Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Pro
   return &(*attached)->transport;
 }
 
-Result<void> Worker::start(std::function<void(Result<void>)> ready, std::function<void()> finished) {
+Result<void> Worker::start(Ready ready, std::function<void()> finished) {
   try {
     thread_ = std::thread([this, ready = std::move(ready), finished = std::move(finished)]() mutable {
       thread_main(std::move(ready), std::move(finished));
@@ -228,16 +228,26 @@ Result<void> Worker::pin() {
   return {};
 }
 
-void Worker::thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished) {
+void Worker::thread_main(Ready ready, std::function<void()> finished) {
   current_worker = this;
-  Result<void> setup = pin();
+  SetupReport report{pin()};
   // A held wait on epoll is a timed sleep, which the kernel may stretch by the thread's timer
   // slack (50 us by default): as much as a typical budget. One microsecond keeps the budget.
-  if (setup && batch_wait_.enabled()) ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-  if (setup) setup = backend_->setup(*this);
-  const bool ok = setup.ok();
-  ready(std::move(setup));
-  if (ok) {
+  if (report.result && batch_wait_.enabled()) ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+  if (report.result) {
+    report.result = backend_->setup(*this);
+    report.backend_refused = !report.result;
+  }
+  SetupVerdict verdict = ready(report);
+  if (verdict == SetupVerdict::use_epoll) {
+    // Nothing was received or sent yet: the ring (set up or not) goes with what it registered, and
+    // an epoll set takes the same sockets, buffers and eventfd.
+    backend_ = make_epoll_backend();
+    report.result = backend_->setup(*this);
+    report.backend_refused = !report.result;
+    verdict = ready(report);
+  }
+  if (verdict == SetupVerdict::serve && report.result) {
     serving_ = true;
     start_protocols();
     run_rounds();

@@ -29,6 +29,18 @@
 
 namespace salvo::detail {
 
+// A worker's backend setup, as it reports it to the engine (Worker::start's `ready`).
+struct SetupReport {
+  Result<void> result;
+  bool backend_refused = false;  // the backend's own setup failed (not pinning, say)
+};
+// What the engine answers once every worker has reported (see Engine::start).
+enum class SetupVerdict : std::uint8_t {
+  serve,      // run the rounds
+  use_epoll,  // drop this backend, set up epoll instead and report again (auto's fallback)
+  give_up,    // another worker failed: close everything without serving
+};
+
 class Worker {
  public:
   Worker(unsigned index, const EngineOptions& options, std::unique_ptr<Backend> backend);
@@ -38,10 +50,13 @@ class Worker {
 
   // --- controlling thread, before start ---
   Result<void> init();  // buffer pool, eventfd, receive batch, timers
-  // Starts the thread. `ready` is called once on the worker thread with the setup result;
-  // `finished` once when the thread is about to exit. When the thread cannot be created (the
-  // system's thread or memory limits), neither is called and the error comes back here.
-  Result<void> start(std::function<void(Result<void>)> ready, std::function<void()> finished);
+  // Starts the thread. `ready` is called on the worker thread with the setup result and returns
+  // what to do (it may block until the engine has heard every worker); after use_epoll it is
+  // called once more, for the epoll setup. `finished` is called once when the thread is about to
+  // exit. When the thread cannot be created (the system's thread or memory limits), neither is
+  // called and the error comes back here.
+  using Ready = std::function<SetupVerdict(const SetupReport&)>;
+  Result<void> start(Ready ready, std::function<void()> finished);
   void join();
 
   // --- any thread ---
@@ -210,7 +225,7 @@ class Worker {
   void begin_stop_all() noexcept;
   void run_posted() noexcept;
   void close_posts() noexcept;  // at exit: refuse new posts, run what is queued
-  void thread_main(std::function<void(Result<void>)> ready, std::function<void()> finished);
+  void thread_main(Ready ready, std::function<void()> finished);
   Result<void> pin();
 
   const unsigned index_;
