@@ -181,9 +181,15 @@ int run(const Flags& flags) {
     salvo::PrometheusOptions labels;
     labels.labels = {{"command", "dns_server"}, {"backend", std::string(to_string((*engine)->backend().kind))}};
     const salvo::Engine& e = **engine;
-    metrics = std::make_unique<salvo::cli::MetricsFileWriter>(flags.metrics, [&e, labels, &counters] {
+    auto started = salvo::cli::MetricsFileWriter::start(flags.metrics, [&e, labels, &counters] {
       return salvo::prometheus_text(e.worker_counters(), labels) + dns::dns_prometheus_text(counters.per_worker());
     });
+    if (!started) {
+      (*engine)->stop();
+      (*engine)->wait();
+      return salvo::cli::start_failed(started.error());
+    }
+    metrics = std::move(*started);
   }
   const salvo::cli::SessionResult session = salvo::cli::run_session(**engine, flags.common);
   if (metrics) metrics->finish();

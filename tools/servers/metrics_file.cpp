@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <system_error>
 
 #include "salvo/metrics.hpp"
 #include "servers/replace_file.hpp"
@@ -25,8 +26,19 @@ Result<void> check_metrics_path(const std::string& path) {
 
 MetricsFileWriter::MetricsFileWriter(std::string path, std::function<std::string()> render,
                                      std::chrono::milliseconds interval)
-    : path_(std::move(path)), render_(std::move(render)), interval_(interval) {
-  thread_ = std::thread([this] { run(); });
+    : path_(std::move(path)), render_(std::move(render)), interval_(interval) {}
+
+Result<std::unique_ptr<MetricsFileWriter>> MetricsFileWriter::start(std::string path, std::function<std::string()> render,
+                                                                    std::chrono::milliseconds interval) {
+  std::unique_ptr<MetricsFileWriter> writer(new MetricsFileWriter(std::move(path), std::move(render), interval));
+  try {
+    writer->thread_ = std::thread([w = writer.get()] { w->run(); });
+  } catch (const std::system_error& e) {
+    // No thread: no final write either (finish() would write once, as if the run had begun).
+    writer->finished_ = true;
+    return Error::from_errno(e.code().value(), "--metrics " + writer->path_ + ": cannot create the writer's thread");
+  }
+  return writer;
 }
 
 MetricsFileWriter::~MetricsFileWriter() { finish(); }
@@ -92,13 +104,13 @@ std::uint64_t MetricsFileWriter::failed_writes() const {
   return failed_writes_;
 }
 
-std::unique_ptr<MetricsFileWriter> start_metrics_file(const std::string& path, const Engine& engine,
-                                                      const char* command) {
-  if (path.empty()) return nullptr;
+Result<std::unique_ptr<MetricsFileWriter>> start_metrics_file(const std::string& path, const Engine& engine,
+                                                              const char* command) {
+  if (path.empty()) return std::unique_ptr<MetricsFileWriter>();
   PrometheusOptions options;
   options.labels = {{"command", command}, {"backend", std::string(to_string(engine.backend().kind))}};
-  return std::make_unique<MetricsFileWriter>(
-      path, [&engine, options] { return prometheus_text(engine.worker_counters(), options); });
+  return MetricsFileWriter::start(path,
+                                  [&engine, options] { return prometheus_text(engine.worker_counters(), options); });
 }
 
 }  // namespace salvo::cli

@@ -34,9 +34,11 @@ Result<void> check_metrics_path(const std::string& path);
 
 class MetricsFileWriter {
  public:
-  // Starts the thread, which writes render() at once and then every `interval`.
-  MetricsFileWriter(std::string path, std::function<std::string()> render,
-                    std::chrono::milliseconds interval = std::chrono::seconds(1));
+  // Starts the writer's thread, which writes render() at once and then every `interval`. A thread
+  // the system will not create (its thread or memory limits) is an error naming why, not an
+  // exception.
+  static Result<std::unique_ptr<MetricsFileWriter>> start(std::string path, std::function<std::string()> render,
+                                                          std::chrono::milliseconds interval = std::chrono::seconds(1));
   ~MetricsFileWriter();  // finish()
   MetricsFileWriter(const MetricsFileWriter&) = delete;
   MetricsFileWriter& operator=(const MetricsFileWriter&) = delete;
@@ -54,6 +56,7 @@ class MetricsFileWriter {
   std::uint64_t failed_writes() const;
 
  private:
+  MetricsFileWriter(std::string path, std::function<std::string()> render, std::chrono::milliseconds interval);
   void run();
   std::string write(bool last);  // last: the final write, whose rename is made durable too
 
@@ -71,9 +74,9 @@ class MetricsFileWriter {
 };
 
 // The servers' writer: `engine`'s per-worker counters (salvo::prometheus_text) labelled with the
-// command and the backend. nullptr when `path` is empty. Call after Engine::start(); the engine
-// must outlive the writer.
-std::unique_ptr<MetricsFileWriter> start_metrics_file(const std::string& path, const Engine& engine,
+// command and the backend. nullptr when `path` is empty; an error when its thread cannot start.
+// Call after Engine::start(); the engine must outlive the writer.
+Result<std::unique_ptr<MetricsFileWriter>> start_metrics_file(const std::string& path, const Engine& engine,
                                                       const char* command);
 
 }  // namespace salvo::cli

@@ -108,8 +108,14 @@ int run_server(const char* name, const ServerFlags& flags, const PartsMaker& mak
   std::fprintf(stderr, "salvo %s: listening on %s (%s)\n", name, bound->to_string().c_str(),
                (*engine)->backend().reason.c_str());
   auto metrics = start_metrics_file(flags.metrics, **engine, name);  // declared after the engine: stops first
+  if (!metrics) {
+    // The engine serves already; it stops, and its summary is not printed, as for any start failure.
+    (*engine)->stop();
+    (*engine)->wait();
+    return start_failed(metrics.error());
+  }
   const SessionResult session = run_session(**engine, flags.common);
-  if (metrics) metrics->finish();  // the final counters
+  if (*metrics) (*metrics)->finish();  // the final counters
   print_summary(name, **engine, session);
   if (parts.print_summary) parts.print_summary();
   if (flags.common.json) {

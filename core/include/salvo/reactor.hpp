@@ -88,6 +88,7 @@ class Reactor {
   // Resolves `host` (a name or a numeric address) without blocking the worker: a resolver thread
   // asks the system (getaddrinfo), and `done` runs on this worker with the result. A numeric host
   // is answered in the next round without the resolver. If the worker stops first, done never runs.
+  // When the resolver thread cannot be created (the first name starts it), done gets that error.
   void resolve(std::string host, std::uint16_t port, ResolveCallback done);
 
  private:

@@ -1,6 +1,7 @@
 #include "names/resolver.hpp"
 
 #include <cassert>
+#include <system_error>
 #include <utility>
 
 #include "salvo/resolve.hpp"
@@ -15,16 +16,22 @@ Error shut_down() { return Error::make(Errc::cancelled, "resolver shut down"); }
 Resolver::~Resolver() { shutdown(); }
 
 void Resolver::resolve(std::string host, std::uint16_t port, Address::Family family, Done done) {
+  Error refused = shut_down();
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-      queue_.push_back(Job{std::move(host), port, family, std::move(done)});
-      wake_.notify_one();
-      return;
+      try {
+        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+        queue_.push_back(Job{std::move(host), port, family, std::move(done)});
+        wake_.notify_one();
+        return;
+      } catch (const std::system_error& e) {
+        // The system's thread or memory limits: this lookup fails, the next one tries again.
+        refused = Error::from_errno(e.code().value(), "cannot create the resolver thread to look up " + host);
+      }
     }
   }
-  done(shut_down());  // outside the lock: `done` may call back into the resolver
+  done(std::move(refused));  // outside the lock: `done` may call back into the resolver
 }
 
 void Resolver::shutdown() {

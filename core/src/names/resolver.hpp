@@ -31,7 +31,9 @@ class Resolver {
   Resolver& operator=(const Resolver&) = delete;
 
   // Queues salvo::resolve(host, port, family); `done` gets its result exactly once. After
-  // shutdown(), `done` gets Errc::cancelled at once, on the calling thread.
+  // shutdown(), `done` gets Errc::cancelled at once, on the calling thread; when the resolver
+  // thread cannot be created (the first lookup starts it), the errno of that failure (EAGAIN),
+  // likewise. Never throws.
   void resolve(std::string host, std::uint16_t port, Address::Family family, Done done);
 
   // Stops the thread: jobs not yet started get Errc::cancelled ("resolver shut down"); a lookup

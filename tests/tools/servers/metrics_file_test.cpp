@@ -1,7 +1,8 @@
 // --metrics FILE's writer (tools/servers/metrics_file.hpp), in-process: bad paths are refused before
 // anything starts, a reader never sees a partial file however often it looks, the writer keeps to
 // its interval, reports a failed write once and recovers (a full disk too), and ends with the final
-// values.
+// values. A writer whose thread the system will not create is an error naming why, not an
+// exception.
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -12,8 +13,10 @@
 #include <thread>
 
 #include "servers/metrics_file.hpp"
+#include "support/in_child.hpp"
 #include "support/process.hpp"
 #include "support/prometheus_parser.hpp"
+#include "support/seccomp_filters.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 
@@ -72,7 +75,9 @@ TEST(MetricsFileWriter, ReadersNeverSeeAPartialFile) {
   TempDir dir;
   const std::string path = dir.file("salvo.prom");
   std::atomic<std::uint64_t> renders{0};
-  cli::MetricsFileWriter writer(path, [&] { return document(++renders); }, std::chrono::milliseconds(2));
+  auto started = cli::MetricsFileWriter::start(path, [&] { return document(++renders); }, std::chrono::milliseconds(2));
+  ASSERT_TRUE(started) << started.error().message;
+  cli::MetricsFileWriter& writer = **started;
 
   std::uint64_t complete_reads = 0;
   std::uint64_t distinct = 0;
@@ -103,8 +108,10 @@ TEST(MetricsFileWriter, WritesAtOnceThenEveryIntervalAndOnceMoreAtFinish) {
   const std::string path = dir.file("salvo.prom");
   std::atomic<int> renders{0};
   const auto start = Clock::now();
-  auto writer = std::make_unique<cli::MetricsFileWriter>(
+  auto started = cli::MetricsFileWriter::start(
       path, [&] { return "n " + std::to_string(++renders) + "\n"; }, std::chrono::milliseconds(100));
+  ASSERT_TRUE(started) << started.error().message;
+  std::unique_ptr<cli::MetricsFileWriter> writer = std::move(*started);
   ASSERT_TRUE(wait_until([&] { return read_file(path).has_value(); }, 2s)) << "the first write comes at once";
   ASSERT_TRUE(wait_until([&] { return renders.load() >= 4; }, 5s)) << renders.load();
   writer->finish();
@@ -123,7 +130,9 @@ TEST(MetricsFileWriter, AFailedWriteIsReportedOnceAndTheNextGoodOneRecovers) {
   const std::string sub = dir.file("sub");
   ASSERT_EQ(::mkdir(sub.c_str(), 0755), 0);
   const std::string path = sub + "/salvo.prom";
-  cli::MetricsFileWriter writer(path, [] { return std::string("x 1\n"); }, std::chrono::hours(1));
+  auto started = cli::MetricsFileWriter::start(path, [] { return std::string("x 1\n"); }, std::chrono::hours(1));
+  ASSERT_TRUE(started) << started.error().message;
+  cli::MetricsFileWriter& writer = **started;
   ASSERT_TRUE(wait_until([&] { return read_file(path).has_value(); }, 2s));
 
   std::filesystem::remove_all(sub);
@@ -172,13 +181,15 @@ TEST(MetricsFileWriter, AFullDiskIsReportedOnceCountedAndSurvived) {
   TempDir dir;
   const std::string path = dir.file("salvo.prom");
   std::atomic<int> phase{0};  // 0: a small file; 1: one past the limit; 2: small again
-  cli::MetricsFileWriter writer(
+  auto started = cli::MetricsFileWriter::start(
       path,
       [&] {
         const int p = phase.load();
         return p == 1 ? std::string(8192, '#') + "\n" : "x " + std::to_string(p) + "\n";
       },
       std::chrono::hours(1));
+  ASSERT_TRUE(started) << started.error().message;
+  cli::MetricsFileWriter& writer = **started;
   ASSERT_TRUE(wait_until([&] { return read_file(path).has_value(); }, 2s));
 
   phase = 1;
@@ -207,8 +218,36 @@ TEST(MetricsFileWriter, AFullDiskIsReportedOnceCountedAndSurvived) {
   EXPECT_EQ(writer.failed_writes(), 3u);
 }
 
+TEST(MetricsFileWriter, AThreadThatCannotStartIsAnErrorNotAnException) {
+  if (!seccomp_filters_apply) GTEST_SKIP() << "the seccomp filters are written for x86-64";
+  TempDir dir;
+  const std::string path = dir.file("salvo.prom");
+  // In a child: the seccomp filter that refuses threads cannot be taken off again.
+  const ChildOutcome outcome = run_in_child(
+      [&path] {
+        ChildChecks c;
+        if (std::string why = install_seccomp_filter(no_threads_filter()); !why.empty()) return why;
+        int renders = 0;
+        auto started = cli::MetricsFileWriter::start(path, [&] { return "x " + std::to_string(++renders) + "\n"; });
+        if (c.check(!started, "the writer started without a thread")) {
+          c.check(started.error().code == std::errc::resource_unavailable_try_again, started.error().message);
+          c.check(started.error().message ==
+                      "--metrics " + path + ": cannot create the writer's thread: Resource temporarily unavailable",
+                  started.error().message);
+        }
+        c.check(renders == 0, "a writer that never started rendered");
+        return c.failures();
+      },
+      30s);
+  EXPECT_TRUE(outcome.passed()) << outcome.describe();
+  EXPECT_EQ(outcome.err, "");
+  EXPECT_TRUE(dir.entries().empty()) << "a writer that never started wrote";
+}
+
 TEST(MetricsFileWriter, ServersWriteTheEnginesWorkersWithCommandAndBackendLabels) {
-  EXPECT_EQ(cli::start_metrics_file("", *make_engine({}), "sink"), nullptr);
+  auto none = cli::start_metrics_file("", *make_engine({}), "sink");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, nullptr);
   TempDir dir;
   const std::string path = dir.file("salvo.prom");
   for (BackendKind kind : available_backends()) {
@@ -216,7 +255,9 @@ TEST(MetricsFileWriter, ServersWriteTheEnginesWorkersWithCommandAndBackendLabels
     o.backend = kind;
     o.workers = 3;
     auto engine = make_engine(o);
-    auto writer = cli::start_metrics_file(path, *engine, "echo");
+    auto started = cli::start_metrics_file(path, *engine, "echo");
+    ASSERT_TRUE(started) << started.error().message;
+    std::unique_ptr<cli::MetricsFileWriter> writer = std::move(*started);
     ASSERT_NE(writer, nullptr);
     writer->finish();
     const PromDocument doc = parse_prometheus_strict(*read_file(path));
