@@ -32,9 +32,9 @@ class DescriptorLimitCli : public testing::TestWithParam<BackendKind> {
 TEST_P(DescriptorLimitCli, BlastWithMoreFlowsThanTheLimitIsOneLineNamingIt) {
   SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   const ProcessResult r = salvo_limited(
-      64, 64, {"blast", "--to", "127.0.0.1:9", "--count", "1000", "--flows", "200", "--backend", backend()});
+      64, 64, {"blast", "--to", "127.0.0.1:9", "--count", "1000", "--flows", "100", "--backend", backend()});
   // The flow that found no descriptor, the limit and how to raise it.
-  expect_usage_error(r, {"--flows 200", "cannot open flow", "Too many open files", "RLIMIT_NOFILE is 64",
+  expect_usage_error(r, {"--flows 100", "cannot open flow", "Too many open files", "RLIMIT_NOFILE is 64",
                          "ulimit -n"});
 }
 

@@ -1,5 +1,6 @@
 #include "engine/memory_limit.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -51,16 +52,26 @@ MemoryLimit usable_memory() noexcept {
       limit.bytes = static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
       limit.source = "physical memory";
     }
+    // A hybrid system lists a v2 cgroup ("0::/") whose hierarchy has no memory controller (no
+    // memory.max), beside the v1 memory one that holds the limit: the first that reads wins.
     const std::string v2 = own_cgroup("");
     const std::string v1 = own_cgroup("memory");
-    const std::string path = !v2.empty() ? "/sys/fs/cgroup" + v2 + "/memory.max"
-                                         : "/sys/fs/cgroup/memory" + v1 + "/memory.limit_in_bytes";
-    if (!v2.empty() || !v1.empty()) {
-      const std::uint64_t cgroup = parse_cgroup_limit(first_line(path));
-      if (cgroup != 0 && (limit.bytes == 0 || cgroup < limit.bytes)) {
-        limit.bytes = cgroup;
-        limit.source = "memory cgroup " + (v2.empty() ? v1 : v2);
-      }
+    std::string text = v2.empty() ? "" : first_line("/sys/fs/cgroup" + v2 + "/memory.max");
+    std::string group = v2;
+    if (text.empty() && !v1.empty()) {
+      text = first_line("/sys/fs/cgroup/memory" + v1 + "/memory.limit_in_bytes");
+      group = v1;
+    }
+    const std::uint64_t cgroup = parse_cgroup_limit(text);
+    if (cgroup != 0 && (limit.bytes == 0 || cgroup < limit.bytes)) {
+      limit.bytes = cgroup;
+      limit.source = "memory cgroup " + group;
+    }
+    rlimit space{};
+    if (::getrlimit(RLIMIT_AS, &space) == 0 && space.rlim_cur != RLIM_INFINITY &&
+        (limit.bytes == 0 || space.rlim_cur < limit.bytes)) {
+      limit.bytes = space.rlim_cur;
+      limit.source = "RLIMIT_AS";
     }
   } catch (...) {
     // Reading /proc and /sys allocates; without memory for that, the physical figure stands.

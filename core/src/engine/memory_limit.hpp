@@ -1,5 +1,6 @@
 // How much memory this process may use: the machine's physical memory, or less when the process
-// sits in a memory cgroup with a limit (cgroup v2 memory.max, v1 memory.limit_in_bytes). The engine
+// sits in a memory cgroup with a limit (cgroup v2 memory.max, v1 memory.limit_in_bytes) or has an
+// address-space limit (RLIMIT_AS, where a mapping beyond it fails with ENOMEM). The engine
 // checks its receive buffers against it at create(), since they are touched at once and a request
 // beyond it would end in the OOM killer instead of an error.
 #pragma once
@@ -11,7 +12,7 @@ namespace salvo::detail {
 
 struct MemoryLimit {
   std::uint64_t bytes = 0;  // 0: unknown
-  std::string source;       // "physical memory" or "memory cgroup <path>"
+  std::string source;       // "physical memory", "memory cgroup <path>" or "RLIMIT_AS"
 };
 
 MemoryLimit usable_memory() noexcept;
