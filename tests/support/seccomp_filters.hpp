@@ -44,6 +44,26 @@ inline std::vector<sock_filter> no_io_uring_filter() {
   };
 }
 
+// Only rings larger than `max_entries` submission entries are refused: io_uring_setup with more
+// fails with EPERM, smaller ones and every other io_uring call work. The io_uring probe makes a
+// 64-entry ring and a worker a 512-entry one, so under max_entries 64 the probe passes and every
+// worker's ring is refused at start: a filter installed between the two, in one process image.
+inline std::vector<sock_filter> big_rings_refused_filter(unsigned max_entries) {
+  return {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),  // other architectures: not filtered
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      // io_uring_setup's first argument, the entries (the low 32 bits on x86-64).
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])),
+      BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, max_entries, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+}
+
 // No thread can be created, as under a pids cgroup or RLIMIT_NPROC at its limit: clone3 fails
 // with ENOSYS (so that the C library falls back to clone), and clone with CLONE_THREAD fails with
 // EAGAIN. Processes (fork) still work.
