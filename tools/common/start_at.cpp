@@ -13,8 +13,9 @@ namespace salvo::cli {
 namespace {
 
 constexpr std::int64_t ns_per_s = 1'000'000'000;
-// Unix seconds accepted: up to 9999-12-31T23:59:59Z, far from overflowing nanoseconds in 64 bits.
-constexpr std::int64_t max_unix_s = 253'402'300'799;
+// Later times are taken as this one (in 2255), which is far more than max_start_ahead away, so
+// that they are refused as such and never overflow nanoseconds in 64 bits (that happens in 2262).
+constexpr std::int64_t max_unix_s = 9'000'000'000;
 
 const char* const accepted_forms =
     "give RFC 3339 (2026-12-06T14:00:00.250Z, or with an offset such as +01:00), Unix seconds "
@@ -67,10 +68,10 @@ std::optional<std::int64_t> parse_unix_seconds(std::string_view s) {
   std::size_t pos = 0;
   std::int64_t seconds = 0;
   while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-    seconds = seconds * 10 + (s[pos] - '0');
-    if (seconds > max_unix_s) return std::nullopt;
+    seconds = std::min(seconds * 10 + (s[pos] - '0'), max_unix_s + 1);
     ++pos;
   }
+  if (seconds > max_unix_s) seconds = max_unix_s;
   if (pos == 0) return std::nullopt;
   const auto fraction = fraction_ns(s, pos);
   if (!fraction || pos != s.size()) return std::nullopt;
@@ -115,8 +116,8 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
   if (!date.ok()) return std::nullopt;  // 2026-02-30, month 13, day 0
   const std::int64_t days = sys_days{date}.time_since_epoch().count();
   // Local time minus its offset is UTC: 15:00+01:00 is 14:00Z.
-  const std::int64_t seconds = days * 86400 + *hour * 3600 + *minute * 60 + *second - offset_s;
-  if (seconds < 0 || seconds > max_unix_s) return std::nullopt;
+  const std::int64_t seconds = std::min(days * 86400 + *hour * 3600 + *minute * 60 + *second - offset_s, max_unix_s);
+  if (seconds < 0) return 0;  // before 1970: passed, as the epoch is
   return seconds * ns_per_s + *fraction;
 }
 
