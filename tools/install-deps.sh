@@ -23,6 +23,8 @@ packages=(
   nftables                           # tests: ICMP unreachable from reject rules in a test namespace
   nsd                                # tests: examples/dns/dns_server's answers beside NSD's
   dnsperf                            # bench: dns_compare.py's client (knot and dnsdist add its other rows)
+  ansible-core                       # tests: deploy/ansible's playbook run against namespaces as hosts
+  python3-yaml                       # tests: deploy/'s Kubernetes Job and playbook checked without a cluster
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }

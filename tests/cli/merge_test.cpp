@@ -1,4 +1,4 @@
-// `salvo merge` on hostile input (issue 21), as a child process. Each field merge reads, missing,
+// `salvo merge` on hostile input (issue 21), as a child process; its table and --mix (issue 22). Each field merge reads, missing,
 // of the wrong type or out of range, is refused with exit code 2, nothing on stdout and exactly one
 // stderr line naming the file and the field; so are files too large, too deeply nested or not
 // reports at all, and counts whose sum over the files is too large. Valid files merge into exactly
@@ -125,16 +125,41 @@ const std::vector<BadFile> bad_files = {
     {"SizeIsTooSmall", [](nlohmann::json& r) { r["size"] = 8; },
      R"("size" must be an integer from 32 to 65527, not 8)"},
     {"RateIsAString", [](nlohmann::json& r) { r["rate"] = "max"; }, R"("rate" must be a number above 0, not "max")"},
-    {"CommandIsBlast", [](nlohmann::json& r) { r["command"] = "blast"; },
-     R"(not a salvo ping report ("command" must be "ping", not "blast"))"},
+    // A blast report has the session's counts at the top; a ping report relabelled has not.
+    {"CommandIsBlastWithoutItsCounts", [](nlohmann::json& r) { r["command"] = "blast"; }, R"("sent" is missing)"},
+    {"CommandIsImpair", [](nlohmann::json& r) { r["command"] = "impair"; },
+     R"(not a salvo report ("command" must be "blast", "sink", "echo" or "ping", not "impair"))"},
     {"CommandHasANewline", [](nlohmann::json& r) { r["command"] = "ping\nping"; },
-     R"(not a salvo ping report ("command" must be "ping", not a string of 9 bytes))"},
-    {"CommandIsMissing", [](nlohmann::json& r) { r.erase("command"); },
-     R"(not a salvo ping report ("command" is missing))"},
-    {"TopLevelIsAnArray", nullptr, "not a salvo ping report (the file holds an array of 1 element, not an object)",
-     "[{}]"},
-    {"NotJson", nullptr, "not JSON (expected the output of salvo ping --json)", "this is not JSON {"},
-    {"Empty", nullptr, "not JSON (expected the output of salvo ping --json)", ""},
+     R"(not a salvo report ("command" must be "blast", "sink", "echo" or "ping", not a string of 9 bytes))"},
+    {"CommandIsMissing", [](nlohmann::json& r) { r.erase("command"); }, R"(not a salvo report ("command" is missing))"},
+    {"CommandIsMixed", [](nlohmann::json& r) { r["command"] = "mixed"; },
+     "a merge of mixed reports cannot be merged again; merge its files"},
+    {"TopLevelIsAnArray", nullptr, "not a salvo report (the file holds an array of 1 element, not an object)", "[{}]"},
+    {"NotJson", nullptr, "not JSON (expected the output of salvo blast, sink, echo or ping --json)", "this is not JSON {"},
+    {"Empty", nullptr, "not JSON (expected the output of salvo blast, sink, echo or ping --json)", ""},
+    // Where and when (issue 22): optional, but checked when present.
+    {"LabelHasASpace", [](nlohmann::json& r) { r["label"] = "host 1"; },
+     R"("label" must be 1 to 64 printable characters without a space, not "host 1")"},
+    {"LabelIsEmpty", [](nlohmann::json& r) { r["label"] = ""; },
+     R"("label" must be 1 to 64 printable characters without a space, not "")"},
+    {"HostIsANumber", [](nlohmann::json& r) { r["host"] = 7; },
+     R"("host" must be a printable string of at most 255 bytes, not 7)"},
+    {"StartIsNegative", [](nlohmann::json& r) { r["start_unix_s"] = -1; },
+     R"("start_unix_s" must be Unix seconds from 0 to 253402300799, not -1)"},
+    {"EndIsAString", [](nlohmann::json& r) { r["end_unix_s"] = "2026-12-06T14:00:00Z"; },
+     R"("end_unix_s" must be Unix seconds from 0 to 253402300799, not "2026-12-06T14:00:00Z")"},
+    {"ElapsedIsHuge", [](nlohmann::json& r) { r["elapsed_s"] = 1e300; },
+     R"("elapsed_s" must be a number from 0 to 1000000000000000, not 1e+300)"},
+    {"LoadIsAnArray", [](nlohmann::json& r) { r["load"] = {1}; }, R"("load" must be an object, not an array of 1 element)"},
+    {"LoadHoldsAnObject", [](nlohmann::json& r) { r["load"] = {{"rate", {{"pps", 1}}}}; },
+     R"("load.rate" must be a number, a boolean, null or a printable string, not an object)"},
+    {"LoadHasTooManyMembers",
+     [](nlohmann::json& r) {
+       for (int i = 0; i < 33; ++i) r["load"]["k" + std::to_string(i)] = i;
+     },
+     R"("load" has 33 members, more than 32)"},
+    {"SentBytesIsNegative", [](nlohmann::json& r) { r["sent_bytes"] = -5; },
+     R"("sent_bytes" must be an integer from 0 to 1000000000000000, not -5)"},
 };
 
 class MergeBadFile : public testing::TestWithParam<BadFile> {};
@@ -182,13 +207,13 @@ TEST(MergeInput, AFileAbove16MiBIsRefusedUnread) {
   const std::string file = temp_path("huge.json");
   std::ofstream(file).close();
   std::filesystem::resize_file(file, (std::uintmax_t{16} << 20) + 1);  // sparse: costs no disk
-  expect_refused(salvo({"merge", file}), file, "larger than 16 MiB: not a salvo ping report");
+  expect_refused(salvo({"merge", file}), file, "larger than 16 MiB: not a salvo report");
   std::remove(file.c_str());
 }
 
 TEST(MergeInput, DeepNestingIsRefusedBeforeParsing) {
   const std::string file = write_file("deep.json", std::string(1'000'000, '['));
-  expect_refused(salvo({"merge", file}), file, "nested more than 64 levels deep: not a salvo ping report");
+  expect_refused(salvo({"merge", file}), file, "nested more than 64 levels deep: not a salvo report");
   std::remove(file.c_str());
 }
 
@@ -199,11 +224,62 @@ TEST(MergeInput, ADirectoryIsRefused) {
   std::filesystem::remove(dir);
 }
 
+// Runs of different loads are refused unless --mix: the message names the field and both values.
+TEST(MergeInput, DifferentLoadsAreRefusedUnlessMixed) {
+  const std::string a = write_file("a.json", report_a().dump());
+  const std::string b = write_file("b.json", report_b().dump());
+  expect_refused(salvo({"merge", a, b}), b,
+                 R"("load.rate" is 2000.0, but )" + a + "'s is 1000.0; merge runs of one load, or give --mix");
+  nlohmann::json with_load = report_b();
+  with_load["load"] = {{"to", "127.0.0.1:9000"}, {"size", 64}, {"rate", 1000.0}, {"count", 5}};
+  const std::string c = write_file("c.json", with_load.dump());
+  expect_refused(salvo({"merge", a, c}), c,
+                 R"("load.count" is 5, but )" + a + "'s is absent; merge runs of one load, or give --mix");
+  for (const std::string& f : {a, b, c}) std::remove(f.c_str());
+}
+
+// Without --json the table goes to stdout: a row per file (named by the file when it has no
+// label), the total, then the latency summary.
+TEST(MergeInput, TheTableHasARowPerInstanceAndATotal) {
+  nlohmann::json a = report_a();
+  a["label"] = "east-1";
+  a["host"] = "loadgen-a";
+  a["start_unix_s"] = 1796565600.25;
+  a["end_unix_s"] = 1796565602.25;
+  a["elapsed_s"] = 2.0;
+  nlohmann::json b = report_b();
+  b["start_unix_s"] = 1796565600.2515;
+  b["end_unix_s"] = 1796565601.2515;
+  b["elapsed_s"] = 1.0;
+  const std::string fa = write_file("ta.json", a.dump());
+  const std::string fb = write_file("tb.json", b.dump());
+  const auto r = salvo({"merge", fa, fb, "--mix"});
+  ASSERT_TRUE(r.exited) << show(r);
+  ASSERT_EQ(r.exit_code, 0) << show(r);
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 5u) << r.out;
+  const std::size_t w = fb.size();  // the widest instance name
+  auto pad = [](const std::string& text, std::size_t width) { return text + std::string(width - text.size(), ' '); };
+  EXPECT_EQ(lines[0], pad("instance", w) + "  kind  host       start (UTC)                  seconds  sent  sent/s  "
+                                           "received  received/s  kernel drops");
+  EXPECT_EQ(lines[1], pad("east-1", w) + "  ping  loadgen-a  2026-12-06T14:00:00.250000Z    2.000    10       5  "
+                                         "       2           1             0");
+  EXPECT_EQ(lines[2], fb + "  ping  -          2026-12-06T14:00:00.251500Z    1.000     5       5  "
+                           "       3           3             0");
+  EXPECT_EQ(lines[3], pad("total", w) + "  ping  -          2026-12-06T14:00:00.250000Z    2.000    15      10  "
+                                        "       5           4             0");
+  EXPECT_EQ(lines[4], "starts spread over 1.500 ms");
+  EXPECT_EQ(lines[5].rfind("salvo ping 2 merged runs: sent 15, received 5", 0), 0u) << lines[5];
+  EXPECT_EQ(r.err, "");
+  std::remove(fa.c_str());
+  std::remove(fb.c_str());
+}
+
 TEST(MergeInput, TwoValidFilesMergeExactly) {
   const std::string a = write_file("a.json", report_a().dump());
   const std::string b = write_file("b.json", report_b().dump());
   const std::string hgrm = temp_path("merged.hgrm");
-  const auto r = salvo({"merge", a, b, "--hgrm", hgrm});
+  const auto r = salvo({"merge", a, b, "--hgrm", hgrm, "--mix", "--json"});
   ASSERT_TRUE(r.exited) << show(r);
   ASSERT_EQ(r.exit_code, 0) << show(r);
   // Samples 100; 200, 200, 200; 1500 (each below 2048, so each its own bucket): p50 is the 3rd of
@@ -220,8 +296,21 @@ TEST(MergeInput, TwoValidFilesMergeExactly) {
   expected["merged_from"] = nlohmann::json::array({a, b});
   // sqrt((340^2 + 3 * 240^2 + 1060^2) / 5): every step exact in doubles up to the root.
   expected["ping"]["latency_ns"]["stddev"] = std::sqrt(282400.0);
+  // The instances and the totals of their counts (these reports have no times, bytes or rates).
+  nlohmann::json row = {{"file", a},           {"kind", "ping"}, {"label", nullptr},   {"host", nullptr},
+                        {"elapsed_s", nullptr}, {"sent", 10},     {"sent_bytes", 0},    {"sent_per_s", 0.0},
+                        {"received", 2},       {"bytes", 0},     {"received_per_s", 0.0}, {"kernel_drops", 0}};
+  expected["instances"].push_back(row);
+  row["file"] = b;
+  row["sent"] = 5;
+  row["received"] = 3;
+  expected["instances"].push_back(row);
+  const nlohmann::json totals = {{"sent", 15},       {"sent_bytes", 0},   {"received", 5},         {"bytes", 0},
+                                 {"kernel_drops", 0}, {"sent_per_s", 0.0}, {"received_per_s", 0.0}};
+  for (const auto& [key, value] : totals.items()) expected[key] = value;
   EXPECT_EQ(json_of(r), expected) << r.out;
-  EXPECT_EQ(r.err,
+  ASSERT_NE(r.err.find("salvo ping 2 merged runs"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.substr(r.err.find("salvo ping 2 merged runs")),
             "salvo ping 2 merged runs: sent 15, received 5, lost 10 (66.667%), duplicates 1, reordered 1, invalid 2, "
             "late 1\n"
             "  send failures 3, ICMP port unreachable 4\n"
@@ -237,7 +326,7 @@ TEST(MergeInput, TwoValidFilesMergeExactly) {
 // U+FFFD for its bad byte, where it used to end salvo with an uncaught type_error.
 TEST(MergeInput, AFileNameThatIsNotUtf8IsPrintedWithAReplacementCharacter) {
   const std::string file = write_file("run-\xff.json", report_a().dump());
-  const auto r = salvo({"merge", file});
+  const auto r = salvo({"merge", file, "--json"});
   ASSERT_TRUE(r.exited) << show(r);
   ASSERT_EQ(r.exit_code, 0) << show(r);
   std::string shown = file;
@@ -257,7 +346,7 @@ TEST(MergeInput, AHistogramAtTheCountLimitIsWrittenAsHgrm) {
   histogram(r)["buckets"][0][1] = 999'999'999'999'999;
   const std::string file = write_file("limit.json", r.dump());
   const std::string hgrm = temp_path("limit.hgrm");
-  const auto m = salvo({"merge", file, "--hgrm", hgrm});
+  const auto m = salvo({"merge", file, "--hgrm", hgrm, "--json"});
   ASSERT_TRUE(m.exited) << show(m);
   ASSERT_EQ(m.exit_code, 0) << show(m);
   EXPECT_EQ(json_of(m)["ping"]["received"], 1'000'000'000'000'000u);

@@ -338,7 +338,8 @@ TEST_P(PingCli, MergeOfTwoRunsSumsCountsAndHistograms) {
     runs.push_back(parse_json_line(r.out));
   }
   const std::string hgrm = temp_path("merged.hgrm");
-  const auto m = salvo({"merge", files[0], files[1], "--hgrm", hgrm}, 20s);
+  // --mix: the runs' counts differ; --json: the merged report on stdout.
+  const auto m = salvo({"merge", files[0], files[1], "--hgrm", hgrm, "--mix", "--json"}, 20s);
   ASSERT_TRUE(m.exited) << show(m);
   ASSERT_EQ(m.exit_code, 0) << show(m);
   const nlohmann::json merged = parse_json_line(m.out);
@@ -412,11 +413,11 @@ TEST(MergeCli, GarbageAndForeignFilesAreClearErrors) {
   const std::string garbage = temp_path("garbage.json");
   std::ofstream(garbage) << "this is not JSON {";
   const std::string foreign = temp_path("foreign.json");
-  std::ofstream(foreign) << R"({"command": "sink", "received": 3})";
+  std::ofstream(foreign) << R"({"command": "impair", "received": 3})";  // merge reads blast, sink, echo, ping
   const std::string broken = temp_path("broken.json");
   std::ofstream(broken) << R"({"command": "ping", "ping": {"sent": 1, "received": 2}})";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {garbage, "not JSON"}, {foreign, "not a salvo ping report"}, {broken, "ping."}};
+      {garbage, "not JSON"}, {foreign, "not a salvo report"}, {broken, "ping."}};
   for (const auto& [file, mention] : cases) {
     const auto r = salvo({"merge", file}, 20s);
     ASSERT_TRUE(r.exited) << show(r);

@@ -1,15 +1,16 @@
 // Fuzz target: the input of `salvo merge` (tools/merge/merge_input.hpp), JSON files that anyone
 // may have written, edited or cut short. The input is split at NUL bytes (which JSON text cannot
 // hold) into up to four files; each is parsed and checked as merge does, and the accepted ones are
-// merged as merge does. Properties:
+// merged as merge --mix does (kinds and loads may differ). Properties:
 //   - nothing throws (in salvo, an exception would escape main() and abort);
 //   - a refusal is one line, "<file>: " and then either a field's quoted path or a sentence saying
-//     why the file is no ping report at all;
+//     why the file is no report at all;
 //   - an accepted file's kept fields, as text, are accepted again with the same fields and counts,
 //     and its histogram holds "received" samples;
-//   - the merge succeeds iff no count summed over the files exceeds max_merge_count; its counts
-//     are then the sums, its histogram the files' histograms merged, and the merged report is
-//     itself an accepted input with those counts (a merge of merges);
+//   - the merge succeeds iff no count summed over the files exceeds max_merge_count, nor a rate
+//     (which only its message can say); its counts are then the sums, its histogram the ping
+//     files' histograms merged, and a merge of one kind is itself an accepted input with those
+//     counts (a merge of merges);
 //   - the .hgrm text and the summary of the result are written (format_hgrm's walk ends).
 #include <cstddef>
 #include <cstdint>
@@ -38,8 +39,8 @@ bool is_one_line_naming(const salvo::Error& e, const std::vector<std::string>& n
   for (const std::string& name : names) {
     if (e.message.rfind(name + ": ", 0) != 0) continue;
     const std::string_view why = std::string_view(e.message).substr(name.size() + 2);
-    for (std::string_view start : {"\"", "ping.histogram: ", "not JSON", "not a salvo ping report", "larger than",
-                                   "nested more than"}) {
+    for (std::string_view start : {"\"", "ping.histogram: ", "not JSON", "not a salvo ping report", "not a salvo report",
+                                   "larger than", "nested more than", "a merge of mixed"}) {
       if (why.substr(0, start.size()) == start && why.size() > start.size()) return true;
     }
   }
@@ -67,6 +68,8 @@ void run(const std::uint8_t* data, std::size_t size) {
   std::optional<salvo::cli::LatencyHistogram> expected_latency;
   // Each count is at most max_merge_count (10^15) and there are at most four files: no wrap.
   PingCounts sums;
+  salvo::cli::TrafficCounts traffic;
+  bool any_ping = false;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     const std::string name = std::string(1, static_cast<char>('a' + i)) + ".json";
     auto input = salvo::cli::parse_merge_input(texts[i], name);
@@ -75,15 +78,24 @@ void run(const std::uint8_t* data, std::size_t size) {
       continue;
     }
     const auto again = salvo::cli::parse_merge_input(input->report.dump(), name);
-    FUZZ_CHECK(again && again->counts == input->counts && again->report == input->report);
-    auto latency = salvo::cli::histogram_from_json(input->report["ping"]["histogram"]);
-    FUZZ_CHECK(latency && latency->total() == input->counts.received);
-    if (expected_latency) {
-      expected_latency->merge(*latency);
-    } else {
-      expected_latency = std::move(*latency);
+    FUZZ_CHECK(again && again->counts == input->counts && again->report == input->report &&
+               again->traffic == input->traffic && again->kind == input->kind && again->load == input->load);
+    if (input->kind == "ping") {
+      any_ping = true;
+      auto latency = salvo::cli::histogram_from_json(input->report["ping"]["histogram"]);
+      FUZZ_CHECK(latency && latency->total() == input->counts.received);
+      if (expected_latency) {
+        expected_latency->merge(*latency);
+      } else {
+        expected_latency = std::move(*latency);
+      }
     }
     sums += input->counts;
+    traffic.sent += input->traffic.sent;
+    traffic.sent_bytes += input->traffic.sent_bytes;
+    traffic.received += input->traffic.received;
+    traffic.bytes += input->traffic.bytes;
+    traffic.kernel_drops += input->traffic.kernel_drops;
     inputs.push_back(std::move(*input));
     names.push_back(name);
   }
@@ -91,20 +103,27 @@ void run(const std::uint8_t* data, std::size_t size) {
 
   bool over = false;
   for (std::uint64_t sum : {sums.sent, sums.received, sums.duplicates, sums.reordered, sums.invalid, sums.late,
-                            sums.send_failed, sums.refused}) {
+                            sums.send_failed, sums.refused, traffic.sent, traffic.sent_bytes, traffic.received,
+                            traffic.bytes, traffic.kernel_drops}) {
     over = over || sum > salvo::cli::max_merge_count;
   }
-  auto merged = salvo::cli::merge_inputs(std::move(inputs), names);
-  FUZZ_CHECK(merged.ok() == !over);
+  auto merged = salvo::cli::merge_inputs(std::move(inputs), names, salvo::cli::MergeOptions{true});
+  FUZZ_CHECK(!merged.ok() || !over);
   if (!merged) {
     FUZZ_CHECK(is_one_line_naming(merged.error(), names));
+    FUZZ_CHECK(over || merged.error().message.find("_per_s\"") != std::string::npos);
     return;
   }
   FUZZ_CHECK((*merged)["merged_from"] == names);
+  FUZZ_CHECK((*merged)["sent"] == traffic.sent && (*merged)["kernel_drops"] == traffic.kernel_drops);
+  FUZZ_CHECK((*merged)["instances"].size() == names.size());
+  if ((*merged)["command"] != "mixed") {
+    const auto merge_of_merge = salvo::cli::parse_merge_input(merged->dump(), "merged.json");
+    FUZZ_CHECK(merge_of_merge && merge_of_merge->counts == sums && merge_of_merge->traffic == traffic);
+  }
+  if (!any_ping) return;
   auto results = salvo::cli::ping_results_from_json((*merged)["ping"]);
   FUZZ_CHECK(results && results->counts == sums && results->latency == *expected_latency);
-  const auto merge_of_merge = salvo::cli::parse_merge_input(merged->dump(), "merged.json");
-  FUZZ_CHECK(merge_of_merge && merge_of_merge->counts == sums);
 
   // What salvo merge prints and writes with --hgrm.
   const std::string hgrm = salvo::cli::format_hgrm(results->latency, "fuzz");

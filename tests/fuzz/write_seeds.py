@@ -189,6 +189,11 @@ write("cli", {
     "ping": argv("ping", "--to", "127.0.0.1:9000", "--rate", "2500.5", "--count", "10", "--size", "32",
                  "--linger", "1", "--hgrm", "/tmp/x.hgrm", "--bind", "127.0.0.1:0"),
     "merge": argv("merge", "a.json", "b.json", "--hgrm", "m.hgrm"),
+    "merge-mix": argv("merge", "a.json", "b.json", "--mix", "--json"),
+    "blast-start-at": argv("blast", "--to", "127.0.0.1:9000", "--count", "10", "--start-at", "2026-12-06T14:00:00.25+01:00",
+                           "--label", "host-1"),
+    "ping-start-at": argv("ping", "--to", "127.0.0.1:9000", "--count", "10", "--start-at", "1796565600.25"),
+    "sink-label": argv("sink", "--bind", "127.0.0.1:0", "--label", "sink 1"),
     "caps": argv("caps", "--json"),
     "help": argv("--help"), "sub-help": argv("blast", "-h"),
     "no-subcommand": "", "unknown": argv("frobnicate"), "two-subcommands": argv("caps", "caps"),
@@ -317,6 +322,34 @@ merged = merge_report(ping_object(1500, {41000: 500, 45000: 480, 2000000: 20}, l
 at_limit = {"command": "ping", "ping": ping_object(MAX_COUNT, {100: MAX_COUNT - 1, 200: 1})}
 half_limit = {"command": "ping", "ping": ping_object(MAX_COUNT // 2 + 1, {})}
 h = ["ping", "histogram"]
+
+
+def instance(report, label, start, elapsed, load):
+    """A report with where and when it ran (issue 22), as every --json report has them."""
+    return dict(report, host="loadgen-" + label, label=label, start="", start_unix_s=start,
+                end="", end_unix_s=start + elapsed, elapsed_s=elapsed, load=load)
+
+
+blast_load = {"to": "10.0.0.7:9000", "size_min": 64, "size_max": 64, "rate": 10000, "burst": 100, "count": 0,
+              "duration_s": 2.0, "flows": 1, "workers": 1, "gso": True, "zerocopy": False}
+
+
+def blast_report(sent):
+    c = counters(0, sent)
+    return {"command": "blast", "backend": "epoll", "workers": 1, "elapsed_s": 2.0, "received": 0, "bytes": 0,
+            "delivered": 0, "kernel_drops": 0, "sent": sent, "sent_bytes": sent * 64, "counters": c, "per_worker": [c],
+            "to": "10.0.0.7:9000", "rate": 10000, "sources": ["0.0.0.0:40000"]}
+
+
+blast_a = instance(blast_report(20000), "0", 1796565600.250102, 2.0001, blast_load)
+blast_b = instance(blast_report(19998), "1", 1796565600.250871, 2.0002, blast_load)
+sink = instance(dict(blast_report(0), command="sink", received=39990, bytes=39990 * 64, kernel_drops=8),
+                "sink", 1796565598.0, 6.0, {"bind": "0.0.0.0:9000", "workers": 1, "gro": False})
+blast_merged = {"command": "blast", "merged_from": ["a.json", "b.json"], "instances": [], "sent": 39998,
+                "sent_bytes": 39998 * 64, "received": 0, "bytes": 0, "kernel_drops": 0, "sent_per_s": 19998.0,
+                "received_per_s": 0.0, "start_unix_s": 1796565600.250102, "end_unix_s": 1796565602.251071,
+                "load": blast_load}
+timed_run = instance(run, "p0", 1796565600.25, 1.0, {"to": "127.0.0.1:9000", "size": 64, "rate": 1000.0})
 b0, b1, b2 = run2["ping"]["histogram"]["buckets"]
 
 write("merge_input", {
@@ -377,4 +410,18 @@ write("merge_input", {
     "bucket-count-over": text(edit(run2, h + ["buckets", 2], [b2[0], MAX_COUNT + 1])),
     "buckets-unsorted": text(edit(run2, h + ["buckets"], [b2, b1, b0])),
     "buckets-repeat": text(edit(run2, h + ["buckets"], [[b0[0], 125], [b0[0], 125], b1, b2])),
+    # issue 22: blast and sink reports, where and when they ran, their loads, and merges of them
+    "blast": text(blast_a), "sink": text(sink), "blast-sink": files(text(blast_a), text(blast_b), text(sink)),
+    "blasts-other-load": files(text(blast_a), text(edit(blast_b, ["load", "rate"], 20000))),
+    "blast-merge": text(blast_merged), "ping-blast": files(text(timed_run), text(blast_a)),
+    "mixed-merge": text(dict(blast_merged, command="mixed")),
+    "label-space": text(edit(blast_a, ["label"], "host 1")), "label-long": text(edit(blast_a, ["label"], "h" * 65)),
+    "host-number": text(edit(blast_a, ["host"], 7)), "start-negative": text(edit(blast_a, ["start_unix_s"], -1)),
+    "start-string": text(edit(timed_run, ["start_unix_s"], "2026-12-06T14:00:00Z")),
+    "elapsed-zero": text(edit(blast_a, ["elapsed_s"], 0)), "elapsed-tiny": text(edit(blast_a, ["elapsed_s"], 1e-300)),
+    "rate-huge": files(text(edit(blast_a, ["sent_per_s"], 9e14)), text(edit(blast_b, ["sent_per_s"], 9e14))),
+    "load-array": text(edit(blast_a, ["load"], [1])), "load-nested": text(edit(blast_a, ["load", "rate"], {"pps": 1})),
+    "load-wide": text(edit(blast_a, ["load"], {"k%d" % i: i for i in range(33)})),
+    "sent-missing": text(edit(blast_a, ["sent"], delete=True)),
+    "drops-string": text(edit(sink, ["kernel_drops"], "0")),
 })

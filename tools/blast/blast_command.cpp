@@ -8,7 +8,8 @@
 // than --burst back to back) and defers on_writable to when the next tokens are due
 // (Transport::defer_writable), so the worker sleeps in between instead of spinning. Counts and
 // rates are split exactly over the sockets; all of them share one start time (the epoch), so the
-// paced ones wake together and the run's end is the same for all.
+// paced ones wake together and the run's end is the same for all. The senders wait for that start
+// (LoadStart): the engine is up and every socket bound before it, at once or at --start-at.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -23,10 +24,12 @@
 #include "common/cli_common.hpp"
 #include "common/descriptor_limit.hpp"
 #include "common/commands.hpp"
+#include "common/load_start.hpp"
 #include "common/pacer.hpp"
 #include "common/report.hpp"
 #include "common/seeded_random.hpp"
 #include "common/session.hpp"
+#include "common/start_at.hpp"
 #include "salvo/salvo.hpp"
 
 namespace salvo::cli {
@@ -35,7 +38,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t unlimited = ~std::uint64_t{0};
 
-// What every sender shares; written by the controlling thread before Engine::start, read-only after.
+// What every sender shares; written by the controlling thread before the load starts
+// (LoadStart::open, which posts to the workers), read-only after.
 struct BlastPlan {
   Address to;
   SizeRange sizes;
@@ -43,17 +47,17 @@ struct BlastPlan {
   std::uint64_t rate = 0;  // total datagrams per second; 0 = as fast as possible
   std::uint64_t burst = 0; // per socket; 0 = Pacer::default_burst
   std::uint64_t senders = 1;
-  SteadyTime epoch{};
   SteadyTime end = SteadyTime::max();
   SendOptions how;  // --tos: the traffic class of every datagram
 };
 
-class BlastSender final : public Protocol {
+class BlastSender final : public Protocol, public LoadStart::Sender {
  public:
   // `behind` collects, over every sender, the datagrams its pacer had due but did not send.
-  BlastSender(const BlastPlan& plan, std::uint64_t count, std::uint64_t stream, std::atomic<std::uint64_t>& behind)
+  BlastSender(const BlastPlan& plan, std::uint64_t count, std::uint64_t stream, std::atomic<std::uint64_t>& behind,
+              LoadStart& start, unsigned worker)
       : plan_(plan), payload_(std::max<std::size_t>(plan.sizes.max, 1)), remaining_(count),
-        sizes_(derive_seed(plan.seed, stream)), behind_(behind) {
+        sizes_(derive_seed(plan.seed, stream)), behind_(behind), start_(start), worker_(worker) {
     // A recognisable pattern; the first 8 bytes carry the sender's sequence number.
     for (std::size_t i = 0; i < payload_.size(); ++i) payload_[i] = static_cast<std::byte>('a' + i % 26);
   }
@@ -63,13 +67,17 @@ class BlastSender final : public Protocol {
       transport.stop_listening();
       return;
     }
-    // Here, not in the constructor: the epoch is fixed after every socket is bound.
+    start_.enlist(worker_, *this, transport);
+  }
+
+  void begin(Transport& transport, SteadyTime epoch) override {
+    // Here, not in the constructor: the epoch is fixed when the load starts.
     if (plan_.rate != 0) {
       const Rate share{plan_.rate, plan_.senders};
-      pacer_.emplace(share, plan_.burst != 0 ? plan_.burst : Pacer::default_burst(share), plan_.epoch, plan_.end);
+      pacer_.emplace(share, plan_.burst != 0 ? plan_.burst : Pacer::default_burst(share), epoch, plan_.end);
     }
     transport.request_writable(true);
-    transport.defer_writable(plan_.epoch);
+    transport.defer_writable(epoch);
   }
 
   void on_writable(Transport& transport) override {
@@ -93,6 +101,10 @@ class BlastSender final : public Protocol {
       ++sequence_;
       if (remaining_ != unlimited) --remaining_;
     }
+    if (n != 0 && !sending_) {
+      sending_ = true;
+      start_.sending(worker_);
+    }
     if (remaining_ == 0 || now >= plan_.end) {
       transport.request_writable(false);
       transport.stop_listening();  // flushes what is queued, then closes
@@ -110,6 +122,7 @@ class BlastSender final : public Protocol {
   void on_datagrams(std::span<const Datagram>, Transport&) override {}
 
   void on_stop() override {
+    start_.withdraw(worker_, *this);  // stopped before the start (a signal while waiting)
     if (!pacer_) return;
     // Ended by the count: only what the pacer forfeited (it fell more than its catch-up window
     // behind) is a shortfall. Ended by the clock (its end, a signal, or the session's safety
@@ -126,6 +139,9 @@ class BlastSender final : public Protocol {
   std::uint64_t sequence_ = 0;
   SeededRandom sizes_;
   std::atomic<std::uint64_t>& behind_;
+  LoadStart& start_;
+  unsigned worker_;
+  bool sending_ = false;  // has queued a datagram
   std::optional<Pacer> pacer_;
 };
 
@@ -144,7 +160,28 @@ struct BlastFlags {
   bool gso = true;  // EngineOptions::gso
   int tos = -1;      // --tos: TOS / traffic class byte per datagram (ECN in the low two bits)
   bool zerocopy = false;  // EngineOptions::zerocopy_send
+  std::string label;      // --label (instance_label)
+  std::string start_at;   // --start-at (start_at.hpp); "" = now
 };
+
+// The options that shape the load, for the report's "load" (merge compares them across reports).
+nlohmann::json blast_load_json(const BlastFlags& flags, const BlastPlan& plan, unsigned workers) {
+  nlohmann::json load;
+  load["to"] = plan.to.to_string();
+  load["size_min"] = plan.sizes.min;
+  load["size_max"] = plan.sizes.max;
+  if (plan.sizes.min != plan.sizes.max) load["seed"] = flags.seed;
+  load["rate"] = plan.rate == 0 ? nlohmann::json("max") : nlohmann::json(plan.rate);
+  if (plan.rate != 0) load["burst"] = plan.burst != 0 ? plan.burst : Pacer::default_burst(Rate{plan.rate, plan.senders});
+  load["count"] = flags.count;
+  load["duration_s"] = flags.common.duration_s;
+  load["flows"] = flags.flows;
+  load["workers"] = workers;
+  load["gso"] = flags.gso;
+  load["zerocopy"] = flags.zerocopy;
+  if (flags.tos >= 0) load["tos"] = flags.tos;
+  return load;
+}
 
 int run_blast(const BlastFlags& flags, bool size_given) {
   auto options = to_engine_options(flags.common);
@@ -159,6 +196,8 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   }
   auto rate = parse_rate(flags.rate);
   if (!rate) return usage_error(rate.error().message);
+  auto start_at = parse_start_at(flags.start_at.empty() ? "now" : flags.start_at, wall_clock_ns());
+  if (!start_at) return usage_error(start_at.error().message);
   if (flags.burst != 0 && *rate == 0) return usage_error("--burst needs --rate PPS (a paced blast)");
 
   BlastPlan plan;
@@ -211,6 +250,7 @@ int run_blast(const BlastFlags& flags, bool size_given) {
   plan.senders = std::uint64_t{flags.flows} * workers;
 
   std::atomic<std::uint64_t> behind{0};  // outlives the engine and its senders
+  LoadStart load_start(workers);         // so does this
   block_stop_signals();
   auto engine = Engine::create(*options);
   if (!engine) return usage_error(engine.error().message);
@@ -219,7 +259,8 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     auto bound = (*engine)->listen(source, [&](unsigned worker) {
       const std::uint64_t count =
           flags.count == 0 ? unlimited : sender_count(flags.count, flags.flows, workers, flow, worker);
-      return std::make_unique<BlastSender>(plan, count, std::uint64_t{flow} * workers + worker, behind);
+      return std::make_unique<BlastSender>(plan, count, std::uint64_t{flow} * workers + worker, behind, load_start,
+                                           worker);
     });
     if (!bound) {
       // With several flows, which one failed says how far the descriptors went.
@@ -229,19 +270,32 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     }
     sources.push_back(*bound);
   }
-  // Every sender starts at the same moment, a little ahead so that all workers are up by then.
-  plan.epoch = Clock::now() + std::chrono::milliseconds(10);
-  if (flags.common.duration_s > 0) {
-    plan.end = plan.epoch + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::duration<double>(flags.common.duration_s));
-  }
   if (auto started = (*engine)->start(); !started) return start_failed(started.error());
-  SendingSession session_options;
-  session_options.command = "blast";
-  session_options.epoch = plan.epoch;
-  session_options.end = plan.end;
-  session_options.progress = !flags.quiet;
-  const SessionResult session = run_sending_session(**engine, session_options);
+  // Set up: every sender waits for the start. Then every sender starts at the same moment.
+  SessionResult session;
+  if (!start_at->now) {
+    std::fprintf(stderr, "salvo blast: set up, starting at %s\n", format_rfc3339_us(start_at->unix_ns).c_str());
+  }
+  const std::optional<SteadyTime> start = wait_for_start(*start_at);
+  if (!start) {
+    session.interrupted = true;  // stopped before the start: nothing was sent
+    (*engine)->stop();
+    (*engine)->wait();
+  } else {
+    const SteadyTime epoch = *start;
+    if (flags.common.duration_s > 0) {
+      plan.end = epoch + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::duration<double>(flags.common.duration_s));
+    }
+    if (auto opened = load_start.open(**engine, epoch); !opened) return start_failed(opened.error());
+    SendingSession session_options;
+    session_options.command = "blast";
+    session_options.epoch = epoch;
+    session_options.end = plan.end;
+    session_options.progress = !flags.quiet;
+    session = run_sending_session(**engine, session_options);
+  }
+  const std::int64_t end_unix_ns = wall_clock_ns();
   print_summary("blast", **engine, session);
   if (*rate != 0 && behind.load() != 0) {
     std::fprintf(stderr, "  behind schedule: %llu datagrams due at --rate %llu were not sent (the sender fell behind)\n",
@@ -263,6 +317,9 @@ int run_blast(const BlastFlags& flags, bool size_given) {
     j["flows"] = flags.flows;
     j["gso"] = flags.gso;
     if (flags.tos >= 0) j["tos"] = flags.tos;
+    const std::int64_t began = load_start.began_unix_ns();
+    add_instance_json(j, RunInstance{host_name(), instance_label(flags.label), began != 0 ? began : end_unix_ns, end_unix_ns},
+                      blast_load_json(flags, plan, workers));
     nlohmann::json list = nlohmann::json::array();
     for (const Address& a : sources) list.push_back(a.to_string());
     j["sources"] = std::move(list);
@@ -303,6 +360,8 @@ Command add_blast_command(CLI::App& app) {
                   "TOS / traffic class byte of every datagram, 0-255; its low two bits are ECN (1: ECT(1), 2: "
                   "ECT(0), 3: CE). Default: the socket's")
       ->check(CLI::Range(0, 255));
+  add_start_at_flag(*sub, flags->start_at);
+  add_label_flag(*sub, flags->label);
   add_common_flags(*sub, flags->common, /*server=*/false);
   return [flags, size] { return run_blast(*flags, size->count() > 0); };
 }

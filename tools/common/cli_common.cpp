@@ -1,5 +1,10 @@
 #include "common/cli_common.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
 #include "salvo/resolve.hpp"
 
 namespace salvo::cli {
@@ -18,6 +23,42 @@ CLI::Validator parsed_by(Parse parse) {
 }
 
 }  // namespace
+
+void add_label_flag(CLI::App& app, std::string& label) {
+  app.add_option("--label", label,
+                 "this instance's name in the --json report and in salvo merge's table (default: "
+                 "$JOB_COMPLETION_INDEX if set, else the host name)")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            return is_valid_label(text) ? std::string()
+                                        : "--label '" + text + "': 1 to 64 printable characters, no space";
+          },
+          ""));
+}
+
+bool is_valid_label(std::string_view label) {
+  return !label.empty() && label.size() <= 64 &&
+         std::all_of(label.begin(), label.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "unknown";
+  return name;
+}
+
+std::string instance_label(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* index = std::getenv("JOB_COMPLETION_INDEX"); index != nullptr && is_valid_label(index)) return index;
+  const std::string host = host_name();
+  return is_valid_label(host) ? host : "unknown";
+}
+
+void add_start_at_flag(CLI::App& app, std::string& start_at) {
+  app.add_option("--start-at", start_at,
+                 "set up, then start the load at this wall-clock time: RFC 3339 (2026-12-06T14:00:00.250Z), "
+                 "Unix seconds (1796565600.25) or now; at most 24 h ahead. --duration counts from it");
+}
 
 void add_common_flags(CLI::App& app, CommonFlags& f, bool server) {
   app.add_option("--backend", f.backend, "I/O backend: auto, io_uring or epoll")

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "salvo/engine.hpp"
 
@@ -29,6 +30,21 @@ struct CommonFlags {
 
 // Adds the shared flags to a subcommand. `server` adds --idle-exit and --latency-budget.
 void add_common_flags(CLI::App& app, CommonFlags& flags, bool server);
+
+// --label NAME: the instance's name in its --json report and in merge's table, for commands that
+// report (blast, ping, sink, echo). 1 to 64 printable ASCII characters, no space.
+void add_label_flag(CLI::App& app, std::string& label);
+// The label a report carries: --label if given, else Kubernetes' JOB_COMPLETION_INDEX (an Indexed
+// Job's pod number) if set and valid, else the host name.
+std::string instance_label(const std::string& flag);
+// Whether `label` is one --label accepts (merge checks reports' labels with it too).
+bool is_valid_label(std::string_view label);
+// This machine's host name (gethostname), or "unknown".
+std::string host_name();
+
+// --start-at TIME (start_at.hpp) for the sending commands; checked when the command runs, against
+// the clock then.
+void add_start_at_flag(CLI::App& app, std::string& start_at);
 
 // Validates what CLI11 cannot (backend names, CPU lists) and builds the engine's options.
 Result<EngineOptions> to_engine_options(const CommonFlags& flags);

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "common/start_at.hpp"
+
 namespace salvo::cli {
 
 nlohmann::json counters_json(const Counters& c) {
@@ -53,6 +55,19 @@ nlohmann::json session_json(const char* command, const Engine& engine, const Ses
   for (const Counters& w : engine.worker_counters()) per_worker.push_back(counters_json(w));
   j["per_worker"] = std::move(per_worker);
   return j;
+}
+
+void add_instance_json(nlohmann::json& j, const RunInstance& instance, nlohmann::json load) {
+  // Both forms from the same microsecond, so that a reader rounding the seconds to microseconds
+  // (salvo merge) gets the very time the text says.
+  const auto to_us = [](std::int64_t ns) { return ns - ns % 1000; };
+  j["host"] = instance.host;
+  j["label"] = instance.label;
+  j["start"] = format_rfc3339_us(instance.start_unix_ns);
+  j["start_unix_s"] = unix_seconds(to_us(instance.start_unix_ns));
+  j["end"] = format_rfc3339_us(instance.end_unix_ns);
+  j["end_unix_s"] = unix_seconds(to_us(instance.end_unix_ns));
+  j["load"] = std::move(load);
 }
 
 void print_summary(const char* command, const Engine& engine, const SessionResult& session) {

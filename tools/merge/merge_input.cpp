@@ -5,7 +5,9 @@
 #include <optional>
 #include <utility>
 
+#include "common/cli_common.hpp"
 #include "common/latency_histogram.hpp"
+#include "common/start_at.hpp"
 #include "ping/ping_payload.hpp"
 #include "ping/ping_report.hpp"
 
@@ -168,10 +170,82 @@ Problem check_ping(const nlohmann::json& ping) {
   return check_histogram(*histogram);
 }
 
+constexpr const char* traffic_fields[] = {"sent", "sent_bytes", "received", "bytes", "kernel_drops"};
+constexpr const char* time_fields[] = {"start_unix_s", "end_unix_s"};
+constexpr const char* figure_fields[] = {"elapsed_s", "sent_per_s", "received_per_s"};
+constexpr double max_unix_s = 253'402'300'799;  // 9999-12-31T23:59:59Z
+constexpr std::size_t max_text = 255;
+constexpr std::size_t max_load_members = 32;
+
+bool is_printable_text(const nlohmann::json& v) {
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  return s.size() <= max_text && std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+bool is_number_within(const nlohmann::json& v, double max) {
+  return v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0 && v.get<double>() <= max;
+}
+
+// Where and when the run was, and its load: all optional, each checked when present.
+Problem check_instance(const nlohmann::json& report) {
+  if (const nlohmann::json* label = find(report, "label");
+      label != nullptr && !(label->is_string() && is_valid_label(label->get_ref<const std::string&>()))) {
+    return must_be("label", "1 to 64 printable characters without a space", *label);
+  }
+  if (const nlohmann::json* host = find(report, "host"); host != nullptr && !is_printable_text(*host)) {
+    return must_be("host", "a printable string of at most 255 bytes", *host);
+  }
+  for (const char* key : time_fields) {
+    if (const nlohmann::json* t = find(report, key); t != nullptr && !is_number_within(*t, max_unix_s)) {
+      return must_be(key, "Unix seconds from 0 to 253402300799", *t);
+    }
+  }
+  for (const char* key : figure_fields) {
+    if (const nlohmann::json* f = find(report, key);
+        f != nullptr && !is_number_within(*f, static_cast<double>(max_merge_count))) {
+      return must_be(key, "a number from 0 to 1000000000000000", *f);
+    }
+  }
+  if (const nlohmann::json* load = find(report, "load"); load != nullptr) {
+    if (!load->is_object()) return must_be("load", "an object", *load);
+    if (load->size() > max_load_members) {
+      return "\"load\" has " + std::to_string(load->size()) + " members, more than " +
+             std::to_string(max_load_members);
+    }
+    for (const auto& [key, value] : load->items()) {
+      const std::string path = "load." + (key.size() <= max_shown_string ? key : key.substr(0, max_shown_string));
+      const bool scalar = value.is_number() || value.is_boolean() || value.is_null() || is_printable_text(value);
+      if (!scalar || !is_printable_text(nlohmann::json(key))) {
+        return must_be(path, "a number, a boolean, null or a printable string", value);
+      }
+    }
+  }
+  return {};
+}
+
+// The session's counts, required but for ping (whose "ping" object has them).
+Problem check_traffic(const nlohmann::json& report, bool required) {
+  for (const char* key : traffic_fields) {
+    const nlohmann::json* v = find(report, key);
+    if (v == nullptr) {
+      if (required) return missing(key);
+      continue;
+    }
+    if (!in_range(*v, 0, max_merge_count)) return must_be(key, range_text(0, max_merge_count), *v);
+  }
+  return {};
+}
+
 // The fields merge reads, moved out of a checked report; the rest is dropped with `doc`.
-nlohmann::json kept_fields(nlohmann::json& doc) {
+nlohmann::json kept_fields(nlohmann::json& doc, const std::string& kind) {
   nlohmann::json report = nlohmann::json::object();
-  report["command"] = "ping";
+  report["command"] = kind;
+  for (const char* key : {"label", "host", "start_unix_s", "end_unix_s", "elapsed_s", "sent_per_s", "received_per_s",
+                          "load", "sent", "sent_bytes", "received", "bytes", "kernel_drops"}) {
+    if (doc.contains(key)) report[key] = std::move(doc[key]);
+  }
+  if (kind != "ping") return report;
   for (const char* key : {"to", "size", "rate"}) {
     if (doc.contains(key)) report[key] = std::move(doc[key]);
   }
@@ -186,6 +260,11 @@ nlohmann::json kept_fields(nlohmann::json& doc) {
   return report;
 }
 
+std::uint64_t count_or_zero(const nlohmann::json& report, const char* key) {
+  const auto it = report.find(key);
+  return it == report.end() ? 0 : it->get<std::uint64_t>();
+}
+
 Error bad(const std::string& name, const std::string& what) {
   return Error::make(Errc::bad_option, name + ": " + what);
 }
@@ -194,53 +273,211 @@ Error bad(const std::string& name, const std::string& what) {
 
 Result<MergeInput> parse_merge_input(std::string_view text, const std::string& name) {
   if (text.size() > max_merge_input_bytes) {
-    return bad(name, "larger than " + std::to_string(max_merge_input_bytes >> 20) + " MiB: not a salvo ping report");
+    return bad(name, "larger than " + std::to_string(max_merge_input_bytes >> 20) + " MiB: not a salvo report");
   }
   if (!nested_within_limit(text)) {
-    return bad(name, "nested more than " + std::to_string(max_depth) + " levels deep: not a salvo ping report");
+    return bad(name, "nested more than " + std::to_string(max_depth) + " levels deep: not a salvo report");
   }
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return bad(name, "not JSON (expected the output of salvo ping --json)");
+  if (doc.is_discarded()) return bad(name, "not JSON (expected the output of salvo blast, sink, echo or ping --json)");
   if (!doc.is_object()) {
-    return bad(name, "not a salvo ping report (the file holds " + describe(doc) + ", not an object)");
+    return bad(name, "not a salvo report (the file holds " + describe(doc) + ", not an object)");
   }
   const nlohmann::json* command = find(doc, "command");
-  if (command == nullptr) return bad(name, "not a salvo ping report (\"command\" is missing)");
-  if (*command != "ping") {
-    return bad(name, "not a salvo ping report (" + must_be("command", "\"ping\"", *command) + ")");
+  if (command == nullptr) return bad(name, "not a salvo report (\"command\" is missing)");
+  std::string kind;
+  for (const char* k : {"blast", "sink", "echo", "ping"}) {
+    if (*command == k) kind = k;
   }
-  const nlohmann::json* ping = find(doc, "ping");
-  if (ping == nullptr) return bad(name, "not a salvo ping report (no \"ping\" object)");
-  if (auto problem = check_ping(*ping)) return bad(name, *problem);
-  if (auto problem = check_run_parameters(doc)) return bad(name, *problem);
+  if (kind.empty()) {
+    if (*command == "mixed") return bad(name, "a merge of mixed reports cannot be merged again; merge its files");
+    return bad(name, "not a salvo report (" + must_be("command", "\"blast\", \"sink\", \"echo\" or \"ping\"", *command) + ")");
+  }
+  const bool ping = kind == "ping";
+  if (ping) {
+    const nlohmann::json* p = find(doc, "ping");
+    if (p == nullptr) return bad(name, "not a salvo ping report (no \"ping\" object)");
+    if (auto problem = check_ping(*p)) return bad(name, *problem);
+    if (auto problem = check_run_parameters(doc)) return bad(name, *problem);
+  }
+  if (auto problem = check_traffic(doc, !ping)) return bad(name, *problem);
+  if (auto problem = check_instance(doc)) return bad(name, *problem);
 
   MergeInput input;
-  input.report = kept_fields(doc);
-  // Every field has its type now; what is left is whether they agree (lost == sent - received,
-  // buckets on the layout's boundaries and adding up to total == received, ...).
-  auto results = ping_results_from_json(input.report["ping"]);
-  if (!results) return bad(name, results.error().message);
-  input.counts = results->counts;
+  input.kind = kind;
+  input.report = kept_fields(doc, kind);
+  const nlohmann::json& r = input.report;
+  input.traffic = TrafficCounts{count_or_zero(r, "sent"), count_or_zero(r, "sent_bytes"), count_or_zero(r, "received"),
+                                count_or_zero(r, "bytes"), count_or_zero(r, "kernel_drops")};
+  if (r.contains("load")) {
+    input.load = r["load"];
+  } else if (ping) {
+    input.load = nlohmann::json::object();
+    for (const char* key : {"to", "size", "rate"}) {
+      if (r.contains(key)) input.load[key] = r[key];
+    }
+  }
+  if (ping) {
+    // Every field has its type now; what is left is whether they agree (lost == sent - received,
+    // buckets on the layout's boundaries and adding up to total == received, ...).
+    auto results = ping_results_from_json(r["ping"]);
+    if (!results) return bad(name, results.error().message);
+    input.counts = results->counts;
+    input.traffic.sent = results->counts.sent;
+    input.traffic.received = results->counts.received;
+  }
   return input;
 }
 
-Result<nlohmann::json> merge_inputs(std::vector<MergeInput> inputs, const std::vector<std::string>& names) {
+namespace {
+
+// The first member where two loads differ, as `"load.rate" is 2000, but a.json's is 1000`.
+std::optional<std::string> load_difference(const nlohmann::json& load, const nlohmann::json& first,
+                                           const std::string& first_name) {
+  if (load == first) return std::nullopt;
+  const nlohmann::json empty = nlohmann::json::object();
+  const nlohmann::json& a = load.is_object() ? load : empty;
+  const nlohmann::json& b = first.is_object() ? first : empty;
+  auto shown = [](const nlohmann::json& object, const std::string& key) {
+    const auto it = object.find(key);
+    return it == object.end() ? std::string("absent") : describe(*it);
+  };
+  for (const nlohmann::json* side : {&a, &b}) {
+    for (const auto& [key, value] : side->items()) {
+      if (a.contains(key) && b.contains(key) && a[key] == b[key]) continue;
+      return "\"load." + key + "\" is " + shown(a, key) + ", but " + first_name + "'s is " + shown(b, key);
+    }
+  }
+  return "its load differs from " + first_name + "'s";
+}
+
+std::string a_or_an(const std::string& kind) { return (kind == "echo" ? "an " : "a ") + kind; }
+
+double rate_of(const nlohmann::json& report, const char* rate_key, std::uint64_t count) {
+  if (report.contains(rate_key)) return report[rate_key].get<double>();
+  const double elapsed = report.contains("elapsed_s") ? report["elapsed_s"].get<double>() : 0;
+  return elapsed > 0 ? static_cast<double>(count) / elapsed : 0;
+}
+
+}  // namespace
+
+Result<nlohmann::json> merge_inputs(std::vector<MergeInput> inputs, const std::vector<std::string>& names,
+                                    MergeOptions options) {
   PingCounts sums;
-  std::vector<nlohmann::json> reports;
-  reports.reserve(inputs.size());
+  TrafficCounts total;
+  double sent_per_s = 0;
+  double received_per_s = 0;
+  std::optional<double> first_start, last_start, last_end;
+  bool same_load = true;
+  std::vector<nlohmann::json> ping_reports;
+  std::vector<std::string> ping_names;
+  nlohmann::json rows = nlohmann::json::array();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const std::string name = i < names.size() ? names[i] : std::to_string(i);
+    const std::string first_name = names.empty() ? "0" : names[0];
+    MergeInput& in = inputs[i];
+    if (in.kind != inputs[0].kind && !options.mix) {
+      return bad(name, a_or_an(in.kind) + " report, but " + first_name + " is " + a_or_an(inputs[0].kind) +
+                           " report; merge reports of one kind, or give --mix");
+    }
+    if (auto difference = load_difference(in.load, inputs[0].load, first_name)) {
+      same_load = false;
+      if (!options.mix) return bad(name, *difference + "; merge runs of one load, or give --mix");
+    }
     for (const PingCountField& f : ping_count_fields) {
       // Both terms are at most max_merge_count, so the sum cannot wrap before it is compared.
-      sums.*f.member += inputs[i].counts.*f.member;
+      sums.*f.member += in.counts.*f.member;
       if (sums.*f.member > max_merge_count) {
         return bad(name, std::string("\"ping.") + f.name + "\": the sum over the files exceeds " +
                              std::to_string(max_merge_count));
       }
     }
-    reports.push_back(std::move(inputs[i].report));
+    const std::pair<const char*, std::uint64_t TrafficCounts::*> traffic[] = {
+        {"sent", &TrafficCounts::sent},         {"sent_bytes", &TrafficCounts::sent_bytes},
+        {"received", &TrafficCounts::received}, {"bytes", &TrafficCounts::bytes},
+        {"kernel_drops", &TrafficCounts::kernel_drops}};
+    for (const auto& [key, member] : traffic) {
+      total.*member += in.traffic.*member;
+      if (total.*member > max_merge_count) {
+        return bad(name, std::string("\"") + key + "\": the sum over the files exceeds " + std::to_string(max_merge_count));
+      }
+    }
+    const nlohmann::json& r = in.report;
+    nlohmann::json row;
+    row["file"] = name;
+    row["kind"] = in.kind;
+    row["label"] = r.contains("label") ? r["label"] : nlohmann::json(nullptr);
+    row["host"] = r.contains("host") ? r["host"] : nlohmann::json(nullptr);
+    for (const char* key : {"start_unix_s", "end_unix_s"}) {
+      if (!r.contains(key)) continue;
+      const double t = r[key].get<double>();
+      row[std::string(key).substr(0, std::string(key).find('_'))] =
+          format_rfc3339_us(std::llround(t * 1e6) * 1000);
+      row[key] = t;
+    }
+    if (r.contains("start_unix_s")) {
+      const double t = r["start_unix_s"].get<double>();
+      first_start = first_start ? std::min(*first_start, t) : t;
+      last_start = last_start ? std::max(*last_start, t) : t;
+    }
+    if (r.contains("end_unix_s")) last_end = last_end ? std::max(*last_end, r["end_unix_s"].get<double>()) : r["end_unix_s"].get<double>();
+    row["elapsed_s"] = r.contains("elapsed_s") ? r["elapsed_s"] : nlohmann::json(nullptr);
+    const double row_sent_per_s = rate_of(r, "sent_per_s", in.traffic.sent);
+    const double row_received_per_s = rate_of(r, "received_per_s", in.traffic.received);
+    sent_per_s += row_sent_per_s;
+    received_per_s += row_received_per_s;
+    // A count over a sliver of a second is no rate anyone sent at; and the sums must stay finite.
+    const std::pair<const char*, double> rates[] = {{"sent_per_s", row_sent_per_s}, {"received_per_s", row_received_per_s}};
+    for (const auto& [key, rate] : rates) {
+      if (rate > static_cast<double>(max_merge_count)) {
+        return bad(name, std::string("\"") + key + "\" (a count over \"elapsed_s\") exceeds " + std::to_string(max_merge_count));
+      }
+    }
+    if (sent_per_s > static_cast<double>(max_merge_count) || received_per_s > static_cast<double>(max_merge_count)) {
+      return bad(name, std::string("\"") + (sent_per_s > static_cast<double>(max_merge_count) ? "sent_per_s" : "received_per_s") +
+                           "\": the sum over the files exceeds " + std::to_string(max_merge_count));
+    }
+    row["sent"] = in.traffic.sent;
+    row["sent_bytes"] = in.traffic.sent_bytes;
+    row["sent_per_s"] = row_sent_per_s;
+    row["received"] = in.traffic.received;
+    row["bytes"] = in.traffic.bytes;
+    row["received_per_s"] = row_received_per_s;
+    row["kernel_drops"] = in.traffic.kernel_drops;
+    rows.push_back(std::move(row));
+    if (in.kind == "ping") {
+      ping_reports.push_back(std::move(in.report));
+      ping_names.push_back(name);
+    }
   }
-  return merge_ping_reports(reports, names);
+  const bool one_kind = std::all_of(inputs.begin(), inputs.end(), [&](const MergeInput& in) { return in.kind == inputs[0].kind; });
+  nlohmann::json out;
+  if (!ping_reports.empty()) {
+    auto merged = merge_ping_reports(ping_reports, ping_names);
+    if (!merged) return merged;
+    out = std::move(*merged);
+  }
+  out["command"] = one_kind && !inputs.empty() ? inputs[0].kind : "mixed";
+  out["merged_from"] = names;
+  out["instances"] = std::move(rows);
+  out["sent"] = total.sent;
+  out["sent_bytes"] = total.sent_bytes;
+  out["received"] = total.received;
+  out["bytes"] = total.bytes;
+  out["kernel_drops"] = total.kernel_drops;
+  out["sent_per_s"] = sent_per_s;
+  out["received_per_s"] = received_per_s;
+  if (first_start) {
+    out["start"] = format_rfc3339_us(std::llround(*first_start * 1e6) * 1000);
+    out["start_unix_s"] = *first_start;
+    out["start_spread_s"] = *last_start - *first_start;
+  }
+  if (last_end) {
+    out["end"] = format_rfc3339_us(std::llround(*last_end * 1e6) * 1000);
+    out["end_unix_s"] = *last_end;
+  }
+  if (same_load && !inputs.empty() && !inputs[0].load.is_null()) out["load"] = inputs[0].load;
+  return out;
 }
 
 }  // namespace salvo::cli

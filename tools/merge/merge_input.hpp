@@ -3,8 +3,17 @@
 // anything else looks at it, so that a bad file ends in one error line naming the file and the
 // field (a usage error, exit code 2), never in an exception, a wrapped sum, a crash or a hang.
 //
-// What merge reads of a report (`salvo ping --json`, or an earlier `salvo merge`):
-//   "command"                    "ping"
+// What merge reads of a report (`salvo blast|sink|echo|ping --json`, or an earlier `salvo merge` of
+// one kind):
+//   "command"                    "blast", "sink", "echo" or "ping"
+//   "label", "host"              optional: a label as --label takes it; printable, at most 255 bytes
+//   "start_unix_s", "end_unix_s" optional: Unix seconds, from 0 to the end of year 9999
+//   "elapsed_s", "sent_per_s", "received_per_s"   optional: numbers from 0 to 10^15
+//   "load"                       optional: an object of at most 32 members, each a number, a
+//                                boolean, null or a printable string of at most 255 bytes
+//   "sent", "sent_bytes", "received", "bytes", "kernel_drops"   integers from 0 to max_merge_count;
+//                                required but for ping, whose "ping" object has the counts
+// and of a ping report also:
 //   "to", "size", "rate"         optional (an earlier merge drops those its runs disagreed on):
 //                                a string, an integer from 32 to 65527, a number above 0
 //   "ping": {"sent", "received", "lost", "duplicates", "reordered", "invalid", "late",
@@ -41,12 +50,32 @@ constexpr std::size_t max_merge_input_bytes = std::size_t{16} << 20;
 // ends. The limit also keeps every sum far from 2^64.
 constexpr std::uint64_t max_merge_count = 1'000'000'000'000'000;
 
+// The counts every kind of report has, as merge's table shows them.
+struct TrafficCounts {
+  std::uint64_t sent = 0;
+  std::uint64_t sent_bytes = 0;
+  std::uint64_t received = 0;
+  std::uint64_t bytes = 0;  // received bytes
+  std::uint64_t kernel_drops = 0;
+  friend bool operator==(const TrafficCounts&, const TrafficCounts&) = default;
+};
+
 // One file, checked.
 struct MergeInput {
-  // Only what merge reads: "command", "ping" (its counts and "histogram"), and "to", "size",
-  // "rate" when the file has them. Everything else is left out.
+  std::string kind;  // "blast", "sink", "echo" or "ping"
+  // Only the fields above that the file has. Everything else is left out.
   nlohmann::json report;
-  PingCounts counts;  // the "ping" object's counts
+  PingCounts counts;  // ping: the "ping" object's counts
+  TrafficCounts traffic;  // ping: sent and received from "ping"
+  // What the report's load is for comparing: "load", or for a ping report without one, an object
+  // of its "to", "size" and "rate".
+  nlohmann::json load;
+};
+
+struct MergeOptions {
+  // Merge reports of different kinds or loads (--mix); otherwise that is an error naming the
+  // first file and field that differ.
+  bool mix = false;
 };
 
 // Parses and checks one file's text: at most max_merge_input_bytes, arrays and objects nested at
@@ -54,9 +83,21 @@ struct MergeInput {
 // error message: `a.json: "ping.histogram.unit" must be "ns", not 1000`.
 Result<MergeInput> parse_merge_input(std::string_view text, const std::string& name);
 
-// Merges checked files (merge_ping_reports, ping_report.hpp), `names[i]` being the name of
-// `inputs[i]`. An error names the first file at which a count summed over the files exceeds
-// max_merge_count, and the count.
-Result<nlohmann::json> merge_inputs(std::vector<MergeInput> inputs, const std::vector<std::string>& names);
+// Merges checked files, `names[i]` being the name of `inputs[i]`:
+//   {"command": the kind (or "mixed"), "merged_from": names,
+//    "instances": [{"file", "kind", "label", "host", "start", "start_unix_s", "end", "end_unix_s",
+//                   "elapsed_s", "sent", "sent_bytes", "sent_per_s", "received", "bytes",
+//                   "received_per_s", "kernel_drops"}, ...]        (a row per file, times when known)
+//    "sent", "sent_bytes", "received", "bytes", "kernel_drops"       the sums
+//    "sent_per_s", "received_per_s"                                  the sums of the instances' rates
+//    "start", "start_unix_s", "end", "end_unix_s", "start_spread_s"  earliest start, latest end,
+//                                                                    latest start - earliest start
+//    "load"                                                          when every file agrees
+//    "to", "size", "rate", "ping": merge_ping_reports of the ping files (ping_report.hpp)}
+// A merge of one kind is itself an input of that kind. Errors name a file: the first at which a
+// count summed over the files exceeds max_merge_count, or (without options.mix) the first whose
+// kind or load differs from the first file's.
+Result<nlohmann::json> merge_inputs(std::vector<MergeInput> inputs, const std::vector<std::string>& names,
+                                    MergeOptions options = {});
 
 }  // namespace salvo::cli

@@ -16,6 +16,7 @@
 #include "common/hgrm.hpp"
 #include "common/report.hpp"
 #include "common/session.hpp"
+#include "common/start_at.hpp"
 #include "ping/ping_payload.hpp"
 #include "ping/ping_protocol.hpp"
 #include "ping/ping_report.hpp"
@@ -35,6 +36,8 @@ struct PingFlags {
   std::size_t size = 64;
   double linger_s = -1;       // < 0: automatic
   std::string hgrm;
+  std::string label;     // --label (instance_label)
+  std::string start_at;  // --start-at (start_at.hpp); "" = now
 };
 
 std::optional<double> parse_rate(const std::string& text) {
@@ -80,6 +83,8 @@ int run_ping(const PingFlags& flags) {
     return usage_error("--size " + std::to_string(flags.size) + ": larger than a UDP datagram to " + flags.to +
                        " can be (" + std::to_string(limit) + ")");
   }
+  auto start_at = parse_start_at(flags.start_at.empty() ? "now" : flags.start_at, wall_clock_ns());
+  if (!start_at) return usage_error(start_at.error().message);
   if (flags.count == 0 && flags.common.duration_s <= 0) {
     return usage_error("ping needs --count N or --duration S (a load must end by itself)");
   }
@@ -122,17 +127,34 @@ int run_ping(const PingFlags& flags) {
   }
   plan.token = random_token();
   auto result = std::make_unique<PingResult>();
+  LoadStart load_start(1);  // outlives the engine and its protocol
 
   block_stop_signals();
   auto engine = Engine::create(*options);
   if (!engine) return usage_error(engine.error().message);
-  auto bound = (*engine)->listen(source, [&](unsigned) { return std::make_unique<PingProtocol>(plan, *result); });
+  auto bound = (*engine)->listen(source, [&](unsigned) { return std::make_unique<PingProtocol>(plan, *result, load_start); });
   if (!bound) return usage_error(bound.error().message);
   if (auto started = (*engine)->start(); !started) return start_failed(started.error());
-  // The protocol ends the run itself (schedule, then linger); the session only watches signals.
-  CommonFlags session_flags = flags.common;
-  session_flags.duration_s = 0;
-  const SessionResult session = run_session(**engine, session_flags);
+  // Set up; the schedule begins when the load starts, at once or at --start-at.
+  SessionResult session;
+  if (!start_at->now) {
+    std::fprintf(stderr, "salvo ping: set up, starting at %s\n", format_rfc3339_us(start_at->unix_ns).c_str());
+  }
+  const std::optional<std::chrono::steady_clock::time_point> start = wait_for_start(*start_at);
+  if (!start) {
+    session.interrupted = true;  // stopped before the start: nothing was sent
+    (*engine)->stop();
+    (*engine)->wait();
+  } else {
+    if (auto opened = load_start.open(**engine, *start); !opened) {
+      return start_failed(opened.error());
+    }
+    // The protocol ends the run itself (schedule, then linger); the session only watches signals.
+    CommonFlags session_flags = flags.common;
+    session_flags.duration_s = 0;
+    session = run_session(**engine, session_flags);
+  }
+  const std::int64_t end_unix_ns = wall_clock_ns();
 
   const double linger_s = std::chrono::duration<double>(result->linger).count();
   print_summary("ping", **engine, session);
@@ -148,6 +170,17 @@ int run_ping(const PingFlags& flags) {
     j["requested_count"] = count;
     j["all_sent"] = result->all_sent;
     j["linger_s"] = linger_s;
+    nlohmann::json load;
+    load["to"] = to.to_string();
+    load["size"] = flags.size;
+    load["rate"] = rate;
+    load["count"] = flags.count;
+    load["duration_s"] = flags.common.duration_s;
+    load["linger_s"] = flags.linger_s < 0 ? nlohmann::json("auto") : nlohmann::json(flags.linger_s);
+    load["workers"] = 1;
+    const std::int64_t began = load_start.began_unix_ns();
+    add_instance_json(j, RunInstance{host_name(), instance_label(flags.label), began != 0 ? began : end_unix_ns, end_unix_ns},
+                      std::move(load));
     j["ping"] = ping_results_json(result->counts, result->latency);
     std::printf("%s\n", j.dump().c_str());
   }
@@ -182,6 +215,8 @@ Command add_ping_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 3600.0));
   sub->add_option("--hgrm", flags->hgrm, "write the latency distribution to this file in HdrHistogram's .hgrm format");
   sub->add_option("--bind", flags->bind, "source address (default: any, ephemeral port)")->check(check_address);
+  add_start_at_flag(*sub, flags->start_at);
+  add_label_flag(*sub, flags->label);
   add_common_flags(*sub, flags->common, /*server=*/false);
   return [flags] { return run_ping(*flags); };
 }

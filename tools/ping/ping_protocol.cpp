@@ -35,8 +35,8 @@ PingCounts& PingCounts::operator+=(const PingCounts& o) noexcept {
   return *this;
 }
 
-PingProtocol::PingProtocol(const PingPlan& plan, PingResult& result)
-    : plan_(plan), result_(result), period_ns_(1e9 / plan.rate), payload_(plan.size) {
+PingProtocol::PingProtocol(const PingPlan& plan, PingResult& result, LoadStart& start)
+    : plan_(plan), result_(result), start_(start), period_ns_(1e9 / plan.rate), payload_(plan.size) {
   const std::uint64_t window = std::min<std::uint64_t>(std::bit_ceil(std::max<std::uint64_t>(plan.count, 64)), max_window);
   window_mask_ = window - 1;
   answered_.assign(window / 64, 0);
@@ -50,9 +50,15 @@ void PingProtocol::on_start(Transport& transport) {
   // The kernel lets a normal thread's timers fire up to 50 us late (timer slack); ask for 1 ns on
   // this worker thread, which only this protocol uses (salvo ping runs one worker). Best effort.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-  start_ns_ = monotonic_ns();
+  start_.enlist(0, *this, transport);
+}
+
+void PingProtocol::begin(Transport& transport, std::chrono::steady_clock::time_point epoch) {
+  start_ns_ = static_cast<std::uint64_t>(std::chrono::nanoseconds(epoch.time_since_epoch()).count());
   transport.request_writable(true);
 }
+
+void PingProtocol::on_stop() { start_.withdraw(0, *this); }
 
 void PingProtocol::on_writable(Transport& transport) {
   if (stopped_) return;
@@ -84,6 +90,7 @@ void PingProtocol::on_writable(Transport& transport) {
     ++next_;
     ++queued;
   }
+  if (queued != 0 && next_ == queued) start_.sending(0);  // the first datagrams of the run
   if (next_ == plan_.count) {
     lingering_ = true;
     result_.all_sent = true;

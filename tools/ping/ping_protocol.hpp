@@ -7,6 +7,9 @@
 // scheduled during the stall, and each of them reports the delay it would have suffered, instead
 // of the stall being one slow sample among unsent ones ("coordinated omission").
 //
+// Start: on_start enlists in the LoadStart and the schedule begins when it opens (at once, or at
+// --start-at), at the epoch it hands over.
+//
 // Pacing: on_writable sends every datagram whose time has come (at most max_burst per call, and
 // never more than the send queue takes), then Transport::defer_writable()s itself to the time of
 // the next one, so the worker sleeps between slots. After the last send it lingers for
@@ -52,6 +55,7 @@
 #include <vector>
 
 #include "common/latency_histogram.hpp"
+#include "common/load_start.hpp"
 #include "salvo/salvo.hpp"
 
 namespace salvo::cli {
@@ -87,7 +91,7 @@ struct PingResult {
   std::chrono::nanoseconds linger{0};  // the linger that was applied after the last send
 };
 
-class PingProtocol final : public Protocol {
+class PingProtocol final : public Protocol, public LoadStart::Sender {
  public:
   static constexpr std::size_t max_burst = 256;            // datagrams per on_writable call
   static constexpr std::uint64_t max_window = 1u << 24;    // sequence numbers tracked at once
@@ -96,9 +100,12 @@ class PingProtocol final : public Protocol {
   static constexpr std::chrono::nanoseconds max_auto_linger = std::chrono::seconds(10);
   static constexpr unsigned auto_linger_factor = 3;
 
-  PingProtocol(const PingPlan& plan, PingResult& result);
+  // `start` (one worker) holds the schedule back until the load starts.
+  PingProtocol(const PingPlan& plan, PingResult& result, LoadStart& start);
 
   void on_start(Transport& transport) override;
+  void begin(Transport& transport, std::chrono::steady_clock::time_point epoch) override;
+  void on_stop() override;
   void on_writable(Transport& transport) override;
   void on_datagrams(std::span<const Datagram> batch, Transport& transport) override;
   void on_refused(const Address& peer, Transport& transport) override;
@@ -113,6 +120,7 @@ class PingProtocol final : public Protocol {
 
   PingPlan plan_;
   PingResult& result_;
+  LoadStart& start_;
   double period_ns_;
   std::vector<std::byte> payload_;
   std::vector<std::uint64_t> answered_;  // bitmap over the window, indexed by sequence % window

@@ -16,6 +16,7 @@
 #include "common/commands.hpp"
 #include "common/report.hpp"
 #include "common/session.hpp"
+#include "common/start_at.hpp"
 #include "salvo/salvo.hpp"
 #include "servers/echo_rules.hpp"
 #include "servers/metrics_file.hpp"
@@ -72,6 +73,7 @@ struct ServerFlags {
   FloodGuardOptions guard;
   EchoRulesOptions rules;    // echo only (--sockperf takes answer_low_ports alone)
   double loop_window_s = 1;  // echo only: rules.loop_window
+  std::string label;         // --label (instance_label)
 };
 
 // What a server adds to the common run: its protocols, and optionally its own report fields and
@@ -114,13 +116,22 @@ int run_server(const char* name, const ServerFlags& flags, const PartsMaker& mak
     (*engine)->wait();
     return start_failed(metrics.error());
   }
+  const std::int64_t start_unix_ns = wall_clock_ns();
   const SessionResult session = run_session(**engine, flags.common);
+  const std::int64_t end_unix_ns = wall_clock_ns();
   if (*metrics) (*metrics)->finish();  // the final counters
   print_summary(name, **engine, session);
   if (parts.print_summary) parts.print_summary();
   if (flags.common.json) {
     nlohmann::json j = session_json(name, **engine, session);
     j["bind"] = bound->to_string();
+    // A server shapes no load; what it was asked to serve is what merge compares.
+    nlohmann::json load;
+    load["bind"] = flags.bind;
+    load["workers"] = options->workers;
+    load["gro"] = flags.gro;
+    add_instance_json(j, RunInstance{host_name(), instance_label(flags.label), start_unix_ns, end_unix_ns},
+                      std::move(load));
     if (parts.add_json) parts.add_json(j);
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
@@ -134,6 +145,7 @@ CLI::App* add_server(CLI::App& app, const char* name, const char* description, S
       ->required()
       ->check(check_address);
   add_common_flags(*sub, flags.common, /*server=*/true);
+  add_label_flag(*sub, flags.label);
   sub->add_option("--metrics", flags.metrics,
                   "write the counters to FILE every second in Prometheus text format (node_exporter's textfile collector)");
   return sub;
