@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -325,7 +326,20 @@ struct ImpairChild {
     posix_spawn_file_actions_destroy(&actions);
     ::close(pipe_fds[1]);
     out = pipe_fds[0];
-    return r == 0;
+    return r == 0 && wait_listening();
+  }
+  // Until impair has bound its port (a bind there fails with EADDRINUSE), 10 s at most: datagrams
+  // sent before would be lost uncounted.
+  bool wait_listening() const {
+    return wait_until(
+        [&] {
+          const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+          const bool taken = ::bind(fd, static_cast<const sockaddr*>(listen.sockaddr_data()), listen.sockaddr_size()) != 0 &&
+                             errno == EADDRINUSE;
+          ::close(fd);
+          return taken;
+        },
+        10s);
   }
   // SIGTERM twice (drain, then stop), and its JSON report.
   std::string finish() {
@@ -403,12 +417,16 @@ void round(const Options& o, unsigned index) {
   std::uint64_t pings_lost = 0;
   std::thread pinger([&] { ping_pong(echo_address, stop, minute_s, minutes, pings_lost); });
   std::uint64_t restarts = 0, restart_failures = 0;
+  // Held while a restarted engine lives, and by the memory sampler: a sample taken while one
+  // lives would see its buffers and thread, which come and go, as noise on the slope.
+  std::mutex restart_mutex;
   std::thread restarter([&] {
     const auto period = std::chrono::duration<double>(o.seconds / target.restarts);
     auto next = Clock::now();
     while (!stop.load()) {
       std::this_thread::sleep_until(next);
       next += std::chrono::duration_cast<Clock::duration>(period);
+      std::lock_guard lock(restart_mutex);
       EngineOptions ro;
       ro.backend = o.backend;
       ro.buffer_count = 64;
@@ -451,6 +469,7 @@ void round(const Options& o, unsigned index) {
     fd_min = std::min(fd_min, fds);
     fd_max = std::max(fd_max, fds);
     if (t < warmup) continue;
+    std::lock_guard lock(restart_mutex);
     rss.emplace_back(t, static_cast<double>(resident_kib(0)));
     if (with_impair) impair_rss.emplace_back(t, static_cast<double>(resident_kib(impair.pid)));
   }
