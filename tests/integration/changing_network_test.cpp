@@ -43,9 +43,12 @@ enum class Change { address, link, device };
 
 const char* to_string(Change c) {
   switch (c) {
-    case Change::address: return "address";
-    case Change::link: return "link";
-    case Change::device: return "device";
+    case Change::address:
+      return "address";
+    case Change::link:
+      return "link";
+    case Change::device:
+      return "device";
   }
   return "?";
 }
@@ -99,7 +102,8 @@ class EchoAndTick final : public Protocol {
   void on_error(std::error_code e, Transport&) override {
     errors.fetch_add(1);
     std::lock_guard lock(mutex_);
-    if (error_values_.size() < 16 && std::find(error_values_.begin(), error_values_.end(), e.value()) == error_values_.end()) {
+    if (error_values_.size() < 16 &&
+        std::find(error_values_.begin(), error_values_.end(), e.value()) == error_values_.end()) {
       error_values_.push_back(e.value());
     }
   }
@@ -137,8 +141,8 @@ class Peer {
       if (Clock::now() >= next_send) {
         const auto payload = make_payload(seq++, 32);
         // Fails while the link or the device is gone: that is the point.
-        ::sendto(socket.fd(), payload.data(), payload.size(), MSG_DONTWAIT, static_cast<const sockaddr*>(engine_address.sockaddr_data()),
-                 engine_address.sockaddr_size());
+        ::sendto(socket.fd(), payload.data(), payload.size(), MSG_DONTWAIT,
+                 static_cast<const sockaddr*>(engine_address.sockaddr_data()), engine_address.sockaddr_size());
         next_send += 2ms;
       }
       pollfd p{socket.fd(), POLLIN, 0};
@@ -185,7 +189,8 @@ std::string namespace_name(const char* role) {
 
 // The veth pair between the two namespaces, addressed and up.
 std::string make_link(const NamedNamespace& engine_ns, const NamedNamespace& peer_ns) {
-  std::string why = engine_ns.ip({"link", "add", "cn0", "type", "veth", "peer", "name", "cn1", "netns", peer_ns.name()});
+  std::string why =
+      engine_ns.ip({"link", "add", "cn0", "type", "veth", "peer", "name", "cn1", "netns", peer_ns.name()});
   if (why.empty()) why = engine_ns.ip({"addr", "add", "10.77.0.1/24", "dev", "cn0"});
   if (why.empty()) why = peer_ns.ip({"addr", "add", "10.77.0.2/24", "dev", "cn1"});
   if (why.empty()) why = engine_ns.ip({"link", "set", "cn0", "up"});
@@ -248,9 +253,15 @@ TEST_P(ChangingNetwork, NoSpinErrorsCountedAndTrafficFlowsAgain) {
     // The change.
     std::string why;
     switch (param.change) {
-      case Change::address: why = engine_ns.ip({"addr", "del", "10.77.0.1/24", "dev", "cn0"}); break;
-      case Change::link: why = engine_ns.ip({"link", "set", "cn0", "down"}); break;
-      case Change::device: why = engine_ns.ip({"link", "del", "cn0"}); break;
+      case Change::address:
+        why = engine_ns.ip({"addr", "del", "10.77.0.1/24", "dev", "cn0"});
+        break;
+      case Change::link:
+        why = engine_ns.ip({"link", "set", "cn0", "down"});
+        break;
+      case Change::device:
+        why = engine_ns.ip({"link", "del", "cn0"});
+        break;
     }
     ASSERT_EQ(why, "");
     // The first refused tick shows that the change took effect; then the worker's CPU over 1.5 s.
@@ -267,9 +278,15 @@ TEST_P(ChangingNetwork, NoSpinErrorsCountedAndTrafficFlowsAgain) {
     // Back again. The address is back before `ip` exits: recovery counts from the command's start.
     const auto restored = Clock::now();
     switch (param.change) {
-      case Change::address: why = engine_ns.ip({"addr", "add", "10.77.0.1/24", "dev", "cn0"}); break;
-      case Change::link: why = engine_ns.ip({"link", "set", "cn0", "up"}); break;
-      case Change::device: why = make_link(engine_ns, peer_ns); break;
+      case Change::address:
+        why = engine_ns.ip({"addr", "add", "10.77.0.1/24", "dev", "cn0"});
+        break;
+      case Change::link:
+        why = engine_ns.ip({"link", "set", "cn0", "up"});
+        break;
+      case Change::device:
+        why = make_link(engine_ns, peer_ns);
+        break;
     }
     ASSERT_EQ(why, "");
     const bool flows = wait_until([&] { return peer.arrivals_after(restored) >= 20; }, 10s);
@@ -321,12 +338,15 @@ TEST_P(ChangingNetwork, NoSpinErrorsCountedAndTrafficFlowsAgain) {
       EXPECT_LE(peer.total(), c.sent);
     }
 
-    std::printf("[ figure ] %s, %s removed and back: worker CPU %.1f ms in %.2f s (%.2f%%) while gone; %llu sends "
-                "refused in the window (%llu ticks), %llu in all (%llu reported); traffic again %.1f ms after the command bringing it back began\n",
-                std::string(salvo::to_string(param.backend)).c_str(), to_string(param.change), std::chrono::duration<double, std::milli>(cpu_used).count(),
-                std::chrono::duration<double>(window).count(), cpu_share * 100, static_cast<unsigned long long>(errors_in_window),
-                static_cast<unsigned long long>(window_ticks), static_cast<unsigned long long>(c.dropped_send_error),
-                static_cast<unsigned long long>(reported), recovery_ms);
+    std::printf(
+        "[ figure ] %s, %s removed and back: worker CPU %.1f ms in %.2f s (%.2f%%) while gone; %llu sends "
+        "refused in the window (%llu ticks), %llu in all (%llu reported); traffic again %.1f ms after the command "
+        "bringing it back began\n",
+        std::string(salvo::to_string(param.backend)).c_str(), to_string(param.change),
+        std::chrono::duration<double, std::milli>(cpu_used).count(), std::chrono::duration<double>(window).count(),
+        cpu_share * 100, static_cast<unsigned long long>(errors_in_window),
+        static_cast<unsigned long long>(window_ticks), static_cast<unsigned long long>(c.dropped_send_error),
+        static_cast<unsigned long long>(reported), recovery_ms);
     RecordProperty("recovery_ms", std::to_string(recovery_ms));
     RecordProperty("worker_cpu_percent", std::to_string(cpu_share * 100));
   });

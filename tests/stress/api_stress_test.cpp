@@ -17,10 +17,10 @@
 // Reproducible operation sequences: the seed is printed; SALVO_STRESS_SEED=N runs the same ones
 // (the threads' interleaving is the machine's). A watchdog aborts the run, naming the seed, when no
 // operation completes for 30 s.
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <linux/sock_diag.h>
 
 #include <algorithm>
 #include <atomic>
@@ -176,7 +176,7 @@ struct TimerBooks {
     auto fire = [this, index] {
       Entry& me = entries[index];
       if (me.cancelled || (me.fired && !me.periodic)) ++errors;  // after its cancel, or twice
-      if (Clock::now() < me.due) ++errors;                        // before it was due
+      if (Clock::now() < me.due) ++errors;                       // before it was due
       if (!me.fired && !me.periodic) ++fired;
       me.fired = true;
     };
@@ -207,7 +207,8 @@ class Client {
     const int size = 1 << 20;
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     const Address any = addr("127.0.0.1:0");
-    if (fd_ < 0 || ::bind(fd_, static_cast<const sockaddr*>(any.sockaddr_data()), any.sockaddr_size()) != 0) throw std::runtime_error("client socket");
+    if (fd_ < 0 || ::bind(fd_, static_cast<const sockaddr*>(any.sockaddr_data()), any.sockaddr_size()) != 0)
+      throw std::runtime_error("client socket");
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -220,8 +221,8 @@ class Client {
   const Address& local() const { return local_; }
   // True when the kernel accepted it (it is then in the destination's queue, or a counted drop).
   bool send(std::span<const std::byte> bytes, const Address& to) {
-    return ::sendto(fd_, bytes.data(), bytes.size(), 0, static_cast<const sockaddr*>(to.sockaddr_data()), to.sockaddr_size()) ==
-           static_cast<ssize_t>(bytes.size());
+    return ::sendto(fd_, bytes.data(), bytes.size(), 0, static_cast<const sockaddr*>(to.sockaddr_data()),
+                    to.sockaddr_size()) == static_cast<ssize_t>(bytes.size());
   }
   void read_all() {
     std::byte buffer[256];
@@ -300,7 +301,8 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
     auto engine = make_engine(o);
     std::mutex listen_mutex;
     std::vector<Address> listening;
-    listening.push_back(must_listen(*engine, addr("127.0.0.1:0"), [&books](unsigned) { return std::make_unique<StressProtocol>(books); }));
+    listening.push_back(must_listen(*engine, addr("127.0.0.1:0"),
+                                    [&books](unsigned) { return std::make_unique<StressProtocol>(books); }));
     must_start(*engine);
 
     constexpr unsigned actors = 3;
@@ -339,7 +341,11 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
         }
         const unsigned worker = static_cast<unsigned>(r() % o.workers);
         switch (r() % 16) {
-          case 0: case 1: case 2: case 3: case 4: {  // a burst of datagrams
+          case 0:
+          case 1:
+          case 2:
+          case 3:
+          case 4: {  // a burst of datagrams
             Address to;
             if (!own.empty() && r() % 2) {
               to = own[r() % own.size()].address;
@@ -353,7 +359,8 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
           }
           case 5: {  // listen again: one more socket on every worker
             if (r() % 4 != 0) break;
-            auto l = engine->listen(addr("127.0.0.1:0"), [&books](unsigned) { return std::make_unique<StressProtocol>(books); });
+            auto l = engine->listen(addr("127.0.0.1:0"),
+                                    [&books](unsigned) { return std::make_unique<StressProtocol>(books); });
             if (l) {
               std::lock_guard lock(listen_mutex);
               listening.push_back(*l);
@@ -362,7 +369,8 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
             }
             break;
           }
-          case 6: case 7: {  // open a runtime socket, from this thread or from a post
+          case 6:
+          case 7: {  // open a runtime socket, from this thread or from a post
             if (own.size() >= 8) break;
             auto protocol = std::make_unique<StressProtocol>(books);
             const std::uint64_t p = protocol->serial();
@@ -425,7 +433,8 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
             }
             break;
           }
-          case 10: case 11: {  // a protocol sends from a post (to this thread's client)
+          case 10:
+          case 11: {  // a protocol sends from a post (to this thread's client)
             if (own.empty()) break;
             const Own& s = own[r() % own.size()];
             const std::uint64_t p = s.protocol;
@@ -438,7 +447,9 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
             }
             break;
           }
-          case 12: case 13: case 14: {  // timers
+          case 12:
+          case 13:
+          case 14: {  // timers
             const std::uint64_t choice = r();
             TimerBooks* tb = &timers[worker];
             if (engine->post(worker, [tb, choice, &books](Reactor& reactor) {
@@ -508,21 +519,26 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
           return replies + drops == c.sent;
         },
         5s);
-    EXPECT_TRUE(all_replies) << "seed " << seed << ": clients got " << replies << " + dropped " << drops << " of " << c.sent;
+    EXPECT_TRUE(all_replies) << "seed " << seed << ": clients got " << replies << " + dropped " << drops << " of "
+                             << c.sent;
     EXPECT_EQ(books.posts_ran.load(), books.posts_accepted.load()) << "seed " << seed;
     EXPECT_EQ(books.starts.load(), books.stops.load()) << "seed " << seed;
     EXPECT_EQ(books.stop_errors.load(), 0u) << "seed " << seed;
     EXPECT_EQ(books.protocols_made.load(), books.protocols_gone.load()) << "seed " << seed;
     for (unsigned w = 0; w < timers.size(); ++w) {
       const TimerBooks& tb = timers[w];
-      EXPECT_EQ(tb.errors, 0u) << "worker " << w << ": a timer fired twice, early, after its cancel, or a cancel missed it (seed " << seed << ")";
+      EXPECT_EQ(tb.errors, 0u) << "worker " << w
+                               << ": a timer fired twice, early, after its cancel, or a cancel missed it (seed " << seed
+                               << ")";
       if (tb.checked) {
         EXPECT_EQ(tb.pending_at_check, tb.accounted_at_check) << "worker " << w << ", seed " << seed;
       } else {
         EXPECT_TRUE(racing) << "the timers' check did not run (seed " << seed << ")";
       }
     }
-    if (!racing) EXPECT_EQ(open_failures.load(), 0u) << "an open or listen failed on a running engine (seed " << seed << ")";
+    if (!racing) {
+      EXPECT_EQ(open_failures.load(), 0u) << "an open or listen failed on a running engine (seed " << seed << ")";
+    }
     result.client_accepted = accepted.load();
     result.replies_received = replies;
     result.client_drops = drops;
@@ -561,13 +577,15 @@ TEST_P(ApiStress, RandomSequencesKeepTheBooks) {
     timers += r.timers_set;
     cancels += r.timers_cancelled;
     by_ending[r.ending == "stop" ? 0 : r.ending == "drain" ? 1 : 2]++;
-    EXPECT_EQ(open_descriptors(), descriptors) << "descriptors leaked by sequence " << sequences - 1 << " (seed " << seed + sequences - 1 << ")";
+    EXPECT_EQ(open_descriptors(), descriptors)
+        << "descriptors leaked by sequence " << sequences - 1 << " (seed " << seed + sequences - 1 << ")";
   }
   std::printf("[ figure ] ApiStress %s: %" PRIu64 " engines (%u stopped, %u drained, %u destroyed running; %" PRIu64
-              " stopped by a thread mid-flight) in %" PRIu64 " s, %" PRIu64 " operations, %" PRIu64 " datagrams in, %" PRIu64
-              " replies, %" PRIu64 " timers set (%" PRIu64 " cancelled), %" PRIu64 " opens refused by a stopping engine\n",
-              std::string(salvo::to_string(GetParam())).c_str(), sequences, by_ending[0], by_ending[1], by_ending[2], raced,
-              seconds, ops, datagrams, replies, timers, cancels, failures);
+              " stopped by a thread mid-flight) in %" PRIu64 " s, %" PRIu64 " operations, %" PRIu64
+              " datagrams in, %" PRIu64 " replies, %" PRIu64 " timers set (%" PRIu64 " cancelled), %" PRIu64
+              " opens refused by a stopping engine\n",
+              std::string(salvo::to_string(GetParam())).c_str(), sequences, by_ending[0], by_ending[1], by_ending[2],
+              raced, seconds, ops, datagrams, replies, timers, cancels, failures);
   EXPECT_GT(sequences, 1u);
 }
 

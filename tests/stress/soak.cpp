@@ -67,7 +67,9 @@ struct Options {
 struct Targets {
   double sockets, timers, restarts, impair_clients;
   explicit Targets(double seconds)
-      : sockets(1'000'000 * seconds / 300), timers(10'000'000 * seconds / 300), restarts(1000 * seconds / 300),
+      : sockets(1'000'000 * seconds / 300),
+        timers(10'000'000 * seconds / 300),
+        restarts(1000 * seconds / 300),
         impair_clients(100'000 * seconds / 300) {}
 };
 
@@ -83,7 +85,8 @@ void on_worker(Engine& engine, std::function<void(Reactor&)> fn) {
       })) {
     throw std::runtime_error("post refused");
   }
-  if (ran.wait_for(10s) != std::future_status::ready) throw std::runtime_error("the worker did not run a post within 10 s");
+  if (ran.wait_for(10s) != std::future_status::ready)
+    throw std::runtime_error("the worker did not run a post within 10 s");
 }
 
 bool failed_any = false;
@@ -216,7 +219,8 @@ void churn_tick(Churn& c, Reactor& r) {
   // Credit by the time passed, so that a late tick (a busy machine) catches up, a bounded burst at a
   // time (the sockets of one burst are open together).
   const auto now = r.now();
-  const double ms = c.last_tick == Clock::time_point{} ? 1.0 : std::chrono::duration<double, std::milli>(now - c.last_tick).count();
+  const double ms =
+      c.last_tick == Clock::time_point{} ? 1.0 : std::chrono::duration<double, std::milli>(now - c.last_tick).count();
   c.last_tick = now;
   c.socket_credit = std::min(c.socket_credit + c.sockets_per_ms * ms, 100.0);
   c.timer_credit = std::min(c.timer_credit + c.timers_per_ms * ms, 1000.0);
@@ -276,8 +280,8 @@ void flood(const Address& to, std::uint64_t rate, const std::atomic<bool>& stop,
 }
 
 // Round trips against `echo` at 1000/s; each sample lands in the bucket of its minute.
-void ping_pong(const Address& echo, const std::atomic<bool>& stop, double minute_s, std::vector<MinuteHistogram>& minutes,
-               std::uint64_t& lost) {
+void ping_pong(const Address& echo, const std::atomic<bool>& stop, double minute_s,
+               std::vector<MinuteHistogram>& minutes, std::uint64_t& lost) {
   UdpSocket socket(addr("127.0.0.1:0"));
   const auto start = Clock::now();
   auto next = start;
@@ -317,8 +321,9 @@ struct ImpairChild {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-    const std::vector<std::string> args = {salvo, "impair", "--listen", listen.to_string(), "--to", to.to_string(),
-                                           "--idle-timeout", "0.2", "--max-clients", "100000", "--json"};
+    const std::vector<std::string> args = {salvo,           "impair",       "--listen",       listen.to_string(),
+                                           "--to",          to.to_string(), "--idle-timeout", "0.2",
+                                           "--max-clients", "100000",       "--json"};
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -334,8 +339,9 @@ struct ImpairChild {
     return wait_until(
         [&] {
           const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-          const bool taken = ::bind(fd, static_cast<const sockaddr*>(listen.sockaddr_data()), listen.sockaddr_size()) != 0 &&
-                             errno == EADDRINUSE;
+          const bool taken =
+              ::bind(fd, static_cast<const sockaddr*>(listen.sockaddr_data()), listen.sockaddr_size()) != 0 &&
+              errno == EADDRINUSE;
           ::close(fd);
           return taken;
         },
@@ -405,7 +411,8 @@ void round(const Options& o, unsigned index) {
   const bool with_impair = !o.salvo.empty();
   if (with_impair) {
     const Address free_port = closed_port_address(addr("127.0.0.1:0"));
-    if (!impair.start(o.salvo, impair_sink_address, free_port.port())) throw std::runtime_error("cannot start salvo impair");
+    if (!impair.start(o.salvo, impair_sink_address, free_port.port()))
+      throw std::runtime_error("cannot start salvo impair");
   }
 
   std::atomic<bool> stop{false};
@@ -504,17 +511,18 @@ void round(const Options& o, unsigned index) {
               index, name_of(o.backend).c_str(), o.seconds, flood_accepted.load(),
               static_cast<double>(flood_accepted.load()) / o.seconds, s.received, s.kernel_drops, s.discarded_at_close);
   std::printf("[ figure ] soak round %u churn: %" PRIu64 " runtime sockets from distinct sources (target %.0f, %" PRIu64
-              " refused), %" PRIu64 " timers (target %.0f, %" PRIu64 " refused), %" PRIu64 " restarts (target %.0f), %" PRIu64
-              " impair clients (target %.0f, %" PRIu64 " expired)\n",
-              index, churn.opened, target.sockets, churn.open_failed, set, target.timers, churn.timers_refused, restarts,
-              target.restarts, impair_clients, with_impair ? target.impair_clients : 0.0,
+              " refused), %" PRIu64 " timers (target %.0f, %" PRIu64 " refused), %" PRIu64
+              " restarts (target %.0f), %" PRIu64 " impair clients (target %.0f, %" PRIu64 " expired)\n",
+              index, churn.opened, target.sockets, churn.open_failed, set, target.timers, churn.timers_refused,
+              restarts, target.restarts, impair_clients, with_impair ? target.impair_clients : 0.0,
               json_number(impair_report, "clients", "expired"));
   const double slope = slope_per_minute(rss);
   const double impair_slope = slope_per_minute(impair_rss);
-  std::printf("[ figure ] soak round %u memory: resident %.0f -> %.0f KiB after the warm-up, slope %.2f KiB/min (impair: "
-              "%.2f KiB/min); descriptors %zu before, %zu..%zu during\n",
-              index, rss.empty() ? 0.0 : rss.front().second, rss.empty() ? 0.0 : rss.back().second, slope, impair_slope,
-              descriptors_before, fd_min, fd_max);
+  std::printf(
+      "[ figure ] soak round %u memory: resident %.0f -> %.0f KiB after the warm-up, slope %.2f KiB/min (impair: "
+      "%.2f KiB/min); descriptors %zu before, %zu..%zu during\n",
+      index, rss.empty() ? 0.0 : rss.front().second, rss.empty() ? 0.0 : rss.back().second, slope, impair_slope,
+      descriptors_before, fd_min, fd_max);
   // Full minutes only: the last bucket holds the samples after the round's end.
   std::string p99s;
   std::vector<double> p99;
@@ -525,7 +533,8 @@ void round(const Options& o, unsigned index) {
   }
   const double first_p99 = p99.empty() ? 0 : p99.front();
   const double last_p99 = p99.empty() ? 0 : p99.back();
-  std::printf("[ figure ] soak round %u ping-pong p99 per minute (us):%s; lost %" PRIu64 "\n", index, p99s.c_str(), pings_lost);
+  std::printf("[ figure ] soak round %u ping-pong p99 per minute (us):%s; lost %" PRIu64 "\n", index, p99s.c_str(),
+              pings_lost);
 
   // The slope and the p99 ratio are judged on rounds long enough for them to mean something: a
   // full warm-up and at least two minutes of samples after it. Shorter rounds (the ctest run) show
@@ -538,14 +547,23 @@ void round(const Options& o, unsigned index) {
       std::printf("SKIP %s (judged only on rounds of 180 s or more with a 60 s warm-up)\n", what.c_str());
     }
   };
-  judge(slope < 1.0, "round " + std::to_string(index) + ": resident memory slope " + std::to_string(slope) + " KiB/min < 1");
-  if (with_impair) judge(impair_slope < 1.0, "round " + std::to_string(index) + ": impair's resident memory slope " + std::to_string(impair_slope) + " KiB/min < 1");
-  check(open_descriptors() == descriptors_before, "round " + std::to_string(index) + ": descriptors back to " + std::to_string(descriptors_before) + " (now " + std::to_string(open_descriptors()) + ")");
-  check(counted == into_sink, "round " + std::to_string(index) + ": sink books " + std::to_string(counted) + " == " + std::to_string(into_sink) + " accepted");
+  judge(slope < 1.0,
+        "round " + std::to_string(index) + ": resident memory slope " + std::to_string(slope) + " KiB/min < 1");
+  if (with_impair)
+    judge(impair_slope < 1.0, "round " + std::to_string(index) + ": impair's resident memory slope " +
+                                  std::to_string(impair_slope) + " KiB/min < 1");
+  check(open_descriptors() == descriptors_before, "round " + std::to_string(index) + ": descriptors back to " +
+                                                      std::to_string(descriptors_before) + " (now " +
+                                                      std::to_string(open_descriptors()) + ")");
+  check(counted == into_sink, "round " + std::to_string(index) + ": sink books " + std::to_string(counted) +
+                                  " == " + std::to_string(into_sink) + " accepted");
   check(churn.send_failed == 0, "round " + std::to_string(index) + ": churned sockets' sends all went out");
   check(churn.checked && set == fired + cancelled + churn.pending_at_check,
-        "round " + std::to_string(index) + ": timers set " + std::to_string(set) + " == fired " + std::to_string(fired) + " + cancelled " + std::to_string(cancelled) + " + pending " + std::to_string(churn.pending_at_check));
-  check(restart_failures == 0, "round " + std::to_string(index) + ": every restart answered (" + std::to_string(restart_failures) + " did not)");
+        "round " + std::to_string(index) + ": timers set " + std::to_string(set) + " == fired " +
+            std::to_string(fired) + " + cancelled " + std::to_string(cancelled) + " + pending " +
+            std::to_string(churn.pending_at_check));
+  check(restart_failures == 0, "round " + std::to_string(index) + ": every restart answered (" +
+                                   std::to_string(restart_failures) + " did not)");
   if (with_impair) {
     // What impair's kernel dropped for it (a busy machine) is in its engine's counters.
     const std::uint64_t in = json_number(impair_report, "client_to_server", "in");
@@ -554,12 +572,13 @@ void round(const Options& o, unsigned index) {
     const std::uint64_t forwarded = json_number(impair_report, "client_to_server", "forwarded");
     const std::uint64_t at_sink = is.received + is.kernel_drops + is.discarded_at_close;
     check(in + impair_drops == impair_accepted && forwarded == in && at_sink == forwarded,
-          "round " + std::to_string(index) + ": impair books: clients sent " + std::to_string(impair_accepted) + " == impair got " +
-              std::to_string(in) + " + its kernel drops " + std::to_string(impair_drops) + "; forwarded " + std::to_string(forwarded) +
-              " == its sink's " + std::to_string(at_sink));
+          "round " + std::to_string(index) + ": impair books: clients sent " + std::to_string(impair_accepted) +
+              " == impair got " + std::to_string(in) + " + its kernel drops " + std::to_string(impair_drops) +
+              "; forwarded " + std::to_string(forwarded) + " == its sink's " + std::to_string(at_sink));
   }
-  judge(last_p99 <= 1.1 * first_p99,
-        "round " + std::to_string(index) + ": ping-pong p99 of the last full minute " + std::to_string(last_p99) + " us within 1.1x of the first " + std::to_string(first_p99) + " us");
+  judge(last_p99 <= 1.1 * first_p99, "round " + std::to_string(index) + ": ping-pong p99 of the last full minute " +
+                                         std::to_string(last_p99) + " us within 1.1x of the first " +
+                                         std::to_string(first_p99) + " us");
 }
 
 int run(int argc, char** argv) {
@@ -587,9 +606,10 @@ int run(int argc, char** argv) {
       const std::string b = value();
       o.backend = b == "epoll" ? BackendKind::epoll : b == "io_uring" ? BackendKind::io_uring : BackendKind::automatic;
     } else {
-      std::fprintf(stderr,
-                   "usage: salvo_soak [--seconds S (per round, 300)] [--rounds N (2)] [--warmup S (60)] [--rate PPS (0: max)]\n"
-                   "                  [--backend auto|io_uring|epoll] [--salvo PATH (the salvo command, for impair churn)]\n");
+      std::fprintf(
+          stderr,
+          "usage: salvo_soak [--seconds S (per round, 300)] [--rounds N (2)] [--warmup S (60)] [--rate PPS (0: max)]\n"
+          "                  [--backend auto|io_uring|epoll] [--salvo PATH (the salvo command, for impair churn)]\n");
       return 2;
     }
   }
@@ -597,8 +617,8 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "salvo_soak: --seconds must be at least 5 and --rounds at least 1\n");
     return 2;
   }
-  std::printf("salvo_soak: %u round(s) of %.0f s, backend %s, flood %s\n", o.rounds, o.seconds, name_of(o.backend).c_str(),
-              o.rate == 0 ? "unlimited" : std::to_string(o.rate).c_str());
+  std::printf("salvo_soak: %u round(s) of %.0f s, backend %s, flood %s\n", o.rounds, o.seconds,
+              name_of(o.backend).c_str(), o.rate == 0 ? "unlimited" : std::to_string(o.rate).c_str());
   for (unsigned r = 1; r <= o.rounds; ++r) round(o, r);
   std::printf("salvo_soak: %s\n", failed_any ? "FAILED" : "passed");
   return failed_any ? 1 : 0;
