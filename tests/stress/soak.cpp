@@ -1,0 +1,638 @@
+// salvo_soak: the compressed soak of issue 21, run by hand (ctest label `soak`, which
+// tools/run-tests.sh leaves out; docs/reliability.md has the command and the figures).
+//
+// Rounds of --seconds each (default 2 x 300 s). In each round, on loopback:
+//   - a flood into a sink socket, as fast as the machine goes (--rate to cap it);
+//   - churn, scaled from the issue's counts for a 300 s round: runtime sockets opened from a
+//     timer on a second engine (1,000,000), each bound to its own 127.x.y.z address (so also
+//     1,000,000 distinct sources), sending one datagram to the sink and closing; one-shot timers
+//     set and some cancelled on that engine (10,000,000); engines made, started, pinged once,
+//     stopped and destroyed (1,000); clients of a `salvo impair` child that each send once and
+//     expire (100,000; only with --salvo PATH);
+//   - a side ping-pong at 1000/s against an echo socket of the sink's engine.
+// Checked at the end of each round (exit 1 on any failure, each check printed PASS or FAIL):
+//   - resident memory flat after the warm-up (--warmup, 60 s; a third of the round if shorter):
+//     the least-squares slope of one-second samples of /proc/self/statm under 1 KiB/min (and the
+//     impair child's likewise);
+//   - descriptors back to their count before the round;
+//   - books exact: every datagram a kernel accepted for the sink was received, dropped by the
+//     kernel (counted) or discarded at close; every timer set fired, was cancelled or was pending;
+//     every restart answered its ping; impair forwarded everything its clients sent;
+//   - the ping-pong's p99 in its last minute within 1.1x of its first (minutes are a fifth of the
+//     round if it is shorter than five minutes).
+// The memory slope and the p99 ratio are judged only on rounds of 180 s or more with the full
+// 60 s warm-up; shorter rounds print them with SKIP.
+// Figures go to stdout on [ figure ] lines.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_support.hpp"
+
+namespace salvo::test {
+namespace {
+
+struct Options {
+  double seconds = 300;
+  unsigned rounds = 2;
+  double warmup = 60;
+  std::uint64_t rate = 0;  // flood datagrams per second; 0: as fast as it goes
+  std::string salvo;       // the salvo command, for the impair churn
+  BackendKind backend = BackendKind::automatic;
+};
+
+// Counts for a 300 s round (issue 21), scaled to the round's length.
+struct Targets {
+  double sockets, timers, restarts, impair_clients;
+  explicit Targets(double seconds)
+      : sockets(1'000'000 * seconds / 300),
+        timers(10'000'000 * seconds / 300),
+        restarts(1000 * seconds / 300),
+        impair_clients(100'000 * seconds / 300) {}
+};
+
+std::string name_of(BackendKind k) { return std::string(salvo::to_string(k)); }
+
+// Runs fn on the engine's worker 0 and waits for it (10 s at most).
+void on_worker(Engine& engine, std::function<void(Reactor&)> fn) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto ran = done->get_future();
+  if (!engine.post(0, [fn = std::move(fn), done](Reactor& r) {
+        fn(r);
+        done->set_value();
+      })) {
+    throw std::runtime_error("post refused");
+  }
+  if (ran.wait_for(10s) != std::future_status::ready)
+    throw std::runtime_error("the worker did not run a post within 10 s");
+}
+
+bool failed_any = false;
+void check(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "PASS" : "FAIL", what.c_str());
+  std::fflush(stdout);
+  if (!ok) failed_any = true;
+}
+
+long page_kib() { return ::sysconf(_SC_PAGESIZE) / 1024; }
+
+// Resident KiB of a process (statm's second field), or -1.
+long resident_kib(pid_t pid) {
+  std::ifstream in(pid == 0 ? std::string("/proc/self/statm") : "/proc/" + std::to_string(pid) + "/statm");
+  long size = 0, resident = -1;
+  in >> size >> resident;
+  return resident < 0 ? -1 : resident * page_kib();
+}
+
+// Least-squares slope of (seconds, KiB) samples, in KiB per minute.
+double slope_per_minute(const std::vector<std::pair<double, double>>& samples) {
+  const double n = static_cast<double>(samples.size());
+  if (n < 2) return 0;
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (auto [x, y] : samples) {
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  const double d = n * sxx - sx * sx;
+  return d == 0 ? 0 : (n * sxy - sx * sy) / d * 60;
+}
+
+// Round-trip times of one minute, in a fixed table (the harness must not grow while it measures
+// the growth of others): exact below 128 us, then 64 steps per power of two (1.6%).
+class MinuteHistogram {
+ public:
+  void add(double us) {
+    ++counts_[index_of(us < 0 ? 0 : static_cast<std::uint64_t>(us))];
+    ++total_;
+  }
+  std::uint64_t total() const { return total_; }
+  // The smallest value at or above which lies the top (1 - p) of the samples (its bucket's low end).
+  double percentile(double p) const {
+    const auto rank = static_cast<std::uint64_t>(std::ceil(p * static_cast<double>(total_)));
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+      seen += counts_[i];
+      if (seen >= rank && seen != 0) return static_cast<double>(low_end(i));
+    }
+    return 0;
+  }
+
+ private:
+  static constexpr std::size_t buckets = 128 + 40 * 64;
+  static std::size_t index_of(std::uint64_t v) {
+    if (v < 128) return v;
+    const unsigned e = static_cast<unsigned>(63 - __builtin_clzll(v)) - 6;  // v >> e is 64..127
+    return std::min(buckets - 1, 128 + (e - 1) * 64 + static_cast<std::size_t>((v >> e) - 64));
+  }
+  static std::uint64_t low_end(std::size_t i) {
+    if (i < 128) return i;
+    const std::size_t e = (i - 128) / 64 + 1;
+    return (64 + (i - 128) % 64) << e;
+  }
+  std::array<std::uint32_t, buckets> counts_{};
+  std::uint64_t total_ = 0;
+};
+
+// Counts what reaches it; echoes nothing.
+class Sink final : public Protocol {
+ public:
+  void on_start(Transport& t) override { transport_ = &t; }
+  void on_datagrams(std::span<const Datagram>, Transport&) override {}
+  void on_stop() override { final = transport_->counters(); }
+  Counters final;
+
+ private:
+  Transport* transport_ = nullptr;
+};
+
+class Echo final : public Protocol {
+ public:
+  void on_datagrams(std::span<const Datagram> batch, Transport& t) override {
+    for (const Datagram& d : batch) t.send(d.payload, d.peer);
+  }
+};
+
+// The churn engine's state, touched only on its worker thread (read after it finished).
+struct Churn {
+  Address sink;
+  double sockets_per_ms = 0, timers_per_ms = 0;
+  double socket_credit = 0, timer_credit = 0;
+  Clock::time_point last_tick{};
+  std::uint64_t next_source = 0;
+  std::uint64_t opened = 0, open_failed = 0;
+  std::uint64_t timers_set = 0, timers_fired = 0, timers_cancelled = 0, timers_refused = 0;
+  std::uint64_t pending_at_check = 0;
+  bool checked = false;
+  std::vector<TimerId> recent;  // a ring of recent timers, some cancelled
+  std::size_t recent_next = 0;
+  // Sends from the churned sockets, added as each closes.
+  std::uint64_t sent = 0, send_failed = 0;
+};
+
+// Opened on a churn tick: sends one datagram to the sink from its own source and closes.
+class OneShot final : public Protocol {
+ public:
+  explicit OneShot(Churn& churn) : churn_(churn) {}
+  void on_start(Transport& t) override {
+    transport_ = &t;
+    static const std::vector<std::byte> bytes = make_payload(3, 64);
+    t.send(bytes, churn_.sink);
+    t.stop_listening();
+  }
+  void on_datagrams(std::span<const Datagram>, Transport&) override {}
+  void on_stop() override {
+    const Counters c = transport_->counters();
+    churn_.sent += c.sent;
+    churn_.send_failed += c.dropped_send_error + c.dropped_send_queue_full + c.send_rejected;
+  }
+
+ private:
+  Churn& churn_;
+  Transport* transport_ = nullptr;
+};
+
+void churn_tick(Churn& c, Reactor& r) {
+  // Credit by the time passed, so that a late tick (a busy machine) catches up, a bounded burst at a
+  // time (the sockets of one burst are open together).
+  const auto now = r.now();
+  const double ms =
+      c.last_tick == Clock::time_point{} ? 1.0 : std::chrono::duration<double, std::milli>(now - c.last_tick).count();
+  c.last_tick = now;
+  c.socket_credit = std::min(c.socket_credit + c.sockets_per_ms * ms, 100.0);
+  c.timer_credit = std::min(c.timer_credit + c.timers_per_ms * ms, 1000.0);
+  for (; c.socket_credit >= 1; c.socket_credit -= 1) {
+    // 127.1.0.0 and up: every address of 127/8 is this host's, so each socket is a new source.
+    const std::uint64_t i = c.next_source++ % (std::uint64_t{1} << 22);
+    const std::string source = "127." + std::to_string(1 + i / 65536) + "." + std::to_string(i / 256 % 256) + "." +
+                               std::to_string(i % 256) + ":0";
+    auto opened = r.open(addr(source), std::make_unique<OneShot>(c));
+    (opened ? c.opened : c.open_failed)++;
+  }
+  for (; c.timer_credit >= 1; c.timer_credit -= 1) {
+    const auto delay = std::chrono::microseconds(c.timers_set % 20000);
+    Churn* self = &c;
+    auto id = r.call_later(delay, [self] { ++self->timers_fired; });
+    if (!id) {
+      ++c.timers_refused;
+      continue;
+    }
+    ++c.timers_set;
+    // One in four cancels a timer set 64 timers earlier (it may have fired: then cancel says so).
+    TimerId& slot = c.recent[c.recent_next++ % c.recent.size()];
+    if (c.timers_set % 4 == 0 && r.cancel(slot)) ++c.timers_cancelled;
+    slot = *id;
+  }
+}
+
+// A flood of 64-byte datagrams to `to`, 32 per sendmmsg, at `rate` per second (0: unlimited).
+void flood(const Address& to, std::uint64_t rate, const std::atomic<bool>& stop, std::atomic<std::uint64_t>& accepted) {
+  UdpSocket socket(addr("127.0.0.1:0"));
+  const auto payload = make_payload(5, 64);
+  mmsghdr msgs[32];
+  iovec iov{const_cast<std::byte*>(payload.data()), payload.size()};
+  for (auto& m : msgs) {
+    m = {};
+    m.msg_hdr.msg_name = const_cast<void*>(to.sockaddr_data());
+    m.msg_hdr.msg_namelen = to.sockaddr_size();
+    m.msg_hdr.msg_iov = &iov;
+    m.msg_hdr.msg_iovlen = 1;
+  }
+  const auto start = Clock::now();
+  std::uint64_t sent = 0;
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (rate != 0) {
+      const double due = std::chrono::duration<double>(Clock::now() - start).count() * static_cast<double>(rate);
+      if (static_cast<double>(sent) >= due) {
+        std::this_thread::sleep_for(1ms);
+        continue;
+      }
+    }
+    const int n = ::sendmmsg(socket.fd(), msgs, 32, 0);
+    if (n > 0) {
+      sent += static_cast<std::uint64_t>(n);
+      accepted.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+    }
+  }
+}
+
+// Round trips against `echo` at 1000/s; each sample lands in the bucket of its minute.
+void ping_pong(const Address& echo, const std::atomic<bool>& stop, double minute_s,
+               std::vector<MinuteHistogram>& minutes, std::uint64_t& lost) {
+  UdpSocket socket(addr("127.0.0.1:0"));
+  const auto start = Clock::now();
+  auto next = start;
+  std::uint64_t seq = 0;
+  while (!stop.load()) {
+    std::this_thread::sleep_until(next);
+    next += 1ms;
+    const auto payload = make_payload(++seq, 32);
+    const auto sent_at = Clock::now();
+    if (!socket.send_to(payload, echo)) continue;
+    // Wait for this reply (an older, late one is skipped).
+    bool got = false;
+    while (!got && Clock::now() - sent_at < 200ms) {
+      auto m = socket.receive(200ms);
+      if (!m) break;
+      got = payload_seq(m->payload) == seq;
+    }
+    if (!got) {
+      ++lost;
+      continue;
+    }
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - sent_at).count();
+    const auto bucket = static_cast<std::size_t>(std::chrono::duration<double>(sent_at - start).count() / minute_s);
+    minutes[std::min(bucket, minutes.size() - 1)].add(us);
+  }
+}
+
+// A salvo impair child between clients and the sink's impair socket, expiring idle clients fast.
+struct ImpairChild {
+  pid_t pid = -1;
+  int out = -1;
+  Address listen;
+  bool start(const std::string& salvo, const Address& to, unsigned port) {
+    listen = addr("127.0.0.1:" + std::to_string(port));
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return false;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+    const std::vector<std::string> args = {salvo,           "impair",       "--listen",       listen.to_string(),
+                                           "--to",          to.to_string(), "--idle-timeout", "0.2",
+                                           "--max-clients", "100000",       "--json"};
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const int r = ::posix_spawn(&pid, salvo.c_str(), &actions, nullptr, argv.data(), ::environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(pipe_fds[1]);
+    out = pipe_fds[0];
+    return r == 0 && wait_listening();
+  }
+  // Until impair has bound its port (a bind there fails with EADDRINUSE), 10 s at most: datagrams
+  // sent before would be lost uncounted.
+  bool wait_listening() const {
+    return wait_until(
+        [&] {
+          const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+          const bool taken =
+              ::bind(fd, static_cast<const sockaddr*>(listen.sockaddr_data()), listen.sockaddr_size()) != 0 &&
+              errno == EADDRINUSE;
+          ::close(fd);
+          return taken;
+        },
+        10s);
+  }
+  // SIGTERM twice (drain, then stop), and its JSON report.
+  std::string finish() {
+    ::kill(pid, SIGTERM);
+    std::this_thread::sleep_for(100ms);
+    ::kill(pid, SIGTERM);
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(out, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(out);
+    return text;
+  }
+};
+
+// The number after "key": in a JSON text (the first occurrence after `after`).
+std::uint64_t json_number(const std::string& text, const std::string& after, const std::string& key) {
+  std::size_t at = text.find("\"" + after + "\"");
+  if (at == std::string::npos) return 0;
+  at = text.find("\"" + key + "\":", at);
+  if (at == std::string::npos) return 0;
+  return std::strtoull(text.c_str() + at + key.size() + 3, nullptr, 10);
+}
+
+void round(const Options& o, unsigned index) {
+  const Targets target(o.seconds);
+  const double warmup = std::min(o.warmup, o.seconds / 3);
+  const double minute_s = std::min(60.0, o.seconds / 5);
+  std::printf("round %u: %.0f s (warm-up %.0f s, ping minutes of %.0f s)\n", index, o.seconds, warmup, minute_s);
+  std::fflush(stdout);
+  const std::size_t descriptors_before = open_descriptors();
+
+  EngineOptions eo;
+  eo.backend = o.backend;
+  auto server = make_engine(eo);
+  auto* sink = new Sink;
+  auto* impair_sink = new Sink;
+  const Address sink_address = *server->open(0, addr("127.0.0.1:0"), std::unique_ptr<Protocol>(sink));
+  const Address impair_sink_address = *server->open(0, addr("127.0.0.1:0"), std::unique_ptr<Protocol>(impair_sink));
+  const Address echo_address = *server->open(0, addr("127.0.0.1:0"), std::make_unique<Echo>());
+  must_start(*server);
+
+  Churn churn;
+  churn.sink = sink_address;
+  churn.sockets_per_ms = target.sockets / o.seconds / 1000;
+  churn.timers_per_ms = target.timers / o.seconds / 1000;
+  churn.recent.resize(64);
+  EngineOptions co;
+  co.backend = o.backend;
+  co.timers_per_worker = 1 << 16;
+  auto churner = make_engine(co);
+  must_start(*churner);
+  bool ticking = false;
+  on_worker(*churner, [&churn, &ticking](Reactor& r) {
+    Churn* c = &churn;
+    Reactor* reactor = &r;
+    ticking = r.call_every(1ms, [c, reactor] { churn_tick(*c, *reactor); }).ok();
+  });
+  if (!ticking) throw std::runtime_error("cannot set the churn timer");
+
+  ImpairChild impair;
+  const bool with_impair = !o.salvo.empty();
+  if (with_impair) {
+    const Address free_port = closed_port_address(addr("127.0.0.1:0"));
+    if (!impair.start(o.salvo, impair_sink_address, free_port.port()))
+      throw std::runtime_error("cannot start salvo impair");
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> flood_accepted{0};
+  std::thread flooder([&] { flood(sink_address, o.rate, stop, flood_accepted); });
+  // Allocated and touched now, so that measuring does not grow the process; the last one also
+  // takes samples after the round's end.
+  std::vector<MinuteHistogram> minutes(static_cast<std::size_t>(std::ceil(o.seconds / minute_s)) + 1);
+  std::uint64_t pings_lost = 0;
+  std::thread pinger([&] { ping_pong(echo_address, stop, minute_s, minutes, pings_lost); });
+  std::uint64_t restarts = 0, restart_failures = 0;
+  // Held while a restarted engine lives, and by the memory sampler: a sample taken while one
+  // lives would see its buffers and thread, which come and go, as noise on the slope.
+  std::mutex restart_mutex;
+  std::thread restarter([&] {
+    const auto period = std::chrono::duration<double>(o.seconds / target.restarts);
+    auto next = Clock::now();
+    while (!stop.load()) {
+      std::this_thread::sleep_until(next);
+      next += std::chrono::duration_cast<Clock::duration>(period);
+      std::lock_guard lock(restart_mutex);
+      EngineOptions ro;
+      ro.backend = o.backend;
+      ro.buffer_count = 64;
+      auto e = make_engine(ro);
+      const Address a = *e->open(0, addr("127.0.0.1:0"), std::make_unique<Echo>());
+      must_start(*e);
+      UdpSocket client(addr("127.0.0.1:0"));
+      const auto payload = make_payload(restarts, 16);
+      const bool answered = client.send_to(payload, a) && client.receive(2s).has_value();
+      stop_and_wait(*e);
+      ++restarts;
+      if (!answered) ++restart_failures;
+    }
+  });
+  std::uint64_t impair_clients = 0, impair_accepted = 0;
+  std::thread impair_clienter([&] {
+    if (!with_impair) return;
+    const auto period = std::chrono::duration<double>(o.seconds / target.impair_clients);
+    auto next = Clock::now();
+    const auto payload = make_payload(9, 32);
+    while (!stop.load()) {
+      std::this_thread::sleep_until(next);
+      next += std::chrono::duration_cast<Clock::duration>(period);
+      const std::uint64_t i = impair_clients++ % 65536;
+      UdpSocket client(addr("127.3." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ":0"));
+      impair_accepted += client.send_to(payload, impair.listen);
+    }
+  });
+
+  // Samples, once a second.
+  std::vector<std::pair<double, double>> rss, impair_rss;
+  rss.reserve(static_cast<std::size_t>(o.seconds) + 2);
+  impair_rss.reserve(static_cast<std::size_t>(o.seconds) + 2);
+  std::size_t fd_min = SIZE_MAX, fd_max = 0;
+  const auto start = Clock::now();
+  for (auto next = start + 1s; Clock::now() < start + std::chrono::duration<double>(o.seconds); next += 1s) {
+    std::this_thread::sleep_until(next);
+    const double t = std::chrono::duration<double>(Clock::now() - start).count();
+    const std::size_t fds = open_descriptors();
+    fd_min = std::min(fd_min, fds);
+    fd_max = std::max(fd_max, fds);
+    if (t < warmup) continue;
+    std::lock_guard lock(restart_mutex);
+    rss.emplace_back(t, static_cast<double>(resident_kib(0)));
+    if (with_impair) impair_rss.emplace_back(t, static_cast<double>(resident_kib(impair.pid)));
+  }
+  stop.store(true);
+  flooder.join();
+  pinger.join();
+  restarter.join();
+  impair_clienter.join();
+  // Timers are checked on the churn worker, then both engines stop.
+  std::uint64_t set = 0, fired = 0, cancelled = 0;
+  on_worker(*churner, [&](Reactor& r) {
+    churn.checked = true;
+    churn.pending_at_check = r.pending_timers() - 1;  // the churn tick itself
+    churn.sockets_per_ms = churn.timers_per_ms = 0;
+    set = churn.timers_set;
+    fired = churn.timers_fired;
+    cancelled = churn.timers_cancelled;
+  });
+  stop_and_wait(*churner);
+  std::string impair_report;
+  if (with_impair) impair_report = impair.finish();
+  stop_and_wait(*server);
+  const Counters s = sink->final;
+  const Counters is = impair_sink->final;
+  server.reset();
+  churner.reset();
+
+  const std::uint64_t into_sink = flood_accepted.load() + churn.sent;
+  const std::uint64_t counted = s.received + s.kernel_drops + s.discarded_at_close;
+  std::printf("[ figure ] soak round %u (%s, %.0f s): flood %" PRIu64 " datagrams (%.0f/s), sink received %" PRIu64
+              " + kernel drops %" PRIu64 " + discarded %" PRIu64 "\n",
+              index, name_of(o.backend).c_str(), o.seconds, flood_accepted.load(),
+              static_cast<double>(flood_accepted.load()) / o.seconds, s.received, s.kernel_drops, s.discarded_at_close);
+  std::printf("[ figure ] soak round %u churn: %" PRIu64 " runtime sockets from distinct sources (target %.0f, %" PRIu64
+              " refused), %" PRIu64 " timers (target %.0f, %" PRIu64 " refused), %" PRIu64
+              " restarts (target %.0f), %" PRIu64 " impair clients (target %.0f, %" PRIu64 " expired)\n",
+              index, churn.opened, target.sockets, churn.open_failed, set, target.timers, churn.timers_refused,
+              restarts, target.restarts, impair_clients, with_impair ? target.impair_clients : 0.0,
+              json_number(impair_report, "clients", "expired"));
+  const double slope = slope_per_minute(rss);
+  const double impair_slope = slope_per_minute(impair_rss);
+  std::printf(
+      "[ figure ] soak round %u memory: resident %.0f -> %.0f KiB after the warm-up, slope %.2f KiB/min (impair: "
+      "%.2f KiB/min); descriptors %zu before, %zu..%zu during\n",
+      index, rss.empty() ? 0.0 : rss.front().second, rss.empty() ? 0.0 : rss.back().second, slope, impair_slope,
+      descriptors_before, fd_min, fd_max);
+  // Full minutes only: the last bucket holds the samples after the round's end.
+  std::string p99s;
+  std::vector<double> p99;
+  for (std::size_t i = 0; i + 1 < minutes.size(); ++i) {
+    if (minutes[i].total() == 0) continue;
+    p99.push_back(minutes[i].percentile(0.99));
+    p99s += " " + std::to_string(static_cast<long>(p99.back()));
+  }
+  const double first_p99 = p99.empty() ? 0 : p99.front();
+  const double last_p99 = p99.empty() ? 0 : p99.back();
+  std::printf("[ figure ] soak round %u ping-pong p99 per minute (us):%s; lost %" PRIu64 "\n", index, p99s.c_str(),
+              pings_lost);
+
+  // The slope and the p99 ratio are judged on rounds long enough for them to mean something: a
+  // full warm-up and at least two minutes of samples after it. Shorter rounds (the ctest run) show
+  // that the harness works and print them.
+  const bool judged = o.seconds >= 180 && warmup >= 60;
+  auto judge = [&](bool ok, const std::string& what) {
+    if (judged) {
+      check(ok, what);
+    } else {
+      std::printf("SKIP %s (judged only on rounds of 180 s or more with a 60 s warm-up)\n", what.c_str());
+    }
+  };
+  judge(slope < 1.0,
+        "round " + std::to_string(index) + ": resident memory slope " + std::to_string(slope) + " KiB/min < 1");
+  if (with_impair)
+    judge(impair_slope < 1.0, "round " + std::to_string(index) + ": impair's resident memory slope " +
+                                  std::to_string(impair_slope) + " KiB/min < 1");
+  check(open_descriptors() == descriptors_before, "round " + std::to_string(index) + ": descriptors back to " +
+                                                      std::to_string(descriptors_before) + " (now " +
+                                                      std::to_string(open_descriptors()) + ")");
+  check(counted == into_sink, "round " + std::to_string(index) + ": sink books " + std::to_string(counted) +
+                                  " == " + std::to_string(into_sink) + " accepted");
+  check(churn.send_failed == 0, "round " + std::to_string(index) + ": churned sockets' sends all went out");
+  check(churn.checked && set == fired + cancelled + churn.pending_at_check,
+        "round " + std::to_string(index) + ": timers set " + std::to_string(set) + " == fired " +
+            std::to_string(fired) + " + cancelled " + std::to_string(cancelled) + " + pending " +
+            std::to_string(churn.pending_at_check));
+  check(restart_failures == 0, "round " + std::to_string(index) + ": every restart answered (" +
+                                   std::to_string(restart_failures) + " did not)");
+  if (with_impair) {
+    // What impair's kernel dropped for it (a busy machine) is in its engine's counters.
+    const std::uint64_t in = json_number(impair_report, "client_to_server", "in");
+    const std::uint64_t impair_drops = json_number(impair_report, "counters", "kernel_drops") +
+                                       json_number(impair_report, "counters", "discarded_at_close");
+    const std::uint64_t forwarded = json_number(impair_report, "client_to_server", "forwarded");
+    const std::uint64_t at_sink = is.received + is.kernel_drops + is.discarded_at_close;
+    check(in + impair_drops == impair_accepted && forwarded == in && at_sink == forwarded,
+          "round " + std::to_string(index) + ": impair books: clients sent " + std::to_string(impair_accepted) +
+              " == impair got " + std::to_string(in) + " + its kernel drops " + std::to_string(impair_drops) +
+              "; forwarded " + std::to_string(forwarded) + " == its sink's " + std::to_string(at_sink));
+  }
+  judge(last_p99 <= 1.1 * first_p99, "round " + std::to_string(index) + ": ping-pong p99 of the last full minute " +
+                                         std::to_string(last_p99) + " us within 1.1x of the first " +
+                                         std::to_string(first_p99) + " us");
+}
+
+int run(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "salvo_soak: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--seconds") {
+      o.seconds = std::stod(value());
+    } else if (a == "--rounds") {
+      o.rounds = static_cast<unsigned>(std::stoul(value()));
+    } else if (a == "--warmup") {
+      o.warmup = std::stod(value());
+    } else if (a == "--rate") {
+      o.rate = std::stoull(value());
+    } else if (a == "--salvo") {
+      o.salvo = value();
+    } else if (a == "--backend") {
+      const std::string b = value();
+      o.backend = b == "epoll" ? BackendKind::epoll : b == "io_uring" ? BackendKind::io_uring : BackendKind::automatic;
+    } else {
+      std::fprintf(
+          stderr,
+          "usage: salvo_soak [--seconds S (per round, 300)] [--rounds N (2)] [--warmup S (60)] [--rate PPS (0: max)]\n"
+          "                  [--backend auto|io_uring|epoll] [--salvo PATH (the salvo command, for impair churn)]\n");
+      return 2;
+    }
+  }
+  if (o.seconds < 5 || o.rounds == 0) {
+    std::fprintf(stderr, "salvo_soak: --seconds must be at least 5 and --rounds at least 1\n");
+    return 2;
+  }
+  std::printf("salvo_soak: %u round(s) of %.0f s, backend %s, flood %s\n", o.rounds, o.seconds,
+              name_of(o.backend).c_str(), o.rate == 0 ? "unlimited" : std::to_string(o.rate).c_str());
+  for (unsigned r = 1; r <= o.rounds; ++r) round(o, r);
+  std::printf("salvo_soak: %s\n", failed_any ? "FAILED" : "passed");
+  return failed_any ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace salvo::test
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  try {
+    return salvo::test::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "salvo_soak: %s\n", e.what());
+    return 1;
+  }
+}
