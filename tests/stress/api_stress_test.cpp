@@ -46,6 +46,16 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback) {
   return std::strtoull(v, nullptr, 10);
 }
 
+// This process's own loopback address, from its pid. Every socket of the test binds it, so that a
+// datagram still in flight to a port this process closed cannot reach another process that ctest
+// runs beside it (the other backend's run of this test) when the kernel hands that port out again.
+Address own_loopback() {
+  const auto pid = static_cast<unsigned>(::getpid());
+  const std::string text = "127." + std::to_string(64 + ((pid >> 16) & 63)) + "." + std::to_string((pid >> 8) & 255) +
+                           "." + std::to_string(pid & 255) + ":0";
+  return addr(text);
+}
+
 class StressProtocol;
 
 // What every protocol of one engine adds up to, from any worker.
@@ -206,7 +216,7 @@ class Client {
     fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     const int size = 1 << 20;
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    const Address any = addr("127.0.0.1:0");
+    const Address any = own_loopback();
     if (fd_ < 0 || ::bind(fd_, static_cast<const sockaddr*>(any.sockaddr_data()), any.sockaddr_size()) != 0)
       throw std::runtime_error("client socket");
     sockaddr_storage ss{};
@@ -301,7 +311,7 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
     auto engine = make_engine(o);
     std::mutex listen_mutex;
     std::vector<Address> listening;
-    listening.push_back(must_listen(*engine, addr("127.0.0.1:0"),
+    listening.push_back(must_listen(*engine, own_loopback(),
                                     [&books](unsigned) { return std::make_unique<StressProtocol>(books); }));
     must_start(*engine);
 
@@ -359,7 +369,7 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
           }
           case 5: {  // listen again: one more socket on every worker
             if (r() % 4 != 0) break;
-            auto l = engine->listen(addr("127.0.0.1:0"),
+            auto l = engine->listen(own_loopback(),
                                     [&books](unsigned) { return std::make_unique<StressProtocol>(books); });
             if (l) {
               std::lock_guard lock(listen_mutex);
@@ -375,7 +385,7 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
             auto protocol = std::make_unique<StressProtocol>(books);
             const std::uint64_t p = protocol->serial();
             if (r() % 2) {
-              auto opened = engine->open(worker, addr("127.0.0.1:0"), std::move(protocol));
+              auto opened = engine->open(worker, own_loopback(), std::move(protocol));
               if (opened) {
                 own.push_back({*opened, p, worker});
               } else {
@@ -387,7 +397,7 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
               auto holder = std::make_shared<std::unique_ptr<Protocol>>(std::move(protocol));
               auto posted = engine->post(worker, [promise, holder, &books](Reactor& reactor) {
                 books.posts_ran.fetch_add(1);
-                auto t = reactor.open(addr("127.0.0.1:0"), std::move(*holder));
+                auto t = reactor.open(own_loopback(), std::move(*holder));
                 promise->set_value(t ? std::optional<Address>((*t)->local_address()) : std::nullopt);
               });
               if (!posted) {
