@@ -151,6 +151,7 @@ Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Pro
   auto attached =
       attach(opened->bound.fd, opened->bound.local, std::move(protocol), opened->bound.recverr, opened->peer, true);
   if (!attached) return attached.error();
+  (*attached)->ephemeral_port = local.port() == 0;
   return &(*attached)->transport;
 }
 
