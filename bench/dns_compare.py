@@ -55,7 +55,7 @@ unlimited rate there (the client's limit); more in flight only added queueing la
 Usage: bench/dns_compare.py [--salvo build/release/examples/dns/dns_server] [--rates 50000,max]
                             [--servers nsd,knot,salvo] [--forwarders dnsdist,salvo]
                             [--salvo-backends epoll,io_uring] [--salvo-budgets 0,50]
-                            [--seconds 10] [--rounds 3] [--clients 4] [--outstanding 100]
+                            [--salvo-baseline OTHER/dns_server] [--seconds 10] [--rounds 3] [--clients 4] [--outstanding 100]
                             [--client-cpus 1] [--forward-timeout MS] [--forward-retries N]
                             [--json FILE] [--smoke]
 When --salvo is missing the salvo rows are skipped (with a message) and the rest still run.
@@ -370,8 +370,9 @@ setSecurityPollSuffix('')
 class Server:
     """One row of the table: how to start it (argv and config) and on which CPU."""
 
-    def __init__(self, name, mode, kind, backend=None, budget=None):
+    def __init__(self, name, mode, kind, backend=None, budget=None, binary=None):
         self.name, self.mode, self.kind, self.backend, self.budget = name, mode, kind, backend, budget
+        self.binary = binary  # salvo rows: which dns_server (--salvo, or --salvo-baseline)
 
     def argv(self, args, port, upstream, d):
         if self.kind == "nsd":
@@ -390,12 +391,11 @@ class Server:
                 f.write(DNSDIST_CONF.format(port=port, upstream=upstream, zone=ZONE))
             return [args.dnsdist, "--supervised", "--disable-syslog", "-C", conf]
         common = ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--cpus", SERVER_CPU, "--backend", self.backend]
+        if self.budget is not None:
+            common += ["--latency-budget", self.budget]
         if self.mode == "auth":
-            argv = [args.salvo, "--zone", args.zonefile] + common
-            if self.budget is not None:
-                argv += ["--latency-budget", self.budget]
-            return argv
-        argv = [args.salvo, "--forward", f"127.0.0.1:{upstream}"] + common
+            return [self.binary, "--zone", args.zonefile] + common
+        argv = [self.binary, "--forward", f"127.0.0.1:{upstream}"] + common
         if args.forward_timeout is not None:
             argv += ["--timeout", str(args.forward_timeout)]
         if args.forward_retries is not None:
@@ -424,7 +424,17 @@ def plan_servers(args):
             "salvo": os.access(args.salvo, os.X_OK)}
     if not have["salvo"]:
         log(f"dns_compare.py: {args.salvo} is missing (build examples/dns first): the salvo rows are skipped")
+    # Each salvo row once per build: this one ("salvo-...") and the baseline ("base-..."), if given.
+    builds = [("salvo", args.salvo)]
+    if args.salvo_baseline:
+        if os.access(args.salvo_baseline, os.X_OK):
+            builds.append(("base", args.salvo_baseline))
+        else:
+            log(f"dns_compare.py: --salvo-baseline {args.salvo_baseline} is missing: its rows are skipped")
     budgets = [None] if not args.salvo_budgets else args.salvo_budgets.split(",")
+
+    def budget_suffix(budget):
+        return "" if budget is None else f"-b{budget}"
     auth, fwd = [], []
     for s in filter(None, args.servers.split(",")):
         if s not in ("nsd", "knot", "salvo"):
@@ -434,10 +444,11 @@ def plan_servers(args):
                 log(f"dns_compare.py: {s} is not installed: its rows are skipped")
             continue
         if s == "salvo":
-            for backend in args.salvo_backends.split(","):
-                for budget in budgets:
-                    name = f"salvo-{backend}" + ("" if budget is None else f"-b{budget}")
-                    auth.append(Server(name, "auth", "salvo", backend, budget))
+            for label, binary in builds:
+                for backend in args.salvo_backends.split(","):
+                    for budget in budgets:
+                        auth.append(Server(f"{label}-{backend}{budget_suffix(budget)}", "auth", "salvo", backend, budget,
+                                           binary))
         else:
             auth.append(Server(s, "auth", s))
     for s in filter(None, args.forwarders.split(",")):
@@ -448,7 +459,11 @@ def plan_servers(args):
                 log(f"dns_compare.py: {s} is not installed: its rows are skipped")
             continue
         if s == "salvo":
-            fwd += [Server(f"salvo-fwd-{b}", "forward", "salvo", b) for b in args.salvo_backends.split(",")]
+            for label, binary in builds:
+                for backend in args.salvo_backends.split(","):
+                    for budget in budgets:
+                        fwd.append(Server(f"{label}-fwd-{backend}{budget_suffix(budget)}", "forward", "salvo", backend,
+                                          budget, binary))
         else:
             fwd.append(Server("dnsdist", "forward", "dnsdist"))
     if fwd and not have["nsd"]:
@@ -686,7 +701,10 @@ def parse_args():
     ap.add_argument("--servers", default="nsd,knot,salvo", help="authoritative rows; empty for none")
     ap.add_argument("--forwarders", default="dnsdist,salvo", help="forwarder rows (in front of NSD); empty for none")
     ap.add_argument("--salvo-backends", default="epoll,io_uring")
-    ap.add_argument("--salvo-budgets", default="", help="salvo --latency-budget values, one row each (e.g. 0,50)")
+    ap.add_argument("--salvo-baseline", help="another dns_server build (say, the previous commit's): its rows, named "
+                    "base-..., run beside salvo's in every round")
+    ap.add_argument("--salvo-budgets", default="",
+                    help="salvo --latency-budget values, one row each, authoritative and forwarder (e.g. 0,50)")
     ap.add_argument("--forward-timeout", type=int, help="salvo's forwarder --timeout MS")
     ap.add_argument("--forward-retries", type=int, help="salvo's forwarder --retries N")
     ap.add_argument("--seconds", type=float, default=10.0, help="dnsperf -l per cell")
@@ -707,6 +725,8 @@ def parse_args():
     if args.smoke:
         args.rates, args.seconds, args.rounds, args.queries = "20000", 1.0, 1, 20000
     args.salvo = os.path.abspath(args.salvo)
+    if args.salvo_baseline:
+        args.salvo_baseline = os.path.abspath(args.salvo_baseline)
     args.rates = args.rates.split(",")
     for rate in args.rates:
         if rate != "max" and not (rate.isdigit() and 0 < int(rate) <= 10_000_000):

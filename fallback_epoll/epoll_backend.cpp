@@ -29,6 +29,11 @@ namespace salvo::detail {
 namespace {
 
 constexpr std::uint64_t wake_key = ~std::uint64_t{0};
+
+// A socket's events name its slot and the generation of the socket in it: a registration that
+// outlives its socket (a duplicate of a closed descriptor keeps it) names an old generation, and its
+// events are ignored rather than taken for the slot's next socket.
+std::uint64_t socket_key(const SocketState& s) noexcept { return std::uint64_t{s.generation} << 32 | s.index; }
 constexpr std::size_t max_events = 1024;  // per wait
 
 // Receive and send scratch, sized once from the batch size. One for the worker: a socket's
@@ -107,17 +112,21 @@ class EpollBackend final : public Backend {
     return {};
   }
 
-  // The socket's state is made afresh for each socket that takes the slot.
+  // The socket's state is made afresh for each socket that takes the slot. It is registered with
+  // the interest it already has (EPOLLIN when it reads), so that start_receiving, which follows,
+  // finds nothing to change: one epoll_ctl per socket opened.
   Result<void> add(SocketState& s) override {
     if (io_.size() <= s.index) io_.resize(s.index + 1);
     if (!io_[s.index]) io_[s.index] = std::make_unique<SocketIo>();
-    *io_[s.index] = SocketIo{};
+    SocketIo& io = *io_[s.index];
+    io = SocketIo{};
     epoll_event ev{};
-    ev.events = 0;  // start_receiving asks for EPOLLIN
-    ev.data.u64 = s.index;
+    ev.events = s.reads() ? std::uint32_t{EPOLLIN} : 0;
+    ev.data.u64 = socket_key(s);
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s.fd, &ev) != 0) {
       return Error::from_errno(errno, "epoll_ctl(add socket " + s.local.to_string() + ")");
     }
+    io.registered = ev.events;
     return {};
   }
 
@@ -130,8 +139,9 @@ class EpollBackend final : public Backend {
   bool sends_pending(const SocketState& s) const noexcept override { return !s.queue.empty() && !s.send_blocked; }
   void release(SocketState& s) override {
     // Closing the fd takes it out of the epoll set, unless a duplicate of it lives on (an adopted
-    // socket's): take it out here so no event names a slot the worker may reuse.
-    if (s.fd >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s.fd, nullptr);
+    // socket's, a listening socket's a program may share): those are taken out here. A socket the
+    // engine opened for itself (fd_private) is spared the call.
+    if (s.fd >= 0 && !s.fd_private) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s.fd, nullptr);
   }
 
   WaitKind wait(const WaitPlan& plan) override {
@@ -161,8 +171,10 @@ class EpollBackend final : public Backend {
         worker.handle_wake();
         continue;
       }
-      SocketState& s = *worker.sockets()[ev.data.u64];
-      if (s.closed) continue;
+      const auto index = static_cast<std::uint32_t>(ev.data.u64);
+      if (index >= worker.sockets().size()) continue;
+      SocketState& s = *worker.sockets()[index];
+      if (s.closed || ev.data.u64 != socket_key(s)) continue;
       ++traffic;
       if (ev.events & EPOLLOUT) {
         s.send_blocked = false;
@@ -201,7 +213,7 @@ class EpollBackend final : public Backend {
     if (wanted == io.registered) return;
     epoll_event ev{};
     ev.events = wanted;
-    ev.data.u64 = s.index;
+    ev.data.u64 = socket_key(s);
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev) == 0) io.registered = wanted;
   }
 

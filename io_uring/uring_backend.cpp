@@ -78,7 +78,9 @@ namespace salvo::detail {
 namespace {
 
 // user_data layout: operation in the top byte, socket index in the next three, slot in the low 32.
-enum class Op : std::uint8_t { recv = 1, send = 2, wake = 3, cancel = 4, deadline = 5, send_failed = 6, stop_receive = 7 };
+enum class Op : std::uint8_t {
+  recv = 1, send = 2, wake = 3, cancel = 4, deadline = 5, send_failed = 6, stop_receive = 7, files_update = 8
+};
 
 constexpr std::uint64_t pack(Op op, std::uint32_t socket, std::uint32_t slot = 0) {
   return (std::uint64_t{static_cast<std::uint8_t>(op)} << 56) | (std::uint64_t{socket & 0xffffff} << 32) | slot;
@@ -114,6 +116,10 @@ struct SocketRing {
   bool cancel_sent_sends = false;  // sends cancelled (stop deadline passed)
   int target = -1;                 // what SQEs name: the registered-file slot, or the fd itself
   bool fixed = false;              // target is a registered-file slot (IOSQE_FIXED_FILE)
+  // What the slot's registered-file entry is to hold (the fd, or -1 once released): the
+  // FILES_UPDATE SQEs of the slot read it when they are submitted, so every update of one round
+  // leaves the entry as the last of them wants it.
+  int table_fd = -1;
   std::size_t submitted = 0;       // queue entries (from the front) handed to the kernel
   SendEntry* last_submitted = nullptr;  // the newest of them, while submitted > 0
   std::uint64_t tx_round = 0;      // the round that last counted a send syscall
@@ -159,6 +165,9 @@ constexpr unsigned send_budget_slack = 2 * gso_max_segments;
 class UringBackend final : public Backend {
  public:
   ~UringBackend() override {
+    // Registered-file updates still queued let go of their sockets now, not with the ring's
+    // asynchronous teardown.
+    if (ring_ready_) io_uring_submit(&ring_);
     buffers_.reset();  // unregisters from the ring, so before the ring goes
     if (ring_ready_) io_uring_queue_exit(&ring_);
   }
@@ -227,16 +236,17 @@ class UringBackend final : public Backend {
       rearm_.reserve(room);
       rearm_work_.reserve(room);
     }
-    const bool listed = rings_[s.index] && rings_[s.index]->rearm_listed;
-    rings_[s.index] = std::make_unique<SocketRing>();
-    rings_[s.index]->rearm_listed = listed;  // the slot's place in rearm_ stays with it
+    // The slot's state is reset in place, not made anew: a FILES_UPDATE SQE not yet submitted
+    // may point into it (table_fd).
+    if (!rings_[s.index]) rings_[s.index] = std::make_unique<SocketRing>();
     SocketRing& sr = *rings_[s.index];
+    const bool listed = sr.rearm_listed;
+    sr = SocketRing{};
+    sr.rearm_listed = listed;  // the slot's place in rearm_ stays with it
     sr.target = s.fd;
-    if (s.index < fixed_slots_) {
-      if (int ret = io_uring_register_files_update(&ring_, s.index, &s.fd, 1); ret == 1) {
-        sr.target = static_cast<int>(s.index);
-        sr.fixed = true;
-      }
+    if (s.index < fixed_slots_ && queue_files_update(s.index, sr, s.fd)) {
+      sr.target = static_cast<int>(s.index);
+      sr.fixed = true;
     }
     sr.recv_template.msg_namelen = name_space;
     sr.recv_template.msg_controllen = control_space_;
@@ -289,10 +299,20 @@ class UringBackend final : public Backend {
     return sr.armed || sr.submitted != 0;
   }
 
+  // The registered-file entry keeps the socket open after its fd closes, until it lets go. A socket
+  // on a port the kernel picked is let go with the next submission, sparing a system call per
+  // socket (a forwarder's per query); the last socket to close, and any other socket, at once,
+  // so that a program may bind its port again as soon as on_stop has run.
   void release(SocketState& s) override {
-    if (!ring_of(s).fixed) return;
-    const int closed_fd = -1;
-    io_uring_register_files_update(&ring_, s.index, &closed_fd, 1);
+    SocketRing& sr = ring_of(s);
+    if (!sr.fixed) return;
+    sr.fixed = false;
+    if (s.ephemeral_port && queue_files_update(s.index, sr, -1)) {
+      if (worker_->open_socket_count() <= 1) io_uring_submit(&ring_);
+      return;
+    }
+    sr.table_fd = -1;
+    io_uring_register_files_update(&ring_, s.index, &sr.table_fd, 1);
   }
 
   WaitKind wait(const WaitPlan& plan) override {
@@ -355,6 +375,33 @@ class UringBackend final : public Backend {
       if (sqe == nullptr) ++sq_refusals_;
     }
     return sqe;
+  }
+
+  // Points the registered-file slot `index` at `fd` (-1: empty) with a FILES_UPDATE SQE, which
+  // goes to the kernel with the round's other requests, ahead of the requests queued after it
+  // (the kernel issues a submission's SQEs in order, and this one completes inline). False when
+  // no SQE could be had. A failure comes back as a completion (on_files_update).
+  bool queue_files_update(std::uint32_t index, SocketRing& sr, int fd) {
+    sr.table_fd = fd;
+    io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) return false;
+    io_uring_prep_files_update(sqe, &sr.table_fd, 1, static_cast<int>(index));
+    if (cqe_skip_) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, pack(Op::files_update, index));
+    return true;
+  }
+
+  // A FILES_UPDATE that failed (or, on kernels without CQE_SKIP, succeeded). Should the slot's
+  // socket have been left out of the table, its requests that named the slot fail (EBADF): its
+  // receive ends and is armed again by fd, its sends are dropped and counted by SendOutcome.
+  void on_files_update(Worker& worker, std::uint32_t index, int res) {
+    if (res >= 0 || index >= rings_.size() || !rings_[index]) return;
+    SocketState& s = *worker.sockets()[index];
+    SocketRing& sr = *rings_[index];
+    if (s.closed || !sr.fixed || sr.table_fd != s.fd) return;
+    s.counters.socket_errors.add(1);
+    sr.fixed = false;
+    sr.target = s.fd;
   }
 
   void arm_wake() {
@@ -661,6 +708,10 @@ class UringBackend final : public Backend {
           deadline_armed_ = false;  // fired (-ETIME), or refused: the next wait arms another
           break;
         case Op::send_failed: ++not_traffic; break;  // only ends the wait: the send's own completion tells
+        case Op::files_update:
+          ++not_traffic;
+          on_files_update(worker, socket_of(data), cqe->res);
+          break;
         case Op::cancel: ++not_traffic; break;  // the cancelled request reports through its own completion
         case Op::stop_receive:
           // Not found: the receive was between its poll and its retry (task work after a wake-up,

@@ -9,8 +9,9 @@
 //
 // The in-flight table has max_in_flight entries, allocated when the protocol is made: a query that
 // finds it full is answered SERVFAIL at once (in_flight_full). What is paid per forwarded query: a
-// socket (socket, bind, connect, close) and its protocol object. That is the price of the fresh
-// source port, which a shared socket cannot give.
+// socket (socket, IP_RECVERR, connect, which binds it to a random port, and close; plus its
+// registration with the backend) and its protocol object. That is the price of the fresh source
+// port, which a shared socket cannot give.
 //
 // Ownership and threads: every hook and callback here runs on the one worker that owns the
 // listening socket; the upstream sockets are opened on that same worker, so nothing is shared

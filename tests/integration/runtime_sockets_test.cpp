@@ -66,6 +66,47 @@ TEST_P(RuntimeSockets, OpenedInsideOnDatagramsReceivesAtOnce) {
   stop_and_wait(*engine);
 }
 
+// A socket opened connected on the wildcard address and port 0 is bound by the kernel at connect
+// (no bind of its own): it sends from the loopback address the route picked and a port of its own,
+// local_address() says exactly that, and its peer's datagrams reach it.
+TEST_P(RuntimeSockets, ConnectedOnTheWildcardAddressIsBoundAtConnectAndKnowsItsAddress) {
+  auto engine = make_engine(options());
+  Recorder recorder;
+  Hooks hooks;
+  hooks.on_datagrams = [](std::span<const Datagram> batch, Transport& t) {
+    for (const auto& d : batch) {
+      OpenOptions how;
+      how.connect_to = d.peer;
+      auto opened = t.reactor().open(Address::ipv4_any(0),
+                                     std::make_unique<LambdaProtocol>([](std::span<const Datagram> b, Transport& echo) {
+                                       for (const auto& e : b) echo.send(e.payload);
+                                     }),
+                                     how);
+      ASSERT_TRUE(opened) << opened.error().message;
+      const std::string text = (*opened)->local_address().to_string();
+      EXPECT_EQ((*opened)->send(std::as_bytes(std::span(text.data(), text.size()))), SendResult::queued);
+    }
+  };
+  const Address server = must_listen(*engine, addr("127.0.0.1:0"), recording_factory(recorder, hooks));
+  must_start(*engine);
+  UdpSocket client(addr("127.0.0.1:0"));
+  ASSERT_TRUE(client.send_to(make_payload(1, 16), server));
+  auto hello = client.receive(10s);
+  ASSERT_TRUE(hello);
+  const Address said = addr(std::string(reinterpret_cast<const char*>(hello->payload.data()), hello->payload.size()));
+  EXPECT_EQ(said, hello->from);
+  EXPECT_EQ(hello->from.ip_string(), "127.0.0.1");
+  EXPECT_NE(hello->from.port(), 0);
+  EXPECT_NE(hello->from.port(), server.port());
+  const auto ping = make_payload(9, 64);
+  ASSERT_TRUE(client.send_to(ping, hello->from));
+  auto echoed = client.receive(10s);
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->payload, ping);
+  EXPECT_EQ(echoed->from, hello->from);
+  stop_and_wait(*engine);
+}
+
 TEST_P(RuntimeSockets, ListenAndOpenAfterStartFromAnotherThread) {
   EngineOptions o = options();
   o.workers = 2;

@@ -126,7 +126,9 @@ class Transport {
   // The socket's file descriptor, for what salvo does not wrap: getsockopt, setsockopt of options
   // salvo does not manage (SO_PRIORITY, IP_TTL, a BPF filter, ...), ioctl reads (SIOCOUTQ).
   // Never close it, read from it, write to it, change its O_NONBLOCK or connect it (use connect()):
-  // the worker and its backend own the descriptor and its queues. -1 once the socket is closed,
+  // the worker and its backend own the descriptor and its queues. A duplicate (dup, a fork that does
+  // not exec) must not outlive the socket: the epoll backend counts on the close of a socket it
+  // opened itself to take it out of its set. -1 once the socket is closed,
   // and on a FakeTransport without options.real_socket.
   int native_handle() const noexcept;
 

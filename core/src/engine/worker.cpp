@@ -89,7 +89,7 @@ SocketState& Worker::slot_for_new_socket() {
 }
 
 Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
-                                    const Address& peer) {
+                                    const Address& peer, bool fd_private) {
   auto refuse = [fd](Error e) {
     ::close(fd);
     return e;
@@ -111,26 +111,31 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
   };
   if (auto r = s.queue.init(send_pool_, options_.send_queue_entries, options_.send_queue_bytes); !r) return give_up(r.error());
   s.fd = fd;
+  s.fd_private = fd_private;
   s.local = local;
   s.ipv6 = local.is_v6();
   s.recverr = recverr;
   s.peer = peer;
   s.reactor = &core_;
   s.gso = options_.gso;
+  // The receive destination's port is the socket's own: a socket the kernel bound at connect
+  // learns it now rather than per datagram.
+  if (options_.receive_destination && s.local.port() == 0) s.local = s.transport.local_address();
+  // Whether it will read is known before the backend hears of it, so that registering it can ask
+  // for what receiving needs in the same call. Sockets opened while draining join paused.
+  s.receiving = true;
+  if (serving_ && draining_) {
+    s.paused = true;
+    s.draining = true;
+  }
   if (serving_) {
     if (auto r = backend_->add(s); !r) return give_up(r.error());
   }
   s.protocol = std::move(protocol);
   s.closed = false;
-  s.receiving = true;
   ++open_sockets_;
   open_sockets_published_.store(open_sockets_, std::memory_order_relaxed);
   if (serving_) {
-    // Sockets opened while draining or stopping join in that state.
-    if (draining_) {
-      s.paused = true;
-      s.draining = true;
-    }
     s.protocol->on_start(s.transport);
     if (stop_begun_) begin_stop(s);
     if (s.reads()) backend_->start_receiving(s);
@@ -141,10 +146,12 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
 Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how) {
   if (!protocol) return Error::make(Errc::invalid_state, "open() needs a protocol");
   if (stop_begun_) return Error::make(Errc::invalid_state, "open(): worker " + std::to_string(index_) + " is stopping");
-  auto opened = detail::open_socket(local, how, options_);
+  auto opened = detail::open_socket(local, how, options_, LocalAddress::when_asked);
   if (!opened) return opened.error();
-  auto attached = attach(opened->bound.fd, opened->bound.local, std::move(protocol), opened->bound.recverr, opened->peer);
+  auto attached =
+      attach(opened->bound.fd, opened->bound.local, std::move(protocol), opened->bound.recverr, opened->peer, true);
   if (!attached) return attached.error();
+  (*attached)->ephemeral_port = local.port() == 0;
   return &(*attached)->transport;
 }
 
@@ -374,6 +381,13 @@ void Worker::feed_writable(SocketState& s, std::chrono::steady_clock::time_point
 // A stopping socket reads no more, flushes what it queued until its deadline, and closes once the
 // kernel holds nothing of it.
 void Worker::progress_stop(SocketState& s, std::chrono::steady_clock::time_point now) {
+  // A socket that can close now closes without being told to stop receiving first: closing ends
+  // that too, and the backend spares the call (an epoll_ctl, for a forwarder's every query).
+  if (!backend_->holds(s) && ready_to_close(s, now)) {
+    backend_->release(s);
+    close_socket(s);
+    return;
+  }
   backend_->stop_receiving(s);
   if (now >= s.stop_deadline) backend_->cancel_sends(s);
   if (backend_->holds(s) || !ready_to_close(s, now)) return;

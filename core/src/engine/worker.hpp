@@ -78,8 +78,9 @@ class Worker {
   // Serves an already bound socket (the controlling thread calls this before start, the worker
   // thread while running): a slot (a closed socket's, reused, or a new one), the backend,
   // on_start, then receiving. On failure the fd is closed and the protocol destroyed unstarted.
+  // `fd_private`: the engine opened fd and holds its only descriptor (SocketState::fd_private).
   Result<SocketState*> attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
-                              const Address& peer = {});
+                              const Address& peer = {}, bool fd_private = false);
   // Reactor::open: bind (and connect) a socket here, then attach it.
   Result<Transport*> open_socket(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how);
   void pause_reading(SocketState& s) noexcept;

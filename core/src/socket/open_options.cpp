@@ -30,21 +30,30 @@ Result<Address> connect_target(bool ipv6, const Address& peer) {
   return target;
 }
 
-Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, const EngineOptions& engine) {
-  auto bound = open_udp_socket(local, udp_socket_options(how.socket, engine));
-  if (!bound) return bound.error();
-  OpenedSocket opened{*bound, Address{}};
-  if (how.connect_to.family() == Address::Family::none) return opened;
-  auto target = connect_target(bound->local.is_v6(), how.connect_to);
-  if (target && ::connect(bound->fd, static_cast<const sockaddr*>(target->sockaddr_data()), target->sockaddr_size()) != 0) {
-    target = Error::from_errno(errno, "connect to " + target->to_string());
+Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, const EngineOptions& engine,
+                                 LocalAddress local_address) {
+  const UdpSocketOptions options = udp_socket_options(how.socket, engine);
+  if (how.connect_to.family() == Address::Family::none) {
+    auto bound = open_udp_socket(local, options);
+    if (!bound) return bound.error();
+    return OpenedSocket{*bound, Address{}};
   }
-  if (!target) {
-    ::close(bound->fd);
-    return target.error();
+  if (local.family() == Address::Family::none) {
+    return Error::make(Errc::bad_address, "cannot open a socket for an empty address");
   }
-  opened.peer = *target;
-  return opened;
+  auto target = connect_target(local.is_v6(), how.connect_to);
+  if (!target) return target.error();
+  auto connected = open_connected_udp_socket(local, *target, options);
+  if (!connected) return connected.error();
+  if (connected->local.port() == 0 && local_address == LocalAddress::now) {
+    connected->local = local_address_of(connected->fd);
+    if (connected->local.family() == Address::Family::none) {
+      const int err = errno;
+      ::close(connected->fd);
+      return Error::from_errno(err, "getsockname of a socket connected to " + target->to_string());
+    }
+  }
+  return OpenedSocket{*connected, *target};
 }
 
 }  // namespace salvo::detail

@@ -21,10 +21,16 @@ Result<Address> connect_target(bool ipv6, const Address& peer);
 
 // A socket bound to `local` with how.socket (the engine's buffer sizes where it left them), and
 // connected to how.connect_to when that is set. On failure nothing stays open.
+// A connected socket on the wildcard address and port 0 is bound by the kernel at connect
+// (open_connected_udp_socket); LocalAddress::when_asked leaves its bound.local at port 0 then,
+// for the owner to learn when someone asks (SocketState::local_address), sparing a getsockname
+// per socket; LocalAddress::now reads it here.
+enum class LocalAddress : bool { now, when_asked };
 struct OpenedSocket {
   BoundSocket bound;
   Address peer;  // the connected peer, or Family::none
 };
-Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, const EngineOptions& engine);
+Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, const EngineOptions& engine,
+                                 LocalAddress local_address = LocalAddress::now);
 
 }  // namespace salvo::detail

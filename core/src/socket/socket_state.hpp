@@ -35,6 +35,14 @@ struct SocketState {
   ReactorCore* reactor = nullptr;  // the worker's (or the FakeTransport's) timers and clock
   unsigned detached_worker_index = 0;  // worker_index() when worker is null
   int fd = -1;
+  // The engine opened fd itself and nothing else holds a descriptor of it (Reactor::open): closing
+  // it takes it out of an epoll set, so the backend need not (adopted and listening sockets: false).
+  bool fd_private = false;
+  // Opened by Reactor::open on port 0: the kernel picked the port and no one binds it again by
+  // number, so a backend may let go of the socket a moment after its fd closes (io_uring releases
+  // its registered file with the next submission) rather than at once.
+  bool ephemeral_port = false;
+  // Port 0 for a socket the kernel bound at connect until someone asks (Transport::local_address).
   Address local;
   bool ipv6 = false;  // socket family (AF_INET6 sockets may also carry v4-mapped peers)
   Address peer;       // Transport::connect: the connected peer (Family::none when unconnected)

@@ -114,7 +114,16 @@ Result<void> Transport::connect(const Address& peer) noexcept {
 
 Address Transport::connected_peer() const noexcept { return state_->peer; }
 
-Address Transport::local_address() const noexcept { return state_->local; }
+Address Transport::local_address() const noexcept {
+  detail::SocketState& s = *state_;
+  // A socket the kernel bound at connect (Reactor::open with connect_to, on the wildcard address
+  // and port 0) learns its address here, the first time anyone asks.
+  if (s.local.port() == 0 && s.fd >= 0 && s.worker != nullptr) {
+    const Address bound = detail::local_address_of(s.fd);
+    if (bound.family() != Address::Family::none) s.local = bound;
+  }
+  return s.local;
+}
 
 unsigned Transport::worker_index() const noexcept {
   return state_->worker != nullptr ? state_->worker->index() : state_->detached_worker_index;

@@ -21,9 +21,9 @@ Error socket_error(int err, const char* what, const Address& address) {
   return Error::from_errno(err, std::string(what) + " " + address.to_string());
 }
 
-}  // namespace
-
-Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options) {
+// socket(2) with what every salvo socket gets and the options asked for, not yet bound.
+// `connected`: it will be connected at once, and take only its peer's datagrams.
+Result<int> new_udp_socket(const Address& address, const UdpSocketOptions& options, bool connected) {
   if (address.family() == Address::Family::none) {
     return Error::make(Errc::bad_address, "cannot open a socket for an empty address");
   }
@@ -32,7 +32,7 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
   int fd = ::socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) return socket_error(errno, "socket for", address);
 
-  auto fail = [&](const char* what) -> Result<BoundSocket> {
+  auto fail = [&](const char* what) -> Result<int> {
     const int err = errno;
     ::close(fd);
     return socket_error(err, what, address);
@@ -41,11 +41,14 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
   // Receive multicast only for groups this socket joined. Linux's default (IP_MULTICAST_ALL on)
   // hands a wildcard-bound socket every group any socket on the host joined, so leaving a group
   // would not stop its datagrams. IPV6_MULTICAST_ALL needs Linux 4.20: older kernels keep theirs.
+  // A connected socket is spared the call: the kernel hands it multicast only from its peer's
+  // address and port, which a group another socket joined does not turn into a leak.
   const int zero = 0;
-  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) return fail("IP_MULTICAST_ALL off on");
-  if (domain == AF_INET6) {
+  if (!connected) {
+    if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) return fail("IP_MULTICAST_ALL off on");
 #ifdef IPV6_MULTICAST_ALL
-    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero) != 0 && errno != ENOPROTOOPT) {
+    if (domain == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero) != 0 &&
+        errno != ENOPROTOOPT) {
       return fail("IPV6_MULTICAST_ALL off on");
     }
 #endif
@@ -60,13 +63,55 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
     ::close(fd);
     return r.error();
   }
+  return fd;
+}
+
+// Binds `fd` to `address` and reads back what the kernel chose; closes it on failure.
+Result<BoundSocket> bind_udp_socket(int fd, const Address& address) {
   if (::bind(fd, static_cast<const sockaddr*>(address.sockaddr_data()), address.sockaddr_size()) != 0) {
-    return fail("bind");
+    const int err = errno;
+    ::close(fd);
+    return socket_error(err, "bind", address);
   }
+  const Address local = local_address_of(fd);
+  if (local.family() == Address::Family::none) {
+    const int err = errno;
+    ::close(fd);
+    return socket_error(err, "getsockname", address);
+  }
+  return BoundSocket{fd, true, local};
+}
+
+}  // namespace
+
+Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options) {
+  auto fd = new_udp_socket(address, options, false);
+  if (!fd) return fd.error();
+  return bind_udp_socket(*fd, address);
+}
+
+Result<BoundSocket> open_connected_udp_socket(const Address& local, const Address& peer, const UdpSocketOptions& options) {
+  auto fd = new_udp_socket(local, options, true);
+  if (!fd) return fd.error();
+  BoundSocket socket{*fd, true, local};
+  if (!local.is_unspecified() || local.port() != 0) {
+    auto bound = bind_udp_socket(*fd, local);
+    if (!bound) return bound.error();
+    socket = *bound;
+  }
+  if (::connect(socket.fd, static_cast<const sockaddr*>(peer.sockaddr_data()), peer.sockaddr_size()) != 0) {
+    const int err = errno;
+    ::close(socket.fd);
+    return Error::from_errno(err, "connect to " + peer.to_string());
+  }
+  return socket;
+}
+
+Address local_address_of(int fd) noexcept {
   sockaddr_in6 bound{};
   socklen_t length = sizeof bound;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0) return fail("getsockname");
-  return BoundSocket{fd, true, Address::from_sockaddr(&bound, length)};
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0) return Address{};
+  return Address::from_sockaddr(&bound, length);
 }
 
 Result<Address> check_port_free(const Address& address, const UdpSocketOptions& options) {

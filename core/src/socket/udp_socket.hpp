@@ -17,12 +17,25 @@ using UdpSocketOptions = SocketOptions;
 struct BoundSocket {
   int fd = -1;
   bool recverr = true;  // IP_RECVERR is on
-  Address local;  // as the kernel reports it (real port when bound to 0)
+  // As the kernel reports it (real port when bound to 0). Port 0 only for a socket the kernel
+  // binds at connect (open_connected_udp_socket): ask local_address_of(fd) when it is needed.
+  Address local;
 };
 
 // A non-blocking, close-on-exec UDP socket bound to `address`, with `options` applied before the
 // bind (socket/socket_setup.hpp). Errors name the address and the call or option that failed.
 Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options);
+
+// A non-blocking, close-on-exec UDP socket of `local`'s family connected to `peer` (already in
+// that family's form: connect_target). With `local` the wildcard address and port 0, the kernel
+// binds it at connect, to a random port of its ephemeral range as a bind to port 0 would, and
+// `local` comes back as given (port 0): no bind and no getsockname for a socket whose address
+// nobody may ask for. Any other `local` is bound first, as open_udp_socket does. The socket takes
+// only its peer's datagrams, so IP_MULTICAST_ALL is left alone (see udp_socket.cpp).
+Result<BoundSocket> open_connected_udp_socket(const Address& local, const Address& peer, const UdpSocketOptions& options);
+
+// The address `fd` is bound to (getsockname), or an empty Address when the kernel does not say.
+Address local_address_of(int fd) noexcept;
 
 // Checks that `address` is free for a new SO_REUSEPORT group, and picks the port when it is 0.
 // Sockets with SO_REUSEPORT (of the same user) may join an existing group; binding a plain socket
