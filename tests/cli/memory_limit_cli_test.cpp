@@ -80,7 +80,18 @@ constexpr const char* big_buffers[] = {"--workers", "1", "--buffers", "32768", "
 
 const std::string two_gib = std::to_string(std::uint64_t{2} << 30);
 
+// AddressSanitizer reserves terabytes of address space for its shadow memory when a program
+// starts, so an ASan-built salvo cannot start under any RLIMIT_AS these tests would set, and its
+// shadow and quarantine would weigh on a small memory cgroup.
+#ifdef __SANITIZE_ADDRESS__
+#define SALVO_SKIP_UNDER_ASAN() \
+  GTEST_SKIP() << "an AddressSanitizer build: its shadow memory needs more than these limits allow"
+#else
+#define SALVO_SKIP_UNDER_ASAN() (void)0
+#endif
+
 TEST(MemoryLimitCli, BuffersBeyondTheAddressSpaceLimitAreOneLineNamingIt) {
+  SALVO_SKIP_UNDER_ASAN();
   std::vector<std::string> argv = with_rlimit("as", two_gib);
   for (const char* a : {SALVO_CLI_PATH, "sink", "--bind", "127.0.0.1:0", "--duration", "5"}) argv.push_back(a);
   argv.insert(argv.end(), std::begin(big_buffers), std::end(big_buffers));
@@ -91,6 +102,7 @@ TEST(MemoryLimitCli, BuffersBeyondTheAddressSpaceLimitAreOneLineNamingIt) {
 }
 
 TEST(MemoryLimitCli, EchoUnderA2GiBAddressSpaceLimitAnswersEveryDatagram) {
+  SALVO_SKIP_UNDER_ASAN();
   for (BackendKind kind : available_backends()) {
     SCOPED_TRACE(to_string(kind));
     echo_answers_exactly(with_rlimit("as", two_gib), {"--backend", std::string(to_string(kind))});
@@ -100,6 +112,7 @@ TEST(MemoryLimitCli, EchoUnderA2GiBAddressSpaceLimitAnswersEveryDatagram) {
 // Each worker reserves address space for its send pool (1 GiB by default, touched only as used):
 // under a smaller address-space limit that is the one line, not a crash.
 TEST(MemoryLimitCli, AnAddressSpaceBelowTheSendPoolIsOneLineNamingIt) {
+  SALVO_SKIP_UNDER_ASAN();
   std::vector<std::string> argv = with_rlimit("as", std::to_string(256u << 20));
   for (const char* a : {SALVO_CLI_PATH, "echo", "--bind", "127.0.0.1:0", "--duration", "5"}) argv.push_back(a);
   const ProcessResult r = run_process(argv, 30s);
@@ -160,6 +173,7 @@ class MemoryCgroup {
 };
 
 TEST(MemoryLimitCli, InACgroupBelowTheBuffersSalvoRefusesInOneLineAndServesWithTheDefaults) {
+  SALVO_SKIP_UNDER_ASAN();  // its shadow and quarantine count against memory.max as well
   MemoryCgroup cgroup(64u << 20);
   if (!cgroup.why_not().empty()) GTEST_SKIP() << cgroup.why_not();
   std::vector<std::string> argv = {SALVO_IN_CGROUP_PATH, cgroup.path(), SALVO_CLI_PATH, "sink", "--bind", "127.0.0.1:0",
