@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <stdexcept>
 
 #include "support/test_support.hpp"
@@ -42,6 +43,11 @@ void expect_usage_error(const ProcessResult& r, const std::vector<std::string>& 
     EXPECT_NE(lines[0].find(m), std::string::npos) << "stderr does not mention '" << m << "': " << lines[0];
   }
   EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+ProcessResult run_salvo(std::vector<std::string> args) {
+  args.insert(args.begin(), SALVO_CLI_PATH);
+  return run_process(args, std::chrono::seconds(20));
 }
 
 }  // namespace salvo::test

@@ -13,6 +13,9 @@
 
 namespace salvo::test {
 
+// Runs the salvo command built with the tests (SALVO_CLI_PATH) with these arguments, within 20 s.
+ProcessResult run_salvo(std::vector<std::string> args);
+
 // Exit status, signal, time-out and both outputs, for failure messages.
 std::string show(const ProcessResult& r);
 

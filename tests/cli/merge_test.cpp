@@ -21,13 +21,6 @@
 namespace salvo::test {
 namespace {
 
-const std::string salvo_bin = SALVO_CLI_PATH;
-
-ProcessResult salvo(std::vector<std::string> args) {
-  args.insert(args.begin(), salvo_bin);
-  return run_process(args, 20s);
-}
-
 std::string temp_path(const std::string& name) {
   return testing::TempDir() + "salvo_merge_test_" + std::to_string(::getpid()) + "_" + name;
 }
@@ -175,7 +168,7 @@ TEST_P(MergeBadFile, IsRefusedWithOneLineNamingTheFileAndTheField) {
     text = report.dump();
   }
   const std::string file = write_file(std::string(c.name) + ".json", text);
-  expect_refused(salvo({"merge", file}), file, c.why);
+  expect_refused(run_salvo({"merge", file}), file, c.why);
   std::remove(file.c_str());
 }
 
@@ -187,7 +180,7 @@ TEST(MergeInput, ABadSecondFileIsNamed) {
   histogram(b)["unit"] = 1000;
   const std::string first = write_file("good.json", report_a().dump());
   const std::string second = write_file("bad.json", b.dump());
-  expect_refused(salvo({"merge", first, second}), second, R"("ping.histogram.unit" must be "ns", not 1000)");
+  expect_refused(run_salvo({"merge", first, second}), second, R"("ping.histogram.unit" must be "ns", not 1000)");
   std::remove(first.c_str());
   std::remove(second.c_str());
 }
@@ -199,7 +192,7 @@ TEST(MergeInput, ACountSummedAboveTheLimitIsRefused) {
   r["ping"]["lost"] = 600'000'000'000'000 - 2;
   const std::string first = write_file("first.json", r.dump());
   const std::string second = write_file("second.json", r.dump());
-  expect_refused(salvo({"merge", first, second}), second,
+  expect_refused(run_salvo({"merge", first, second}), second,
                  R"("ping.sent": the sum over the files exceeds 1000000000000000)");
   std::remove(first.c_str());
   std::remove(second.c_str());
@@ -209,20 +202,20 @@ TEST(MergeInput, AFileAbove16MiBIsRefusedUnread) {
   const std::string file = temp_path("huge.json");
   std::ofstream(file).close();
   std::filesystem::resize_file(file, (std::uintmax_t{16} << 20) + 1);  // sparse: costs no disk
-  expect_refused(salvo({"merge", file}), file, "larger than 16 MiB: not a salvo report");
+  expect_refused(run_salvo({"merge", file}), file, "larger than 16 MiB: not a salvo report");
   std::remove(file.c_str());
 }
 
 TEST(MergeInput, DeepNestingIsRefusedBeforeParsing) {
   const std::string file = write_file("deep.json", std::string(1'000'000, '['));
-  expect_refused(salvo({"merge", file}), file, "nested more than 64 levels deep: not a salvo report");
+  expect_refused(run_salvo({"merge", file}), file, "nested more than 64 levels deep: not a salvo report");
   std::remove(file.c_str());
 }
 
 TEST(MergeInput, ADirectoryIsRefused) {
   const std::string dir = temp_path("dir.json");
   std::filesystem::create_directory(dir);
-  expect_refused(salvo({"merge", dir}), dir, "Is a directory");
+  expect_refused(run_salvo({"merge", dir}), dir, "Is a directory");
   std::filesystem::remove(dir);
 }
 
@@ -230,12 +223,12 @@ TEST(MergeInput, ADirectoryIsRefused) {
 TEST(MergeInput, DifferentLoadsAreRefusedUnlessMixed) {
   const std::string a = write_file("a.json", report_a().dump());
   const std::string b = write_file("b.json", report_b().dump());
-  expect_refused(salvo({"merge", a, b}), b,
+  expect_refused(run_salvo({"merge", a, b}), b,
                  R"("load.rate" is 2000.0, but )" + a + "'s is 1000.0; merge runs of one load, or give --mix");
   nlohmann::json with_load = report_b();
   with_load["load"] = {{"to", "127.0.0.1:9000"}, {"size", 64}, {"rate", 1000.0}, {"count", 5}};
   const std::string c = write_file("c.json", with_load.dump());
-  expect_refused(salvo({"merge", a, c}), c,
+  expect_refused(run_salvo({"merge", a, c}), c,
                  R"("load.count" is 5, but )" + a + "'s is absent; merge runs of one load, or give --mix");
   for (const std::string& f : {a, b, c}) std::remove(f.c_str());
 }
@@ -255,7 +248,7 @@ TEST(MergeInput, TheTableHasARowPerInstanceAndATotal) {
   b["elapsed_s"] = 1.0;
   const std::string fa = write_file("ta.json", a.dump());
   const std::string fb = write_file("tb.json", b.dump());
-  const auto r = salvo({"merge", fa, fb, "--mix"});
+  const auto r = run_salvo({"merge", fa, fb, "--mix"});
   ASSERT_TRUE(r.exited) << show(r);
   ASSERT_EQ(r.exit_code, 0) << show(r);
   const std::vector<std::string> lines = lines_of(r.out);
@@ -281,7 +274,7 @@ TEST(MergeInput, TwoValidFilesMergeExactly) {
   const std::string a = write_file("a.json", report_a().dump());
   const std::string b = write_file("b.json", report_b().dump());
   const std::string hgrm = temp_path("merged.hgrm");
-  const auto r = salvo({"merge", a, b, "--hgrm", hgrm, "--mix", "--json"});
+  const auto r = run_salvo({"merge", a, b, "--hgrm", hgrm, "--mix", "--json"});
   ASSERT_TRUE(r.exited) << show(r);
   ASSERT_EQ(r.exit_code, 0) << show(r);
   // Samples 100; 200, 200, 200; 1500 (each below 2048, so each its own bucket): p50 is the 3rd of
@@ -328,7 +321,7 @@ TEST(MergeInput, TwoValidFilesMergeExactly) {
 // U+FFFD for its bad byte, where it used to end salvo with an uncaught type_error.
 TEST(MergeInput, AFileNameThatIsNotUtf8IsPrintedWithAReplacementCharacter) {
   const std::string file = write_file("run-\xff.json", report_a().dump());
-  const auto r = salvo({"merge", file, "--json"});
+  const auto r = run_salvo({"merge", file, "--json"});
   ASSERT_TRUE(r.exited) << show(r);
   ASSERT_EQ(r.exit_code, 0) << show(r);
   std::string shown = file;
@@ -348,7 +341,7 @@ TEST(MergeInput, AHistogramAtTheCountLimitIsWrittenAsHgrm) {
   histogram(r)["buckets"][0][1] = 999'999'999'999'999;
   const std::string file = write_file("limit.json", r.dump());
   const std::string hgrm = temp_path("limit.hgrm");
-  const auto m = salvo({"merge", file, "--hgrm", hgrm, "--json"});
+  const auto m = run_salvo({"merge", file, "--hgrm", hgrm, "--json"});
   ASSERT_TRUE(m.exited) << show(m);
   ASSERT_EQ(m.exit_code, 0) << show(m);
   EXPECT_EQ(json_of(m)["ping"]["received"], 1'000'000'000'000'000u);

@@ -19,11 +19,6 @@ namespace {
 
 const std::string salvo_bin = SALVO_CLI_PATH;
 
-ProcessResult salvo(std::vector<std::string> args) {
-  args.insert(args.begin(), salvo_bin);
-  return run_process(args, 20s);
-}
-
 std::string seconds_from_now(double s) {
   return cli::format_rfc3339_us(cli::wall_clock_ns() + static_cast<std::int64_t>(s * 1e9));
 }
@@ -32,7 +27,7 @@ std::uint64_t u64(const nlohmann::json& v) { return v.get<std::uint64_t>(); }
 
 class StartAtUsage : public testing::TestWithParam<UsageCase> {};
 
-TEST_P(StartAtUsage, ExitsWithCode2AndOneLine) { expect_usage_error(salvo(GetParam().args), GetParam().mentions); }
+TEST_P(StartAtUsage, ExitsWithCode2AndOneLine) { expect_usage_error(run_salvo(GetParam().args), GetParam().mentions); }
 
 std::vector<std::string> blast(std::vector<std::string> extra) {
   std::vector<std::string> a = {"blast", "--to", "127.0.0.1:9", "--count", "10"};
@@ -86,7 +81,7 @@ TEST_P(StartAtCli, ASignalWhileWaitingEndsTheRunWithNothingSent) {
 TEST_P(StartAtCli, APacedBlastOwesRateTimesDurationFromTheStart) {
   UdpReceiver receiver(addr("127.0.0.1:0"));
   const std::string start_at = seconds_from_now(1);
-  const ProcessResult r = salvo({"blast", "--to", receiver.local().to_string(), "--rate", "1000", "--duration", "0.5",
+  const ProcessResult r = run_salvo({"blast", "--to", receiver.local().to_string(), "--rate", "1000", "--duration", "0.5",
                                  "--start-at", start_at, "--label", "one", "--json", "--quiet", "--backend", backend()});
   ASSERT_TRUE(r.exited && r.exit_code == 0) << show(r);
   const nlohmann::json j = parse_json_line(r.out);

@@ -21,13 +21,8 @@ namespace {
 
 const std::string salvo_bin = SALVO_CLI_PATH;
 
-ProcessResult salvo(std::vector<std::string> args) {
-  args.insert(args.begin(), salvo_bin);
-  return run_process(args, 20s);
-}
-
 std::string ok_output(std::vector<std::string> args) {
-  const auto r = salvo(args);
+  const auto r = run_salvo(args);
   if (!r.exited || r.exit_code != 0) throw std::runtime_error("salvo failed: " + show(r));
   return r.out;
 }
@@ -76,7 +71,7 @@ bool on_path(const std::string& program) {
 // --- salvo --version / salvo version ----------------------------------------------------------
 
 TEST(Version, FlagPrintsVersionCompilerLiburingAndBackends) {
-  const auto r = salvo({"--version"});
+  const auto r = run_salvo({"--version"});
   ASSERT_TRUE(r.exited) << show(r);
   ASSERT_EQ(r.exit_code, 0) << show(r);
   EXPECT_EQ(r.err, "");
@@ -125,7 +120,7 @@ TEST(Version, JsonHasEveryField) {
 }
 
 TEST(Version, BadFlagIsAUsageError) {
-  expect_usage_error(salvo({"version", "--jsn"}), {"--jsn"});
+  expect_usage_error(run_salvo({"version", "--jsn"}), {"--jsn"});
 }
 
 // --- examples in --help -------------------------------------------------------------------------
