@@ -2,10 +2,16 @@
 // runs, measured beside salvo at the same offered rates.
 //   salvo_baseline_echo blocking PORT   a blocking recvfrom/sendto loop, one datagram per wake-up
 //   salvo_baseline_echo libuv PORT      libuv's uv_udp_recv_start/uv_udp_try_send (when built with it)
+//   salvo_baseline_echo periodic PORT US  wakes every US microseconds on a timer and answers all that
+//                                       came with one recvmmsg and one sendmmsg: the cheapest way
+//                                       to batch under a latency bound of US (one wake-up and three
+//                                       calls per period, never a wake-up per datagram), so the
+//                                       floor for what a latency budget can save on this machine
 // Each binds 127.0.0.1:PORT, prints "ready" on stdout, serves until SIGTERM or SIGINT, and prints
 // "echoed N" on stdout at exit.
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #if SALVO_BENCH_HAVE_LIBUV
@@ -51,6 +58,49 @@ int run_blocking(int port) {
     const ssize_t n = ::recvfrom(fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&peer), &length);
     if (n < 0) continue;
     if (::sendto(fd, buffer, static_cast<std::size_t>(n), 0, reinterpret_cast<sockaddr*>(&peer), length) == n) ++echoed;
+  }
+  ::close(fd);
+  return 0;
+}
+
+int run_periodic(int port, long period_us) {
+  const int fd = bind_loopback(port);
+  ::prctl(PR_SET_TIMERSLACK, 1UL);  // the default 50 us slack would stretch every period
+  std::printf("ready\n");
+  std::fflush(stdout);
+  constexpr unsigned batch = 64;
+  static char buffers[batch][2048];
+  static sockaddr_in6 peers[batch];
+  static iovec iov[batch];
+  static mmsghdr msgs[batch];
+  timespec next{};
+  ::clock_gettime(CLOCK_MONOTONIC, &next);
+  while (!stop_requested) {
+    next.tv_nsec += period_us * 1000;
+    if (next.tv_nsec >= 1000000000L) {
+      next.tv_sec += next.tv_nsec / 1000000000L;
+      next.tv_nsec %= 1000000000L;
+    }
+    ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
+    for (unsigned i = 0; i < batch; ++i) {
+      iov[i] = {buffers[i], sizeof buffers[i]};
+      msgs[i].msg_hdr = {};
+      msgs[i].msg_hdr.msg_name = &peers[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof peers[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(fd, msgs, batch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) {
+      // Late by a period or more (descheduled): start the schedule again from now.
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec)) next = now;
+      continue;
+    }
+    for (int i = 0; i < n; ++i) iov[i].iov_len = msgs[i].msg_len;
+    const int sent = ::sendmmsg(fd, msgs, static_cast<unsigned>(n), 0);
+    if (sent > 0) echoed += static_cast<unsigned long long>(sent);
   }
   ::close(fd);
   return 0;
@@ -96,8 +146,8 @@ int run_libuv(int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s blocking|libuv PORT\n", argv[0]);
+  if (argc < 3 || argc > 4) {
+    std::fprintf(stderr, "usage: %s blocking|libuv PORT | periodic PORT US\n", argv[0]);
     return 2;
   }
   const std::string kind = argv[1];
@@ -109,6 +159,8 @@ int main(int argc, char** argv) {
   int rc = 2;
   if (kind == "blocking") {
     rc = run_blocking(port);
+  } else if (kind == "periodic" && argc == 4 && std::atol(argv[3]) > 0) {
+    rc = run_periodic(port, std::atol(argv[3]));
 #if SALVO_BENCH_HAVE_LIBUV
   } else if (kind == "libuv") {
     rc = run_libuv(port);

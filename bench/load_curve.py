@@ -8,9 +8,14 @@ of every reply, and the server's CPU time (every thread, from /proc/PID/task/*/s
 client's run is divided by the replies the client received. Servers:
   blocking          bench's blocking recvfrom/sendto loop (salvo_baseline_echo blocking)
   libuv             libuv's echo (salvo_baseline_echo libuv; skipped when built without libuv)
+  periodic:US       a recvmmsg/sendmmsg loop woken by a timer every US microseconds
+                    (salvo_baseline_echo periodic): the floor of what a hold of US can save here
   BACKEND:BUDGET    salvo echo --backend BACKEND --latency-budget BUDGET (0, 20, adaptive, ...)
   previous:BACKEND  --previous's salvo echo (an A/B against an earlier build), as it runs by default
-The figure per cell is the median over --rounds. With --json the runs are written out; --plot
+The figure per cell is the median over --rounds; "x blocking" is the median, over the rounds, of
+the ratio to the blocking echo measured in the same round (the machine drifts between rounds more
+than servers differ within one), with the lowest and highest ratio beside it. The servers' order
+rotates from round to round. With --json the runs are written out; --plot
 draws CPU per datagram as text bars, one block per rate.
 
 Usage: bench/load_curve.py [--salvo build/release/tools/salvo] [--baseline build/release/bench/salvo_baseline_echo]
@@ -54,6 +59,8 @@ def server_argv(args, server, port):
     if server in ("blocking", "libuv"):
         return [args.baseline, server, str(port)]
     backend, budget = server.split(":", 1)
+    if backend == "periodic":
+        return [args.baseline, "periodic", str(port), budget]
     if backend == "previous":
         return [args.previous, "echo", "--bind", f"127.0.0.1:{port}", "--backend", budget, "--cpus", SERVER_CPU,
                 "--duration", str(args.seconds + 60)]
@@ -65,8 +72,9 @@ def start_server(args, server, port):
     """Starts a server pinned to SERVER_CPU; returns it once it serves, or None if it cannot run."""
     proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + server_argv(args, server, port),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stream = proc.stdout if server in ("blocking", "libuv") else proc.stderr
-    marker = "ready" if server in ("blocking", "libuv") else "listening"
+    baseline = server in ("blocking", "libuv") or server.startswith("periodic:")
+    stream = proc.stdout if baseline else proc.stderr
+    marker = "ready" if baseline else "listening"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         line = stream.readline()
@@ -116,28 +124,35 @@ def run_cell(args, server, rate):
 def summarize(runs, servers, rates):
     cells = {}
     for rate in rates:
+        blocking = {r["round"]: r["cpu_ns_per_datagram"] for r in runs
+                    if r["rate"] == rate and r["server"] == "blocking" and r["cpu_ns_per_datagram"]}
         for server in servers:
             mine = [r for r in runs if r["rate"] == rate and r["server"] == server and r["cpu_ns_per_datagram"]]
             if not mine:
                 continue
-            cells[(rate, server)] = {
+            cell = {
                 key: statistics.median(r[key] for r in mine)
                 for key in ("cpu_ns_per_datagram", "p50_us", "p99_us", "achieved_per_s")
             }
+            ratios = [r["cpu_ns_per_datagram"] / blocking[r["round"]] for r in mine if r["round"] in blocking]
+            if ratios:
+                cell["x_blocking"] = statistics.median(ratios)
+                cell["x_blocking_low"], cell["x_blocking_high"] = min(ratios), max(ratios)
+            cells[(rate, server)] = cell
     return cells
 
 
 def print_table(cells, servers, rates):
-    print("| offered | server | CPU/datagram | x blocking | p50 us | p99 us | answered/s |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| offered | server | CPU/datagram | x blocking (paired) | lowest-highest | p50 us | p99 us | answered/s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for rate in rates:
-        base = cells.get((rate, "blocking"))
         for server in servers:
             c = cells.get((rate, server))
             if c is None:
                 continue
-            ratio = c["cpu_ns_per_datagram"] / base["cpu_ns_per_datagram"] if base else float("nan")
-            print(f"| {rate} | {server} | {c['cpu_ns_per_datagram'] / 1000:.2f} us | {ratio:.2f}x | "
+            ratio = f"{c['x_blocking']:.2f}x" if "x_blocking" in c else "-"
+            spread = f"{c['x_blocking_low']:.2f}-{c['x_blocking_high']:.2f}" if "x_blocking" in c else "-"
+            print(f"| {rate} | {server} | {c['cpu_ns_per_datagram'] / 1000:.2f} us | {ratio} | {spread} | "
                   f"{c['p50_us']:.0f} | {c['p99_us']:.0f} | {c['achieved_per_s']:,.0f} |")
 
 
@@ -177,8 +192,10 @@ def main():
             return 2
     runs = []
     for round_index in range(args.rounds):
+        shift = round_index % len(servers)
+        order = servers[shift:] + servers[:shift]
         for rate in rates:
-            for server in servers:
+            for server in order:
                 r = run_cell(args, server, rate)
                 if r is not None:
                     r["round"] = round_index
