@@ -54,7 +54,7 @@ std::string format_hgrm(const LatencyHistogram& h, const std::string& comment) {
     std::uint64_t cumulative = 0;
     std::uint64_t value = 0;
     const std::size_t used = h.used_length();
-    for (std::size_t i = 0; i < used; ++i) {
+    for (std::size_t i = h.used_begin(); i < used; ++i) {
       const std::uint64_t count = h.count_at(i);
       if (count == 0) continue;
       cumulative += count;

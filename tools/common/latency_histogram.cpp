@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace salvo::cli {
@@ -14,21 +16,39 @@ __extension__ using u128 = unsigned __int128;
 static_assert(LatencyHistogram::highest_trackable < (LatencyHistogram::sub_bucket_count << (LatencyHistogram::bucket_count - 1)),
               "the last bucket must cover the highest trackable value");
 
-LatencyHistogram::LatencyHistogram() : counts_(std::make_unique<std::uint64_t[]>(counts_length)) {}
+namespace {
+
+// calloc rather than new[] and a memset: a block that the allocator maps afresh (as it does blocks
+// this large, at least at first) comes zeroed from the kernel and calloc does not clear it again,
+// so the pages of buckets that are never used are never touched.
+std::uint64_t* zeroed_counts() {
+  void* counts = std::calloc(LatencyHistogram::counts_length, sizeof(std::uint64_t));
+  if (counts == nullptr) throw std::bad_alloc();
+  return static_cast<std::uint64_t*>(counts);
+}
+
+}  // namespace
+
+void LatencyHistogram::FreeCounts::operator()(std::uint64_t* counts) const noexcept { std::free(counts); }
+
+LatencyHistogram::LatencyHistogram() : counts_(zeroed_counts()) {}
 
 LatencyHistogram::LatencyHistogram(const LatencyHistogram& other)
-    : counts_(std::make_unique<std::uint64_t[]>(counts_length)),
-      total_(other.total_),
-      clamped_(other.clamped_),
-      min_(other.min_),
-      max_(other.max_) {
-  std::memcpy(counts_.get(), other.counts_.get(), counts_length * sizeof(std::uint64_t));
+    : counts_(zeroed_counts()), total_(other.total_), clamped_(other.clamped_), min_(other.min_), max_(other.max_) {
+  const std::size_t begin = other.used_begin();
+  std::memcpy(counts_.get() + begin, other.counts_.get() + begin, (other.used_length() - begin) * sizeof(std::uint64_t));
 }
 
 LatencyHistogram& LatencyHistogram::operator=(const LatencyHistogram& other) {
   if (this != &other) {
-    if (!counts_) counts_ = std::make_unique<std::uint64_t[]>(counts_length);
-    std::memcpy(counts_.get(), other.counts_.get(), counts_length * sizeof(std::uint64_t));
+    if (counts_) {
+      reset();
+    } else {
+      counts_.reset(zeroed_counts());  // a moved-from histogram
+    }
+    const std::size_t begin = other.used_begin();
+    std::memcpy(counts_.get() + begin, other.counts_.get() + begin,
+                (other.used_length() - begin) * sizeof(std::uint64_t));
     total_ = other.total_;
     clamped_ = other.clamped_;
     min_ = other.min_;
@@ -81,7 +101,7 @@ void LatencyHistogram::record(std::uint64_t ns, std::uint64_t count) noexcept {
 void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
   if (other.total_ == 0) return;
   const std::size_t used = other.used_length();
-  for (std::size_t i = 0; i < used; ++i) counts_[i] += other.counts_[i];
+  for (std::size_t i = other.used_begin(); i < used; ++i) counts_[i] += other.counts_[i];
   total_ += other.total_;
   clamped_ += other.clamped_;
   min_ = std::min(min_, other.min_);
@@ -89,7 +109,8 @@ void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
 }
 
 void LatencyHistogram::reset() noexcept {
-  std::memset(counts_.get(), 0, counts_length * sizeof(std::uint64_t));
+  const std::size_t begin = used_begin();
+  std::memset(counts_.get() + begin, 0, (used_length() - begin) * sizeof(std::uint64_t));
   total_ = 0;
   clamped_ = 0;
   min_ = ~std::uint64_t{0};
@@ -102,7 +123,7 @@ std::uint64_t LatencyHistogram::value_at_rank(std::uint64_t rank) const noexcept
   if (rank >= total_) return max_;
   std::uint64_t cumulative = 0;
   const std::size_t used = used_length();
-  for (std::size_t i = 0; i < used; ++i) {
+  for (std::size_t i = used_begin(); i < used; ++i) {
     cumulative += counts_[i];
     if (cumulative >= rank) return std::clamp(highest_equivalent(i), min_, max_);
   }
@@ -124,7 +145,7 @@ double LatencyHistogram::mean() const noexcept {
   if (total_ == 0) return 0;
   u128 sum = 0;  // exact: at most 2^42 per value times 2^64 samples
   const std::size_t used = used_length();
-  for (std::size_t i = 0; i < used; ++i) {
+  for (std::size_t i = used_begin(); i < used; ++i) {
     if (counts_[i] != 0) sum += static_cast<u128>(counts_[i]) * median_equivalent(i);
   }
   return static_cast<double>(sum) / static_cast<double>(total_);
@@ -135,7 +156,7 @@ double LatencyHistogram::stddev() const noexcept {
   const double m = mean();
   double sum = 0;
   const std::size_t used = used_length();
-  for (std::size_t i = 0; i < used; ++i) {
+  for (std::size_t i = used_begin(); i < used; ++i) {
     if (counts_[i] == 0) continue;
     const double d = static_cast<double>(median_equivalent(i)) - m;
     sum += d * d * static_cast<double>(counts_[i]);
@@ -144,14 +165,16 @@ double LatencyHistogram::stddev() const noexcept {
 }
 
 bool operator==(const LatencyHistogram& a, const LatencyHistogram& b) noexcept {
-  return a.total_ == b.total_ && a.clamped_ == b.clamped_ && a.min() == b.min() && a.max_ == b.max_ &&
-         std::memcmp(a.counts_.get(), b.counts_.get(), LatencyHistogram::counts_length * sizeof(std::uint64_t)) == 0;
+  // Equal min and max (or both empty) give both the same used range; every bucket outside it is 0.
+  if (a.total_ != b.total_ || a.clamped_ != b.clamped_ || a.min() != b.min() || a.max_ != b.max_) return false;
+  const std::size_t begin = a.used_begin();
+  return std::memcmp(a.counts_.get() + begin, b.counts_.get() + begin, (a.used_length() - begin) * sizeof(std::uint64_t)) == 0;
 }
 
 nlohmann::json histogram_to_json(const LatencyHistogram& h) {
   nlohmann::json buckets = nlohmann::json::array();
   const std::size_t used = h.used_length();
-  for (std::size_t i = 0; i < used; ++i) {
+  for (std::size_t i = h.used_begin(); i < used; ++i) {
     if (h.count_at(i) != 0) buckets.push_back({LatencyHistogram::lowest_equivalent(i), h.count_at(i)});
   }
   return {{"unit", "ns"},

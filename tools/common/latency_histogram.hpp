@@ -8,7 +8,9 @@
 // the recorded sample it stands for, never below it ("3 significant digits").
 //
 // Memory is fixed: 33,792 counters (264 KiB), allocated once by the constructor. record() is O(1)
-// (a count-leading-zeros, a shift and an add) and never allocates.
+// (a count-leading-zeros, a shift and an add) and never allocates. Everything else (copies,
+// comparison, merge, percentiles, the JSON form) touches only the buckets from min's to max's, so a
+// histogram of one run's latencies, which uses a few pages of its counters, costs that much.
 //
 // Range: 0 ns to highest_trackable (one hour). A larger value is recorded as highest_trackable and
 // also counted in clamped(), so that a report can say how many samples were cut. min() and max()
@@ -79,8 +81,11 @@ class LatencyHistogram {
   static std::uint64_t highest_equivalent(std::size_t index) noexcept;
   static std::uint64_t median_equivalent(std::size_t index) noexcept;
   std::uint64_t count_at(std::size_t index) const noexcept { return counts_[index]; }
-  // Index of the last non-empty bucket + 1 (0 when empty): iteration bound.
+  // Index of the last non-empty bucket + 1 (0 when empty): iteration bound. Every bucket outside
+  // [used_begin(), used_length()) is empty.
   std::size_t used_length() const noexcept { return total_ == 0 ? 0 : index_of(max_) + 1; }
+  // Index of the first non-empty bucket (0 when empty): min's.
+  std::size_t used_begin() const noexcept { return total_ == 0 ? 0 : index_of(min_); }
 
   // Bucket-by-bucket equality, plus total, clamped, min and max.
   friend bool operator==(const LatencyHistogram& a, const LatencyHistogram& b) noexcept;
@@ -88,7 +93,11 @@ class LatencyHistogram {
  private:
   friend Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j);
 
-  std::unique_ptr<std::uint64_t[]> counts_;
+  struct FreeCounts {
+    void operator()(std::uint64_t* counts) const noexcept;
+  };
+  // From calloc (see the constructor), hence freed with free.
+  std::unique_ptr<std::uint64_t[], FreeCounts> counts_;
   std::uint64_t total_ = 0;
   std::uint64_t clamped_ = 0;
   std::uint64_t min_ = ~std::uint64_t{0};

@@ -237,5 +237,33 @@ TEST(LatencyHistogram, InconsistentJsonIsRejectedWithAReason) {
   }
 }
 
+TEST(LatencyHistogram, CopiesResetsAndComparisonsCoverEveryUsedBucket) {
+  // Copies, resets and comparisons look only at the buckets from min's to max's: each of these
+  // must still see every bucket that differs.
+  H low;
+  H high;
+  for (std::uint64_t v : {5u, 900u, 40'000u}) low.record(v);
+  for (std::uint64_t v : {std::uint64_t{1'000'000}, std::uint64_t{7'000'000'000}}) high.record(v);
+  H copy = high;
+  copy = low;  // replaces high's buckets, which lie outside low's range
+  EXPECT_TRUE(copy == low);
+  for (std::size_t i = 0; i < H::counts_length; ++i) ASSERT_EQ(copy.count_at(i), low.count_at(i)) << "bucket " << i;
+  const H copied(high);
+  for (std::size_t i = 0; i < H::counts_length; ++i) ASSERT_EQ(copied.count_at(i), high.count_at(i)) << "bucket " << i;
+  copy.reset();
+  EXPECT_TRUE(copy == H());
+  for (std::size_t i = 0; i < H::counts_length; ++i) ASSERT_EQ(copy.count_at(i), 0u) << "bucket " << i;
+  // Same total, min and max, one bucket inside the range apart.
+  H a;
+  H b;
+  for (std::uint64_t v : {10u, 5000u, 90'000u}) a.record(v);
+  for (std::uint64_t v : {10u, 6000u, 90'000u}) b.record(v);
+  EXPECT_FALSE(a == b);
+  EXPECT_EQ(a.used_begin(), H::index_of(10));
+  EXPECT_EQ(a.used_length(), H::index_of(90'000) + 1);
+  EXPECT_EQ(H().used_begin(), 0u);
+  EXPECT_EQ(H().used_length(), 0u);
+}
+
 }  // namespace
 }  // namespace salvo::cli
