@@ -206,7 +206,7 @@ bool get_u64(const nlohmann::json& j, const char* key, std::uint64_t& out) {
 
 }  // namespace
 
-Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j) {
+Result<HistogramFigures> check_histogram_json(const nlohmann::json& j) {
   if (!j.is_object()) return bad("not a JSON object");
   if (j.value("unit", std::string()) != "ns") return bad("\"unit\" must be \"ns\"");
   std::uint64_t digits = 0;
@@ -215,13 +215,9 @@ Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j) {
       !get_u64(j, "highest_trackable", highest) || highest != LatencyHistogram::highest_trackable) {
     return bad("another layout (significant_digits must be 3 and highest_trackable 3600000000000)");
   }
-  LatencyHistogram h;
-  std::uint64_t total = 0;
-  std::uint64_t clamped = 0;
-  std::uint64_t min = 0;
-  std::uint64_t max = 0;
+  HistogramFigures f;
   const std::pair<const char*, std::uint64_t*> fields[] = {
-      {"total", &total}, {"clamped", &clamped}, {"min", &min}, {"max", &max}};
+      {"total", &f.total}, {"clamped", &f.clamped}, {"min", &f.min}, {"max", &f.max}};
   for (const auto& [key, out] : fields) {
     if (!get_u64(j, key, *out)) return bad(std::string("\"") + key + "\" must be a non-negative integer");
   }
@@ -249,23 +245,43 @@ Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j) {
     if (!any) first = index;
     last = index;
     any = true;
-    h.counts_[index] = count;
   }
-  if (sum != total) return bad("bucket counts add up to " + std::to_string(sum) + ", not total " + std::to_string(total));
-  if (clamped > total) return bad("clamped exceeds total");
-  if (total == 0) {
-    if (min != 0 || max != 0) return bad("an empty histogram must have min and max 0");
-    return h;
+  if (sum != f.total) {
+    return bad("bucket counts add up to " + std::to_string(sum) + ", not total " + std::to_string(f.total));
   }
-  if (min > max || max > LatencyHistogram::highest_trackable || LatencyHistogram::index_of(min) != first ||
-      LatencyHistogram::index_of(max) != last) {
+  if (f.clamped > f.total) return bad("clamped exceeds total");
+  if (f.total == 0) {
+    if (f.min != 0 || f.max != 0) return bad("an empty histogram must have min and max 0");
+    return f;
+  }
+  if (f.min > f.max || f.max > LatencyHistogram::highest_trackable || LatencyHistogram::index_of(f.min) != first ||
+      LatencyHistogram::index_of(f.max) != last) {
     return bad("min and max must lie in the first and last non-empty buckets");
   }
-  if (clamped != 0 && max != LatencyHistogram::highest_trackable) return bad("clamped samples but max below the limit");
-  h.total_ = total;
-  h.clamped_ = clamped;
-  h.min_ = min;
-  h.max_ = max;
+  if (f.clamped != 0 && f.max != LatencyHistogram::highest_trackable) {
+    return bad("clamped samples but max below the limit");
+  }
+  return f;
+}
+
+Result<void> merge_histogram_json(LatencyHistogram& h, const nlohmann::json& j) {
+  auto figures = check_histogram_json(j);
+  if (!figures) return figures.error();
+  if (figures->total == 0) return {};
+  // Checked: every bucket is [the start of a bucket, a count], in ascending order.
+  for (const nlohmann::json& b : j["buckets"]) {
+    h.counts_[LatencyHistogram::index_of(b[0].get<std::uint64_t>())] += b[1].get<std::uint64_t>();
+  }
+  h.total_ += figures->total;
+  h.clamped_ += figures->clamped;
+  h.min_ = std::min(h.min_, figures->min);
+  h.max_ = std::max(h.max_, figures->max);
+  return {};
+}
+
+Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j) {
+  LatencyHistogram h;
+  if (auto merged = merge_histogram_json(h, j); !merged) return merged.error();
   return h;
 }
 

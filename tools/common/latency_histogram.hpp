@@ -91,7 +91,7 @@ class LatencyHistogram {
   friend bool operator==(const LatencyHistogram& a, const LatencyHistogram& b) noexcept;
 
  private:
-  friend Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j);
+  friend Result<void> merge_histogram_json(LatencyHistogram& h, const nlohmann::json& j);
 
   struct FreeCounts {
     void operator()(std::uint64_t* counts) const noexcept;
@@ -114,5 +114,19 @@ nlohmann::json histogram_to_json(const LatencyHistogram& h);
 // min/max outside their buckets, unsorted or out-of-range buckets, wrong types) is an Error whose
 // message names the field.
 Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j);
+
+// What a reader of a JSON form that needs no histogram gets: its figures, checked exactly as
+// histogram_from_json checks the form (same errors), without allocating the counters.
+struct HistogramFigures {
+  std::uint64_t total = 0;
+  std::uint64_t clamped = 0;
+  std::uint64_t min = 0;
+  std::uint64_t max = 0;
+};
+Result<HistogramFigures> check_histogram_json(const nlohmann::json& j);
+
+// h.merge(histogram_from_json(j)) without the histogram in between; `h` is unchanged when `j` is
+// refused (same errors).
+Result<void> merge_histogram_json(LatencyHistogram& h, const nlohmann::json& j);
 
 }  // namespace salvo::cli

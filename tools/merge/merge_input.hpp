@@ -21,7 +21,7 @@
 //   "ping.histogram": {"unit": "ns", "significant_digits": 3, "highest_trackable": 3600000000000,
 //                      "total", "clamped" (counts), "min", "max" (0 to highest_trackable),
 //                      "buckets": [[value, count], ...] (at most counts_length of them)}
-// and then, through ping_results_from_json, that they agree (lost == sent - received, the buckets
+// and then, through ping_counts_from_json, that they agree (lost == sent - received, the buckets
 // add up to total == received, ...). Every other field (latency_ns, which is recomputed, the
 // engine counters, ...) is not read, whatever it holds.
 #pragma once

@@ -228,13 +228,50 @@ TEST(LatencyHistogram, InconsistentJsonIsRejectedWithAReason) {
       {"clamped over total", [](nlohmann::json& j) { j["clamped"] = 5; }, "clamped"},
       {"not an object", [](nlohmann::json& j) { j = nlohmann::json::array(); }, "object"},
   };
+  H target;
+  target.record(77);
+  const H target_before = target;
   for (const Case& c : cases) {
     nlohmann::json j = good;
     c.spoil(j);
     auto r = histogram_from_json(j);
     ASSERT_FALSE(r.ok()) << c.what;
     EXPECT_NE(r.error().message.find(c.mentions), std::string::npos) << c.what << ": " << r.error().message;
+    // The readers that build no histogram of their own refuse it alike, and change nothing.
+    auto checked = check_histogram_json(j);
+    ASSERT_FALSE(checked.ok()) << c.what;
+    EXPECT_EQ(checked.error().message, r.error().message) << c.what;
+    auto merged = merge_histogram_json(target, j);
+    ASSERT_FALSE(merged.ok()) << c.what;
+    EXPECT_EQ(merged.error().message, r.error().message) << c.what;
+    EXPECT_TRUE(target == target_before) << c.what;
   }
+}
+
+TEST(LatencyHistogram, JsonFiguresAndMergeWithoutAHistogramInBetween) {
+  H a;
+  H b;
+  for (auto v : spread_values(20'000, 4)) a.record(v);
+  for (auto v : spread_values(30'000, 5)) b.record(v);
+  const nlohmann::json b_json = nlohmann::json::parse(histogram_to_json(b).dump());
+  auto figures = check_histogram_json(b_json);
+  ASSERT_TRUE(figures.ok()) << figures.error().message;
+  EXPECT_EQ(figures->total, b.total());
+  EXPECT_EQ(figures->clamped, b.clamped());
+  EXPECT_EQ(figures->min, b.min());
+  EXPECT_EQ(figures->max, b.max());
+
+  H expected = a;
+  expected.merge(b);
+  H merged = a;
+  ASSERT_TRUE(merge_histogram_json(merged, b_json).ok());
+  EXPECT_TRUE(merged == expected);
+  H into_empty;
+  ASSERT_TRUE(merge_histogram_json(into_empty, b_json).ok());
+  EXPECT_TRUE(into_empty == b);
+  // An empty form adds nothing.
+  ASSERT_TRUE(merge_histogram_json(merged, histogram_to_json(H())).ok());
+  EXPECT_TRUE(merged == expected);
 }
 
 TEST(LatencyHistogram, CopiesResetsAndComparisonsCoverEveryUsedBucket) {
