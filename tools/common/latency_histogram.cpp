@@ -100,8 +100,7 @@ void LatencyHistogram::record(std::uint64_t ns, std::uint64_t count) noexcept {
 
 void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
   if (other.total_ == 0) return;
-  const std::size_t used = other.used_length();
-  for (std::size_t i = other.used_begin(); i < used; ++i) counts_[i] += other.counts_[i];
+  other.for_each_bucket([this](std::size_t i, std::uint64_t count) { counts_[i] += count; });
   total_ += other.total_;
   clamped_ += other.clamped_;
   min_ = std::min(min_, other.min_);
@@ -122,12 +121,14 @@ std::uint64_t LatencyHistogram::value_at_rank(std::uint64_t rank) const noexcept
   if (rank <= 1) return min_;
   if (rank >= total_) return max_;
   std::uint64_t cumulative = 0;
-  const std::size_t used = used_length();
-  for (std::size_t i = used_begin(); i < used; ++i) {
-    cumulative += counts_[i];
-    if (cumulative >= rank) return std::clamp(highest_equivalent(i), min_, max_);
-  }
-  return max_;
+  std::uint64_t value = max_;
+  for_each_bucket([&](std::size_t i, std::uint64_t count) {
+    cumulative += count;
+    if (cumulative < rank) return true;
+    value = std::clamp(highest_equivalent(i), min_, max_);
+    return false;
+  });
+  return value;
 }
 
 std::uint64_t LatencyHistogram::value_at_percentile(double percent) const noexcept {
@@ -144,10 +145,7 @@ std::uint64_t LatencyHistogram::value_at_percentile(double percent) const noexce
 double LatencyHistogram::mean() const noexcept {
   if (total_ == 0) return 0;
   u128 sum = 0;  // exact: at most 2^42 per value times 2^64 samples
-  const std::size_t used = used_length();
-  for (std::size_t i = used_begin(); i < used; ++i) {
-    if (counts_[i] != 0) sum += static_cast<u128>(counts_[i]) * median_equivalent(i);
-  }
+  for_each_bucket([&](std::size_t i, std::uint64_t count) { sum += static_cast<u128>(count) * median_equivalent(i); });
   return static_cast<double>(sum) / static_cast<double>(total_);
 }
 
@@ -155,12 +153,10 @@ double LatencyHistogram::stddev() const noexcept {
   if (total_ == 0) return 0;
   const double m = mean();
   double sum = 0;
-  const std::size_t used = used_length();
-  for (std::size_t i = used_begin(); i < used; ++i) {
-    if (counts_[i] == 0) continue;
+  for_each_bucket([&](std::size_t i, std::uint64_t count) {
     const double d = static_cast<double>(median_equivalent(i)) - m;
-    sum += d * d * static_cast<double>(counts_[i]);
-  }
+    sum += d * d * static_cast<double>(count);
+  });
   return std::sqrt(sum / static_cast<double>(total_));
 }
 
@@ -173,10 +169,9 @@ bool operator==(const LatencyHistogram& a, const LatencyHistogram& b) noexcept {
 
 nlohmann::json histogram_to_json(const LatencyHistogram& h) {
   nlohmann::json buckets = nlohmann::json::array();
-  const std::size_t used = h.used_length();
-  for (std::size_t i = h.used_begin(); i < used; ++i) {
-    if (h.count_at(i) != 0) buckets.push_back({LatencyHistogram::lowest_equivalent(i), h.count_at(i)});
-  }
+  h.for_each_bucket([&](std::size_t i, std::uint64_t count) {
+    buckets.push_back({LatencyHistogram::lowest_equivalent(i), count});
+  });
   return {{"unit", "ns"},
           {"significant_digits", std::uint64_t{LatencyHistogram::significant_digits}},
           {"highest_trackable", LatencyHistogram::highest_trackable},

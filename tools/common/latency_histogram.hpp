@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "salvo/error.hpp"
 
@@ -86,6 +87,11 @@ class LatencyHistogram {
   std::size_t used_length() const noexcept { return total_ == 0 ? 0 : index_of(max_) + 1; }
   // Index of the first non-empty bucket (0 when empty): min's.
   std::size_t used_begin() const noexcept { return total_ == 0 ? 0 : index_of(min_); }
+  // Calls fn(index, count) for every non-empty bucket, in ascending order; an fn that returns bool
+  // stops the walk by returning false. Empty buckets are passed over eight at a time: a histogram
+  // of a few far-apart samples (an edited or merged file) is thousands of empty buckets wide.
+  template <typename Fn>
+  void for_each_bucket(Fn&& fn) const;
 
   // Bucket-by-bucket equality, plus total, clamped, min and max.
   friend bool operator==(const LatencyHistogram& a, const LatencyHistogram& b) noexcept;
@@ -103,6 +109,32 @@ class LatencyHistogram {
   std::uint64_t min_ = ~std::uint64_t{0};
   std::uint64_t max_ = 0;
 };
+
+template <typename Fn>
+void LatencyHistogram::for_each_bucket(Fn&& fn) const {
+  const std::uint64_t* c = counts_.get();
+  const std::size_t end = used_length();
+  // Returns false to stop.
+  auto visit = [&](std::size_t i) {
+    if (c[i] == 0) return true;
+    if constexpr (std::is_same_v<decltype(fn(i, c[i])), bool>) {
+      return fn(i, c[i]);
+    } else {
+      fn(i, c[i]);
+      return true;
+    }
+  };
+  std::size_t i = used_begin();
+  for (; i + 8 <= end; i += 8) {
+    if ((c[i] | c[i + 1] | c[i + 2] | c[i + 3] | c[i + 4] | c[i + 5] | c[i + 6] | c[i + 7]) == 0) continue;
+    for (std::size_t k = i; k < i + 8; ++k) {
+      if (!visit(k)) return;
+    }
+  }
+  for (; i < end; ++i) {
+    if (!visit(i)) return;
+  }
+}
 
 // The lossless JSON form, for results that merge across runs:
 //   {"unit": "ns", "significant_digits": 3, "highest_trackable": 3600000000000,

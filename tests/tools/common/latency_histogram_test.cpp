@@ -274,6 +274,27 @@ TEST(LatencyHistogram, JsonFiguresAndMergeWithoutAHistogramInBetween) {
   EXPECT_TRUE(merged == expected);
 }
 
+TEST(LatencyHistogram, ForEachBucketVisitsEveryNonEmptyBucketInOrder) {
+  // Buckets next to each other, inside and at the edges of the blocks of eight the walk skips,
+  // and far apart.
+  H h;
+  const std::vector<std::uint64_t> values = {0, 1, 7, 8, 9, 15, 16, 23, 100, 1'000'000, H::highest_trackable};
+  for (std::size_t k = 0; k < values.size(); ++k) h.record(values[k], k + 1);
+  std::vector<std::pair<std::size_t, std::uint64_t>> seen;
+  h.for_each_bucket([&](std::size_t i, std::uint64_t count) { seen.emplace_back(i, count); });
+  std::vector<std::pair<std::size_t, std::uint64_t>> expected;
+  for (std::size_t i = 0; i < H::counts_length; ++i) {
+    if (h.count_at(i) != 0) expected.emplace_back(i, h.count_at(i));
+  }
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(seen.size(), values.size());
+  // Stopped by returning false.
+  std::size_t visits = 0;
+  h.for_each_bucket([&](std::size_t, std::uint64_t) { return ++visits < 3; });
+  EXPECT_EQ(visits, 3u);
+  H().for_each_bucket([](std::size_t, std::uint64_t) { ADD_FAILURE() << "an empty histogram has no bucket"; });
+}
+
 TEST(LatencyHistogram, CopiesResetsAndComparisonsCoverEveryUsedBucket) {
   // Copies, resets and comparisons look only at the buckets from min's to max's: each of these
   // must still see every bucket that differs.
