@@ -15,7 +15,8 @@
 //                                required but for ping, whose "ping" object has the counts
 // and of a ping report also:
 //   "to", "size", "rate"         optional (an earlier merge drops those its runs disagreed on):
-//                                a string, an integer from 32 to 65527, a number above 0
+//                                a printable string of at most 255 bytes, an integer from 32 to
+//                                65527, a number above 0
 //   "ping": {"sent", "received", "lost", "duplicates", "reordered", "invalid", "late",
 //            "send_failed", "refused"}          integers from 0 to max_merge_count
 //   "ping.histogram": {"unit": "ns", "significant_digits": 3, "highest_trackable": 3600000000000,
