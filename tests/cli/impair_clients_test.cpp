@@ -1,10 +1,15 @@
 // salvo impair's clients at scale, for every backend, with a salvo echo behind the proxy: 300
-// clients, more than the old pre-opened 256, each get exactly their own replies; under a
-// descriptor limit that leaves room for only a few upstream sockets (with --max-clients 100000,
-// which opens nothing up front), the clients beyond them are refused and counted as
-// dropped_no_upstream with one line on stderr naming RLIMIT_NOFILE, while the clients it has are
-// served on, exactly; and a client that expires closes its socket, whose descriptor then serves a
-// client refused before.
+// clients, more than the old pre-opened 256, each get exactly their own replies; under
+// RLIMIT_NOFILE 64, 100 clients: as many as the descriptors left after start-up have a socket and
+// are served, the others are refused and counted as dropped_no_upstream with one line on stderr
+// naming the limit, the served ones are served on, and once they expire the descriptor count is
+// back where it started and the clients refused before are served; and a --max-clients that
+// cannot fit under the limit is refused at start, in one line naming it (exit 2), while the
+// largest that fits starts and serves that many.
+#include <dirent.h>
+#include <sys/types.h>
+
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -46,6 +51,18 @@ void expect_replies(UdpSocket& client, std::uint64_t id, std::uint64_t first, st
     EXPECT_FALSE(seen[j - first]) << "client " << id << ": reply " << j << " twice";
     seen[j - first] = true;
   }
+}
+
+// The descriptors process `pid` has open: the entries of /proc/PID/fd.
+std::size_t descriptors_of(pid_t pid) {
+  std::size_t n = 0;
+  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (d == nullptr) throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/fd");
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
 }
 
 // What the proxy prints, once, when a client finds no descriptor for its upstream socket.
@@ -120,82 +137,133 @@ TEST_P(ImpairClients, ThreeHundredClientsEachGetExactlyTheirReplies) {
   }
 }
 
-TEST_P(ImpairClients, ClientsBeyondTheDescriptorLimitAreCountedDropsAndTheOthersServedOn) {
-  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
-  // Twelve descriptors: the proxy's own few, and room for a few upstream sockets.
-  constexpr int limit = 12;
-  constexpr std::uint64_t n_clients = 16, more = 20;
-  EchoServer echo(backend());
-  Proxy proxy(echo.address(), {"--max-clients", "100000"}, backend(),
-              {SALVO_WITH_DESCRIPTOR_LIMIT_PATH, std::to_string(limit), std::to_string(limit)});
-  auto clients = make_clients(n_clients);
-  const std::uint64_t served = serve_until_refused(proxy, clients);
-  ASSERT_GE(served, 1u) << "no client got a socket: the limit leaves the proxy none";
-  ASSERT_LT(served, n_clients);
+// The salvo command under RLIMIT_NOFILE `limit` (soft and hard).
+std::vector<std::string> descriptor_limit(int limit) {
+  return {SALVO_WITH_DESCRIPTOR_LIMIT_PATH, std::to_string(limit), std::to_string(limit)};
+}
 
-  // More from everyone, the refused clients first: once the served clients have every reply, the
-  // proxy has read everything before them.
+TEST_P(ImpairClients, AHundredClientsUnderALimitOf64AreServedAsFarAsDescriptorsGoAndTheRestCounted) {
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
+  // The default --max-clients (256): the table never refuses, the descriptors do. The idle timeout
+  // is far longer than the first two rounds take, so that no client expires before the test lets
+  // them all fall idle.
+  constexpr int limit = 64;
+  constexpr std::uint64_t n_clients = 100, more = 20;
+  EchoServer echo(backend());
+  Proxy proxy(echo.address(), {"--idle-timeout", "6"}, backend(), descriptor_limit(limit));
+  const pid_t pid = proxy.child().pid();
+  const std::size_t at_start = descriptors_of(pid);
+  ASSERT_LT(at_start, static_cast<std::size_t>(limit));
+  const std::uint64_t room = limit - at_start;  // one socket per client served
+  ASSERT_LT(room, n_clients) << "the limit does not bite";
+  ASSERT_GE(room, n_clients - room) << "the refused clients will not all fit after the others expire";
+  auto clients = make_clients(n_clients);
+
+  // Round 1: one datagram from each client in turn. Exactly the first `room` are served; the
+  // proxy then holds every descriptor it may.
+  const std::uint64_t served = serve_until_refused(proxy, clients);
+  EXPECT_EQ(served, room) << at_start << " descriptors at start";
+  EXPECT_EQ(descriptors_of(pid), static_cast<std::size_t>(limit));
+
+  // Round 2: more from everyone, the refused clients first: the served clients get every reply
+  // (once the last of them has, the proxy has read all the refused ones' datagrams too).
   for (std::uint64_t i = n_clients; i-- > 0;) {
     for (std::uint64_t j = 1; j <= more; ++j) {
       ASSERT_TRUE(clients[i]->send_to(make_payload(seq_of(i, j), 48), proxy.address()));
     }
   }
   for (std::uint64_t i = 0; i < served; ++i) expect_replies(*clients[i], i, 1, more, proxy.address());
+  for (std::uint64_t i = served; i < n_clients; ++i) {
+    EXPECT_FALSE(clients[i]->wait_readable(0ms)) << "refused client " << i << " got a reply";
+  }
+
+  // The served clients fall idle and expire: their sockets close, and the descriptor count is
+  // back where it started.
+  EXPECT_TRUE(wait_until([&] { return descriptors_of(pid) == at_start; }, 30s))
+      << descriptors_of(pid) << " descriptors, " << at_start << " at start";
+
+  // Round 3: the clients refused before are served now, each with a descriptor of its own.
+  for (std::uint64_t i = served; i < n_clients; ++i) {
+    ASSERT_TRUE(clients[i]->send_to(make_payload(seq_of(i, 1 + more), 48), proxy.address()));
+    expect_replies(*clients[i], i, 1 + more, 1, proxy.address());
+  }
+  EXPECT_EQ(descriptors_of(pid), at_start + (n_clients - served));
 
   const nlohmann::json j = proxy.result();
-  const std::uint64_t each = 1 + more;
+  const std::uint64_t each = 1 + more, refused = n_clients - served;
   EXPECT_EQ(u(j["kernel_drops"]), 0u) << "the proxy's sockets overflowed: the test is invalid";
-  EXPECT_EQ(u(j["clients"]["admitted"]), served);
-  EXPECT_EQ(u(j["clients"]["peak"]), served);
-  EXPECT_EQ(u(j["clients"]["refused"]), 0u) << "the table was never full";
+  const auto& table = j["clients"];
+  EXPECT_EQ(u(table["admitted"]), n_clients) << "the served ones, then the refused ones in round 3";
+  EXPECT_EQ(u(table["peak"]), served);
+  EXPECT_EQ(u(table["expired"]), served);
+  EXPECT_EQ(u(table["active"]), refused);
+  EXPECT_EQ(u(table["refused"]), 0u) << "the table was never full";
   const auto& up = j["client_to_server"];
-  EXPECT_EQ(u(up["in"]), n_clients * each);
-  EXPECT_EQ(u(up["forwarded"]), served * each);
-  EXPECT_EQ(u(up["dropped_no_upstream"]), (n_clients - served) * each);
-  EXPECT_EQ(u(j["server_to_client"]["forwarded"]), served * each);
+  EXPECT_EQ(u(up["in"]), n_clients * each + refused);
+  EXPECT_EQ(u(up["forwarded"]), served * each + refused);
+  EXPECT_EQ(u(up["dropped_no_upstream"]), refused * each);
+  EXPECT_EQ(u(j["server_to_client"]["in"]), served * each + refused);
+  EXPECT_EQ(u(j["server_to_client"]["forwarded"]), served * each + refused);
   expect_accounted(up);
   expect_accounted(j["server_to_client"]);
+  // Once for refused * each datagrams.
   expect_refusal_said_once(proxy, limit);
+  std::printf("[ figure ] impair under RLIMIT_NOFILE %d (%s): %zu descriptors at start, %llu of %llu clients served, "
+              "%llu refused (%llu datagrams counted as dropped_no_upstream, one line), descriptors back to %zu, the "
+              "%llu refused served after the others expired\n",
+              limit, backend().c_str(), at_start, static_cast<unsigned long long>(served),
+              static_cast<unsigned long long>(n_clients), static_cast<unsigned long long>(refused),
+              static_cast<unsigned long long>(refused * each), at_start, static_cast<unsigned long long>(refused));
 }
 
-TEST_P(ImpairClients, AnExpiredClientGivesItsDescriptorToTheNext) {
+// The room --max-clients has in a refusal: "... which leaves room for N clients; ...".
+std::uint64_t room_in(const std::string& refusal) {
+  const std::string before = "leaves room for ";
+  const std::size_t at = refusal.find(before);
+  if (at == std::string::npos) throw std::runtime_error("no room in: " + refusal);
+  return std::stoull(refusal.substr(at + before.size()));
+}
+
+TEST_P(ImpairClients, AMaxClientsThatCannotFitUnderTheLimitIsRefusedAtStart) {
   SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
-  // As above, until a client is refused; then the served clients fall idle past --idle-timeout,
-  // their sockets close, and a refused client asking again is served. The timeout is far longer
-  // than serving the first clients takes, so that none expires before the refusal.
-  constexpr int limit = 12;
-  constexpr std::uint64_t n_clients = 16;
+  constexpr int limit = 64;
   EchoServer echo(backend());
-  Proxy proxy(echo.address(), {"--idle-timeout", "3"}, backend(),
-              {SALVO_WITH_DESCRIPTOR_LIMIT_PATH, std::to_string(limit), std::to_string(limit)});
-  auto clients = make_clients(n_clients);
-  const std::uint64_t served = serve_until_refused(proxy, clients);
-  ASSERT_GE(served, 1u);
-  ASSERT_LT(served, n_clients);
+  auto impair = [&](std::uint64_t max_clients) {
+    std::vector<std::string> argv = descriptor_limit(limit);
+    for (const std::string& a : {std::string(SALVO_CLI_PATH), std::string("impair"), std::string("--listen"),
+                                 std::string("127.0.0.1:0"), std::string("--to"), echo.address().to_string(),
+                                 std::string("--max-clients"), std::to_string(max_clients), std::string("--backend"),
+                                 backend()}) {
+      argv.push_back(a);
+    }
+    return run_process(argv, 20s);
+  };
+  const ProcessResult hundred = impair(100);
+  expect_usage_error(hundred, {"--max-clients 100", "RLIMIT_NOFILE is 64", "ulimit -n"});
+  const std::uint64_t room = room_in(hundred.err);
+  ASSERT_GE(room, 1u);
+  ASSERT_LT(room, 64u);
+  expect_usage_error(impair(room + 1), {"--max-clients " + std::to_string(room + 1), "RLIMIT_NOFILE is 64",
+                                        "room for " + std::to_string(room) + " clients"});
 
-  UdpSocket& late = *clients.back();
-  std::uint64_t asked = 0;
-  Deadline deadline(20s);
-  while (!late.wait_readable(50ms)) {
-    ASSERT_FALSE(deadline.expired()) << "no descriptor ever came back";
-    ASSERT_TRUE(late.send_to(make_payload(seq_of(n_clients - 1, 1 + asked++), 48), proxy.address()));
+  // The largest that fits starts, and serves that many clients at once, every descriptor taken.
+  Proxy proxy(echo.address(), {"--max-clients", std::to_string(room)}, backend(), descriptor_limit(limit));
+  auto clients = make_clients(room);
+  for (std::uint64_t i = 0; i < room; ++i) {
+    ASSERT_TRUE(clients[i]->send_to(make_payload(seq_of(i, 0), 48), proxy.address()));
+    expect_replies(*clients[i], i, 0, 1, proxy.address());
   }
-  auto reply = late.receive(1s);
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(payload_seq(reply->payload) >> 32, n_clients - 1);
-
+  EXPECT_EQ(descriptors_of(proxy.child().pid()), static_cast<std::size_t>(limit));
   const nlohmann::json j = proxy.result();
-  const auto& table = j["clients"];
-  EXPECT_GE(u(table["expired"]), 1u);
-  EXPECT_LE(u(table["expired"]), served);
-  EXPECT_EQ(u(table["admitted"]), served + 1) << "the late client, once";
-  EXPECT_EQ(u(table["peak"]), served);
-  const auto& up = j["client_to_server"];
-  EXPECT_EQ(u(up["in"]), n_clients + asked);
-  EXPECT_GE(u(up["forwarded"]), served + 1);
-  EXPECT_EQ(u(up["forwarded"]) + u(up["dropped_no_upstream"]), n_clients + asked);
-  expect_accounted(up);
-  expect_refusal_said_once(proxy, limit);
+  EXPECT_EQ(u(j["clients"]["admitted"]), room);
+  EXPECT_EQ(u(j["client_to_server"]["forwarded"]), room);
+  EXPECT_EQ(u(j["client_to_server"]["dropped_no_upstream"]), 0u);
+  EXPECT_EQ(u(j["server_to_client"]["forwarded"]), room);
+  EXPECT_EQ(proxy.err().find(refused_line), std::string::npos) << proxy.err();
+  std::printf("[ figure ] impair --max-clients under RLIMIT_NOFILE %d (%s): 100 and %llu refused at start (exit 2, "
+              "one line), %llu starts and serves %llu clients\n",
+              limit, backend().c_str(), static_cast<unsigned long long>(room + 1),
+              static_cast<unsigned long long>(room), static_cast<unsigned long long>(room));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ImpairClients, testing::ValuesIn(available_backends()), backend_test_name);

@@ -114,7 +114,14 @@ const std::vector<BadFile> bad_files = {
      R"("ping.histogram.buckets[1][0]" must be an integer from 0 to 3600000000000, not 3600000000001)"},
     {"TotalDisagreesWithBuckets", [](nlohmann::json& r) { histogram(r)["total"] = 3; },
      "ping.histogram: bucket counts add up to 2, not total 3"},
-    {"ToIsANumber", [](nlohmann::json& r) { r["to"] = 9000; }, R"("to" must be a string, not 9000)"},
+    {"ToIsANumber", [](nlohmann::json& r) { r["to"] = 9000; },
+     R"("to" must be a printable string of at most 255 bytes, not 9000)"},
+    // Found by the merge_input fuzz target: a 262-byte "to" was accepted, became the merge's
+    // "load.to", and the merge could not be merged again (a load member is at most 255 bytes).
+    {"ToIsLongerThan255Bytes", [](nlohmann::json& r) { r["to"] = std::string(256, 'a'); },
+     R"("to" must be a printable string of at most 255 bytes, not a string of 256 bytes)"},
+    {"ToHasANewline", [](nlohmann::json& r) { r["to"] = "127.0.0.1:9000\n"; },
+     R"("to" must be a printable string of at most 255 bytes, not a string of 15 bytes)"},
     {"SizeIsTooSmall", [](nlohmann::json& r) { r["size"] = 8; },
      R"("size" must be an integer from 32 to 65527, not 8)"},
     {"RateIsAString", [](nlohmann::json& r) { r["rate"] = "max"; }, R"("rate" must be a number above 0, not "max")"},

@@ -97,14 +97,12 @@ write("cmsg", {
                  b"\x08\4\0\0\0\0" + b"\x0a\4\x40\0\0\0" + b"\x0b\0",
 })
 
-# Not in the replayed corpus while parse_control reads past the area on it (docs/fuzzing.md):
-# a second header, at the very end, whose cmsg_len wraps `offset + cmsg_len` around size_t.
-with open(os.path.join(HERE, "findings", "cmsg-len-wraps"), "wb") as f:
+# The reproducers of bugs 2 and 3 (docs/fuzzing.md), fixed, so replayed with the corpus: a second
+# header, at the very end, whose cmsg_len wraps `offset + cmsg_len` around size_t; and a tv_sec
+# whose nanoseconds overflow int64_t (undefined behaviour, which UBSan stops on).
+with open(os.path.join(HERE, "corpus", "cmsg", "cmsg-len-wraps"), "wb") as f:
     f.write(b"\0" + cmsg(IPPROTO_IP, IP_TTL, b"") + struct.pack("<QiI", 2**64 - 8, SOL_SOCKET, SO_RXQ_OVFL))
-
-# Not in the replayed corpus while parse_control computes tv_sec * 10^9 in int64_t without a bound
-# (signed overflow, undefined behaviour, which UBSan stops on).
-with open(os.path.join(HERE, "findings", "cmsg-timestamp-overflow"), "wb") as f:
+with open(os.path.join(HERE, "corpus", "cmsg", "cmsg-timestamp-overflow"), "wb") as f:
     f.write(b"\0" + cmsg(SOL_SOCKET, SO_TIMESTAMPNS, timespec(2**62, 0)))
 
 peer4 = sockaddr_in(4000, [127, 0, 0, 1])

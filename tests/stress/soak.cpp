@@ -310,6 +310,8 @@ void ping_pong(const Address& echo, const std::atomic<bool>& stop, double minute
 }
 
 // A salvo impair child between clients and the sink's impair socket, expiring idle clients fast.
+// --max-clients is far above the clients active at once and within any usual descriptor limit:
+// impair refuses at start a --max-clients that cannot have a descriptor each.
 struct ImpairChild {
   pid_t pid = -1;
   int out = -1;
@@ -323,7 +325,7 @@ struct ImpairChild {
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
     const std::vector<std::string> args = {salvo,           "impair",       "--listen",       listen.to_string(),
                                            "--to",          to.to_string(), "--idle-timeout", "0.2",
-                                           "--max-clients", "100000",       "--json"};
+                                           "--max-clients", "1000",         "--json"};
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

@@ -5,6 +5,9 @@
 // does (salvo::describe_descriptor_limit).
 #pragma once
 
+#include <cstdint>
+#include <optional>
+
 #include "salvo/error.hpp"
 
 namespace salvo::cli {
@@ -15,6 +18,13 @@ void raise_descriptor_limit() noexcept;
 
 // True when `e` is EMFILE or ENFILE: the process, or the system, has no descriptor left.
 bool out_of_descriptors(const Error& e) noexcept;
+
+// The soft RLIMIT_NOFILE; nothing when it is unlimited or cannot be read.
+std::optional<std::uint64_t> descriptor_limit() noexcept;
+
+// How many descriptors this process has open now (the entries of /proc/self/fd); nothing when
+// that cannot be read.
+std::optional<std::uint64_t> open_descriptor_count() noexcept;
 
 // A failed Engine::start as one line, "salvo: <message>". Exit code 2 when the descriptors ran out
 // (a setup problem the user fixes with ulimit -n, as for a failed listen), 1 otherwise.

@@ -53,23 +53,21 @@ std::string format_hgrm(const LatencyHistogram& h, const std::string& comment) {
     double level = 0.0;
     std::uint64_t cumulative = 0;
     std::uint64_t value = 0;
-    const std::size_t used = h.used_length();
-    for (std::size_t i = 0; i < used; ++i) {
-      const std::uint64_t count = h.count_at(i);
-      if (count == 0) continue;
+    h.for_each_bucket([&](std::size_t i, std::uint64_t count) {
       cumulative += count;
       value = std::clamp(LatencyHistogram::highest_equivalent(i), h.min(), h.max());
       const double here = 100.0 * static_cast<double>(cumulative) / static_cast<double>(total);
       if (cumulative == total) {
         // The last bucket reports its level once; the 100 % line follows.
         if (here >= level) row(value, level, cumulative);
-        break;
+        return false;
       }
       while (here >= level) {
         row(value, level, cumulative);
         level = next_level(level);
       }
-    }
+      return true;
+    });
     append(out, "%12.3f %2.12f %10llu\n", static_cast<double>(value) / ns_per_unit, 1.0,
            static_cast<unsigned long long>(total));
   }

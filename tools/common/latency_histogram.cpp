@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace salvo::cli {
@@ -14,21 +16,39 @@ __extension__ using u128 = unsigned __int128;
 static_assert(LatencyHistogram::highest_trackable < (LatencyHistogram::sub_bucket_count << (LatencyHistogram::bucket_count - 1)),
               "the last bucket must cover the highest trackable value");
 
-LatencyHistogram::LatencyHistogram() : counts_(std::make_unique<std::uint64_t[]>(counts_length)) {}
+namespace {
+
+// calloc rather than new[] and a memset: a block that the allocator maps afresh (as it does blocks
+// this large, at least at first) comes zeroed from the kernel and calloc does not clear it again,
+// so the pages of buckets that are never used are never touched.
+std::uint64_t* zeroed_counts() {
+  void* counts = std::calloc(LatencyHistogram::counts_length, sizeof(std::uint64_t));
+  if (counts == nullptr) throw std::bad_alloc();
+  return static_cast<std::uint64_t*>(counts);
+}
+
+}  // namespace
+
+void LatencyHistogram::FreeCounts::operator()(std::uint64_t* counts) const noexcept { std::free(counts); }
+
+LatencyHistogram::LatencyHistogram() : counts_(zeroed_counts()) {}
 
 LatencyHistogram::LatencyHistogram(const LatencyHistogram& other)
-    : counts_(std::make_unique<std::uint64_t[]>(counts_length)),
-      total_(other.total_),
-      clamped_(other.clamped_),
-      min_(other.min_),
-      max_(other.max_) {
-  std::memcpy(counts_.get(), other.counts_.get(), counts_length * sizeof(std::uint64_t));
+    : counts_(zeroed_counts()), total_(other.total_), clamped_(other.clamped_), min_(other.min_), max_(other.max_) {
+  const std::size_t begin = other.used_begin();
+  std::memcpy(counts_.get() + begin, other.counts_.get() + begin, (other.used_length() - begin) * sizeof(std::uint64_t));
 }
 
 LatencyHistogram& LatencyHistogram::operator=(const LatencyHistogram& other) {
   if (this != &other) {
-    if (!counts_) counts_ = std::make_unique<std::uint64_t[]>(counts_length);
-    std::memcpy(counts_.get(), other.counts_.get(), counts_length * sizeof(std::uint64_t));
+    if (counts_) {
+      reset();
+    } else {
+      counts_.reset(zeroed_counts());  // a moved-from histogram
+    }
+    const std::size_t begin = other.used_begin();
+    std::memcpy(counts_.get() + begin, other.counts_.get() + begin,
+                (other.used_length() - begin) * sizeof(std::uint64_t));
     total_ = other.total_;
     clamped_ = other.clamped_;
     min_ = other.min_;
@@ -80,8 +100,7 @@ void LatencyHistogram::record(std::uint64_t ns, std::uint64_t count) noexcept {
 
 void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
   if (other.total_ == 0) return;
-  const std::size_t used = other.used_length();
-  for (std::size_t i = 0; i < used; ++i) counts_[i] += other.counts_[i];
+  other.for_each_bucket([this](std::size_t i, std::uint64_t count) { counts_[i] += count; });
   total_ += other.total_;
   clamped_ += other.clamped_;
   min_ = std::min(min_, other.min_);
@@ -89,7 +108,8 @@ void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
 }
 
 void LatencyHistogram::reset() noexcept {
-  std::memset(counts_.get(), 0, counts_length * sizeof(std::uint64_t));
+  const std::size_t begin = used_begin();
+  std::memset(counts_.get() + begin, 0, (used_length() - begin) * sizeof(std::uint64_t));
   total_ = 0;
   clamped_ = 0;
   min_ = ~std::uint64_t{0};
@@ -101,12 +121,14 @@ std::uint64_t LatencyHistogram::value_at_rank(std::uint64_t rank) const noexcept
   if (rank <= 1) return min_;
   if (rank >= total_) return max_;
   std::uint64_t cumulative = 0;
-  const std::size_t used = used_length();
-  for (std::size_t i = 0; i < used; ++i) {
-    cumulative += counts_[i];
-    if (cumulative >= rank) return std::clamp(highest_equivalent(i), min_, max_);
-  }
-  return max_;
+  std::uint64_t value = max_;
+  for_each_bucket([&](std::size_t i, std::uint64_t count) {
+    cumulative += count;
+    if (cumulative < rank) return true;
+    value = std::clamp(highest_equivalent(i), min_, max_);
+    return false;
+  });
+  return value;
 }
 
 std::uint64_t LatencyHistogram::value_at_percentile(double percent) const noexcept {
@@ -123,10 +145,7 @@ std::uint64_t LatencyHistogram::value_at_percentile(double percent) const noexce
 double LatencyHistogram::mean() const noexcept {
   if (total_ == 0) return 0;
   u128 sum = 0;  // exact: at most 2^42 per value times 2^64 samples
-  const std::size_t used = used_length();
-  for (std::size_t i = 0; i < used; ++i) {
-    if (counts_[i] != 0) sum += static_cast<u128>(counts_[i]) * median_equivalent(i);
-  }
+  for_each_bucket([&](std::size_t i, std::uint64_t count) { sum += static_cast<u128>(count) * median_equivalent(i); });
   return static_cast<double>(sum) / static_cast<double>(total_);
 }
 
@@ -134,26 +153,25 @@ double LatencyHistogram::stddev() const noexcept {
   if (total_ == 0) return 0;
   const double m = mean();
   double sum = 0;
-  const std::size_t used = used_length();
-  for (std::size_t i = 0; i < used; ++i) {
-    if (counts_[i] == 0) continue;
+  for_each_bucket([&](std::size_t i, std::uint64_t count) {
     const double d = static_cast<double>(median_equivalent(i)) - m;
-    sum += d * d * static_cast<double>(counts_[i]);
-  }
+    sum += d * d * static_cast<double>(count);
+  });
   return std::sqrt(sum / static_cast<double>(total_));
 }
 
 bool operator==(const LatencyHistogram& a, const LatencyHistogram& b) noexcept {
-  return a.total_ == b.total_ && a.clamped_ == b.clamped_ && a.min() == b.min() && a.max_ == b.max_ &&
-         std::memcmp(a.counts_.get(), b.counts_.get(), LatencyHistogram::counts_length * sizeof(std::uint64_t)) == 0;
+  // Equal min and max (or both empty) give both the same used range; every bucket outside it is 0.
+  if (a.total_ != b.total_ || a.clamped_ != b.clamped_ || a.min() != b.min() || a.max_ != b.max_) return false;
+  const std::size_t begin = a.used_begin();
+  return std::memcmp(a.counts_.get() + begin, b.counts_.get() + begin, (a.used_length() - begin) * sizeof(std::uint64_t)) == 0;
 }
 
 nlohmann::json histogram_to_json(const LatencyHistogram& h) {
   nlohmann::json buckets = nlohmann::json::array();
-  const std::size_t used = h.used_length();
-  for (std::size_t i = 0; i < used; ++i) {
-    if (h.count_at(i) != 0) buckets.push_back({LatencyHistogram::lowest_equivalent(i), h.count_at(i)});
-  }
+  h.for_each_bucket([&](std::size_t i, std::uint64_t count) {
+    buckets.push_back({LatencyHistogram::lowest_equivalent(i), count});
+  });
   return {{"unit", "ns"},
           {"significant_digits", std::uint64_t{LatencyHistogram::significant_digits}},
           {"highest_trackable", LatencyHistogram::highest_trackable},
@@ -183,7 +201,7 @@ bool get_u64(const nlohmann::json& j, const char* key, std::uint64_t& out) {
 
 }  // namespace
 
-Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j) {
+Result<HistogramFigures> check_histogram_json(const nlohmann::json& j) {
   if (!j.is_object()) return bad("not a JSON object");
   if (j.value("unit", std::string()) != "ns") return bad("\"unit\" must be \"ns\"");
   std::uint64_t digits = 0;
@@ -192,13 +210,9 @@ Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j) {
       !get_u64(j, "highest_trackable", highest) || highest != LatencyHistogram::highest_trackable) {
     return bad("another layout (significant_digits must be 3 and highest_trackable 3600000000000)");
   }
-  LatencyHistogram h;
-  std::uint64_t total = 0;
-  std::uint64_t clamped = 0;
-  std::uint64_t min = 0;
-  std::uint64_t max = 0;
+  HistogramFigures f;
   const std::pair<const char*, std::uint64_t*> fields[] = {
-      {"total", &total}, {"clamped", &clamped}, {"min", &min}, {"max", &max}};
+      {"total", &f.total}, {"clamped", &f.clamped}, {"min", &f.min}, {"max", &f.max}};
   for (const auto& [key, out] : fields) {
     if (!get_u64(j, key, *out)) return bad(std::string("\"") + key + "\" must be a non-negative integer");
   }
@@ -226,23 +240,43 @@ Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j) {
     if (!any) first = index;
     last = index;
     any = true;
-    h.counts_[index] = count;
   }
-  if (sum != total) return bad("bucket counts add up to " + std::to_string(sum) + ", not total " + std::to_string(total));
-  if (clamped > total) return bad("clamped exceeds total");
-  if (total == 0) {
-    if (min != 0 || max != 0) return bad("an empty histogram must have min and max 0");
-    return h;
+  if (sum != f.total) {
+    return bad("bucket counts add up to " + std::to_string(sum) + ", not total " + std::to_string(f.total));
   }
-  if (min > max || max > LatencyHistogram::highest_trackable || LatencyHistogram::index_of(min) != first ||
-      LatencyHistogram::index_of(max) != last) {
+  if (f.clamped > f.total) return bad("clamped exceeds total");
+  if (f.total == 0) {
+    if (f.min != 0 || f.max != 0) return bad("an empty histogram must have min and max 0");
+    return f;
+  }
+  if (f.min > f.max || f.max > LatencyHistogram::highest_trackable || LatencyHistogram::index_of(f.min) != first ||
+      LatencyHistogram::index_of(f.max) != last) {
     return bad("min and max must lie in the first and last non-empty buckets");
   }
-  if (clamped != 0 && max != LatencyHistogram::highest_trackable) return bad("clamped samples but max below the limit");
-  h.total_ = total;
-  h.clamped_ = clamped;
-  h.min_ = min;
-  h.max_ = max;
+  if (f.clamped != 0 && f.max != LatencyHistogram::highest_trackable) {
+    return bad("clamped samples but max below the limit");
+  }
+  return f;
+}
+
+Result<void> merge_histogram_json(LatencyHistogram& h, const nlohmann::json& j) {
+  auto figures = check_histogram_json(j);
+  if (!figures) return figures.error();
+  if (figures->total == 0) return {};
+  // Checked: every bucket is [the start of a bucket, a count], in ascending order.
+  for (const nlohmann::json& b : j["buckets"]) {
+    h.counts_[LatencyHistogram::index_of(b[0].get<std::uint64_t>())] += b[1].get<std::uint64_t>();
+  }
+  h.total_ += figures->total;
+  h.clamped_ += figures->clamped;
+  h.min_ = std::min(h.min_, figures->min);
+  h.max_ = std::max(h.max_, figures->max);
+  return {};
+}
+
+Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j) {
+  LatencyHistogram h;
+  if (auto merged = merge_histogram_json(h, j); !merged) return merged.error();
   return h;
 }
 

@@ -8,7 +8,9 @@
 // the recorded sample it stands for, never below it ("3 significant digits").
 //
 // Memory is fixed: 33,792 counters (264 KiB), allocated once by the constructor. record() is O(1)
-// (a count-leading-zeros, a shift and an add) and never allocates.
+// (a count-leading-zeros, a shift and an add) and never allocates. Everything else (copies,
+// comparison, merge, percentiles, the JSON form) touches only the buckets from min's to max's, so a
+// histogram of one run's latencies, which uses a few pages of its counters, costs that much.
 //
 // Range: 0 ns to highest_trackable (one hour). A larger value is recorded as highest_trackable and
 // also counted in clamped(), so that a report can say how many samples were cut. min() and max()
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "salvo/error.hpp"
 
@@ -79,21 +82,59 @@ class LatencyHistogram {
   static std::uint64_t highest_equivalent(std::size_t index) noexcept;
   static std::uint64_t median_equivalent(std::size_t index) noexcept;
   std::uint64_t count_at(std::size_t index) const noexcept { return counts_[index]; }
-  // Index of the last non-empty bucket + 1 (0 when empty): iteration bound.
+  // Index of the last non-empty bucket + 1 (0 when empty): iteration bound. Every bucket outside
+  // [used_begin(), used_length()) is empty.
   std::size_t used_length() const noexcept { return total_ == 0 ? 0 : index_of(max_) + 1; }
+  // Index of the first non-empty bucket (0 when empty): min's.
+  std::size_t used_begin() const noexcept { return total_ == 0 ? 0 : index_of(min_); }
+  // Calls fn(index, count) for every non-empty bucket, in ascending order; an fn that returns bool
+  // stops the walk by returning false. Empty buckets are passed over eight at a time: a histogram
+  // of a few far-apart samples (an edited or merged file) is thousands of empty buckets wide.
+  template <typename Fn>
+  void for_each_bucket(Fn&& fn) const;
 
   // Bucket-by-bucket equality, plus total, clamped, min and max.
   friend bool operator==(const LatencyHistogram& a, const LatencyHistogram& b) noexcept;
 
  private:
-  friend Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j);
+  friend Result<void> merge_histogram_json(LatencyHistogram& h, const nlohmann::json& j);
 
-  std::unique_ptr<std::uint64_t[]> counts_;
+  struct FreeCounts {
+    void operator()(std::uint64_t* counts) const noexcept;
+  };
+  // From calloc (see the constructor), hence freed with free.
+  std::unique_ptr<std::uint64_t[], FreeCounts> counts_;
   std::uint64_t total_ = 0;
   std::uint64_t clamped_ = 0;
   std::uint64_t min_ = ~std::uint64_t{0};
   std::uint64_t max_ = 0;
 };
+
+template <typename Fn>
+void LatencyHistogram::for_each_bucket(Fn&& fn) const {
+  const std::uint64_t* c = counts_.get();
+  const std::size_t end = used_length();
+  // Returns false to stop.
+  auto visit = [&](std::size_t i) {
+    if (c[i] == 0) return true;
+    if constexpr (std::is_same_v<decltype(fn(i, c[i])), bool>) {
+      return fn(i, c[i]);
+    } else {
+      fn(i, c[i]);
+      return true;
+    }
+  };
+  std::size_t i = used_begin();
+  for (; i + 8 <= end; i += 8) {
+    if ((c[i] | c[i + 1] | c[i + 2] | c[i + 3] | c[i + 4] | c[i + 5] | c[i + 6] | c[i + 7]) == 0) continue;
+    for (std::size_t k = i; k < i + 8; ++k) {
+      if (!visit(k)) return;
+    }
+  }
+  for (; i < end; ++i) {
+    if (!visit(i)) return;
+  }
+}
 
 // The lossless JSON form, for results that merge across runs:
 //   {"unit": "ns", "significant_digits": 3, "highest_trackable": 3600000000000,
@@ -105,5 +146,19 @@ nlohmann::json histogram_to_json(const LatencyHistogram& h);
 // min/max outside their buckets, unsorted or out-of-range buckets, wrong types) is an Error whose
 // message names the field.
 Result<LatencyHistogram> histogram_from_json(const nlohmann::json& j);
+
+// What a reader of a JSON form that needs no histogram gets: its figures, checked exactly as
+// histogram_from_json checks the form (same errors), without allocating the counters.
+struct HistogramFigures {
+  std::uint64_t total = 0;
+  std::uint64_t clamped = 0;
+  std::uint64_t min = 0;
+  std::uint64_t max = 0;
+};
+Result<HistogramFigures> check_histogram_json(const nlohmann::json& j);
+
+// h.merge(histogram_from_json(j)) without the histogram in between; `h` is unchanged when `j` is
+// refused (same errors).
+Result<void> merge_histogram_json(LatencyHistogram& h, const nlohmann::json& j);
 
 }  // namespace salvo::cli

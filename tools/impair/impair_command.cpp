@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/cli_common.hpp"
@@ -34,6 +35,7 @@ struct ImpairFlags {
   std::uint64_t burst = 0;
   std::uint64_t seed = 1;
   std::uint32_t max_clients = 256;
+  bool max_clients_given = false;  // --max-clients on the command line, not the default
   double idle_timeout_s = 30;
   std::uint32_t queue = 4096;
 };
@@ -63,6 +65,21 @@ void print_direction(const char* name, const DirectionCounters& c) {
                static_cast<unsigned long long>(c.dropped_unroutable),
                static_cast<unsigned long long>(c.dropped_no_upstream), static_cast<unsigned long long>(c.dropped_send),
                static_cast<unsigned long long>(c.dropped_at_exit));
+}
+
+// Whether --max-clients clients can have a socket each beside the descriptors the proxy holds once
+// it has started: a message naming the limit when they cannot, nothing when they can (or when the
+// limit or the count cannot be read).
+std::optional<std::string> max_clients_beyond_limit(std::uint32_t max_clients) {
+  const auto limit = descriptor_limit();
+  const auto open = open_descriptor_count();
+  if (!limit || !open) return std::nullopt;
+  const std::uint64_t room = *limit > *open ? *limit - *open : 0;
+  if (max_clients <= room) return std::nullopt;
+  return "--max-clients " + std::to_string(max_clients) +
+         ": every client served has its own socket toward the server, but the descriptor limit RLIMIT_NOFILE is " +
+         std::to_string(*limit) + " and the proxy holds " + std::to_string(*open) + " already, which leaves room for " +
+         std::to_string(room) + " clients; lower --max-clients, or raise the limit with ulimit -n";
 }
 
 int run_impair(const ImpairFlags& flags) {
@@ -113,6 +130,16 @@ int run_impair(const ImpairFlags& flags) {
   auto bound = proxy.listen_on(**engine);
   if (!bound) return usage_error(bound.error().message);
   if (auto started = (*engine)->start(); !started) return start_failed(started.error());
+  // A --max-clients that was asked for and cannot be kept is refused now, while the user is there
+  // to hear it. Without one, the default is served as far as descriptors go: once the proxy runs,
+  // a client that finds none is a counted drop, never a reason to stop (anyone may send).
+  if (flags.max_clients_given) {
+    if (auto problem = max_clients_beyond_limit(flags.max_clients)) {
+      (*engine)->stop();
+      (*engine)->wait();
+      return usage_error(*problem);
+    }
+  }
   std::fprintf(stderr, "salvo impair: listening on %s (%s), forwarding to %s\n", bound->to_string().c_str(),
                (*engine)->backend().reason.c_str(), to->to_string().c_str());
   const SessionResult session = run_session(**engine, flags.common);
@@ -173,12 +200,14 @@ Command add_impair_command(CLI::App& app) {
   sub->add_option("--burst", flags->burst, "datagrams --rate lets through back to back (default: 10 ms worth)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
   sub->add_option("--seed", flags->seed, "seed of the decisions: the same seed, the same decisions")->capture_default_str();
-  sub->add_option("--max-clients", flags->max_clients,
-                  "clients (source addresses) served at once, up to 100000; each has its own socket toward the "
-                  "server while it is served, opened when it first sends (so also bounded by the descriptor "
-                  "limit, RLIMIT_NOFILE)")
-      ->check(CLI::Range(1u, max_clients_limit))
-      ->capture_default_str();
+  CLI::Option* max_clients =
+      sub->add_option("--max-clients", flags->max_clients,
+                      "clients (source addresses) served at once, up to 100000; each has its own socket toward the "
+                      "server while it is served, opened when it first sends. Given, it must fit under the "
+                      "descriptor limit (RLIMIT_NOFILE), or impair does not start; by default, clients beyond the "
+                      "limit are refused and counted (dropped_no_upstream)")
+          ->check(CLI::Range(1u, max_clients_limit))
+          ->capture_default_str();
   sub->add_option("--idle-timeout", flags->idle_timeout_s, "seconds without traffic before a client's slot is freed")
       ->check(CLI::Range(0.001, 1e7))
       ->capture_default_str();
@@ -186,7 +215,10 @@ Command add_impair_command(CLI::App& app) {
       ->check(CLI::Range(1u, 1u << 20))
       ->capture_default_str();
   add_common_flags(*sub, flags->common, /*server=*/true);
-  return [flags] { return run_impair(*flags); };
+  return [flags, max_clients] {
+    flags->max_clients_given = max_clients->count() != 0;
+    return run_impair(*flags);
+  };
 }
 
 }  // namespace salvo::cli

@@ -5,7 +5,8 @@
 // the ClientTable gets its upstream socket there and then, opened on the worker with
 // Reactor::open, so that the server's replies arrive on that socket and go back to that client
 // through the listen socket. Nothing per client is opened or reserved up front but a table entry,
-// so --max-clients may be far above the descriptor limit: a client whose socket cannot be opened
+// so max_clients may be above what the descriptor limit allows (the command refuses that at start
+// only for a --max-clients given explicitly): a client whose socket cannot be opened
 // (RLIMIT_NOFILE reached) is refused and its datagrams counted (dropped_no_upstream), with one
 // line on stderr the first time, and the clients already served carry on. A client that expires
 // from the table (checked on every batch, and by a timer on the listen socket when there is no

@@ -107,12 +107,24 @@ Problem check_integer(const nlohmann::json& object, const std::string& parent, c
   return {};
 }
 
+// A label, host, "to" or load member: printable (one line in merge's table and messages) and short.
+constexpr std::size_t max_text = 255;
+
+bool is_printable_text(const nlohmann::json& v) {
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  return s.size() <= max_text && std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
 // The run parameters merge keeps when every file agrees. Optional: an earlier merge left out
 // those its files disagreed on. Only scalars are accepted, so that comparing and printing them
 // never recurses into nested arrays.
 Problem check_run_parameters(const nlohmann::json& report) {
-  if (const nlohmann::json* to = find(report, "to"); to != nullptr && !to->is_string()) {
-    return must_be("to", "a string", *to);
+  // A ping report without "load" has its "to", "size" and "rate" for load (merge_inputs), which a
+  // merge writes out as "load": "to" must be what a load member may be, or the merge could not be
+  // merged again.
+  if (const nlohmann::json* to = find(report, "to"); to != nullptr && !is_printable_text(*to)) {
+    return must_be("to", "a printable string of at most 255 bytes", *to);
   }
   if (const nlohmann::json* size = find(report, "size");
       size != nullptr && !in_range(*size, ping_header_size, max_payload_size)) {
@@ -175,14 +187,7 @@ constexpr const char* time_fields[] = {"start_unix_s", "end_unix_s"};
 constexpr const char* figure_fields[] = {"elapsed_s", "sent_per_s", "received_per_s"};
 // 2255-03-14T16:00:00Z: the times are printed through nanoseconds in 64 bits, which end in 2262.
 constexpr double max_unix_s = 9'000'000'000;
-constexpr std::size_t max_text = 255;
 constexpr std::size_t max_load_members = 32;
-
-bool is_printable_text(const nlohmann::json& v) {
-  if (!v.is_string()) return false;
-  const auto& s = v.get_ref<const std::string&>();
-  return s.size() <= max_text && std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-}
 
 bool is_number_within(const nlohmann::json& v, double max) {
   return v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0 && v.get<double>() <= max;
@@ -321,11 +326,12 @@ Result<MergeInput> parse_merge_input(std::string_view text, const std::string& n
   if (ping) {
     // Every field has its type now; what is left is whether they agree (lost == sent - received,
     // buckets on the layout's boundaries and adding up to total == received, ...).
-    auto results = ping_results_from_json(r["ping"]);
-    if (!results) return bad(name, results.error().message);
-    input.counts = results->counts;
-    input.traffic.sent = results->counts.sent;
-    input.traffic.received = results->counts.received;
+    // The counts alone: merge_inputs reads the histogram again, into the merged one.
+    auto counts = ping_counts_from_json(r["ping"]);
+    if (!counts) return bad(name, counts.error().message);
+    input.counts = *counts;
+    input.traffic.sent = counts->sent;
+    input.traffic.received = counts->received;
   }
   return input;
 }

@@ -15,13 +15,14 @@
 //                                required but for ping, whose "ping" object has the counts
 // and of a ping report also:
 //   "to", "size", "rate"         optional (an earlier merge drops those its runs disagreed on):
-//                                a string, an integer from 32 to 65527, a number above 0
+//                                a printable string of at most 255 bytes, an integer from 32 to
+//                                65527, a number above 0
 //   "ping": {"sent", "received", "lost", "duplicates", "reordered", "invalid", "late",
 //            "send_failed", "refused"}          integers from 0 to max_merge_count
 //   "ping.histogram": {"unit": "ns", "significant_digits": 3, "highest_trackable": 3600000000000,
 //                      "total", "clamped" (counts), "min", "max" (0 to highest_trackable),
 //                      "buckets": [[value, count], ...] (at most counts_length of them)}
-// and then, through ping_results_from_json, that they agree (lost == sent - received, the buckets
+// and then, through ping_counts_from_json, that they agree (lost == sent - received, the buckets
 // add up to total == received, ...). Every other field (latency_ns, which is recomputed, the
 // engine counters, ...) is not read, whatever it holds.
 #pragma once

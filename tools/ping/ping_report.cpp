@@ -1,6 +1,7 @@
 #include "ping/ping_report.hpp"
 
 #include <cstdio>
+#include <optional>
 
 namespace salvo::cli {
 namespace {
@@ -40,31 +41,66 @@ nlohmann::json ping_results_json(const PingCounts& counts, const LatencyHistogra
   return j;
 }
 
-Result<PingResults> ping_results_from_json(const nlohmann::json& ping) {
+namespace {
+
+// The counts of a "ping" object, consistent with each other (not yet with the histogram).
+Result<PingCounts> counts_from_json(const nlohmann::json& ping) {
   if (!ping.is_object()) return bad("\"ping\" is not a JSON object");
-  PingResults r;
+  PingCounts counts;
   for (const PingCountField& f : ping_count_fields) {
     const auto it = ping.find(f.name);
     if (it == ping.end() || !is_count(*it)) {
       return bad(std::string("\"ping.") + f.name + "\" must be a non-negative integer");
     }
-    r.counts.*f.member = it->get<std::uint64_t>();
+    counts.*f.member = it->get<std::uint64_t>();
   }
-  if (r.counts.received > r.counts.sent) return bad("\"ping.received\" exceeds \"ping.sent\"");
+  if (counts.received > counts.sent) return bad("\"ping.received\" exceeds \"ping.sent\"");
   const auto lost = ping.find("lost");
-  if (lost == ping.end() || !is_count(*lost) || lost->get<std::uint64_t>() != r.counts.lost()) {
+  if (lost == ping.end() || !is_count(*lost) || lost->get<std::uint64_t>() != counts.lost()) {
     return bad("\"ping.lost\" must equal sent - received");
   }
+  return counts;
+}
+
+// The checks of a "ping" object's histogram, in ping_results_from_json's order: `read` checks and
+// reads the JSON form (with or without building a histogram) and gives back its total.
+template <typename Read>
+Result<PingCounts> check_ping_json(const nlohmann::json& ping, Read read) {
+  auto counts = counts_from_json(ping);
+  if (!counts) return counts;
   const auto histogram = ping.find("histogram");
   if (histogram == ping.end()) return bad("\"ping.histogram\" is missing");
-  auto h = histogram_from_json(*histogram);
-  if (!h) return bad("ping." + h.error().message);
-  if (h->total() != r.counts.received) {
-    return bad("\"ping.histogram\" holds " + std::to_string(h->total()) + " samples but \"ping.received\" is " +
-               std::to_string(r.counts.received));
+  Result<std::uint64_t> total = read(*histogram);
+  if (!total) return bad("ping." + total.error().message);
+  if (*total != counts->received) {
+    return bad("\"ping.histogram\" holds " + std::to_string(*total) + " samples but \"ping.received\" is " +
+               std::to_string(counts->received));
   }
-  r.latency = std::move(*h);
-  return r;
+  return counts;
+}
+
+}  // namespace
+
+Result<PingResults> ping_results_from_json(const nlohmann::json& ping) {
+  // The histogram is made only once the counts are known good, and only from its JSON form: a
+  // default-constructed one would allocate its counters just to be replaced.
+  std::optional<LatencyHistogram> latency;
+  auto counts = check_ping_json(ping, [&](const nlohmann::json& histogram) -> Result<std::uint64_t> {
+    auto h = histogram_from_json(histogram);
+    if (!h) return h.error();
+    latency = std::move(*h);
+    return latency->total();
+  });
+  if (!counts) return counts.error();
+  return PingResults{*counts, std::move(*latency)};
+}
+
+Result<PingCounts> ping_counts_from_json(const nlohmann::json& ping) {
+  return check_ping_json(ping, [](const nlohmann::json& histogram) -> Result<std::uint64_t> {
+    auto figures = check_histogram_json(histogram);
+    if (!figures) return figures.error();
+    return figures->total;
+  });
 }
 
 Result<nlohmann::json> merge_ping_reports(const std::vector<nlohmann::json>& reports,
@@ -79,10 +115,15 @@ Result<nlohmann::json> merge_ping_reports(const std::vector<nlohmann::json>& rep
     if (!report.is_object() || !report.contains("ping")) {
       return bad(name + ": not a salvo ping report (no \"ping\" object)");
     }
-    auto r = ping_results_from_json(report["ping"]);
-    if (!r) return bad(name + ": " + r.error().message);
-    total.counts += r->counts;
-    total.latency.merge(r->latency);
+    // The histogram's buckets go straight into the total: no histogram of 264 KiB per report. On
+    // an error the total is left half-made, but then there is no merge.
+    auto counts = check_ping_json(report["ping"], [&](const nlohmann::json& histogram) -> Result<std::uint64_t> {
+      const std::uint64_t before = total.latency.total();
+      if (auto merged = merge_histogram_json(total.latency, histogram); !merged) return merged.error();
+      return total.latency.total() - before;
+    });
+    if (!counts) return bad(name + ": " + counts.error().message);
+    total.counts += *counts;
   }
   // Run parameters survive only when every report agrees on them.
   for (const char* key : {"to", "size", "rate"}) {

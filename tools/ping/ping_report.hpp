@@ -44,6 +44,9 @@ nlohmann::json ping_results_json(const PingCounts& counts, const LatencyHistogra
 // histogram's total == received); latency_ns is not read (it is recomputed).
 Result<PingResults> ping_results_from_json(const nlohmann::json& ping);
 
+// The same checks, without building the histogram: the counts, for readers that need no more.
+Result<PingCounts> ping_counts_from_json(const nlohmann::json& ping);
+
 // Merges whole reports (`salvo ping --json` output, or an earlier merge): each must have a "ping"
 // object. `names` (one per report, e.g. file names) are for error messages and "merged_from".
 // The result: {"command": "ping", "merged_from": [names...], "to", "size", "rate" (each kept only

@@ -228,13 +228,99 @@ TEST(LatencyHistogram, InconsistentJsonIsRejectedWithAReason) {
       {"clamped over total", [](nlohmann::json& j) { j["clamped"] = 5; }, "clamped"},
       {"not an object", [](nlohmann::json& j) { j = nlohmann::json::array(); }, "object"},
   };
+  H target;
+  target.record(77);
+  const H target_before = target;
   for (const Case& c : cases) {
     nlohmann::json j = good;
     c.spoil(j);
     auto r = histogram_from_json(j);
     ASSERT_FALSE(r.ok()) << c.what;
     EXPECT_NE(r.error().message.find(c.mentions), std::string::npos) << c.what << ": " << r.error().message;
+    // The readers that build no histogram of their own refuse it alike, and change nothing.
+    auto checked = check_histogram_json(j);
+    ASSERT_FALSE(checked.ok()) << c.what;
+    EXPECT_EQ(checked.error().message, r.error().message) << c.what;
+    auto merged = merge_histogram_json(target, j);
+    ASSERT_FALSE(merged.ok()) << c.what;
+    EXPECT_EQ(merged.error().message, r.error().message) << c.what;
+    EXPECT_TRUE(target == target_before) << c.what;
   }
+}
+
+TEST(LatencyHistogram, JsonFiguresAndMergeWithoutAHistogramInBetween) {
+  H a;
+  H b;
+  for (auto v : spread_values(20'000, 4)) a.record(v);
+  for (auto v : spread_values(30'000, 5)) b.record(v);
+  const nlohmann::json b_json = nlohmann::json::parse(histogram_to_json(b).dump());
+  auto figures = check_histogram_json(b_json);
+  ASSERT_TRUE(figures.ok()) << figures.error().message;
+  EXPECT_EQ(figures->total, b.total());
+  EXPECT_EQ(figures->clamped, b.clamped());
+  EXPECT_EQ(figures->min, b.min());
+  EXPECT_EQ(figures->max, b.max());
+
+  H expected = a;
+  expected.merge(b);
+  H merged = a;
+  ASSERT_TRUE(merge_histogram_json(merged, b_json).ok());
+  EXPECT_TRUE(merged == expected);
+  H into_empty;
+  ASSERT_TRUE(merge_histogram_json(into_empty, b_json).ok());
+  EXPECT_TRUE(into_empty == b);
+  // An empty form adds nothing.
+  ASSERT_TRUE(merge_histogram_json(merged, histogram_to_json(H())).ok());
+  EXPECT_TRUE(merged == expected);
+}
+
+TEST(LatencyHistogram, ForEachBucketVisitsEveryNonEmptyBucketInOrder) {
+  // Buckets next to each other, inside and at the edges of the blocks of eight the walk skips,
+  // and far apart.
+  H h;
+  const std::vector<std::uint64_t> values = {0, 1, 7, 8, 9, 15, 16, 23, 100, 1'000'000, H::highest_trackable};
+  for (std::size_t k = 0; k < values.size(); ++k) h.record(values[k], k + 1);
+  std::vector<std::pair<std::size_t, std::uint64_t>> seen;
+  h.for_each_bucket([&](std::size_t i, std::uint64_t count) { seen.emplace_back(i, count); });
+  std::vector<std::pair<std::size_t, std::uint64_t>> expected;
+  for (std::size_t i = 0; i < H::counts_length; ++i) {
+    if (h.count_at(i) != 0) expected.emplace_back(i, h.count_at(i));
+  }
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(seen.size(), values.size());
+  // Stopped by returning false.
+  std::size_t visits = 0;
+  h.for_each_bucket([&](std::size_t, std::uint64_t) { return ++visits < 3; });
+  EXPECT_EQ(visits, 3u);
+  H().for_each_bucket([](std::size_t, std::uint64_t) { ADD_FAILURE() << "an empty histogram has no bucket"; });
+}
+
+TEST(LatencyHistogram, CopiesResetsAndComparisonsCoverEveryUsedBucket) {
+  // Copies, resets and comparisons look only at the buckets from min's to max's: each of these
+  // must still see every bucket that differs.
+  H low;
+  H high;
+  for (std::uint64_t v : {5u, 900u, 40'000u}) low.record(v);
+  for (std::uint64_t v : {std::uint64_t{1'000'000}, std::uint64_t{7'000'000'000}}) high.record(v);
+  H copy = high;
+  copy = low;  // replaces high's buckets, which lie outside low's range
+  EXPECT_TRUE(copy == low);
+  for (std::size_t i = 0; i < H::counts_length; ++i) ASSERT_EQ(copy.count_at(i), low.count_at(i)) << "bucket " << i;
+  const H copied(high);
+  for (std::size_t i = 0; i < H::counts_length; ++i) ASSERT_EQ(copied.count_at(i), high.count_at(i)) << "bucket " << i;
+  copy.reset();
+  EXPECT_TRUE(copy == H());
+  for (std::size_t i = 0; i < H::counts_length; ++i) ASSERT_EQ(copy.count_at(i), 0u) << "bucket " << i;
+  // Same total, min and max, one bucket inside the range apart.
+  H a;
+  H b;
+  for (std::uint64_t v : {10u, 5000u, 90'000u}) a.record(v);
+  for (std::uint64_t v : {10u, 6000u, 90'000u}) b.record(v);
+  EXPECT_FALSE(a == b);
+  EXPECT_EQ(a.used_begin(), H::index_of(10));
+  EXPECT_EQ(a.used_length(), H::index_of(90'000) + 1);
+  EXPECT_EQ(H().used_begin(), 0u);
+  EXPECT_EQ(H().used_length(), 0u);
 }
 
 }  // namespace

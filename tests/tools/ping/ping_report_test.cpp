@@ -141,7 +141,18 @@ TEST(PingReport, BrokenReportsAreRefusedByName) {
     ASSERT_FALSE(merged.ok()) << c.what;
     EXPECT_EQ(merged.error().message.rfind("bad.json: ", 0), 0u) << c.what << ": " << merged.error().message;
     EXPECT_NE(merged.error().message.find(c.mentions), std::string::npos) << c.what << ": " << merged.error().message;
+    // The "ping" object's two readers refuse it with the same message, the one merge gave.
+    if (!c.report.is_object() || !c.report.contains("ping")) continue;
+    auto results = ping_results_from_json(c.report["ping"]);
+    auto counts = ping_counts_from_json(c.report["ping"]);
+    ASSERT_FALSE(results.ok()) << c.what;
+    ASSERT_FALSE(counts.ok()) << c.what;
+    EXPECT_EQ(counts.error().message, results.error().message) << c.what;
+    EXPECT_EQ("bad.json: " + results.error().message, merged.error().message) << c.what;
   }
+  auto counts = ping_counts_from_json(good["ping"]);
+  ASSERT_TRUE(counts.ok()) << counts.error().message;
+  EXPECT_EQ(*counts, a.counts);
 }
 
 TEST(PingReport, SummaryNamesTheFigures) {
