@@ -278,16 +278,21 @@ class OneShot final : public Protocol {
 };
 
 void churn_tick(Churn& c, Reactor& r) {
-  // Credit by the time passed, so that a late tick (a busy machine) catches up, a bounded burst at a
-  // time (the sockets of one burst are open together).
+  // Credit by the time passed, so that a late tick (a busy machine) catches up, at most three
+  // ticks' worth of sockets per tick: a stall's deficit is made up over the next ticks, not at once.
+  // The sockets of one tick are open together, each with a socket slot and a send segment until its
+  // datagram is out; catching up all at once (up to the 100 of credit) made the most sockets open
+  // at once, and the slots the worker keeps for them, follow the longest stall of the round rather
+  // than the rate.
   const auto now = r.now();
   const double ms =
       c.last_tick == Clock::time_point{} ? 1.0 : std::chrono::duration<double, std::milli>(now - c.last_tick).count();
   c.last_tick = now;
   c.socket_credit = std::min(c.socket_credit + c.sockets_per_ms * ms, 100.0);
   c.timer_credit = std::min(c.timer_credit + c.timers_per_ms * ms, 1000.0);
+  const double most_sockets = std::max(1.0, std::ceil(3 * c.sockets_per_ms));
   std::uint64_t this_tick = 0;
-  for (; c.socket_credit >= 1; c.socket_credit -= 1) {
+  for (; c.socket_credit >= 1 && static_cast<double>(this_tick) < most_sockets; c.socket_credit -= 1) {
     // 127.1.0.0 and up: every address of 127/8 is this host's, so each socket is a new source.
     const std::uint64_t i = c.next_source++ % (std::uint64_t{1} << 22);
     const std::string source = "127." + std::to_string(1 + i / 65536) + "." + std::to_string(i / 256 % 256) + "." +
