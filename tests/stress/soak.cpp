@@ -23,7 +23,10 @@
 // The memory slope and the p99 ratio are judged only on rounds of 180 s or more with the full
 // 60 s warm-up; shorter rounds print them with SKIP.
 // Figures go to stdout on [ figure ] lines.
+// For finding where memory goes: --only runs some of the load's parts, --trace S prints every S
+// seconds where each process's resident memory lies and which mappings changed.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -43,8 +46,10 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +66,9 @@ struct Options {
   std::uint64_t rate = 0;  // flood datagrams per second; 0: as fast as it goes
   std::string salvo;       // the salvo command, for the impair churn
   BackendKind backend = BackendKind::automatic;
+  double trace = 0;  // seconds between memory breakdowns on stdout; 0: none
+  // The load's parts, each on unless left out of --only.
+  bool flood = true, sockets = true, timers = true, restarts = true, impair = true, ping = true;
 };
 
 // Counts for a 300 s round (issue 21), scaled to the round's length.
@@ -119,6 +127,55 @@ double slope_per_minute(const std::vector<std::pair<double, double>>& samples) {
   }
   const double d = n * sxx - sx * sx;
   return d == 0 ? 0 : (n * sxy - sx * sy) / d * 60;
+}
+
+// --trace: where a process's resident memory lies (/proc/PID/smaps: the heap, anonymous mappings,
+// which hold malloc's other arenas, its large blocks and the engine's pools, thread stacks, io_uring
+// rings, files), which mappings changed since the previous breakdown of that process, and for this
+// process what malloc holds (mallinfo2, all arenas). It allocates: a tool for finding where memory
+// goes, not for judging the slope.
+std::string memory_breakdown(pid_t pid) {
+  std::ifstream in(pid == 0 ? std::string("/proc/self/smaps") : "/proc/" + std::to_string(pid) + "/smaps");
+  static std::map<pid_t, std::map<std::string, long>> previous;  // Rss by mapping
+  std::map<std::string, long> now;
+  std::map<std::string, long> by_kind;
+  std::string line, mapping, kind;
+  while (std::getline(in, line)) {
+    const std::string first = line.substr(0, line.find(' '));
+    if (first.empty()) continue;
+    if (first.back() != ':') {  // a mapping's header: range perms offset dev inode [path]
+      std::istringstream header(line);
+      std::string field, path;
+      for (int i = 0; i < 5; ++i) header >> field;
+      std::getline(header >> std::ws, path);
+      mapping = first + " " + path;
+      kind = path.empty()                                 ? "anon"
+             : path == "[heap]" || path == "[stack]"      ? path
+             : path.find("io_uring") != std::string::npos ? "io_uring"
+             : path[0] == '/'                             ? "files"
+                                                          : "other";
+    } else if (first == "Rss:") {
+      const long kib = std::strtol(line.c_str() + 4, nullptr, 10);
+      now[mapping] = kib;
+      by_kind[kind] += kib;
+    }
+  }
+  std::string text = "rss KiB:";
+  for (const auto& [k, kib] : by_kind) text += " " + k + " " + std::to_string(kib);
+  if (pid == 0) {
+    const struct mallinfo2 m = ::mallinfo2();
+    text += "; malloc KiB: arenas " + std::to_string(m.arena >> 10) + " (in use " + std::to_string(m.uordblks >> 10) +
+            ", free " + std::to_string(m.fordblks >> 10) + "), mmapped blocks " + std::to_string(m.hblkhd >> 10);
+  }
+  auto& before = previous[pid];
+  for (const auto& [name, kib] : now) {
+    if (before.empty()) break;  // the first breakdown: nothing to compare with
+    const auto was = before.find(name);
+    const long old = was == before.end() ? 0 : was->second;
+    if (kib != old) text += "; [" + name + "] " + std::to_string(old) + " -> " + std::to_string(kib);
+  }
+  before = std::move(now);
+  return text;
 }
 
 // Round-trip times of one minute, in a fixed table (the harness must not grow while it measures
@@ -191,6 +248,10 @@ struct Churn {
   std::size_t recent_next = 0;
   // Sends from the churned sockets, added as each closes.
   std::uint64_t sent = 0, send_failed = 0;
+  // Churned sockets open at once (opened, not yet stopped), and the most opened by one tick: the
+  // peaks are atomics only so that --trace may read them while the round runs.
+  std::uint64_t open_now = 0;
+  std::atomic<std::uint64_t> open_peak{0}, tick_peak{0};
 };
 
 // Opened on a churn tick: sends one datagram to the sink from its own source and closes.
@@ -205,6 +266,7 @@ class OneShot final : public Protocol {
   }
   void on_datagrams(std::span<const Datagram>, Transport&) override {}
   void on_stop() override {
+    --churn_.open_now;
     const Counters c = transport_->counters();
     churn_.sent += c.sent;
     churn_.send_failed += c.dropped_send_error + c.dropped_send_queue_full + c.send_rejected;
@@ -216,22 +278,33 @@ class OneShot final : public Protocol {
 };
 
 void churn_tick(Churn& c, Reactor& r) {
-  // Credit by the time passed, so that a late tick (a busy machine) catches up, a bounded burst at a
-  // time (the sockets of one burst are open together).
+  // Credit by the time passed, so that a late tick (a busy machine) catches up, at most three
+  // ticks' worth of sockets per tick: a stall's deficit is made up over the next ticks, not at once.
+  // The sockets of one tick are open together, each with a socket slot and a send segment until its
+  // datagram is out; catching up all at once (up to the 100 of credit) made the most sockets open
+  // at once, and the slots the worker keeps for them, follow the longest stall of the round rather
+  // than the issue's rate.
   const auto now = r.now();
   const double ms =
       c.last_tick == Clock::time_point{} ? 1.0 : std::chrono::duration<double, std::milli>(now - c.last_tick).count();
   c.last_tick = now;
   c.socket_credit = std::min(c.socket_credit + c.sockets_per_ms * ms, 100.0);
   c.timer_credit = std::min(c.timer_credit + c.timers_per_ms * ms, 1000.0);
-  for (; c.socket_credit >= 1; c.socket_credit -= 1) {
+  const double most_sockets = std::max(1.0, std::ceil(3 * c.sockets_per_ms));
+  std::uint64_t this_tick = 0;
+  for (; c.socket_credit >= 1 && static_cast<double>(this_tick) < most_sockets; c.socket_credit -= 1) {
     // 127.1.0.0 and up: every address of 127/8 is this host's, so each socket is a new source.
     const std::uint64_t i = c.next_source++ % (std::uint64_t{1} << 22);
     const std::string source = "127." + std::to_string(1 + i / 65536) + "." + std::to_string(i / 256 % 256) + "." +
                                std::to_string(i % 256) + ":0";
     auto opened = r.open(addr(source), std::make_unique<OneShot>(c));
     (opened ? c.opened : c.open_failed)++;
+    if (opened) {
+      ++this_tick;
+      if (++c.open_now > c.open_peak.load(std::memory_order_relaxed)) c.open_peak.store(c.open_now, std::memory_order_relaxed);
+    }
   }
+  if (this_tick > c.tick_peak.load(std::memory_order_relaxed)) c.tick_peak.store(this_tick, std::memory_order_relaxed);
   for (; c.timer_credit >= 1; c.timer_credit -= 1) {
     const auto delay = std::chrono::microseconds(c.timers_set % 20000);
     Churn* self = &c;
@@ -393,8 +466,8 @@ void round(const Options& o, unsigned index) {
 
   Churn churn;
   churn.sink = sink_address;
-  churn.sockets_per_ms = target.sockets / o.seconds / 1000;
-  churn.timers_per_ms = target.timers / o.seconds / 1000;
+  churn.sockets_per_ms = o.sockets ? target.sockets / o.seconds / 1000 : 0;
+  churn.timers_per_ms = o.timers ? target.timers / o.seconds / 1000 : 0;
   churn.recent.resize(64);
   EngineOptions co;
   co.backend = o.backend;
@@ -410,7 +483,7 @@ void round(const Options& o, unsigned index) {
   if (!ticking) throw std::runtime_error("cannot set the churn timer");
 
   ImpairChild impair;
-  const bool with_impair = !o.salvo.empty();
+  const bool with_impair = !o.salvo.empty() && o.impair;
   if (with_impair) {
     const Address free_port = closed_port_address(addr("127.0.0.1:0"));
     if (!impair.start(o.salvo, impair_sink_address, free_port.port()))
@@ -419,17 +492,22 @@ void round(const Options& o, unsigned index) {
 
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> flood_accepted{0};
-  std::thread flooder([&] { flood(sink_address, o.rate, stop, flood_accepted); });
+  std::thread flooder([&] {
+    if (o.flood) flood(sink_address, o.rate, stop, flood_accepted);
+  });
   // Allocated and touched now, so that measuring does not grow the process; the last one also
   // takes samples after the round's end.
   std::vector<MinuteHistogram> minutes(static_cast<std::size_t>(std::ceil(o.seconds / minute_s)) + 1);
   std::uint64_t pings_lost = 0;
-  std::thread pinger([&] { ping_pong(echo_address, stop, minute_s, minutes, pings_lost); });
+  std::thread pinger([&] {
+    if (o.ping) ping_pong(echo_address, stop, minute_s, minutes, pings_lost);
+  });
   std::uint64_t restarts = 0, restart_failures = 0;
   // Held while a restarted engine lives, and by the memory sampler: a sample taken while one
   // lives would see its buffers and thread, which come and go, as noise on the slope.
   std::mutex restart_mutex;
   std::thread restarter([&] {
+    if (!o.restarts) return;
     const auto period = std::chrono::duration<double>(o.seconds / target.restarts);
     auto next = Clock::now();
     while (!stop.load()) {
@@ -477,8 +555,18 @@ void round(const Options& o, unsigned index) {
     const std::size_t fds = open_descriptors();
     fd_min = std::min(fd_min, fds);
     fd_max = std::max(fd_max, fds);
-    if (t < warmup) continue;
     std::lock_guard lock(restart_mutex);
+    if (o.trace > 0 && static_cast<long>(t) % static_cast<long>(o.trace) == 0) {
+      std::printf("[ trace ] %.0f s: resident %ld KiB; churned sockets open at once at most %" PRIu64
+                  ", opened by one tick at most %" PRIu64 "; %s\n",
+                  t, resident_kib(0), churn.open_peak.load(), churn.tick_peak.load(), memory_breakdown(0).c_str());
+      if (with_impair) {
+        std::printf("[ trace ] %.0f s: impair resident %ld KiB; %s\n", t, resident_kib(impair.pid),
+                    memory_breakdown(impair.pid).c_str());
+      }
+      std::fflush(stdout);
+    }
+    if (t < warmup) continue;
     rss.emplace_back(t, static_cast<double>(resident_kib(0)));
     if (with_impair) impair_rss.emplace_back(t, static_cast<double>(resident_kib(impair.pid)));
   }
@@ -514,10 +602,10 @@ void round(const Options& o, unsigned index) {
               static_cast<double>(flood_accepted.load()) / o.seconds, s.received, s.kernel_drops, s.discarded_at_close);
   std::printf("[ figure ] soak round %u churn: %" PRIu64 " runtime sockets from distinct sources (target %.0f, %" PRIu64
               " refused), %" PRIu64 " timers (target %.0f, %" PRIu64 " refused), %" PRIu64
-              " restarts (target %.0f), %" PRIu64 " impair clients (target %.0f, %" PRIu64 " expired)\n",
+              " restarts (target %.0f), %" PRIu64 " impair clients (target %.0f, %" PRIu64 " expired); churned sockets open at once at most %" PRIu64 ", opened by one tick at most %" PRIu64 "\n",
               index, churn.opened, target.sockets, churn.open_failed, set, target.timers, churn.timers_refused,
               restarts, target.restarts, impair_clients, with_impair ? target.impair_clients : 0.0,
-              json_number(impair_report, "clients", "expired"));
+              json_number(impair_report, "clients", "expired"), churn.open_peak.load(), churn.tick_peak.load());
   const double slope = slope_per_minute(rss);
   const double impair_slope = slope_per_minute(impair_rss);
   std::printf(
@@ -604,6 +692,17 @@ int run(int argc, char** argv) {
       o.rate = std::stoull(value());
     } else if (a == "--salvo") {
       o.salvo = value();
+    } else if (a == "--trace") {
+      o.trace = std::stod(value());
+    } else if (a == "--only") {
+      const std::string parts = "," + value() + ",";
+      auto has = [&](const char* part) { return parts.find("," + std::string(part) + ",") != std::string::npos; };
+      o.flood = has("flood");
+      o.sockets = has("sockets");
+      o.timers = has("timers");
+      o.restarts = has("restarts");
+      o.impair = has("impair");
+      o.ping = has("ping");
     } else if (a == "--backend") {
       const std::string b = value();
       o.backend = b == "epoll" ? BackendKind::epoll : b == "io_uring" ? BackendKind::io_uring : BackendKind::automatic;
@@ -611,7 +710,9 @@ int run(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: salvo_soak [--seconds S (per round, 300)] [--rounds N (2)] [--warmup S (60)] [--rate PPS (0: max)]\n"
-          "                  [--backend auto|io_uring|epoll] [--salvo PATH (the salvo command, for impair churn)]\n");
+          "                  [--backend auto|io_uring|epoll] [--salvo PATH (the salvo command, for impair churn)]\n"
+          "                  [--only flood,sockets,timers,restarts,impair,ping (the load's parts; all)]\n"
+          "                  [--trace S (a memory breakdown every S seconds)]\n");
       return 2;
     }
   }

@@ -42,9 +42,13 @@ struct EngineOptions {
   std::uint32_t send_queue_entries = 1024;          // queued datagrams per socket
   std::uint32_t send_queue_bytes = 4u << 20;        // queued payload bytes per socket
   // Every socket of a worker queues its sends in one pool of this many bytes (address space
-  // reserved at start; memory is used only as datagrams are queued, and an empty queue holds
-  // none). A full pool refuses sends as a full queue does (queue_full). At least one segment
-  // (about 80 KiB: 64 datagrams, 64 KiB of payload).
+  // reserved at start), in segments: a socket with anything queued holds at least one, and an
+  // empty queue holds none. Memory follows what is queued: at start the pages a segment's first
+  // datagram uses are made resident in 32 segments (a few hundred KiB per worker), so that
+  // ordinary traffic needs no more; more is touched only as more is queued, and what a burst
+  // touched beyond those goes back to the kernel once it has sat unused for one to two seconds.
+  // A full pool refuses sends as a full queue does (queue_full). At least one segment (about
+  // 80 KiB: 64 datagrams, 64 KiB of payload).
   std::uint64_t send_pool_bytes = std::uint64_t{1} << 30;
 
   int socket_receive_buffer = 0;  // SO_RCVBUF in bytes; 0 keeps the kernel default

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
@@ -39,6 +40,9 @@ Result<void> SendPool::init(std::uint64_t limit_bytes, std::uint32_t scratch_byt
     return Error::from_errno(errno, "reserve the send pool of " + what + " (" + std::to_string(bytes >> 20) +
                                         " MiB of address space; lower EngineOptions::send_pool_bytes)");
   }
+  // Huge pages would back a whole 2 MiB for a datagram of a few bytes: the pool's memory is meant
+  // to follow the pages written. (Advice only: without transparent huge pages it changes nothing.)
+  (void)::madvise(p, bytes, MADV_NOHUGEPAGE);
   base_ = static_cast<std::byte*>(p);
   mapped_bytes_ = bytes;
   segment_bytes_ = segment;
@@ -48,7 +52,39 @@ Result<void> SendPool::init(std::uint64_t limit_bytes, std::uint32_t scratch_byt
   for (std::size_t i = 0; i < state_.size(); ++i) state_[i].next = i + 1 < state_.size() ? static_cast<std::uint32_t>(i + 1) : none;
   free_head_ = 0;
   free_count_ = state_.size();
+  low_water_ = free_count_;
+  // The warm segments are the stack's top: the pages of their first entry, iovec, payload and
+  // scratch, which a segment holding one datagram writes, are made resident now.
+  touched_free_ = std::min<std::size_t>(warm_segments, state_.size());
+  for (std::uint32_t s = 0; s < touched_free_; ++s) {
+    for (std::byte* page : {segment_base(s), reinterpret_cast<std::byte*>(iovecs(s)), payload(s)}) {
+      *static_cast<volatile std::byte*>(page) = std::byte{0};
+    }
+    if (scratch_bytes_ != 0) *static_cast<volatile std::byte*>(scratch(s)) = std::byte{0};
+  }
   return {};
+}
+
+std::size_t SendPool::trim() noexcept {
+  // The top free_count_ - low_water_ entries of the stack may have been taken since the last trim;
+  // the touched ones below them sat free all along. Give back the deepest of those, leaving the
+  // untouched ones at the bottom of the stack as they must be.
+  const std::size_t recent = free_count_ - low_water_;
+  low_water_ = free_count_;
+  if (touched_free_ <= recent) return 0;
+  const std::size_t touched = touched_segments();
+  if (touched <= warm_segments) return 0;
+  const std::size_t give = std::min(touched_free_ - recent, touched - warm_segments);
+  std::uint32_t s = free_head_;
+  for (std::size_t depth = 0; depth < touched_free_ - give; ++depth) s = state_[s].next;
+  for (std::size_t i = 0; i < give; ++i) {
+    // On a private anonymous mapping, MADV_DONTNEED frees the pages at once; the next write faults
+    // in zeroed ones. It cannot fail on a range of the mapping.
+    (void)::madvise(segment_base(s), segment_bytes_, MADV_DONTNEED);
+    s = state_[s].next;
+  }
+  touched_free_ -= give;
+  return give;
 }
 
 }  // namespace salvo::detail

@@ -8,16 +8,23 @@
 // payload_bytes of payload, room for the largest UDP datagram.
 //
 // The segments lie in one anonymous mapping of EngineOptions::send_pool_bytes reserved at start:
-// only the pages written are backed by memory, so the resident size is the high-water mark of what
-// was queued at once. Free segments are reused most recently freed first, so that a worker keeps
-// writing the same few warm segments. An exhausted pool refuses (the send is a counted
-// queue_full); it never grows and never blocks.
+// only the pages written are backed by memory. Free segments are reused most recently freed first,
+// so that a worker keeps writing the same few warm segments. An exhausted pool refuses (the send is
+// a counted queue_full); it never grows and never blocks.
+//
+// Resident memory is bounded by use, not by the worst moment: init() writes the pages that a
+// segment's first datagram uses in warm_segments segments, so that ordinary traffic (up to that
+// many sockets with something queued at once) runs on memory resident from the start and does not
+// add pages each time more sockets than ever before queue at once; trim(), which the worker calls
+// once per trim_interval, gives back the pages of free segments beyond those that no queue took
+// since the previous trim, so that a burst's memory goes back to the kernel after it is over.
 //
 // Owned by one worker and used only on its thread (a FakeTransport owns one of its own).
 #pragma once
 
 #include <sys/uio.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -32,6 +39,11 @@ class SendPool {
   static constexpr std::uint32_t entries_per_segment = 64;
   static constexpr std::uint32_t payload_bytes = 65536;
   static constexpr std::uint32_t none = ~std::uint32_t{0};
+  // Segments kept touched (in use or free) whatever trim() finds idle, their first pages written
+  // by init().
+  static constexpr std::uint32_t warm_segments = 32;
+  // How often the worker calls trim(): a burst's pages go back one to two intervals after it ends.
+  static constexpr std::chrono::seconds trim_interval{1};
 
   // What a segment holds besides its entries, kept outside the mapping.
   struct SegmentState {
@@ -59,6 +71,8 @@ class SendPool {
     if (s == none) return none;
     free_head_ = state_[s].next;
     --free_count_;
+    if (free_count_ < low_water_) low_water_ = free_count_;
+    if (touched_free_ != 0) --touched_free_;  // the top of the stack is a touched one while any is
     state_[s] = SegmentState{};
     return s;
   }
@@ -66,7 +80,15 @@ class SendPool {
     state_[segment].next = free_head_;
     free_head_ = segment;
     ++free_count_;
+    ++touched_free_;
   }
+
+  // Gives the kernel back the pages of free segments that sat free since the previous call (no
+  // queue took them), as many as are touched beyond warm_segments, the least recently used first.
+  // Returns how many segments it gave back. A system call per segment given back, none otherwise.
+  std::size_t trim() noexcept;
+  // Segments whose pages may be resident: in use, or free but written since init or their last trim.
+  std::size_t touched_segments() const noexcept { return state_.size() - free_count_ + touched_free_; }
 
   std::size_t segments() const noexcept { return state_.size(); }
   std::size_t free_segments() const noexcept { return free_count_; }
@@ -98,9 +120,15 @@ class SendPool {
   std::size_t segment_bytes_ = 0;
   std::uint32_t scratch_bytes_ = 0;
   std::vector<SegmentState> state_;
-  // Free segments, a stack linked through their `next`: the most recently freed on top.
+  // Free segments, a stack linked through their `next`: the most recently freed on top. The touched
+  // ones (written since init or their last trim) are always its top touched_free_ entries: release
+  // pushes a touched one, acquire pops the top, init and trim leave the untouched ones below.
   std::uint32_t free_head_ = none;
   std::size_t free_count_ = 0;
+  std::size_t touched_free_ = 0;
+  // The fewest free segments since the last trim: the stack's bottom low_water_ entries were not
+  // taken since.
+  std::size_t low_water_ = 0;
 };
 
 }  // namespace salvo::detail

@@ -3,7 +3,7 @@
 // worker, used only on that worker's thread.
 //
 // The timer table holds the users' timers and the engine's own few (the kernel-drop sampler, the
-// deferred writers' wake-up). Users get EngineOptions::timers_per_worker of them, whatever the
+// send pool's trim, the deferred writers' wake-up). Users get EngineOptions::timers_per_worker of them, whatever the
 // engine's own take: the table is sized for both.
 #pragma once
 

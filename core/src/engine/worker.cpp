@@ -51,8 +51,9 @@ Result<void> Worker::init() {
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
   batch_.init(options_, receive_control_space(options_));
   batch_wait_.configure(options_.latency_budget, options_.completion_batch);
-  // The engine's own timers: the kernel-drop sampler and the deferred writers' wake-up.
-  return core_.init(options_.timers_per_worker, 2, std::chrono::steady_clock::now());
+  // The engine's own timers: the kernel-drop sampler, the send pool's trim and the deferred
+  // writers' wake-up.
+  return core_.init(options_.timers_per_worker, 3, std::chrono::steady_clock::now());
 }
 
 SocketState& Worker::slot_for_new_socket() {
@@ -287,6 +288,7 @@ void Worker::run_rounds() {
   core_.set_now(start);
   core_.schedule_engine(start + kernel_drop_sample_interval, kernel_drop_sample_interval,
                         [this] { sample_kernel_drops(); });
+  core_.schedule_engine(start + SendPool::trim_interval, SendPool::trim_interval, [this] { send_pool_.trim(); });
   last_activity_ = start;
   const bool budget = batch_wait_.enabled();  // EngineOptions::latency_budget
   // The clock is read once per round, after the wait (and again only when timers ran): the same
