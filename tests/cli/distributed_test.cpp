@@ -251,7 +251,10 @@ TEST_P(Distributed, TheAnsiblePlaybookRunsEveryHostAndMergesTheirReports) {
             << "salvo_merge_bin=" << salvo_bin << "\n"
             << "salvo_args='--rate " << per_host_rate << " --count " << per_host << " --quiet --backend " << backend()
             << "'\n"
-            << "salvo_report_dir=" << reports << "\n";  // and the default start delay
+            << "salvo_report_dir=" << reports << "\n"
+            // Time for the play to reach every host before the start, even on two CPUs at full load
+            // (10 s, the playbook's default, once was not).
+            << "salvo_start_delay_s=30\n";
   inventory.close();
   // Here the controller shares the CPUs with the "hosts": its processes poll each other every
   // millisecond by default, which on two busy cores delays the instances' start by milliseconds.

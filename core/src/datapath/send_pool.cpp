@@ -48,42 +48,56 @@ Result<void> SendPool::init(std::uint64_t limit_bytes, std::uint32_t scratch_byt
   segment_bytes_ = segment;
   scratch_bytes_ = scratch_bytes;
   state_.assign(static_cast<std::size_t>(count), SegmentState{});
+  taken_in_.assign(static_cast<std::size_t>(count), 0);
   // Segment 0 on top: the first sockets to send write the start of the mapping.
   for (std::size_t i = 0; i < state_.size(); ++i) state_[i].next = i + 1 < state_.size() ? static_cast<std::uint32_t>(i + 1) : none;
   free_head_ = 0;
   free_count_ = state_.size();
-  low_water_ = free_count_;
   // The warm segments are the stack's top: the pages of their first entry, iovec, payload and
   // scratch, which a segment holding one datagram writes, are made resident now.
-  touched_free_ = std::min<std::size_t>(warm_segments, state_.size());
-  for (std::uint32_t s = 0; s < touched_free_; ++s) {
+  const std::uint32_t warm = static_cast<std::uint32_t>(std::min<std::size_t>(warm_segments, state_.size()));
+  for (std::uint32_t s = 0; s < warm; ++s) {
     for (std::byte* page : {segment_base(s), reinterpret_cast<std::byte*>(iovecs(s)), payload(s)}) {
       *static_cast<volatile std::byte*>(page) = std::byte{0};
     }
     if (scratch_bytes_ != 0) *static_cast<volatile std::byte*>(scratch(s)) = std::byte{0};
+    taken_in_[s] = interval_;
   }
   return {};
 }
 
+std::size_t SendPool::touched_free() const noexcept {
+  std::size_t n = 0;
+  for (std::uint32_t s = free_head_; s != none && taken_in_[s] != 0; s = state_[s].next) ++n;
+  return n;
+}
+
 std::size_t SendPool::trim() noexcept {
-  // The top free_count_ - low_water_ entries of the stack may have been taken since the last trim;
-  // the touched ones below them sat free all along. Give back the deepest of those, leaving the
-  // untouched ones at the bottom of the stack as they must be.
-  const std::size_t recent = free_count_ - low_water_;
-  low_water_ = free_count_;
-  if (touched_free_ <= recent) return 0;
-  const std::size_t touched = touched_segments();
-  if (touched <= warm_segments) return 0;
-  const std::size_t give = std::min(touched_free_ - recent, touched - warm_segments);
+  // The touched free segments lie on top of the stack, those taken in this interval above those
+  // that sat free all through it. Give back the deepest of the latter, as many as are touched
+  // beyond warm_segments, so that the untouched ones stay at the bottom.
+  const std::uint32_t ending = interval_++;
+  std::size_t recent = 0;
+  std::size_t idle = 0;
+  for (std::uint32_t s = free_head_; s != none && taken_in_[s] != 0; s = state_[s].next) {
+    if (taken_in_[s] == ending) {
+      ++recent;
+    } else {
+      ++idle;
+    }
+  }
+  const std::size_t touched = state_.size() - free_count_ + recent + idle;
+  if (idle == 0 || touched <= warm_segments) return 0;
+  const std::size_t give = std::min(idle, touched - warm_segments);
   std::uint32_t s = free_head_;
-  for (std::size_t depth = 0; depth < touched_free_ - give; ++depth) s = state_[s].next;
+  for (std::size_t depth = 0; depth < recent + idle - give; ++depth) s = state_[s].next;
   for (std::size_t i = 0; i < give; ++i) {
     // On a private anonymous mapping, MADV_DONTNEED frees the pages at once; the next write faults
     // in zeroed ones. It cannot fail on a range of the mapping.
     (void)::madvise(segment_base(s), segment_bytes_, MADV_DONTNEED);
+    taken_in_[s] = 0;
     s = state_[s].next;
   }
-  touched_free_ -= give;
   return give;
 }
 

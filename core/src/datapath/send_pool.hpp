@@ -71,16 +71,15 @@ class SendPool {
     if (s == none) return none;
     free_head_ = state_[s].next;
     --free_count_;
-    if (free_count_ < low_water_) low_water_ = free_count_;
-    if (touched_free_ != 0) --touched_free_;  // the top of the stack is a touched one while any is
     state_[s] = SegmentState{};
+    taken_in_[s] = interval_;
     return s;
   }
   void release(std::uint32_t segment) noexcept {
     state_[segment].next = free_head_;
+    taken_in_[segment] = interval_;  // in use during this interval: not idle yet
     free_head_ = segment;
     ++free_count_;
-    ++touched_free_;
   }
 
   // Gives the kernel back the pages of free segments that sat free since the previous call (no
@@ -88,7 +87,8 @@ class SendPool {
   // Returns how many segments it gave back. A system call per segment given back, none otherwise.
   std::size_t trim() noexcept;
   // Segments whose pages may be resident: in use, or free but written since init or their last trim.
-  std::size_t touched_segments() const noexcept { return state_.size() - free_count_ + touched_free_; }
+  // Walks the touched free segments (the stack's top): for trim and tests, never per datagram.
+  std::size_t touched_segments() const noexcept { return state_.size() - free_count_ + touched_free(); }
 
   std::size_t segments() const noexcept { return state_.size(); }
   std::size_t free_segments() const noexcept { return free_count_; }
@@ -120,15 +120,23 @@ class SendPool {
   std::size_t segment_bytes_ = 0;
   std::uint32_t scratch_bytes_ = 0;
   std::vector<SegmentState> state_;
+  // Per segment, the trim interval in which a queue last took or gave back the segment (interval_);
+  // 0: its pages are not resident (never written, or given back by trim since). Apart from
+  // state_, which the queues read and write per datagram.
+  std::vector<std::uint32_t> taken_in_;
+  // How many free segments from the top of the stack are touched (taken_in_ not 0).
+  std::size_t touched_free() const noexcept;
+
   // Free segments, a stack linked through their `next`: the most recently freed on top. The touched
-  // ones (written since init or their last trim) are always its top touched_free_ entries: release
-  // pushes a touched one, acquire pops the top, init and trim leave the untouched ones below.
+  // ones (written since init or their last trim) are always on top of the untouched ones: release
+  // pushes a touched one, acquire pops the top, and trim gives back the deepest touched ones. Those
+  // a queue took in the current interval lie above those that sat free all through it, since a
+  // segment never popped keeps everything pushed after it above it.
   std::uint32_t free_head_ = none;
   std::size_t free_count_ = 0;
-  std::size_t touched_free_ = 0;
-  // The fewest free segments since the last trim: the stack's bottom low_water_ entries were not
-  // taken since.
-  std::size_t low_water_ = 0;
+  // The current trim interval, counted from 1; trim() ends it. Stamped into a segment on acquire,
+  // so that acquire and release keep no other books.
+  std::uint32_t interval_ = 1;
 };
 
 }  // namespace salvo::detail
