@@ -618,9 +618,10 @@ void round(const Options& o, unsigned index) {
   const double impair_slope = slope_per_minute(impair_rss);
   std::printf(
       "[ figure ] soak round %u memory: resident %.0f -> %.0f KiB after the warm-up, slope %.2f KiB/min (impair: "
-      "%.2f KiB/min); descriptors %zu before, %zu..%zu during\n",
-      index, rss.empty() ? 0.0 : rss.front().second, rss.empty() ? 0.0 : rss.back().second, slope, impair_slope,
-      descriptors_before, fd_min, fd_max);
+      "%.0f -> %.0f KiB, %.2f KiB/min); descriptors %zu before, %zu..%zu during\n",
+      index, rss.empty() ? 0.0 : rss.front().second, rss.empty() ? 0.0 : rss.back().second, slope,
+      impair_rss.empty() ? 0.0 : impair_rss.front().second, impair_rss.empty() ? 0.0 : impair_rss.back().second,
+      impair_slope, descriptors_before, fd_min, fd_max);
   // Full minutes only: the last bucket holds the samples after the round's end.
   std::string p99s;
   std::vector<double> p99;
