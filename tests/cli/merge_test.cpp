@@ -155,6 +155,12 @@ const std::vector<BadFile> bad_files = {
     {"LoadIsAnArray", [](nlohmann::json& r) { r["load"] = {1}; }, R"("load" must be an object, not an array of 1 element)"},
     {"LoadHoldsAnObject", [](nlohmann::json& r) { r["load"] = {{"rate", {{"pps", 1}}}}; },
      R"("load.rate" must be a number, a boolean, null or a printable string, not an object)"},
+    // Found by the merge_input fuzz target: the name was shown as it was, newlines and all, and the
+    // message said the value (a number) was wrong.
+    {"LoadMemberNameHasANewline", [](nlohmann::json& r) { r["load"] = {{"size\nmax", 64}}; },
+     R"("load" has a member named by a string of 8 bytes, not by printable text of at most 255 bytes)"},
+    {"LoadMemberNameIsLongerThan255Bytes", [](nlohmann::json& r) { r["load"] = {{std::string(256, 'k'), 64}}; },
+     R"("load" has a member named by a string of 256 bytes, not by printable text of at most 255 bytes)"},
     {"LoadHasTooManyMembers",
      [](nlohmann::json& r) {
        for (int i = 0; i < 33; ++i) r["load"]["k" + std::to_string(i)] = i;

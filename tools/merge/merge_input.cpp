@@ -220,11 +220,13 @@ Problem check_instance(const nlohmann::json& report) {
              std::to_string(max_load_members);
     }
     for (const auto& [key, value] : load->items()) {
+      // A name that is no printable text is described, not shown: it may hold a newline.
+      if (const nlohmann::json name(key); !is_printable_text(name)) {
+        return "\"load\" has a member named by " + describe(name) + ", not by printable text of at most 255 bytes";
+      }
       const std::string path = "load." + (key.size() <= max_shown_string ? key : key.substr(0, max_shown_string));
       const bool scalar = value.is_number() || value.is_boolean() || value.is_null() || is_printable_text(value);
-      if (!scalar || !is_printable_text(nlohmann::json(key))) {
-        return must_be(path, "a number, a boolean, null or a printable string", value);
-      }
+      if (!scalar) return must_be(path, "a number, a boolean, null or a printable string", value);
     }
   }
   return {};

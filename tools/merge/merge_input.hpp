@@ -9,7 +9,8 @@
 //   "label", "host"              optional: a label as --label takes it; printable, at most 255 bytes
 //   "start_unix_s", "end_unix_s" optional: Unix seconds, from 0 to the end of year 9999
 //   "elapsed_s", "sent_per_s", "received_per_s"   optional: numbers from 0 to 10^15
-//   "load"                       optional: an object of at most 32 members, each a number, a
+//   "load"                       optional: an object of at most 32 members, each named by
+//                                printable text of at most 255 bytes and each a number, a
 //                                boolean, null or a printable string of at most 255 bytes
 //   "sent", "sent_bytes", "received", "bytes", "kernel_drops"   integers from 0 to max_merge_count;
 //                                required but for ping, whose "ping" object has the counts
