@@ -252,8 +252,8 @@ TEST_P(Distributed, TheAnsiblePlaybookRunsEveryHostAndMergesTheirReports) {
             << "salvo_args='--rate " << per_host_rate << " --count " << per_host << " --quiet --backend " << backend()
             << "'\n"
             << "salvo_report_dir=" << reports << "\n"
-            // Time for the play to reach every host before the start, even on two CPUs at full load
-            // (10 s, the playbook's default, once was not).
+            // Time for the play to reach every host before the start, even on two fully loaded CPUs,
+            // where the playbook's default is too short.
             << "salvo_start_delay_s=30\n";
   inventory.close();
   // Here the controller shares the CPUs with the "hosts": its processes poll each other every

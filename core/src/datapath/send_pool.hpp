@@ -134,8 +134,8 @@ class SendPool {
   // segment never popped keeps everything pushed after it above it.
   std::uint32_t free_head_ = none;
   std::size_t free_count_ = 0;
-  // The current trim interval, counted from 1; trim() ends it. Stamped into a segment on acquire,
-  // so that acquire and release keep no other books.
+  // The current trim interval, counted from 1; trim() ends it. Stamped into a segment on acquire
+  // and release, so that they keep no other books.
   std::uint32_t interval_ = 1;
 };
 

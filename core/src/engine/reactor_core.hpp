@@ -3,8 +3,8 @@
 // worker, used only on that worker's thread.
 //
 // The timer table holds the users' timers and the engine's own few (the kernel-drop sampler, the
-// send pool's trim, the deferred writers' wake-up). Users get EngineOptions::timers_per_worker of them, whatever the
-// engine's own take: the table is sized for both.
+// send pool's trim, the deferred writers' wake-up). Users get EngineOptions::timers_per_worker of
+// them, whatever the engine's own take: the table is sized for both.
 #pragma once
 
 #include <chrono>
