@@ -144,6 +144,12 @@ class EpollBackend final : public Backend {
     if (s.fd >= 0 && !s.fd_private) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s.fd, nullptr);
   }
 
+  // Nothing of a closed socket stays behind: its events were reaped (or name an old generation).
+  bool can_forget(const SocketState&) const noexcept override { return true; }
+  void forget_from(std::uint32_t index) noexcept override {
+    if (io_.size() > index) io_.resize(index);
+  }
+
   WaitKind wait(const WaitPlan& plan) override {
     // Level-triggered: events one wait does not return, the next does, so the array grows with
     // the sockets only up to a bound (and only here, never while reap walks it).

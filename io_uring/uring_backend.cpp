@@ -315,6 +315,17 @@ class UringBackend final : public Backend {
     io_uring_register_files_update(&ring_, s.index, &sr.table_fd, 1);
   }
 
+  // A closed socket's requests have all completed (holds() was false at its close); what may still
+  // name its slot is a place in the re-arm or receive lists.
+  bool can_forget(const SocketState& s) const noexcept override {
+    const SocketRing& sr = ring_of(s);
+    return !sr.armed && sr.submitted == 0 && !sr.rearm_listed && !sr.rx_listed;
+  }
+
+  void forget_from(std::uint32_t index) noexcept override {
+    if (rings_.size() > index) rings_.resize(index);
+  }
+
   WaitKind wait(const WaitPlan& plan) override {
     // For the adaptive receive policy: how long the previous round worked after its wait.
     previous_round_busy_ = plan.now - woke_at_;
@@ -718,7 +729,7 @@ class UringBackend final : public Backend {
           // an error-queue report for one), and is armed again by now; or it already ended, and
           // its completion says so. Either way the next round asks again while it is armed.
           ++not_traffic;
-          if (cqe->res == -ENOENT || cqe->res == -EALREADY) {
+          if ((cqe->res == -ENOENT || cqe->res == -EALREADY) && socket_of(data) < rings_.size()) {
             SocketState& s = socket_at(socket_of(data));
             ring_of(s).cancel_sent = false;
             // Paused (not stopping, which asks every round): ask again now, or it stays armed.

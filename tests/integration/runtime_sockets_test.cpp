@@ -1,7 +1,8 @@
 // Sockets opened and closed while the engine runs, for every backend: from inside on_datagrams
 // (receiving at once), from another thread (Engine::open, listen() after start), with errors as
-// values; and 10,000 sockets opened and closed while traffic flows on another, leaving no
-// descriptor behind and every datagram of that traffic accounted for.
+// values; 10,000 sockets opened and closed while traffic flows on another, leaving no
+// descriptor behind and every datagram of that traffic accounted for; and the slots of a burst of
+// sockets given back once idle.
 
 #include <cerrno>
 
@@ -218,6 +219,82 @@ TEST_P(RuntimeSockets, TenThousandOpenedAndClosedWhileTrafficFlows) {
   EXPECT_EQ(c.received + c.kernel_drops + c.discarded_at_close, sent) << describe(c);
   EXPECT_GT(sent, 0u);
   EXPECT_GT(echoed, 0u);
+}
+
+// A protocol that sends one datagram when it starts, echoes what it gets, and counts its own
+// destruction: a slot given back destroys the protocol of the socket that last held it.
+class CountedProtocol final : public Protocol {
+ public:
+  CountedProtocol(std::atomic<int>& destroyed, Address greet) : destroyed_(destroyed), greet_(greet) {}
+  ~CountedProtocol() override { destroyed_.fetch_add(1); }
+  void on_start(Transport& t) override { t.send(make_payload(t.local_address().port(), 16), greet_); }
+  void on_datagrams(std::span<const Datagram> batch, Transport& t) override {
+    for (const auto& d : batch) t.send(d.payload, d.peer);
+  }
+
+ private:
+  std::atomic<int>& destroyed_;
+  Address greet_;
+};
+
+TEST_P(RuntimeSockets, SlotsOfABurstBeyondTheWarmOnesAreGivenBackAndServeAgain) {
+  // 100 sockets opened at once take slots 0-99; once closed, the 36 slots beyond the 64 warm ones
+  // sit idle and are given back (their protocols destroyed) within a few trim intervals, while
+  // their counts stay in the engine's. 100 sockets opened again reuse the 64 warm slots (destroying
+  // their old protocols at once) and make 36 afresh, and the last of them, in a remade slot,
+  // serves traffic.
+  constexpr int burst = 100;
+  constexpr int warm = 64;
+  auto engine = make_engine(options());
+  must_start(*engine);
+  UdpSocket client(addr("127.0.0.1:0"), 1 << 20);
+  std::atomic<int> destroyed{0};
+  std::vector<Transport*> opened;
+  auto open_burst = [&](Reactor& r) {
+    opened.clear();
+    for (int i = 0; i < burst; ++i) {
+      auto t = r.open(addr("127.0.0.1:0"), std::make_unique<CountedProtocol>(destroyed, client.local()));
+      ASSERT_TRUE(t) << t.error().message;
+      opened.push_back(*t);
+    }
+  };
+  auto run_on_worker = [&](std::function<void(Reactor&)> fn) {
+    std::promise<void> done;
+    auto finished = done.get_future();
+    ASSERT_TRUE(engine->post(0, [&](Reactor& r) {
+      fn(r);
+      done.set_value();
+    }));
+    ASSERT_EQ(finished.wait_for(10s), std::future_status::ready);
+  };
+
+  run_on_worker([&](Reactor& r) {
+    open_burst(r);
+    for (Transport* t : opened) t->stop_listening();
+  });
+  for (int i = 0; i < burst; ++i) ASSERT_TRUE(client.receive(10s)) << "greeting " << i;
+  ASSERT_TRUE(wait_until([&] { return destroyed.load() == burst - warm; }, 30s)) << destroyed.load() << " destroyed";
+  EXPECT_EQ(engine->counters().sent, std::uint64_t{burst});
+
+  Address last;
+  run_on_worker([&](Reactor& r) {
+    open_burst(r);
+    EXPECT_EQ(destroyed.load(), burst) << "the warm slots' protocols go when their slots are reused";
+    last = opened.back()->local_address();
+  });
+  for (int i = 0; i < burst; ++i) ASSERT_TRUE(client.receive(10s)) << "greeting " << i;
+  const auto ping = make_payload(4242, 64);
+  ASSERT_TRUE(client.send_to(ping, last));
+  auto echoed = client.receive(10s);
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->payload, ping);
+  EXPECT_EQ(echoed->from, last);
+  stop_and_wait(*engine);
+  const Counters c = engine->counters();
+  EXPECT_EQ(c.sent, std::uint64_t{2 * burst + 1}) << describe(c);
+  EXPECT_EQ(c.received, 1u) << describe(c);
+  engine.reset();
+  EXPECT_EQ(destroyed.load(), 2 * burst);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RuntimeSockets, testing::ValuesIn(available_backends()), backend_test_name);

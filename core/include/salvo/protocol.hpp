@@ -55,8 +55,10 @@ class Protocol {
   // The socket is closed and will deliver nothing more; called exactly once (Twisted:
   // stopProtocol). The transport is no longer usable. The engine keeps the protocol object (so
   // that a program may read what it gathered) until a socket opened later on the same worker
-  // takes its place, or the engine is destroyed. For an engine destroyed without ever
-  // being started, this runs on the destroying thread.
+  // takes its place, or the engine is destroyed; a socket closed while the engine serves (not
+  // draining or stopping) beyond the worker's 64 warm slots may also have its slot, and this
+  // object, given back a second or two later. For an engine destroyed without ever being
+  // started, this runs on the destroying thread.
   virtual void on_stop() {}
 };
 

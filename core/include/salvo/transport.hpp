@@ -2,7 +2,7 @@
 //
 // Threading: a Transport belongs to its worker thread; call it only from that worker's Protocol
 // hooks, timer callbacks and posted functions. It stays valid from on_start until on_stop (after
-// that the worker may reuse its memory for a socket opened later).
+// that the worker may reuse its memory for a socket opened later, or free it).
 //
 // Sending copies the payload into the socket's bounded send queue; the queue is flushed in one
 // batch (sendmmsg, or one io_uring submission) at the end of the current hook. A full queue is a

@@ -22,6 +22,10 @@
 //                          had no room in flight for them): the worker keeps calling submit.
 //   holds(s)               the kernel still holds requests of the socket: its fd must stay open.
 //   release(s)             the socket is about to close: forget it (its slot may be reused by add).
+//   can_forget(s)          s closed a while ago: nothing of it is left in the backend's lists or
+//                          in requests not yet submitted, so its slot may be given back.
+//   forget_from(n)         the worker gave back its slots from n on: drop their per-socket state
+//                          (a socket opened later in such a slot is add()ed afresh).
 //   wait(plan)             submit what is prepared, then sleep until there is something to reap
 //                          or plan.deadline, or return at once when plan.spin. With plan.hold,
 //                          keep sleeping until the hold has passed, unless a whole batch is
@@ -107,6 +111,8 @@ class Backend {
   virtual bool sends_pending(const SocketState& s) const noexcept = 0;
   virtual bool holds(const SocketState& s) const noexcept = 0;
   virtual void release(SocketState& s) = 0;
+  virtual bool can_forget(const SocketState& s) const noexcept = 0;
+  virtual void forget_from(std::uint32_t index) noexcept = 0;
   virtual WaitKind wait(const WaitPlan& plan) = 0;
   virtual unsigned reap(Worker& worker) = 0;
 };

@@ -5,10 +5,12 @@
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <string>
 #include <system_error>
 
@@ -60,24 +62,27 @@ SocketState& Worker::slot_for_new_socket() {
   // counters() walks the list from other threads: changes to it are made under the lock.
   std::lock_guard lock(sockets_mutex_);
   if (!free_slots_.empty()) {
+    std::pop_heap(free_slots_.begin(), free_slots_.end(), std::greater<>{});
     const std::uint32_t index = free_slots_.back();
     free_slots_.pop_back();
     const SocketState& old = *sockets_[index];
-    const std::uint32_t generation = old.generation + 1;
     closed_counters_ += old.counters.snapshot();
     auto fresh = std::make_unique<SocketState>(*this);
     fresh->index = index;
-    fresh->generation = generation;
+    fresh->generation = ++slot_generations_;
     // The slot's places in the worker's lists go with it (each list names a slot once).
     fresh->todo = old.todo;
     fresh->sampled = old.sampled;
     fresh->channel_listed = old.channel_listed;
     sockets_[index] = std::move(fresh);
+    slot_high_water_ = std::max<std::size_t>(slot_high_water_, index + 1);
     return *sockets_[index];
   }
   auto s = std::make_unique<SocketState>(*this);
   s->index = static_cast<std::uint32_t>(sockets_.size());
+  s->generation = ++slot_generations_;
   sockets_.push_back(std::move(s));
+  slot_high_water_ = std::max(slot_high_water_, sockets_.size());
   // Each list names a slot at most once: room for every slot now, so that noting a socket never
   // allocates on the data path.
   if (todo_.capacity() < sockets_.size()) {
@@ -87,6 +92,50 @@ SocketState& Worker::slot_for_new_socket() {
     channel_sockets_.reserve(room);
   }
   return *sockets_.back();
+}
+
+void Worker::free_slot(std::uint32_t index) {
+  free_slots_.push_back(index);
+  std::push_heap(free_slots_.begin(), free_slots_.end(), std::greater<>{});
+}
+
+// A slot beyond the warm ones that held no open socket for a whole interval is past its use: the
+// burst that made it is over. Only the end of the list is given back, so that slot numbers (which
+// the backends and the kernel's requests name) never move; lowest-first reuse drains the end. The
+// memory of a closed socket (its state, the backend's, its protocol) goes back to malloc, and
+// malloc_trim hands malloc's free pages to the kernel: without it the process would keep, for
+// good, the resident size of its largest burst.
+void Worker::trim_socket_slots() {
+  // A program reads what the protocols of a stopped or drained engine gathered (Protocol::on_stop).
+  if (stop_begun_ || draining_) return;
+  const std::size_t keep = std::max(warm_socket_slots, slot_high_water_);
+  std::size_t end = sockets_.size();
+  while (end > keep) {
+    const SocketState& s = *sockets_[end - 1];
+    // A slot still named by one of the worker's lists, or by the backend's, waits for the next trim.
+    if (!s.closed || s.todo || s.sampled || s.channel_listed || s.writable_deferred || !backend_->can_forget(s)) break;
+    --end;
+  }
+  if (end < sockets_.size()) {
+    std::vector<std::unique_ptr<SocketState>> given_back;
+    {
+      std::lock_guard lock(sockets_mutex_);
+      for (std::size_t i = end; i < sockets_.size(); ++i) {
+        closed_counters_ += sockets_[i]->counters.snapshot();
+        given_back.push_back(std::move(sockets_[i]));
+      }
+      sockets_.resize(end);
+      std::erase_if(free_slots_, [end](std::uint32_t index) { return index >= end; });
+      std::make_heap(free_slots_.begin(), free_slots_.end(), std::greater<>{});
+      backend_->forget_from(static_cast<std::uint32_t>(end));
+    }
+    given_back.clear();  // the protocols' destructors run here, on the worker, outside the lock
+    ::malloc_trim(0);
+  }
+  // The next interval starts with the slots open now.
+  std::size_t open_end = sockets_.size();
+  while (open_end > 0 && sockets_[open_end - 1]->closed) --open_end;
+  slot_high_water_ = open_end;
 }
 
 Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
@@ -107,7 +156,7 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
   s.receiving = false;
   auto give_up = [&](Error e) {
     s.fd = -1;
-    free_slots_.push_back(s.index);
+    free_slot(s.index);
     return refuse(std::move(e));
   };
   if (auto r = s.queue.init(send_pool_, options_.send_queue_entries, options_.send_queue_bytes); !r) return give_up(r.error());
@@ -288,7 +337,10 @@ void Worker::run_rounds() {
   core_.set_now(start);
   core_.schedule_engine(start + kernel_drop_sample_interval, kernel_drop_sample_interval,
                         [this] { sample_kernel_drops(); });
-  core_.schedule_engine(start + SendPool::trim_interval, SendPool::trim_interval, [this] { send_pool_.trim(); });
+  core_.schedule_engine(start + SendPool::trim_interval, SendPool::trim_interval, [this] {
+    send_pool_.trim();
+    trim_socket_slots();
+  });
   last_activity_ = start;
   const bool budget = batch_wait_.enabled();  // EngineOptions::latency_budget
   // The clock is read once per round, after the wait (and again only when timers ran): the same
@@ -453,6 +505,7 @@ void Worker::arm_writable_timer(std::chrono::steady_clock::time_point when) noex
     auto next = std::chrono::steady_clock::time_point::max();
     std::size_t kept = 0;
     for (const auto entry : deferred_writers_) {
+      if (entry.index >= sockets_.size()) continue;  // its slot was given back
       SocketState& w = *sockets_[entry.index];
       if (w.generation != entry.generation || w.closed || !w.writable_deferred) continue;
       if (w.writable_after <= now) {
@@ -576,8 +629,9 @@ void Worker::close_socket(SocketState& s) noexcept {
   s.queue.clear();  // the socket's send memory goes back to the pool now
   s.protocol->on_stop();
   // The protocol object itself lives on (a program may read what it gathered after stop()) until
-  // the slot is reused by a socket opened later, or the engine goes.
-  if (serving_) free_slots_.push_back(s.index);
+  // the slot is reused by a socket opened later, the slot is given back (trim_socket_slots), or
+  // the engine goes.
+  if (serving_) free_slot(s.index);
 }
 
 }  // namespace salvo::detail

@@ -222,6 +222,11 @@ class Worker {
   void arm_writable_timer(std::chrono::steady_clock::time_point when) noexcept;
   void check_drain(std::chrono::steady_clock::time_point now) noexcept;
   SocketState& slot_for_new_socket();
+  void free_slot(std::uint32_t index);  // a closed socket's slot, for reuse
+  // Once per SendPool::trim_interval: destroys the slots at the end of the list beyond
+  // warm_socket_slots that no socket used during the last interval, so that the memory a burst of
+  // sockets took goes back (see the .cpp).
+  void trim_socket_slots();
   void start_protocols();  // on_start for every socket
   void begin_stop_all() noexcept;
   void run_posted() noexcept;
@@ -246,7 +251,14 @@ class Worker {
   bool rounds_over_ = false;  // the round has ended: no socket may attach any more
   std::size_t open_sockets_ = 0;
   std::atomic<std::size_t> open_sockets_published_{0};  // open_sockets_, for other threads
-  std::vector<std::uint32_t> free_slots_;  // closed sockets' slots, for reuse
+  // Closed sockets' slots, for reuse: a min-heap, the lowest slot first, so that sockets gather
+  // at the front of the list and the slots at its end fall idle (trim_socket_slots).
+  std::vector<std::uint32_t> free_slots_;
+  // The slots a worker never gives back: a program that opens and closes a socket now and then
+  // does not make and destroy one each time.
+  static constexpr std::size_t warm_socket_slots = 64;
+  std::size_t slot_high_water_ = 0;    // slots [0, this) held an open socket during this interval
+  std::uint32_t slot_generations_ = 0;  // the last generation given to a socket (unique per worker)
   // Guards changes to sockets_ (made on the worker thread) against counters() on other threads,
   // and holds the counts of sockets whose slots were reused.
   mutable std::mutex sockets_mutex_;
