@@ -29,6 +29,8 @@ class NoBackend final : public salvo::detail::Backend {
   bool sends_pending(const salvo::detail::SocketState&) const noexcept override { return false; }
   bool holds(const salvo::detail::SocketState&) const noexcept override { return false; }
   void release(salvo::detail::SocketState&) override {}
+  bool can_forget(const salvo::detail::SocketState&) const noexcept override { return true; }
+  void forget_from(std::uint32_t) noexcept override {}
   salvo::detail::WaitKind wait(const salvo::detail::WaitPlan&) override { return salvo::detail::WaitKind::none; }
   unsigned reap(Worker&) override { return 0; }
 };
