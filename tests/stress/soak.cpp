@@ -12,7 +12,8 @@
 //     held up; only with --salvo PATH). Neither the churn nor the clients make up for a stall in
 //     one burst: the most sockets or clients at once, which the engine's memory follows, would
 //     then follow the longest stall of the round.
-//   - a side ping-pong at 1000/s against an echo socket of the sink's engine.
+//   - a side ping-pong at 1000/s against an echo socket of the sink's engine, from a thread at
+//     real-time priority (SCHED_FIFO 1, when allowed).
 // Checked at the end of each round (exit 1 on any failure, each check printed PASS or FAIL):
 //   - resident memory flat after the warm-up (--warmup, 60 s; a third of the round if shorter):
 //     the least-squares slope of one-second samples of /proc/self/statm under 1 KiB/min (and the
@@ -30,6 +31,8 @@
 // seconds where each process's resident memory lies and which mappings changed.
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -70,6 +73,9 @@ struct Options {
   std::string salvo;       // the salvo command, for the impair churn
   BackendKind backend = BackendKind::automatic;
   double trace = 0;  // seconds between memory breakdowns on stdout; 0: none
+  // Seconds between stalls of the impair child (SIGSTOP for 0.3 s, then SIGCONT); 0: none. A stall
+  // makes the clients that waited arrive together, the most impair has served at once.
+  unsigned stall_impair = 0;
   // The load's parts, each on unless left out of --only.
   bool flood = true, sockets = true, timers = true, restarts = true, impair = true, ping = true;
 };
@@ -355,9 +361,17 @@ void flood(const Address& to, std::uint64_t rate, const std::atomic<bool>& stop,
   }
 }
 
-// Round trips against `echo` at 1000/s; each sample lands in the bucket of its minute.
+// Round trips against `echo` at 1000/s; each sample lands in the bucket of its minute. The pinger
+// asks for real-time priority (SCHED_FIFO 1), as a latency probe such as cyclictest does: it sleeps
+// between pings, so it takes almost nothing from the load, and its samples then time the engine's
+// answer under that load rather than how soon the scheduler gets round to a client thread among the
+// flood's. Without the privilege it runs as before, and says so.
 void ping_pong(const Address& echo, const std::atomic<bool>& stop, double minute_s,
                std::vector<MinuteHistogram>& minutes, std::uint64_t& lost) {
+  const sched_param realtime{.sched_priority = 1};
+  if (int e = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &realtime); e != 0) {
+    std::printf("ping-pong: no real-time priority (%s): its latency includes the client's scheduling\n", std::strerror(e));
+  }
   UdpSocket socket(addr("127.0.0.1:0"));
   const auto start = Clock::now();
   auto next = start;
@@ -558,6 +572,7 @@ void round(const Options& o, unsigned index) {
   rss.reserve(static_cast<std::size_t>(o.seconds) + 2);
   impair_rss.reserve(static_cast<std::size_t>(o.seconds) + 2);
   std::size_t fd_min = SIZE_MAX, fd_max = 0;
+  unsigned impair_stalls = 0;
   const auto start = Clock::now();
   for (auto next = start + 1s; Clock::now() < start + std::chrono::duration<double>(o.seconds); next += 1s) {
     std::this_thread::sleep_until(next);
@@ -575,6 +590,12 @@ void round(const Options& o, unsigned index) {
                     resident_kib(impair.pid), impair_left_out.load(), memory_breakdown(impair.pid).c_str());
       }
       std::fflush(stdout);
+    }
+    if (with_impair && o.stall_impair > 0 && std::lround(t) % o.stall_impair == 0) {
+      ::kill(impair.pid, SIGSTOP);
+      std::this_thread::sleep_for(300ms);
+      ::kill(impair.pid, SIGCONT);
+      ++impair_stalls;
     }
     if (t < warmup) continue;
     rss.emplace_back(t, static_cast<double>(resident_kib(0)));
@@ -618,12 +639,16 @@ void round(const Options& o, unsigned index) {
               impair_left_out.load(), json_number(impair_report, "clients", "expired"), churn.open_peak.load(), churn.tick_peak.load());
   const double slope = slope_per_minute(rss);
   const double impair_slope = slope_per_minute(impair_rss);
+  double impair_highest = 0;
+  for (const auto& sample : impair_rss) impair_highest = std::max(impair_highest, sample.second);
   std::printf(
       "[ figure ] soak round %u memory: resident %.0f -> %.0f KiB after the warm-up, slope %.2f KiB/min (impair: "
-      "%.0f -> %.0f KiB, %.2f KiB/min); descriptors %zu before, %zu..%zu during\n",
+      "%.0f -> %.0f KiB, %.2f KiB/min, highest %.0f KiB, %" PRIu64 " clients at once at most, %u stalls); descriptors "
+      "%zu before, %zu..%zu during\n",
       index, rss.empty() ? 0.0 : rss.front().second, rss.empty() ? 0.0 : rss.back().second, slope,
       impair_rss.empty() ? 0.0 : impair_rss.front().second, impair_rss.empty() ? 0.0 : impair_rss.back().second,
-      impair_slope, descriptors_before, fd_min, fd_max);
+      impair_slope, impair_highest, json_number(impair_report, "clients", "peak"), impair_stalls, descriptors_before,
+      fd_min, fd_max);
   // Full minutes only: the last bucket holds the samples after the round's end.
   std::string p99s;
   std::vector<double> p99;
@@ -705,6 +730,8 @@ int run(int argc, char** argv) {
       o.salvo = value();
     } else if (a == "--trace") {
       o.trace = std::stod(value());
+    } else if (a == "--stall-impair") {
+      o.stall_impair = static_cast<unsigned>(std::stoul(value()));
     } else if (a == "--only") {
       const std::string parts = "," + value() + ",";
       auto has = [&](const char* part) { return parts.find("," + std::string(part) + ",") != std::string::npos; };
@@ -723,7 +750,8 @@ int run(int argc, char** argv) {
           "usage: salvo_soak [--seconds S (per round, 300)] [--rounds N (2)] [--warmup S (60)] [--rate PPS (0: max)]\n"
           "                  [--backend auto|io_uring|epoll] [--salvo PATH (the salvo command, for impair churn)]\n"
           "                  [--only flood,sockets,timers,restarts,impair,ping (the load's parts; all)]\n"
-          "                  [--trace S (a memory breakdown every S seconds)]\n");
+          "                  [--trace S (a memory breakdown every S seconds)]\n"
+          "                  [--stall-impair S (stop the impair child for 0.3 s every S seconds)]\n");
       return 2;
     }
   }
