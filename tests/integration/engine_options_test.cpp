@@ -40,6 +40,8 @@ INSTANTIATE_TEST_SUITE_P(
                     BadOption{"readsPerWakeup0", [](EngineOptions& o) { o.reads_per_wakeup = 0; }, "reads"},
                     BadOption{"sendQueueEntries0", [](EngineOptions& o) { o.send_queue_entries = 0; }, "send queue entries"},
                     BadOption{"sendPoolBytesTiny", [](EngineOptions& o) { o.send_pool_bytes = 4096; }, "send pool bytes"},
+                    BadOption{"socketSlotKeepNegative", [](EngineOptions& o) { o.socket_slot_keep = std::chrono::seconds(-1); }, "socket slot keep"},
+                    BadOption{"socketSlotKeepOverAnHour", [](EngineOptions& o) { o.socket_slot_keep = std::chrono::hours(2); }, "socket slot keep"},
                     BadOption{"sendQueueBytes0", [](EngineOptions& o) { o.send_queue_bytes = 0; }, "send queue bytes"},
                     BadOption{"rcvbufNegative", [](EngineOptions& o) { o.socket_receive_buffer = -1; }, "negative"},
                     BadOption{"sndbufNegative", [](EngineOptions& o) { o.socket_send_buffer = -1; }, "negative"}),

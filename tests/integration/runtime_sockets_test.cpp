@@ -239,13 +239,15 @@ class CountedProtocol final : public Protocol {
 
 TEST_P(RuntimeSockets, SlotsOfABurstBeyondTheWarmOnesAreGivenBackAndServeAgain) {
   // 100 sockets opened at once take slots 0-99; once closed, the 36 slots beyond the 64 warm ones
-  // sit idle and are given back (their protocols destroyed) within a few trim intervals, while
+  // sit idle for socket_slot_keep (1 s here) and are given back (their protocols destroyed), while
   // their counts stay in the engine's. 100 sockets opened again reuse the 64 warm slots (destroying
   // their old protocols at once) and make 36 afresh, and the last of them, in a remade slot,
   // serves traffic.
   constexpr int burst = 100;
   constexpr int warm = 64;
-  auto engine = make_engine(options());
+  EngineOptions o = options();
+  o.socket_slot_keep = 1s;
+  auto engine = make_engine(o);
   must_start(*engine);
   UdpSocket client(addr("127.0.0.1:0"), 1 << 20);
   std::atomic<int> destroyed{0};

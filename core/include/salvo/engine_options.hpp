@@ -50,6 +50,13 @@ struct EngineOptions {
   // A full pool refuses sends as a full queue does (queue_full). At least one segment (about
   // 80 KiB: 64 datagrams, 64 KiB of payload).
   std::uint64_t send_pool_bytes = std::uint64_t{1} << 30;
+  // A worker keeps a slot (about 1 KiB: the socket's state, the backend's, and a closed socket's
+  // protocol object) for each of the most sockets it has had open at once. The slots beyond 64
+  // that no socket has needed for this long are given back, their memory returned to the kernel:
+  // a burst of sockets does not keep its memory for the life of the engine, and a load that comes
+  // back within this time keeps its slots rather than remaking them. Zero keeps every slot until
+  // the engine goes. Whole seconds, at most an hour.
+  std::chrono::seconds socket_slot_keep{60};
 
   int socket_receive_buffer = 0;  // SO_RCVBUF in bytes; 0 keeps the kernel default
   int socket_send_buffer = 0;     // SO_SNDBUF in bytes; 0 keeps the kernel default

@@ -57,8 +57,8 @@ class Protocol {
   // that a program may read what it gathered) until a socket opened later on the same worker
   // takes its place, or the engine is destroyed; a socket closed while the engine serves (not
   // draining or stopping) beyond the worker's 64 warm slots may also have its slot, and this
-  // object, given back a second or two later. For an engine destroyed without ever being
-  // started, this runs on the destroying thread.
+  // object, given back once no socket needed the slot for EngineOptions::socket_slot_keep. For an
+  // engine destroyed without ever being started, this runs on the destroying thread.
   virtual void on_stop() {}
 };
 

@@ -97,6 +97,9 @@ Result<void> validate(const EngineOptions& o) {
   if (o.latency_budget.limit.count() < 0 || o.latency_budget.limit > std::chrono::milliseconds(10)) {
     return bad("latency budget must be between 0 and 10000 us");
   }
+  if (o.socket_slot_keep.count() < 0 || o.socket_slot_keep > std::chrono::hours(1)) {
+    return bad("socket slot keep must be between 0 and 3600 s");
+  }
   if (o.timers_per_worker == 0 || o.timers_per_worker > (1u << 20)) return bad("timers per worker must be between 1 and 1048576");
   return {};
 }

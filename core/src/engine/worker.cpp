@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <system_error>
@@ -53,6 +54,10 @@ Result<void> Worker::init() {
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
   batch_.init(options_, receive_control_space(options_));
   batch_wait_.configure(options_.latency_budget, options_.completion_batch);
+  // Slots are given back after socket_slot_keep without use: that many trim intervals' high-water
+  // marks, each starting out at "everything" so that nothing goes in the first of them.
+  const auto keep_intervals = static_cast<std::size_t>(options_.socket_slot_keep / SendPool::trim_interval);
+  recent_high_water_.assign(keep_intervals, SIZE_MAX);
   // The engine's own timers: the kernel-drop sampler, the send pool's trim and the deferred
   // writers' wake-up.
   return core_.init(options_.timers_per_worker, 3, std::chrono::steady_clock::now());
@@ -99,16 +104,20 @@ void Worker::free_slot(std::uint32_t index) {
   std::push_heap(free_slots_.begin(), free_slots_.end(), std::greater<>{});
 }
 
-// A slot beyond the warm ones that held no open socket for a whole interval is past its use: the
-// burst that made it is over. Only the end of the list is given back, so that slot numbers (which
+// A slot beyond the warm ones that held no open socket for socket_slot_keep is past its use: the
+// burst that made it is over, and did not come back. (A shorter memory makes a steady load that
+// hovers above the warm slots destroy and remake them, and malloc's pages with them, every second.) Only the end of the list is given back, so that slot numbers (which
 // the backends and the kernel's requests name) never move; lowest-first reuse drains the end. The
 // memory of a closed socket (its state, the backend's, its protocol) goes back to malloc, and
 // malloc_trim hands malloc's free pages to the kernel: without it the process would keep, for
 // good, the resident size of its largest burst.
 void Worker::trim_socket_slots() {
   // A program reads what the protocols of a stopped or drained engine gathered (Protocol::on_stop).
-  if (stop_begun_ || draining_) return;
-  const std::size_t keep = std::max(warm_socket_slots, slot_high_water_);
+  if (stop_begun_ || draining_ || recent_high_water_.empty()) return;
+  recent_high_water_[recent_next_] = slot_high_water_;
+  recent_next_ = (recent_next_ + 1) % recent_high_water_.size();
+  const std::size_t keep =
+      std::max(warm_socket_slots, *std::max_element(recent_high_water_.begin(), recent_high_water_.end()));
   std::size_t end = sockets_.size();
   while (end > keep) {
     const SocketState& s = *sockets_[end - 1];

@@ -224,8 +224,8 @@ class Worker {
   SocketState& slot_for_new_socket();
   void free_slot(std::uint32_t index);  // a closed socket's slot, for reuse
   // Once per SendPool::trim_interval: destroys the slots at the end of the list beyond
-  // warm_socket_slots that no socket used during the last interval, so that the memory a burst of
-  // sockets took goes back (see the .cpp).
+  // warm_socket_slots that no socket used for EngineOptions::socket_slot_keep, so that the memory a
+  // burst of sockets took goes back (see the .cpp).
   void trim_socket_slots();
   void start_protocols();  // on_start for every socket
   void begin_stop_all() noexcept;
@@ -258,6 +258,9 @@ class Worker {
   // does not make and destroy one each time.
   static constexpr std::size_t warm_socket_slots = 64;
   std::size_t slot_high_water_ = 0;    // slots [0, this) held an open socket during this interval
+  // The high-water marks of the last intervals, one per interval of socket_slot_keep (a ring).
+  std::vector<std::size_t> recent_high_water_;
+  std::size_t recent_next_ = 0;
   std::uint32_t slot_generations_ = 0;  // the last generation given to a socket (unique per worker)
   // Guards changes to sockets_ (made on the worker thread) against counters() on other threads,
   // and holds the counts of sockets whose slots were reused.
