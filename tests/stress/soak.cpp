@@ -14,6 +14,8 @@
 //     then follow the longest stall of the round.
 //   - a side ping-pong at 1000/s against an echo socket of the sink's engine, from a thread at
 //     real-time priority (SCHED_FIFO 1, when allowed).
+// --pin puts the sink's worker and the pinger on CPU 0 and the rest of the load on CPU 1;
+// --realtime-server runs the sink's worker at SCHED_FIFO 1 (with --rate: see docs/reliability.md).
 // Checked at the end of each round (exit 1 on any failure, each check printed PASS or FAIL):
 //   - resident memory flat after the warm-up (--warmup, 60 s; a third of the round if shorter):
 //     the least-squares slope of one-second samples of /proc/self/statm under 1 KiB/min (and the
@@ -24,6 +26,8 @@
 //     every restart answered its ping; impair forwarded everything its clients sent;
 //   - the ping-pong's p99 in its last minute within 1.1x of its first (minutes are a fifth of the
 //     round if it is shorter than five minutes).
+// Each minute's CPU time of the sink's worker (per flood datagram), the churn's worker and the
+// flood thread is printed beside the p99s: a trend there is the engine slowing within the round.
 // The memory slope and the p99 ratio are judged only on rounds of 180 s or more with the full
 // 60 s warm-up; shorter rounds print them with SKIP.
 // Figures go to stdout on [ figure ] lines.
@@ -76,6 +80,14 @@ struct Options {
   // Seconds between stalls of the impair child (SIGSTOP for 0.3 s, then SIGCONT); 0: none. A stall
   // makes the clients that waited arrive together, the most impair has served at once.
   unsigned stall_impair = 0;
+  // The sink's worker at real-time priority (SCHED_FIFO 1), as a latency-sensitive service runs:
+  // the ping-pong then times the engine's answer rather than the scheduler's choice among the
+  // load's threads. Meant with --rate: an unlimited flood would keep it busy on its CPU.
+  bool realtime_server = false;
+  // The sink's worker and the pinger on CPU 0, everything else (the flood, the churn, restarts,
+  // impair and its clients) on CPU 1, as a benchmark pins receiver and sender: the load then
+  // competes with the engine for nothing but the kernel's own work.
+  bool pin = false;
   // The load's parts, each on unless left out of --only.
   bool flood = true, sockets = true, timers = true, restarts = true, impair = true, ping = true;
 };
@@ -121,6 +133,19 @@ long resident_kib(pid_t pid) {
   long size = 0, resident = -1;
   in >> size >> resident;
   return resident < 0 ? -1 : resident * page_kib();
+}
+
+// Nanoseconds a thread of this process has run (schedstat's first field), or 0. Read without
+// allocating: it is sampled while the round measures memory.
+std::uint64_t thread_cpu_ns(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[96] = {};
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  return n > 0 ? std::strtoull(text, nullptr, 10) : 0;
 }
 
 // Least-squares slope of (seconds, KiB) samples, in KiB per minute.
@@ -330,6 +355,14 @@ void churn_tick(Churn& c, Reactor& r) {
   }
 }
 
+// The calling thread (and the threads it starts after this) on `cpu` only.
+bool pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
 // A flood of 64-byte datagrams to `to`, 32 per sendmmsg, at `rate` per second (0: unlimited).
 void flood(const Address& to, std::uint64_t rate, const std::atomic<bool>& stop, std::atomic<std::uint64_t>& accepted) {
   UdpSocket socket(addr("127.0.0.1:0"));
@@ -343,19 +376,22 @@ void flood(const Address& to, std::uint64_t rate, const std::atomic<bool>& stop,
     m.msg_hdr.msg_iov = &iov;
     m.msg_hdr.msg_iovlen = 1;
   }
-  const auto start = Clock::now();
-  std::uint64_t sent = 0;
+  // With a rate, one batch goes out every 32/rate seconds. Up to four late batches are made up;
+  // after a longer hold-up the schedule starts again from now, since sending a stall's worth at
+  // once would overflow the sink's receive buffer: drops of the flood's burstiness, not of what
+  // the sink sustains.
+  const auto batch_period = rate == 0 ? Clock::duration::zero()
+                                      : std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(32.0 / static_cast<double>(rate)));
+  auto next = Clock::now();
   while (!stop.load(std::memory_order_relaxed)) {
     if (rate != 0) {
-      const double due = std::chrono::duration<double>(Clock::now() - start).count() * static_cast<double>(rate);
-      if (static_cast<double>(sent) >= due) {
-        std::this_thread::sleep_for(1ms);
-        continue;
-      }
+      std::this_thread::sleep_until(next);
+      next += batch_period;
+      if (const auto now = Clock::now(); next < now - 4 * batch_period) next = now;
     }
     const int n = ::sendmmsg(socket.fd(), msgs, 32, 0);
     if (n > 0) {
-      sent += static_cast<std::uint64_t>(n);
       accepted.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
     }
   }
@@ -473,6 +509,7 @@ void round(const Options& o, unsigned index) {
 
   EngineOptions eo;
   eo.backend = o.backend;
+  if (o.pin) eo.cpus = {0};
   auto server = make_engine(eo);
   auto* sink = new Sink;
   auto* impair_sink = new Sink;
@@ -480,6 +517,13 @@ void round(const Options& o, unsigned index) {
   const Address impair_sink_address = *server->open(0, addr("127.0.0.1:0"), std::unique_ptr<Protocol>(impair_sink));
   const Address echo_address = *server->open(0, addr("127.0.0.1:0"), std::make_unique<Echo>());
   must_start(*server);
+  if (o.realtime_server) {
+    on_worker(*server, [](Reactor&) {
+      const sched_param realtime{.sched_priority = 1};
+      if (int e = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &realtime); e != 0)
+        std::printf("the sink's worker: no real-time priority (%s)\n", std::strerror(e));
+    });
+  }
 
   Churn churn;
   churn.sink = sink_address;
@@ -498,6 +542,10 @@ void round(const Options& o, unsigned index) {
     ticking = r.call_every(1ms, [c, reactor] { churn_tick(*c, *reactor); }).ok();
   });
   if (!ticking) throw std::runtime_error("cannot set the churn timer");
+  // Whose CPU time each minute shows whether anything slows within the round.
+  pid_t sink_tid = 0, churn_tid = 0;
+  on_worker(*server, [&sink_tid](Reactor&) { sink_tid = ::gettid(); });
+  on_worker(*churner, [&churn_tid](Reactor&) { churn_tid = ::gettid(); });
 
   ImpairChild impair;
   const bool with_impair = !o.salvo.empty() && o.impair;
@@ -509,7 +557,9 @@ void round(const Options& o, unsigned index) {
 
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> flood_accepted{0};
+  std::atomic<pid_t> flood_tid{0};
   std::thread flooder([&] {
+    flood_tid.store(::gettid());
     if (o.flood) flood(sink_address, o.rate, stop, flood_accepted);
   });
   // Allocated and touched now, so that measuring does not grow the process; the last one also
@@ -517,6 +567,7 @@ void round(const Options& o, unsigned index) {
   std::vector<MinuteHistogram> minutes(static_cast<std::size_t>(std::ceil(o.seconds / minute_s)) + 1);
   std::uint64_t pings_lost = 0;
   std::thread pinger([&] {
+    if (o.pin) pin_to_cpu(0);
     if (o.ping) ping_pong(echo_address, stop, minute_s, minutes, pings_lost);
   });
   std::uint64_t restarts = 0, restart_failures = 0;
@@ -573,6 +624,18 @@ void round(const Options& o, unsigned index) {
   impair_rss.reserve(static_cast<std::size_t>(o.seconds) + 2);
   std::size_t fd_min = SIZE_MAX, fd_max = 0;
   unsigned impair_stalls = 0;
+  // Cumulative CPU of the sink's worker, the churn's worker and the flood thread, and the flood's
+  // datagrams, at the start of each ping minute.
+  struct CpuMark {
+    std::uint64_t sink_ns, churn_ns, flood_ns, flooded;
+  };
+  std::vector<CpuMark> cpu_marks;
+  cpu_marks.reserve(minutes.size() + 1);
+  auto mark_cpu = [&] {
+    cpu_marks.push_back({thread_cpu_ns(sink_tid), thread_cpu_ns(churn_tid), thread_cpu_ns(flood_tid.load()),
+                         flood_accepted.load()});
+  };
+  mark_cpu();
   const auto start = Clock::now();
   for (auto next = start + 1s; Clock::now() < start + std::chrono::duration<double>(o.seconds); next += 1s) {
     std::this_thread::sleep_until(next);
@@ -580,6 +643,7 @@ void round(const Options& o, unsigned index) {
     const std::size_t fds = open_descriptors();
     fd_min = std::min(fd_min, fds);
     fd_max = std::max(fd_max, fds);
+    if (t >= minute_s * static_cast<double>(cpu_marks.size())) mark_cpu();
     std::lock_guard lock(restart_mutex);
     if (o.trace > 0 && static_cast<long>(t) % static_cast<long>(o.trace) == 0) {
       std::printf("[ trace ] %.0f s: resident %ld KiB; churned sockets open at once at most %" PRIu64
@@ -601,6 +665,7 @@ void round(const Options& o, unsigned index) {
     rss.emplace_back(t, static_cast<double>(resident_kib(0)));
     if (with_impair) impair_rss.emplace_back(t, static_cast<double>(resident_kib(impair.pid)));
   }
+  if (static_cast<double>(cpu_marks.size()) <= o.seconds / minute_s) mark_cpu();  // the last minute's end
   stop.store(true);
   flooder.join();
   pinger.join();
@@ -661,6 +726,20 @@ void round(const Options& o, unsigned index) {
   const double last_p99 = p99.empty() ? 0 : p99.back();
   std::printf("[ figure ] soak round %u ping-pong p99 per minute (us):%s; lost %" PRIu64 "\n", index, p99s.c_str(),
               pings_lost);
+  std::string cpu_text;
+  for (std::size_t i = 0; i + 1 < cpu_marks.size(); ++i) {
+    const CpuMark& a = cpu_marks[i];
+    const CpuMark& b = cpu_marks[i + 1];
+    const double flooded = static_cast<double>(b.flooded - a.flooded);
+    char one[160];
+    std::snprintf(one, sizeof one, " [%.0f ns/datagram, churn %.0f ms, flood %.0f ms]",
+                  flooded == 0 ? 0.0 : static_cast<double>(b.sink_ns - a.sink_ns) / flooded,
+                  static_cast<double>(b.churn_ns - a.churn_ns) / 1e6, static_cast<double>(b.flood_ns - a.flood_ns) / 1e6);
+    cpu_text += one;
+  }
+  std::printf("[ figure ] soak round %u CPU per minute (the sink's worker per flood datagram; the churn's worker; "
+              "the flood thread):%s\n",
+              index, cpu_text.c_str());
 
   // The slope and the p99 ratio are judged on rounds long enough for them to mean something: a
   // full warm-up and at least two minutes of samples after it. Shorter rounds (the ctest run) show
@@ -732,6 +811,10 @@ int run(int argc, char** argv) {
       o.trace = std::stod(value());
     } else if (a == "--stall-impair") {
       o.stall_impair = static_cast<unsigned>(std::stoul(value()));
+    } else if (a == "--pin") {
+      o.pin = true;
+    } else if (a == "--realtime-server") {
+      o.realtime_server = true;
     } else if (a == "--only") {
       const std::string parts = "," + value() + ",";
       auto has = [&](const char* part) { return parts.find("," + std::string(part) + ",") != std::string::npos; };
@@ -751,7 +834,9 @@ int run(int argc, char** argv) {
           "                  [--backend auto|io_uring|epoll] [--salvo PATH (the salvo command, for impair churn)]\n"
           "                  [--only flood,sockets,timers,restarts,impair,ping (the load's parts; all)]\n"
           "                  [--trace S (a memory breakdown every S seconds)]\n"
-          "                  [--stall-impair S (stop the impair child for 0.3 s every S seconds)]\n");
+          "                  [--stall-impair S (stop the impair child for 0.3 s every S seconds)]\n"
+          "                  [--realtime-server (the sink's worker at SCHED_FIFO 1; meant with --rate)]\n"
+          "                  [--pin (the sink's worker and the pinger on CPU 0, the rest on CPU 1)]\n");
       return 2;
     }
   }
@@ -761,6 +846,12 @@ int run(int argc, char** argv) {
   }
   std::printf("salvo_soak: %u round(s) of %.0f s, backend %s, flood %s\n", o.rounds, o.seconds,
               name_of(o.backend).c_str(), o.rate == 0 ? "unlimited" : std::to_string(o.rate).c_str());
+  // Threads inherit their creator's CPUs, so everything started from here on runs on CPU 1 unless
+  // pinned elsewhere (the impair child too).
+  if (o.pin && !pin_to_cpu(1)) {
+    std::fprintf(stderr, "salvo_soak: --pin needs CPUs 0 and 1\n");
+    return 2;
+  }
   for (unsigned r = 1; r <= o.rounds; ++r) round(o, r);
   std::printf("salvo_soak: %s\n", failed_any ? "FAILED" : "passed");
   return failed_any ? 1 : 0;
