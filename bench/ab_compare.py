@@ -14,6 +14,9 @@ new/old of the runs paired in a round. Lower is better for every metric.
   pingpong  sockperf's ping-pong client (CPU 1) against `salvo echo --sockperf --backend B`
             (CPU 0): p50 and p99 as sockperf reports them, half the round trip
             (tool_comparison.py's sockperf part); skipped where sockperf is not installed
+  latency   the build's salvo_latency (run_suite.py's latency part, one round of --trips round
+            trips per case): p50 and p99 round trips of salvo's servers (blocking and busy-poll,
+            CPU 0) against its spinning client (CPU 1); not in the default parts
 
 Both backends, io_uring and epoll (io_uring skipped, with a message, where it is not usable).
 salvo_packet_rate runs every salvo case of its suite that matches the backends (--only is a part
@@ -21,8 +24,10 @@ of the name), so the GRO, GSO and busy-poll variants are measured too and report
 cases. Every run is bounded in time, all traffic stays on 127.0.0.1.
 
 Usage: bench/ab_compare.py --old OLD_BUILD --new NEW_BUILD [--rounds 5] [--seconds 2]
-                           [--only receive,send,pingpong] [--backends io_uring,epoll] [--json OUT]
-A build directory is a Release build: BUILD/tools/salvo and BUILD/bench/salvo_packet_rate.
+                           [--only receive,send,pingpong,latency] [--backends io_uring,epoll]
+                           [--trips 20000] [--json OUT]
+A build directory is a Release build: BUILD/tools/salvo and BUILD/bench/salvo_packet_rate (and
+BUILD/bench/salvo_latency for the latency part).
 """
 import argparse
 import datetime
@@ -41,7 +46,8 @@ sys.path.insert(0, HERE)
 import run_suite  # noqa: E402  (part_packet_rate, machine, Failed)
 import tool_comparison  # noqa: E402  (sockperf_round)
 
-PARTS = ["receive", "send", "pingpong"]
+PARTS = ["receive", "send", "pingpong", "latency"]
+DEFAULT_PARTS = ["receive", "send", "pingpong"]
 BACKENDS = ["io_uring", "epoll"]
 BUILDS = ["old", "new"]
 
@@ -121,6 +127,16 @@ def pingpong(build, backend, seconds):
         return None
 
 
+def latency(build, backends, trips, tmp):
+    """One round of the build's salvo_latency, its salvo cases on these backends: {case name:
+    {"p50_us", "p99_us"}}."""
+    args = types.SimpleNamespace(build=build, rounds=1, trips=trips, smoke=False)
+    os.makedirs(tmp, exist_ok=True)
+    doc = run_suite.part_latency(args, tmp)
+    return {c["name"]: {"p50_us": c["p50_us"], "p99_us": c["p99_us"]} for c in doc["cases"]
+            if c["name"].startswith("salvo ") and c["name"].split()[1] in backends}
+
+
 # --- the report ----------------------------------------------------------------------------------
 
 def summarise(old, new):
@@ -181,6 +197,12 @@ def markdown(result):
         if idle:
             lines += ["Not saturated (receiver CPU below 90% busy: a busy machine?), so CPU per datagram at a lower "
                       "rate there: " + "; ".join(idle) + ".", ""]
+    if "latency" in result:
+        for pct in ("p50", "p99"):
+            rows = [(name.removeprefix("salvo "), s[pct]) for name, s in result["latency"].items()]
+            if rows:
+                lines += table(f"**Round trip {pct}**, us: salvo_latency, salvo's server on CPU 0 against a spinning "
+                               f"client on CPU 1, {m['trips']} round trips per run", rows, 2)
     if "pingpong" in result:
         pp = result["pingpong"]
         for pct in ("p50", "p99"):
@@ -203,7 +225,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=2.0,
                     help="per run: each packet-rate case, and each ping-pong (rounded to whole seconds, at least 1)")
-    ap.add_argument("--only", default=",".join(PARTS), help="comma-separated parts: " + ",".join(PARTS))
+    ap.add_argument("--only", default=",".join(DEFAULT_PARTS), help="comma-separated parts: " + ",".join(PARTS))
+    ap.add_argument("--trips", type=int, default=20000, help="latency: round trips per case and run")
     ap.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: " + ",".join(BACKENDS))
     ap.add_argument("--json", help="write every run, the medians and the ratios here")
     args = ap.parse_args()
@@ -213,11 +236,11 @@ def main():
         ap.error("--only: parts among " + ",".join(PARTS))
     if not backends or set(backends) - set(BACKENDS):
         ap.error("--backends: among " + ",".join(BACKENDS))
-    if not (1 <= args.rounds <= 50 and 0 < args.seconds <= 30):
-        ap.error("--rounds 1..50 and --seconds (0, 30] please")
+    if not (1 <= args.rounds <= 50 and 0 < args.seconds <= 30 and 100 <= args.trips <= 1000000):
+        ap.error("--rounds 1..50, --seconds (0, 30] and --trips 100..1000000 please")
     builds = {"old": args.old, "new": args.new}
     for side, build in builds.items():
-        for exe in (["tools", "salvo"], ["bench", "salvo_packet_rate"]):
+        for exe in [["tools", "salvo"], ["bench", "salvo_packet_rate"]] + [["bench", "salvo_latency"]] * ("latency" in parts):
             if not os.access(os.path.join(build, *exe), os.X_OK):
                 ap.error(f"--{side} {build}: no {os.path.join(*exe)} there (a Release build directory, please)")
     if (os.cpu_count() or 1) < 2:
@@ -257,7 +280,8 @@ def main():
     n_tx = 2 * len(backends)
     per_round = 2 * (("receive" in parts) * (n_rx * (args.seconds + 0.25) + 0.5) +
                      ("send" in parts) * (n_tx * (args.seconds + 0.1) + 0.5) +
-                     ("pingpong" in parts) * len(backends) * (sockperf_seconds + 1.6))
+                     ("pingpong" in parts) * len(backends) * (sockperf_seconds + 1.6) +
+                     ("latency" in parts) * (6 * args.trips * 25e-6 + 1))
     print(f"ab_compare.py: {args.rounds} round(s) of {', '.join(parts)} on {', '.join(backends)}: "
           f"about {args.rounds * per_round / 60:.1f} min", file=sys.stderr)
 
@@ -276,13 +300,15 @@ def main():
                         for side in order:
                             if part == "pingpong":
                                 res = {group[0]: pingpong(builds[side], group[0], sockperf_seconds)}
+                            elif part == "latency":
+                                res = latency(builds[side], group, args.trips, os.path.join(tmp, side))
                             else:
                                 res = packet_rate(builds[side], part, group, args.seconds, os.path.join(tmp, side))
                             for key, value in res.items():
                                 per = runs[part].setdefault(key, {"old": [None] * args.rounds,
                                                                   "new": [None] * args.rounds})
                                 per[side][r] = value
-                                if part == "pingpong":
+                                if part in ("pingpong", "latency"):
                                     shown = ("failed" if value is None else
                                              f"p50 {value['p50_us']:7.3f} us  p99 {value['p99_us']:7.3f} us")
                                 else:
@@ -298,6 +324,7 @@ def main():
                        "elapsed_s": round(time.monotonic() - start, 1),
                        "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
                        "rounds": args.rounds, "seconds": args.seconds, "sockperf_seconds": sockperf_seconds,
+                       "trips": args.trips,
                        "parts": parts, "backends": backends, "order": orders, "skipped": skipped,
                        "old": info["old"], "new": info["new"]}}
     for part in ("receive", "send"):
@@ -317,6 +344,13 @@ def main():
                 pct: summarise(*[[x[f"{pct}_us"] if x else None for x in per[side]] for side in BUILDS])
                 for pct in ("p50", "p99")}
             result["pingpong"][backend]["runs"] = per
+    if "latency" in runs:
+        result["latency"] = {}
+        for name in sorted(runs["latency"], key=case_order):
+            per = runs["latency"][name]
+            result["latency"][name] = {pct: summarise(*[[x[f"{pct}_us"] if x else None for x in per[side]]
+                                                        for side in BUILDS]) for pct in ("p50", "p99")}
+            result["latency"][name]["runs"] = per
     md = markdown(result)
     if args.json:
         with open(args.json, "w") as f:
@@ -324,6 +358,7 @@ def main():
     print(md)
     missing = [f"{part} {key}" for part in ("receive", "send") for key, s in result.get(part, {}).items()
                if len(s["cpu_ns_per_datagram"]["paired_ratios"]) < args.rounds]
+    missing += [f"latency {n}" for n, s in result.get("latency", {}).items() if len(s["p50"]["paired_ratios"]) < args.rounds]
     missing += [f"ping-pong {b}" for b, s in result.get("pingpong", {}).items() if len(s["p50"]["paired_ratios"]) < args.rounds]
     if missing:
         sys.exit("ab_compare.py: some runs reported nothing: " + ", ".join(missing))
