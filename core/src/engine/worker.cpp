@@ -54,10 +54,6 @@ Result<void> Worker::init() {
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
   batch_.init(options_, receive_control_space(options_));
   batch_wait_.configure(options_.latency_budget, options_.completion_batch);
-  // Slots are given back after socket_slot_keep without use: that many trim intervals' high-water
-  // marks, each starting out at "everything" so that nothing goes in the first of them.
-  const auto keep_intervals = static_cast<std::size_t>(options_.socket_slot_keep / SendPool::trim_interval);
-  recent_high_water_.assign(keep_intervals, SIZE_MAX);
   // The engine's own timers: the kernel-drop sampler, the send pool's trim and the deferred
   // writers' wake-up.
   return core_.init(options_.timers_per_worker, 3, std::chrono::steady_clock::now());
@@ -80,14 +76,12 @@ SocketState& Worker::slot_for_new_socket() {
     fresh->sampled = old.sampled;
     fresh->channel_listed = old.channel_listed;
     sockets_[index] = std::move(fresh);
-    slot_high_water_ = std::max<std::size_t>(slot_high_water_, index + 1);
     return *sockets_[index];
   }
   auto s = std::make_unique<SocketState>(*this);
   s->index = static_cast<std::uint32_t>(sockets_.size());
   s->generation = ++slot_generations_;
   sockets_.push_back(std::move(s));
-  slot_high_water_ = std::max(slot_high_water_, sockets_.size());
   // Each list names a slot at most once: room for every slot now, so that noting a socket never
   // allocates on the data path.
   if (todo_.capacity() < sockets_.size()) {
@@ -100,29 +94,30 @@ SocketState& Worker::slot_for_new_socket() {
 }
 
 void Worker::free_slot(std::uint32_t index) {
+  sockets_[index]->idle_since = core_.now();
   free_slots_.push_back(index);
   std::push_heap(free_slots_.begin(), free_slots_.end(), std::greater<>{});
 }
 
 // A slot beyond the warm ones that held no open socket for socket_slot_keep is past its use: the
 // burst that made it is over, and did not come back. (A shorter memory makes a steady load that
-// hovers above the warm slots destroy and remake them, and malloc's pages with them, every second.) Only the end of the list is given back, so that slot numbers (which
-// the backends and the kernel's requests name) never move; lowest-first reuse drains the end. The
-// memory of a closed socket (its state, the backend's, its protocol) goes back to malloc, and
-// malloc_trim hands malloc's free pages to the kernel: without it the process would keep, for
-// good, the resident size of its largest burst.
+// hovers above the warm slots destroy and remake them, and malloc's pages with them, every second.)
+// Only the end of the list is given back, so that slot numbers (which the backends and the kernel's
+// requests name) never move; lowest-first reuse drains the end. The memory of a closed socket (its
+// state, the backend's, its protocol) goes back to malloc, and malloc_trim hands malloc's free
+// pages to the kernel: without it the process would keep, for good, the resident size of its
+// largest burst.
 void Worker::trim_socket_slots() {
   // A program reads what the protocols of a stopped or drained engine gathered (Protocol::on_stop).
-  if (stop_begun_ || draining_ || recent_high_water_.empty()) return;
-  recent_high_water_[recent_next_] = slot_high_water_;
-  recent_next_ = (recent_next_ + 1) % recent_high_water_.size();
-  const std::size_t keep =
-      std::max(warm_socket_slots, *std::max_element(recent_high_water_.begin(), recent_high_water_.end()));
+  if (stop_begun_ || draining_ || options_.socket_slot_keep.count() == 0) return;
+  const auto now = std::chrono::steady_clock::now();
   std::size_t end = sockets_.size();
-  while (end > keep) {
+  while (end > warm_socket_slots) {
     const SocketState& s = *sockets_[end - 1];
     // A slot still named by one of the worker's lists, or by the backend's, waits for the next trim.
-    if (!s.closed || s.todo || s.sampled || s.channel_listed || s.writable_deferred || !backend_->can_forget(s)) break;
+    if (!s.closed || now - s.idle_since < options_.socket_slot_keep || s.todo || s.sampled || s.channel_listed ||
+        s.writable_deferred || !backend_->can_forget(s))
+      break;
     --end;
   }
   if (end < sockets_.size()) {
@@ -141,10 +136,6 @@ void Worker::trim_socket_slots() {
     given_back.clear();  // the protocols' destructors run here, on the worker, outside the lock
     ::malloc_trim(0);
   }
-  // The next interval starts with the slots open now.
-  std::size_t open_end = sockets_.size();
-  while (open_end > 0 && sockets_[open_end - 1]->closed) --open_end;
-  slot_high_water_ = open_end;
 }
 
 Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
@@ -338,11 +329,12 @@ void Worker::start_protocols() {
 }
 
 void Worker::run_rounds() {
+  const auto start = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     SocketState& s = *sockets_[i];
     if (!s.closed && s.reads()) backend_->start_receiving(s);
+    if (s.closed) s.idle_since = start;  // closed before the rounds: idle from now
   }
-  const auto start = std::chrono::steady_clock::now();
   core_.set_now(start);
   core_.schedule_engine(start + kernel_drop_sample_interval, kernel_drop_sample_interval,
                         [this] { sample_kernel_drops(); });

@@ -257,10 +257,6 @@ class Worker {
   // The slots a worker never gives back: a program that opens and closes a socket now and then
   // does not make and destroy one each time.
   static constexpr std::size_t warm_socket_slots = 64;
-  std::size_t slot_high_water_ = 0;    // slots [0, this) held an open socket during this interval
-  // The high-water marks of the last intervals, one per interval of socket_slot_keep (a ring).
-  std::vector<std::size_t> recent_high_water_;
-  std::size_t recent_next_ = 0;
   std::uint32_t slot_generations_ = 0;  // the last generation given to a socket (unique per worker)
   // Guards changes to sockets_ (made on the worker thread) against counters() on other threads,
   // and holds the counts of sockets whose slots were reused.

@@ -95,6 +95,11 @@ struct SocketState {
   bool todo = false;
   bool sampled = false;
   bool channel_listed = false;
+
+  // Since when the slot has held no open socket (set when the worker frees it, or when the rounds
+  // begin for a socket closed before): Worker::trim_socket_slots gives back an idle slot at the end
+  // of the list after EngineOptions::socket_slot_keep.
+  std::chrono::steady_clock::time_point idle_since{};
 };
 
 }  // namespace salvo::detail
