@@ -62,6 +62,7 @@
 #include "datapath/send_outcome.hpp"
 #include "receive_mode.hpp"
 #include "recvmsg_result.hpp"
+#include "socket_command.hpp"
 #include "uring_setup.hpp"
 #include "engine/worker.hpp"
 
@@ -79,7 +80,8 @@ namespace {
 
 // user_data layout: operation in the top byte, socket index in the next three, slot in the low 32.
 enum class Op : std::uint8_t {
-  recv = 1, send = 2, wake = 3, cancel = 4, deadline = 5, send_failed = 6, stop_receive = 7, files_update = 8
+  recv = 1, send = 2, wake = 3, cancel = 4, deadline = 5, send_failed = 6, stop_receive = 7, files_update = 8,
+  socket_option = 9
 };
 
 constexpr std::uint64_t pack(Op op, std::uint32_t socket, std::uint32_t slot = 0) {
@@ -214,6 +216,7 @@ class UringBackend final : public Backend {
     flag_send_failures_ = cqe_skip_;
     // The kernel's minimum wait for held waits (latency budget), with its extended wait argument.
     min_timeout_ = (ring_.features & min_timeout_feature) != 0 && (ring_.features & IORING_FEAT_EXT_ARG) != 0;
+    socket_commands_ = cqe_skip_ && socket_commands_supported(ring_);  // before anything else is in flight
     arm_wake();
     for (const auto& s : sockets) {
       if (s->closed) continue;
@@ -260,8 +263,11 @@ class UringBackend final : public Backend {
     sr.single_msg.msg_iov = &sr.single_iov;
     sr.single_msg.msg_iovlen = 1;
     sr.single_msg.msg_control = control_space_ == 0 ? nullptr : sr.single_control.data();
+    if (s.recverr_pending) queue_recverr(s);
     return {};
   }
+
+  bool sets_recverr() const noexcept override { return socket_commands_; }
 
   void start_receiving(SocketState& s) override { arm_receive(s); }
 
@@ -413,6 +419,33 @@ class UringBackend final : public Backend {
     s.counters.socket_errors.add(1);
     sr.fixed = false;
     sr.target = s.fd;
+  }
+
+  // IP_RECVERR (and IPV6_RECVERR) on by socket commands, which the kernel runs in submission order,
+  // inline, before the socket's first receive or send queued after them. Only a failure completes
+  // (on_socket_option). Without SQEs the option is left pending, for the worker to set at once.
+  void queue_recverr(SocketState& s) {
+    static constexpr int one = 1;
+    if (!socket_commands_) return;
+    const bool v6 = s.ipv6;
+    for (int i = 0; i < (v6 ? 2 : 1); ++i) {
+      io_uring_sqe* sqe = get_sqe();
+      if (sqe == nullptr) return;
+      prep_set_socket_option(sqe, s.fd, i == 0 && v6 ? IPPROTO_IPV6 : IPPROTO_IP, i == 0 && v6 ? IPV6_RECVERR : IP_RECVERR, &one);
+      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      io_uring_sqe_set_data64(sqe, pack(Op::socket_option, s.index, s.generation));
+    }
+    s.recverr_pending = false;
+  }
+
+  // A socket command that failed: that socket's ICMP reports come as its pending error instead
+  // (drain_errors), as an adopted socket's without IP_RECVERR do.
+  void on_socket_option(Worker& worker, std::uint64_t data, int res) {
+    if (res >= 0 || socket_of(data) >= worker.sockets().size()) return;
+    SocketState& s = *worker.sockets()[socket_of(data)];
+    if (s.closed || s.generation != slot_of(data)) return;
+    s.recverr = false;
+    s.counters.socket_errors.add(1);
   }
 
   void arm_wake() {
@@ -724,6 +757,10 @@ class UringBackend final : public Backend {
           on_files_update(worker, socket_of(data), cqe->res);
           break;
         case Op::cancel: ++not_traffic; break;  // the cancelled request reports through its own completion
+        case Op::socket_option:
+          ++not_traffic;
+          on_socket_option(worker, data, cqe->res);
+          break;
         case Op::stop_receive:
           // Not found: the receive was between its poll and its retry (task work after a wake-up,
           // an error-queue report for one), and is armed again by now; or it already ended, and
@@ -943,6 +980,7 @@ class UringBackend final : public Backend {
   __kernel_timespec deadline_ts_{};  // read by the kernel when the deadline's SQE is submitted
   __kernel_timespec update_ts_{};    // ... and when an update of it is
   bool min_timeout_ = false;         // IORING_FEAT_MIN_TIMEOUT: held waits use it
+  bool socket_commands_ = false;     // socket options by SQE (6.7+): IP_RECVERR of sockets opened while running
   bool deadline_armed_ = false;      // the deadline's timeout is pending in the kernel
   std::chrono::steady_clock::time_point armed_deadline_{};
   unsigned completion_batch_ = 0;                // EngineOptions::completion_batch

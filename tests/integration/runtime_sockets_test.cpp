@@ -1,12 +1,15 @@
 // Sockets opened and closed while the engine runs, for every backend: from inside on_datagrams
 // (receiving at once), from another thread (Engine::open, listen() after start), with errors as
 // values; 10,000 sockets opened and closed while traffic flows on another, leaving no
-// descriptor behind and every datagram of that traffic accounted for; and the slots of a burst of
-// sockets given back once idle.
+// descriptor behind and every datagram of that traffic accounted for; the slots of a burst of
+// sockets given back once idle; and ICMP reports on from a socket's first datagram.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cerrno>
-
 #include <future>
+#include <mutex>
 
 #include "support/test_support.hpp"
 
@@ -297,6 +300,87 @@ TEST_P(RuntimeSockets, SlotsOfABurstBeyondTheWarmOnesAreGivenBackAndServeAgain) 
   EXPECT_EQ(c.received, 1u) << describe(c);
   engine.reset();
   EXPECT_EQ(destroyed.load(), 2 * burst);
+}
+
+// A protocol that sends one datagram as it starts and records its refusals, with what the socket
+// says of IP_RECVERR when the first one comes.
+class RefusedProbe final : public Protocol {
+ public:
+  void on_start(Transport& t) override { t.send(make_payload(1, 8)); }
+  void on_datagrams(std::span<const Datagram>, Transport&) override {}
+  void on_refused(const Address& peer, Transport& t) override {
+    std::lock_guard lock(mutex_);
+    if (refused_.empty()) {
+      int on = 0;
+      socklen_t length = sizeof on;
+      recverr_ = ::getsockopt(t.native_handle(), IPPROTO_IP, IP_RECVERR, &on, &length) == 0 ? on : -1;
+      if (t.local_address().is_v6()) {
+        on = 0;
+        length = sizeof on;
+        recverr_v6_ = ::getsockopt(t.native_handle(), IPPROTO_IPV6, IPV6_RECVERR, &on, &length) == 0 ? on : -1;
+      }
+    }
+    refused_.push_back(peer);
+  }
+  std::vector<Address> refused() const {
+    std::lock_guard lock(mutex_);
+    return refused_;
+  }
+  int recverr() const {
+    std::lock_guard lock(mutex_);
+    return recverr_;
+  }
+  int recverr_v6() const {
+    std::lock_guard lock(mutex_);
+    return recverr_v6_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Address> refused_;
+  int recverr_ = -2;
+  int recverr_v6_ = -2;
+};
+
+// A socket opened while running has IP_RECVERR on before its first datagram leaves (io_uring
+// turns it on with the round's requests, in order; epoll at open): ICMP port unreachable for that
+// datagram reaches on_refused with the peer. Were the option late, the kernel would leave only the
+// socket's pending error, which a socket with IP_RECVERR does not report twice, and no refusal
+// would come.
+void opened_socket_hears_refusal(const EngineOptions& options, const Address& loopback) {
+  const Address closed = closed_port_address(loopback);
+  auto engine = make_engine(options);
+  must_start(*engine);
+  auto probe = std::make_unique<RefusedProbe>();
+  RefusedProbe* seen = probe.get();
+  std::promise<bool> opened;
+  auto done = opened.get_future();
+  ASSERT_TRUE(engine->post(0, [&](Reactor& r) {
+    OpenOptions how;
+    how.connect_to = closed;
+    auto t = r.open(loopback.is_v6() ? Address::ipv6_any(0) : Address::ipv4_any(0), std::move(probe), how);
+    opened.set_value(t.ok());
+  }));
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get());
+  ASSERT_TRUE(wait_until([&] { return !seen->refused().empty(); }, 10s)) << describe(engine->counters());
+  stop_and_wait(*engine);
+  EXPECT_EQ(seen->refused(), std::vector<Address>{closed});
+  EXPECT_EQ(seen->recverr(), 1);
+  if (loopback.is_v6()) {
+    EXPECT_EQ(seen->recverr_v6(), 1);
+  }
+  const Counters c = engine->counters();
+  EXPECT_EQ(c.refused, 1u) << describe(c);
+  EXPECT_EQ(c.socket_errors, 0u) << describe(c);
+}
+
+TEST_P(RuntimeSockets, OpenedWhileRunningHearsTheRefusalOfItsFirstDatagramIpv4) {
+  opened_socket_hears_refusal(options(), addr("127.0.0.1:0"));
+}
+
+TEST_P(RuntimeSockets, OpenedWhileRunningHearsTheRefusalOfItsFirstDatagramIpv6) {
+  opened_socket_hears_refusal(options(), addr("[::1]:0"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RuntimeSockets, testing::ValuesIn(available_backends()), backend_test_name);

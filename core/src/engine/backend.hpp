@@ -9,8 +9,11 @@
 //                          eventfd. Errors come back as values.
 //   add(s)                 a socket the worker opened (at setup or while running) joins the backend:
 //                          its per-socket state is made or reset (the worker reuses the slots of
-//                          closed sockets), it is registered with the kernel object. Errors come
-//                          back as values and leave the socket out.
+//                          closed sockets), it is registered with the kernel object, and IP_RECVERR
+//                          is turned on when s.recverr_pending. Errors come back as values and
+//                          leave the socket out.
+//   sets_recverr()         whether add() can turn IP_RECVERR on with the round's other requests
+//                          (the worker then opens sockets without it, sparing a system call).
 //   start_receiving(s)     arm receiving on a socket (multishot recvmsg, or EPOLLIN), while s.reads().
 //   stop_receiving(s)      disarm it (cancel the request, or drop EPOLLIN); idempotent.
 //   submit(s)              hand the socket's queued sends the kernel does not have yet to it
@@ -104,6 +107,7 @@ class Backend {
   virtual std::uint32_t send_scratch_bytes() const noexcept { return 0; }
   virtual Result<void> setup(Worker& worker) = 0;
   virtual Result<void> add(SocketState& s) = 0;
+  virtual bool sets_recverr() const noexcept { return false; }
   virtual void start_receiving(SocketState& s) = 0;
   virtual void stop_receiving(SocketState& s) = 0;
   virtual void submit(SocketState& s) = 0;

@@ -139,7 +139,7 @@ void Worker::trim_socket_slots() {
 }
 
 Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
-                                    const Address& peer, bool fd_private) {
+                                    const Address& peer, bool fd_private, bool recverr_pending) {
   auto refuse = [fd](Error e) {
     ::close(fd);
     return e;
@@ -165,6 +165,7 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
   s.local = local;
   s.ipv6 = local.is_v6();
   s.recverr = recverr;
+  s.recverr_pending = recverr_pending;
   s.peer = peer;
   s.reactor = &core_;
   s.gso = options_.gso;
@@ -181,6 +182,11 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
   if (serving_) {
     if (auto r = backend_->add(s); !r) return give_up(r.error());
   }
+  // Left to a backend that had no room for it this round: set now, before anything is sent.
+  if (s.recverr_pending) {
+    s.recverr = turn_on_recverr(fd, s.ipv6);
+    s.recverr_pending = false;
+  }
   s.protocol = std::move(protocol);
   s.closed = false;
   ++open_sockets_;
@@ -196,10 +202,12 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
 Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how) {
   if (!protocol) return Error::make(Errc::invalid_state, "open() needs a protocol");
   if (stop_begun_) return Error::make(Errc::invalid_state, "open(): worker " + std::to_string(index_) + " is stopping");
-  auto opened = detail::open_socket(local, how, options_, LocalAddress::when_asked);
+  // A serving backend that turns IP_RECVERR on with its round's requests spares a system call.
+  const RecvErr recverr = serving_ && backend_->sets_recverr() ? RecvErr::left_to_backend : RecvErr::now;
+  auto opened = detail::open_socket(local, how, options_, LocalAddress::when_asked, recverr);
   if (!opened) return opened.error();
-  auto attached =
-      attach(opened->bound.fd, opened->bound.local, std::move(protocol), opened->bound.recverr, opened->peer, true);
+  auto attached = attach(opened->bound.fd, opened->bound.local, std::move(protocol), opened->bound.recverr, opened->peer,
+                         true, opened->bound.recverr_pending);
   if (!attached) return attached.error();
   (*attached)->ephemeral_port = local.port() == 0;
   return &(*attached)->transport;

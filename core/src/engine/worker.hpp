@@ -79,8 +79,9 @@ class Worker {
   // thread while running): a slot (a closed socket's, reused, or a new one), the backend,
   // on_start, then receiving. On failure the fd is closed and the protocol destroyed unstarted.
   // `fd_private`: the engine opened fd and holds its only descriptor (SocketState::fd_private).
+  // `recverr_pending`: IP_RECVERR is for the backend to turn on (SocketState::recverr_pending).
   Result<SocketState*> attach(int fd, const Address& local, std::unique_ptr<Protocol> protocol, bool recverr,
-                              const Address& peer = {}, bool fd_private = false);
+                              const Address& peer = {}, bool fd_private = false, bool recverr_pending = false);
   // Reactor::open: bind (and connect) a socket here, then attach it.
   Result<Transport*> open_socket(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how);
   void pause_reading(SocketState& s) noexcept;

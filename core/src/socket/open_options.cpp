@@ -31,10 +31,10 @@ Result<Address> connect_target(bool ipv6, const Address& peer) {
 }
 
 Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, const EngineOptions& engine,
-                                 LocalAddress local_address) {
+                                 LocalAddress local_address, RecvErr recverr) {
   const UdpSocketOptions options = udp_socket_options(how.socket, engine);
   if (how.connect_to.family() == Address::Family::none) {
-    auto bound = open_udp_socket(local, options);
+    auto bound = open_udp_socket(local, options, recverr);
     if (!bound) return bound.error();
     return OpenedSocket{*bound, Address{}};
   }
@@ -43,7 +43,7 @@ Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, c
   }
   auto target = connect_target(local.is_v6(), how.connect_to);
   if (!target) return target.error();
-  auto connected = open_connected_udp_socket(local, *target, options);
+  auto connected = open_connected_udp_socket(local, *target, options, recverr);
   if (!connected) return connected.error();
   if (connected->local.port() == 0 && local_address == LocalAddress::now) {
     connected->local = local_address_of(connected->fd);

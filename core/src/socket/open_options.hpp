@@ -20,7 +20,8 @@ UdpSocketOptions udp_socket_options(const SocketOptions& socket, const EngineOpt
 Result<Address> connect_target(bool ipv6, const Address& peer);
 
 // A socket bound to `local` with how.socket (the engine's buffer sizes where it left them), and
-// connected to how.connect_to when that is set. On failure nothing stays open.
+// connected to how.connect_to when that is set. On failure nothing stays open. `recverr`: who
+// turns IP_RECVERR on (udp_socket.hpp).
 // A connected socket on the wildcard address and port 0 is bound by the kernel at connect
 // (open_connected_udp_socket); LocalAddress::when_asked leaves its bound.local at port 0 then,
 // for the owner to learn when someone asks (SocketState::local_address), sparing a getsockname
@@ -31,6 +32,6 @@ struct OpenedSocket {
   Address peer;  // the connected peer, or Family::none
 };
 Result<OpenedSocket> open_socket(const Address& local, const OpenOptions& how, const EngineOptions& engine,
-                                 LocalAddress local_address = LocalAddress::now);
+                                 LocalAddress local_address = LocalAddress::now, RecvErr recverr = RecvErr::now);
 
 }  // namespace salvo::detail

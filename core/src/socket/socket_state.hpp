@@ -47,6 +47,9 @@ struct SocketState {
   bool ipv6 = false;  // socket family (AF_INET6 sockets may also carry v4-mapped peers)
   Address peer;       // Transport::connect: the connected peer (Family::none when unconnected)
   bool recverr = true;  // IP_RECVERR is on (every socket salvo opens; adopted ones may not be)
+  // Opened without IP_RECVERR for the backend to turn it on in add() (Backend::sets_recverr),
+  // ahead of the socket's first requests; recverr already says true, as it will be.
+  bool recverr_pending = false;
   std::uint32_t index = 0;  // position in the worker's socket list; backends key arrays by it
   std::uint32_t generation = 0;  // bumped each time the worker reuses the position for a new socket
 

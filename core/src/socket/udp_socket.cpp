@@ -23,7 +23,7 @@ Error socket_error(int err, const char* what, const Address& address) {
 
 // socket(2) with what every salvo socket gets and the options asked for, not yet bound.
 // `connected`: it will be connected at once, and take only its peer's datagrams.
-Result<int> new_udp_socket(const Address& address, const UdpSocketOptions& options, bool connected) {
+Result<int> new_udp_socket(const Address& address, const UdpSocketOptions& options, bool connected, RecvErr recverr) {
   if (address.family() == Address::Family::none) {
     return Error::make(Errc::bad_address, "cannot open a socket for an empty address");
   }
@@ -55,9 +55,11 @@ Result<int> new_udp_socket(const Address& address, const UdpSocketOptions& optio
   }
   // ICMP errors about what this socket sends go to its error queue, with the destination they are
   // about, for unconnected sockets too (Worker::drain_errors turns them into protocol hooks).
-  if (::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) return fail("IP_RECVERR on");
-  if (domain == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) != 0) {
-    return fail("IPV6_RECVERR on");
+  if (recverr == RecvErr::now) {
+    if (::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) return fail("IP_RECVERR on");
+    if (domain == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) != 0) {
+      return fail("IPV6_RECVERR on");
+    }
   }
   if (auto r = apply_socket_options(fd, address, options); !r) {
     ::close(fd);
@@ -84,14 +86,17 @@ Result<BoundSocket> bind_udp_socket(int fd, const Address& address) {
 
 }  // namespace
 
-Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options) {
-  auto fd = new_udp_socket(address, options, false);
+Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options, RecvErr recverr) {
+  auto fd = new_udp_socket(address, options, false, recverr);
   if (!fd) return fd.error();
-  return bind_udp_socket(*fd, address);
+  auto bound = bind_udp_socket(*fd, address);
+  if (bound) bound->recverr_pending = recverr == RecvErr::left_to_backend;
+  return bound;
 }
 
-Result<BoundSocket> open_connected_udp_socket(const Address& local, const Address& peer, const UdpSocketOptions& options) {
-  auto fd = new_udp_socket(local, options, true);
+Result<BoundSocket> open_connected_udp_socket(const Address& local, const Address& peer, const UdpSocketOptions& options,
+                                              RecvErr recverr) {
+  auto fd = new_udp_socket(local, options, true, recverr);
   if (!fd) return fd.error();
   BoundSocket socket{*fd, true, local};
   if (!local.is_unspecified() || local.port() != 0) {
@@ -99,12 +104,19 @@ Result<BoundSocket> open_connected_udp_socket(const Address& local, const Addres
     if (!bound) return bound.error();
     socket = *bound;
   }
+  socket.recverr_pending = recverr == RecvErr::left_to_backend;
   if (::connect(socket.fd, static_cast<const sockaddr*>(peer.sockaddr_data()), peer.sockaddr_size()) != 0) {
     const int err = errno;
     ::close(socket.fd);
     return Error::from_errno(err, "connect to " + peer.to_string());
   }
   return socket;
+}
+
+bool turn_on_recverr(int fd, bool ipv6) noexcept {
+  const int one = 1;
+  if (::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) return false;
+  return !ipv6 || ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) == 0;
 }
 
 Address local_address_of(int fd) noexcept {

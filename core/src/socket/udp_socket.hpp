@@ -16,15 +16,22 @@ using UdpSocketOptions = SocketOptions;
 
 struct BoundSocket {
   int fd = -1;
-  bool recverr = true;  // IP_RECVERR is on
+  bool recverr = true;  // IP_RECVERR is on (or left to the backend: recverr_pending)
   // As the kernel reports it (real port when bound to 0). Port 0 only for a socket the kernel
   // binds at connect (open_connected_udp_socket): ask local_address_of(fd) when it is needed.
   Address local;
+  bool recverr_pending = false;  // opened with RecvErr::left_to_backend: not on yet
 };
+
+// Who turns IP_RECVERR (ICMP reports on the error queue) on: the opener at once, or the backend
+// that will serve the socket, with its round's other requests before anything is sent
+// (Backend::sets_recverr: io_uring's socket commands spare a system call per socket opened).
+enum class RecvErr : bool { now, left_to_backend };
 
 // A non-blocking, close-on-exec UDP socket bound to `address`, with `options` applied before the
 // bind (socket/socket_setup.hpp). Errors name the address and the call or option that failed.
-Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options);
+Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options,
+                                    RecvErr recverr = RecvErr::now);
 
 // A non-blocking, close-on-exec UDP socket of `local`'s family connected to `peer` (already in
 // that family's form: connect_target). With `local` the wildcard address and port 0, the kernel
@@ -32,7 +39,11 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
 // `local` comes back as given (port 0): no bind and no getsockname for a socket whose address
 // nobody may ask for. Any other `local` is bound first, as open_udp_socket does. The socket takes
 // only its peer's datagrams, so IP_MULTICAST_ALL is left alone (see udp_socket.cpp).
-Result<BoundSocket> open_connected_udp_socket(const Address& local, const Address& peer, const UdpSocketOptions& options);
+Result<BoundSocket> open_connected_udp_socket(const Address& local, const Address& peer, const UdpSocketOptions& options,
+                                              RecvErr recverr = RecvErr::now);
+
+// IP_RECVERR on (and IPV6_RECVERR for an IPv6 socket) with system calls; false when refused.
+bool turn_on_recverr(int fd, bool ipv6) noexcept;
 
 // The address `fd` is bound to (getsockname), or an empty Address when the kernel does not say.
 Address local_address_of(int fd) noexcept;
