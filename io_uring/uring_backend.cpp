@@ -81,7 +81,7 @@ namespace {
 // user_data layout: operation in the top byte, socket index in the next three, slot in the low 32.
 enum class Op : std::uint8_t {
   recv = 1, send = 2, wake = 3, cancel = 4, deadline = 5, send_failed = 6, stop_receive = 7, files_update = 8,
-  socket_option = 9
+  socket_option = 9, close = 10
 };
 
 constexpr std::uint64_t pack(Op op, std::uint32_t socket, std::uint32_t slot = 0) {
@@ -319,6 +319,31 @@ class UringBackend final : public Backend {
     }
     sr.table_fd = -1;
     io_uring_register_files_update(&ring_, s.index, &sr.table_fd, 1);
+  }
+
+  // A socket on a port the kernel picked closes with the next submission, sparing a system call per
+  // socket (a forwarder's per query), like its registered file (release); its number stays taken
+  // until then (Worker::open_socket submits at once when it finds no descriptor free). The last
+  // socket, and any other, closes at once, and what is queued goes with it: the rounds end when
+  // every socket has closed, with nothing left for a later submission.
+  bool close_later(SocketState& s) override {
+    if (!ring_ready_) return false;
+    if (!s.ephemeral_port || worker_->open_socket_count() <= 1) {
+      submit_now();
+      return false;
+    }
+    io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) return false;
+    io_uring_prep_close(sqe, s.fd);
+    if (cqe_skip_) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, pack(Op::close, s.index, s.generation));
+    return true;
+  }
+
+  bool submit_now() override {
+    if (!ring_ready_ || io_uring_sq_ready(&ring_) == 0) return false;
+    io_uring_submit(&ring_);
+    return true;
   }
 
   // A closed socket's requests have all completed (holds() was false at its close); what may still
@@ -760,6 +785,15 @@ class UringBackend final : public Backend {
         case Op::socket_option:
           ++not_traffic;
           on_socket_option(worker, data, cqe->res);
+          break;
+        case Op::close:
+          // A descriptor the kernel would not close (it cannot be another's: its number stayed
+          // taken until this request ran): counted against the socket that held it, if still its slot's.
+          ++not_traffic;
+          if (cqe->res < 0 && socket_of(data) < worker.sockets().size()) {
+            SocketState& s = *worker.sockets()[socket_of(data)];
+            if (s.generation == slot_of(data)) s.counters.socket_errors.add(1);
+          }
           break;
         case Op::stop_receive:
           // Not found: the receive was between its poll and its retry (task work after a wake-up,

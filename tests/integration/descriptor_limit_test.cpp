@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <optional>
 #include <stdexcept>
@@ -108,6 +109,52 @@ TEST_P(DescriptorLimit, RuntimeOpensNameTheLimitAndTheEngineServesOn) {
   });
   EXPECT_TRUE(reopened);
   EXPECT_EQ(engine->open_sockets(), 3u);
+  stop_and_wait(*engine);
+}
+
+// A socket that opens its successor as it stops, as a forwarder's query socket gives way to the
+// next query's, and says how that open went: `state` 1 opened, 2 refused (`why`, written first).
+class Successor final : public Protocol {
+ public:
+  Successor(std::atomic<int>& state, std::string& why) : state_(state), why_(why) {}
+  void on_start(Transport& t) override { reactor_ = &t.reactor(); }
+  void on_datagrams(std::span<const Datagram>, Transport&) override {}
+  void on_stop() override {
+    auto next = reactor_->open(addr("127.0.0.1:0"), std::make_unique<Quiet>());
+    if (!next) why_ = next.error().message;
+    state_.store(next ? 1 : 2, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<int>& state_;
+  std::string& why_;
+  Reactor* reactor_ = nullptr;
+};
+
+// At the limit, a socket on a kernel-picked port that closes leaves its descriptor to the open
+// that follows in the same round, though io_uring closes such a socket with its next submission:
+// out of descriptors, the worker submits what is queued and tries the open again.
+TEST_P(DescriptorLimit, ASocketClosedAtTheLimitLeavesItsDescriptorToTheNextOpen) {
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
+  Recorder recorder;
+  auto engine = make_engine(options());
+  must_listen(*engine, addr("127.0.0.1:0"), echo_factory(recorder));  // stays open throughout
+  must_start(*engine);
+  std::atomic<int> state{0};
+  std::string why;
+  Transport* first = nullptr;
+  run_on_worker(*engine, [&](Reactor& r) {
+    auto t = r.open(addr("127.0.0.1:0"), std::make_unique<Successor>(state, why));
+    if (t) first = *t;
+  });
+  ASSERT_NE(first, nullptr);
+  {
+    NoDescriptorLeft limit;
+    run_on_worker(*engine, [&](Reactor&) { first->stop_listening(); });
+    ASSERT_TRUE(wait_until([&] { return state.load(std::memory_order_acquire) != 0; }, 10s)) << "the first socket never stopped";
+  }
+  EXPECT_EQ(state.load(), 1) << "the successor's open failed: " << why;
+  EXPECT_EQ(engine->open_sockets(), 2u);
   stop_and_wait(*engine);
 }
 

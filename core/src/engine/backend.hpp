@@ -25,6 +25,12 @@
 //                          had no room in flight for them): the worker keeps calling submit.
 //   holds(s)               the kernel still holds requests of the socket: its fd must stay open.
 //   release(s)             the socket is about to close: forget it (its slot may be reused by add).
+//   close_later(s)         the socket's fd is to close: true when the backend closes it with its
+//                          next submission (io_uring: a socket on a kernel-picked port while
+//                          another socket stays open, so that a later round submits it), false
+//                          for the worker to close it now.
+//   submit_now()           hand the kernel what is queued at once (closes among it); true when
+//                          anything went. The worker's retry when it finds no descriptor free.
 //   can_forget(s)          s closed a while ago: nothing of it is left in the backend's lists or
 //                          in requests not yet submitted, so its slot may be given back.
 //   forget_from(n)         the worker gave back its slots from n on: drop their per-socket state
@@ -115,6 +121,11 @@ class Backend {
   virtual bool sends_pending(const SocketState& s) const noexcept = 0;
   virtual bool holds(const SocketState& s) const noexcept = 0;
   virtual void release(SocketState& s) = 0;
+  virtual bool close_later(SocketState& s) {
+    (void)s;
+    return false;
+  }
+  virtual bool submit_now() { return false; }
   virtual bool can_forget(const SocketState& s) const noexcept = 0;
   virtual void forget_from(std::uint32_t index) noexcept = 0;
   virtual WaitKind wait(const WaitPlan& plan) = 0;

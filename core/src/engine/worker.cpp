@@ -205,6 +205,15 @@ Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Pro
   // A serving backend that turns IP_RECVERR on with its round's requests spares a system call.
   const RecvErr recverr = serving_ && backend_->sets_recverr() ? RecvErr::left_to_backend : RecvErr::now;
   auto opened = detail::open_socket(local, how, options_, LocalAddress::when_asked, recverr);
+  // Out of descriptors while closes wait in the backend for the next submission: they go now,
+  // and the open is tried once more.
+  const auto shortage = [&] {
+    const std::error_code code = opened.error().code;
+    return code == std::error_code(EMFILE, std::system_category()) || code == std::error_code(ENFILE, std::system_category());
+  };
+  if (!opened && serving_ && shortage() && backend_->submit_now()) {
+    opened = detail::open_socket(local, how, options_, LocalAddress::when_asked, recverr);
+  }
   if (!opened) return opened.error();
   auto attached = attach(opened->bound.fd, opened->bound.local, std::move(protocol), opened->bound.recverr, opened->peer,
                          true, opened->bound.recverr_pending);
@@ -620,7 +629,8 @@ void Worker::close_socket(SocketState& s) noexcept {
     const SocketMemory memory = read_socket_memory(s.fd);
     if (memory.queued_bytes != 0) s.counters.discarded_at_close.add(discard_queued(s.fd));
     if (memory.drops >= 0) note_kernel_drops(s, static_cast<std::uint32_t>(memory.drops));
-    ::close(s.fd);
+    // While serving, a backend may close it with its next submission, sparing a system call.
+    if (!(serving_ && !rounds_over_ && backend_ && backend_->close_later(s))) ::close(s.fd);
     s.fd = -1;
   }
   s.receiving = false;
