@@ -81,7 +81,10 @@ class Reactor {
   // Opens a UDP socket bound to `local` (port 0 picks one), optionally connected, served by this
   // worker with `protocol`: its on_start runs before this returns, and it receives from the next
   // round on. Errors (port in use, EMFILE, a bad option) come back here; the protocol is then
-  // destroyed without its hooks being called.
+  // destroyed without its hooks being called. When a socket opened on port 0 closes while others
+  // stay open, the io_uring backend closes its descriptor with the worker's next submission, a
+  // moment after its on_stop (one system call fewer per socket); an open that finds no descriptor
+  // free meanwhile has the worker submit first and try again, so it sees that descriptor as free.
   Result<Transport*> open(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how = {});
 
   // --- names ---
