@@ -23,9 +23,11 @@ void prep_set_socket_option(io_uring_sqe* sqe, int fd, int level, int name, cons
   sqe->opcode = IORING_OP_URING_CMD;
   sqe->fd = fd;
   sqe->cmd_op = setsockopt_command;
-  // The kernel's names for these fields: level and optname share addr, optlen is file_index's,
-  // optval is addr3.
-  sqe->addr = static_cast<std::uint64_t>(static_cast<std::uint32_t>(level)) | (std::uint64_t{static_cast<std::uint32_t>(name)} << 32);
+  // The kernel's names for these fields: level and optname are two u32 in addr's place (in that
+  // order, whatever the byte order), optlen is file_index's, optval is addr3.
+  const std::uint32_t level_and_name[2] = {static_cast<std::uint32_t>(level), static_cast<std::uint32_t>(name)};
+  static_assert(sizeof level_and_name == sizeof sqe->addr);
+  std::memcpy(&sqe->addr, level_and_name, sizeof level_and_name);
   sqe->file_index = sizeof *value;
   sqe->addr3 = reinterpret_cast<std::uintptr_t>(value);
 }

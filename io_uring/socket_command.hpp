@@ -13,7 +13,8 @@ namespace salvo::detail {
 void prep_set_socket_option(io_uring_sqe* sqe, int fd, int level, int name, const int* value) noexcept;
 
 // Whether this kernel sets socket options through the ring: tried on a throwaway socket with
-// `ring`, which must have nothing else in flight that completes (its CQ is read up to the answer).
+// `ring`, which must have nothing else in flight that completes (its first completion is taken
+// for the answer).
 // The kernel's answer is kept for the life of the process; a throwaway socket that could not be
 // had (no descriptor) answers false this once. Any thread; control path only.
 bool socket_commands_supported(io_uring& ring) noexcept;

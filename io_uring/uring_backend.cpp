@@ -102,6 +102,9 @@ static_assert(sizeof(io_uring_recvmsg_out) % 8 == 0);
 
 // Per-socket io_uring state, sized at setup.
 struct SocketRing {
+  // The wait (UringBackend::waits_) before which this socket's IP_RECVERR command was queued:
+  // while waits_ still says so, the command may be unsubmitted and the fd must not close at once.
+  std::uint64_t option_wait = ~std::uint64_t{0};
   msghdr recv_template{};          // tells the kernel how much room name and control get
   bool armed = false;              // a recvmsg (multishot or single-shot) is outstanding
   bool armed_single = false;       // ... and it is single-shot
@@ -329,11 +332,16 @@ class UringBackend final : public Backend {
   bool close_later(SocketState& s) override {
     if (!ring_ready_) return false;
     if (!s.ephemeral_port || worker_->open_socket_count() <= 1) {
-      submit_now();
+      // What is queued goes now: the last socket's close ends the rounds, and a socket command
+      // of this socket's still queued must not reach the fd's number once another socket has it.
+      if (worker_->open_socket_count() <= 1 || ring_of(s).option_wait == waits_) submit_now();
       return false;
     }
     io_uring_sqe* sqe = get_sqe();
-    if (sqe == nullptr) return false;
+    if (sqe == nullptr) {
+      submit_now();
+      return false;
+    }
     io_uring_prep_close(sqe, s.fd);
     if (cqe_skip_) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     io_uring_sqe_set_data64(sqe, pack(Op::close, s.index, s.generation));
@@ -342,7 +350,10 @@ class UringBackend final : public Backend {
 
   bool submit_now() override {
     if (!ring_ready_ || io_uring_sq_ready(&ring_) == 0) return false;
-    io_uring_submit(&ring_);
+    // A submission the kernel cuts short (no memory for a request) is tried again, a few times.
+    for (int tries = 0; tries < 4 && io_uring_sq_ready(&ring_) > 0; ++tries) {
+      if (io_uring_submit(&ring_) < 0) break;
+    }
     return true;
   }
 
@@ -390,6 +401,7 @@ class UringBackend final : public Backend {
       }
     }
     sends_submitted_ = 0;  // every send prepared so far went in with that call
+    ++waits_;
     unflagged_sends_ = 0;
     woke_at_ = std::chrono::steady_clock::now();
     return kind;
@@ -460,6 +472,7 @@ class UringBackend final : public Backend {
       sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
       io_uring_sqe_set_data64(sqe, pack(Op::socket_option, s.index, s.generation));
     }
+    ring_of(s).option_wait = waits_;  // queued until this round's wait submits it
     s.recverr_pending = false;
   }
 
@@ -1015,6 +1028,7 @@ class UringBackend final : public Backend {
   __kernel_timespec update_ts_{};    // ... and when an update of it is
   bool min_timeout_ = false;         // IORING_FEAT_MIN_TIMEOUT: held waits use it
   bool socket_commands_ = false;     // socket options by SQE (6.7+): IP_RECVERR of sockets opened while running
+  std::uint64_t waits_ = 0;          // waits so far, each of which submitted everything queued
   bool deadline_armed_ = false;      // the deadline's timeout is pending in the kernel
   std::chrono::steady_clock::time_point armed_deadline_{};
   unsigned completion_batch_ = 0;                // EngineOptions::completion_batch

@@ -83,8 +83,9 @@ class Reactor {
   // round on. Errors (port in use, EMFILE, a bad option) come back here; the protocol is then
   // destroyed without its hooks being called. When a socket opened on port 0 closes while others
   // stay open, the io_uring backend closes its descriptor with the worker's next submission, a
-  // moment after its on_stop (one system call fewer per socket); an open that finds no descriptor
-  // free meanwhile has the worker submit first and try again, so it sees that descriptor as free.
+  // moment after its on_stop (one system call fewer per socket); an open here that finds no
+  // descriptor free meanwhile has the worker submit first and try again, so it sees that
+  // descriptor as free (Engine::open on another thread does not, and may find it still taken).
   Result<Transport*> open(const Address& local, std::unique_ptr<Protocol> protocol, const OpenOptions& how = {});
 
   // --- names ---

@@ -79,9 +79,10 @@ unsigned read_reports(SocketState& s, const Address& to) noexcept {
 
 unsigned drain_errors(SocketState& s, int err) noexcept {
   const unsigned read = read_reports(s, Address{});
-  // Every socket salvo opens has IP_RECVERR on, so an ICMP error is both queued and left as the
-  // socket's pending error: when the queue is already empty, whoever drained it reported this
-  // one. Other errors (and sockets adopted without IP_RECVERR) are reported here.
+  // A socket with IP_RECVERR on (every socket salvo opens, unless the kernel refused it) has an
+  // ICMP error both queued and left as its pending error: when the queue is already empty,
+  // whoever drained it reported this one. Other errors (and sockets without IP_RECVERR) are
+  // reported here.
   if (read == 0 && err != 0 && (!is_icmp_error(err) || !s.recverr)) note_async_error(s, err, Address{});
   return read;
 }

@@ -27,8 +27,9 @@
 //   release(s)             the socket is about to close: forget it (its slot may be reused by add).
 //   close_later(s)         the socket's fd is to close: true when the backend closes it with its
 //                          next submission (io_uring: a socket on a kernel-picked port while
-//                          another socket stays open, so that a later round submits it), false
-//                          for the worker to close it now.
+//                          another socket stays open, so that a wait, this round's or a later
+//                          one's, submits it), false for the worker to close it now, after the
+//                          backend submitted whatever of its own still names that fd.
 //   submit_now()           hand the kernel what is queued at once (closes among it); true when
 //                          anything went. The worker's retry when it finds no descriptor free.
 //   can_forget(s)          s closed a while ago: nothing of it is left in the backend's lists or

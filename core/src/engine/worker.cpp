@@ -186,6 +186,7 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
   if (s.recverr_pending) {
     s.recverr = turn_on_recverr(fd, s.ipv6);
     s.recverr_pending = false;
+    if (!s.recverr) s.counters.socket_errors.add(1);  // as the backend counts a refused command
   }
   s.protocol = std::move(protocol);
   s.closed = false;

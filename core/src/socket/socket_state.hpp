@@ -39,14 +39,16 @@ struct SocketState {
   // it takes it out of an epoll set, so the backend need not (adopted and listening sockets: false).
   bool fd_private = false;
   // Opened by Reactor::open on port 0: the kernel picked the port and no one binds it again by
-  // number, so a backend may let go of the socket a moment after its fd closes (io_uring releases
-  // its registered file with the next submission) rather than at once.
+  // number, so a backend may let go of the socket a moment after on_stop rather than at once
+  // (io_uring closes its fd and releases its registered file with the next submission).
   bool ephemeral_port = false;
   // Port 0 for a socket the kernel bound at connect until someone asks (Transport::local_address).
   Address local;
   bool ipv6 = false;  // socket family (AF_INET6 sockets may also carry v4-mapped peers)
   Address peer;       // Transport::connect: the connected peer (Family::none when unconnected)
-  bool recverr = true;  // IP_RECVERR is on (every socket salvo opens; adopted ones may not be)
+  // IP_RECVERR is on (every socket salvo opens, unless the kernel refused it; adopted ones may not
+  // be), or will be before the socket's first request (recverr_pending).
+  bool recverr = true;
   // Opened without IP_RECVERR for the backend to turn it on in add() (Backend::sets_recverr),
   // ahead of the socket's first requests; recverr already says true, as it will be.
   bool recverr_pending = false;
