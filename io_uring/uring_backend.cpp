@@ -171,7 +171,8 @@ class UringBackend final : public Backend {
  public:
   ~UringBackend() override {
     // Registered-file updates still queued let go of their sockets now, not with the ring's
-    // asynchronous teardown.
+    // asynchronous teardown. The worker thread submitted what its rounds left (Worker::thread_main);
+    // this is for a ring without SINGLE_ISSUER, which the destroying thread may still submit to.
     if (ring_ready_) io_uring_submit(&ring_);
     buffers_.reset();  // unregisters from the ring, so before the ring goes
     if (ring_ready_) io_uring_queue_exit(&ring_);

@@ -333,6 +333,9 @@ void Worker::thread_main(Ready ready, std::function<void()> finished) {
   for (std::size_t i = 0; i < sockets_.size(); ++i) {
     if (!sockets_[i]->closed) close_socket(*sockets_[i]);
   }
+  // What the rounds left queued in the backend (a registered-file update) goes from this thread:
+  // a single-issuer ring takes submissions from no other, the engine's destroyer included.
+  backend_->submit_now();
   close_posts();
   finished();
 }
