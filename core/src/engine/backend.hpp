@@ -31,7 +31,8 @@
 //                          one's, submits it), false for the worker to close it now, after the
 //                          backend submitted whatever of its own still names that fd.
 //   submit_now()           hand the kernel what is queued at once (closes among it); true when
-//                          anything went. The worker's retry when it finds no descriptor free.
+//                          anything went. The worker's retry when it finds no descriptor free, and
+//                          its thread's last act (no other thread may submit to its ring).
 //   can_forget(s)          s closed a while ago: nothing of it is left in the backend's lists or
 //                          in requests not yet submitted, so its slot may be given back.
 //   forget_from(n)         the worker gave back its slots from n on: drop their per-socket state
