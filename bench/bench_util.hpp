@@ -13,11 +13,12 @@
 
 namespace salvo::bench {
 
-inline void pin(int cpu) {
+// The calling thread onto `cpu`; false (errno set) when the kernel refused.
+inline bool pin(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
-  sched_setaffinity(0, sizeof set, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
 inline double median(std::vector<double> v) {

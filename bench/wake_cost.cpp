@@ -33,7 +33,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
+
+using salvo::bench::median;
+using salvo::bench::pin;
 
 using Clock = std::chrono::steady_clock;
 
@@ -61,13 +66,6 @@ struct Sample {
   double cpu_us = 0;   // the woken thread's CPU per wake-up
   double wall_us = 0;  // wall time per wake-up
 };
-
-bool pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return ::sched_setaffinity(0, sizeof set, &set) == 0;
-}
 
 double thread_cpu_us() {
   rusage r{};
@@ -133,11 +131,6 @@ bool sleep_by(Kind kind, const Options& o, Sample& out) {
   out.cpu_us = cpu / o.count;
   out.wall_us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / o.count;
   return true;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 unsigned parse_unsigned(const char* flag, const char* text) {

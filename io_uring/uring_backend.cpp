@@ -315,6 +315,9 @@ class UringBackend final : public Backend {
   // so that a program may bind its port again as soon as on_stop has run.
   void release(SocketState& s) override {
     SocketRing& sr = ring_of(s);
+    // A socket command of this socket's still queued must reach the kernel before the fd's number
+    // can pass to another socket (a socket opened and closed before the round's wait).
+    if (sr.option_wait == waits_) submit_now();
     if (!sr.fixed) return;
     sr.fixed = false;
     if (s.ephemeral_port && queue_files_update(s.index, sr, -1)) {
@@ -325,24 +328,13 @@ class UringBackend final : public Backend {
     io_uring_register_files_update(&ring_, s.index, &sr.table_fd, 1);
   }
 
-  // A socket on a port the kernel picked closes with the next submission, sparing a system call per
-  // socket (a forwarder's per query), like its registered file (release); its number stays taken
-  // until then (Worker::open_socket submits at once when it finds no descriptor free). The last
-  // socket, and any other, closes at once, and what is queued goes with it: the rounds end when
-  // every socket has closed, with nothing left for a later submission.
+  // An IORING_OP_CLOSE request with the round's others, sparing a system call per socket (a
+  // forwarder's per query); the fd's number stays taken until it is submitted
+  // (Worker::open_socket submits at once when it finds no descriptor free).
   bool close_later(SocketState& s) override {
     if (!ring_ready_) return false;
-    if (!s.ephemeral_port || worker_->open_socket_count() <= 1) {
-      // What is queued goes now: the last socket's close ends the rounds, and a socket command
-      // of this socket's still queued must not reach the fd's number once another socket has it.
-      if (worker_->open_socket_count() <= 1 || ring_of(s).option_wait == waits_) submit_now();
-      return false;
-    }
     io_uring_sqe* sqe = get_sqe();
-    if (sqe == nullptr) {
-      submit_now();
-      return false;
-    }
+    if (sqe == nullptr) return false;
     io_uring_prep_close(sqe, s.fd);
     if (cqe_skip_) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     io_uring_sqe_set_data64(sqe, pack(Op::close, s.index, s.generation));

@@ -24,12 +24,11 @@
 //   sends_pending(s)       the socket has queued sends submit() did not hand over yet (the backend
 //                          had no room in flight for them): the worker keeps calling submit.
 //   holds(s)               the kernel still holds requests of the socket: its fd must stay open.
-//   release(s)             the socket is about to close: forget it (its slot may be reused by add).
-//   close_later(s)         the socket's fd is to close: true when the backend closes it with its
-//                          next submission (io_uring: a socket on a kernel-picked port while
-//                          another socket stays open, so that a wait, this round's or a later
-//                          one's, submits it), false for the worker to close it now, after the
-//                          backend submitted whatever of its own still names that fd.
+//   release(s)             the socket is about to close: forget it (its slot may be reused by add),
+//                          and hand the kernel what it still has queued that names the fd.
+//   close_later(s)         the worker would have the socket's fd closed with the backend's next
+//                          submission (its policy: see Worker::close_socket): true when the
+//                          backend queued that, false for the worker to close it now.
 //   submit_now()           hand the kernel what is queued at once (closes among it); true when
 //                          anything went. The worker's retry when it finds no descriptor free, and
 //                          its thread's last act (no other thread may submit to its ring).

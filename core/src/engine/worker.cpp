@@ -184,7 +184,7 @@ Result<SocketState*> Worker::attach(int fd, const Address& local, std::unique_pt
   }
   // Left to a backend that had no room for it this round: set now, before anything is sent.
   if (s.recverr_pending) {
-    s.recverr = turn_on_recverr(fd, s.ipv6);
+    s.recverr = turn_on_recverr(fd, s.ipv6) == nullptr;
     s.recverr_pending = false;
     if (!s.recverr) s.counters.socket_errors.add(1);  // as the backend counts a refused command
   }
@@ -217,7 +217,7 @@ Result<Transport*> Worker::open_socket(const Address& local, std::unique_ptr<Pro
   }
   if (!opened) return opened.error();
   auto attached = attach(opened->bound.fd, opened->bound.local, std::move(protocol), opened->bound.recverr, opened->peer,
-                         true, opened->bound.recverr_pending);
+                         true, recverr == RecvErr::left_to_backend);
   if (!attached) return attached.error();
   (*attached)->ephemeral_port = local.port() == 0;
   return &(*attached)->transport;
@@ -633,8 +633,11 @@ void Worker::close_socket(SocketState& s) noexcept {
     const SocketMemory memory = read_socket_memory(s.fd);
     if (memory.queued_bytes != 0) s.counters.discarded_at_close.add(discard_queued(s.fd));
     if (memory.drops >= 0) note_kernel_drops(s, static_cast<std::uint32_t>(memory.drops));
-    // While serving, a backend may close it with its next submission, sparing a system call.
-    if (!(serving_ && !rounds_over_ && backend_ && backend_->close_later(s))) ::close(s.fd);
+    // A socket on a port the kernel picked (nobody binds it again by number) while another stays
+    // open (so a later wait, or the thread's last submit_now, takes the request to the kernel):
+    // the backend may close it with its next submission, sparing a system call.
+    const bool later = serving_ && !rounds_over_ && s.ephemeral_port && open_sockets_ > 1 && backend_->close_later(s);
+    if (!later) ::close(s.fd);
     s.fd = -1;
   }
   s.receiving = false;

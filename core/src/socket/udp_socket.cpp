@@ -37,7 +37,6 @@ Result<int> new_udp_socket(const Address& address, const UdpSocketOptions& optio
     ::close(fd);
     return socket_error(err, what, address);
   };
-  const int one = 1;
   // Receive multicast only for groups this socket joined. Linux's default (IP_MULTICAST_ALL on)
   // hands a wildcard-bound socket every group any socket on the host joined, so leaving a group
   // would not stop its datagrams. IPV6_MULTICAST_ALL needs Linux 4.20: older kernels keep theirs.
@@ -56,10 +55,7 @@ Result<int> new_udp_socket(const Address& address, const UdpSocketOptions& optio
   // ICMP errors about what this socket sends go to its error queue, with the destination they are
   // about, for unconnected sockets too (Worker::drain_errors turns them into protocol hooks).
   if (recverr == RecvErr::now) {
-    if (::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) return fail("IP_RECVERR on");
-    if (domain == AF_INET6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) != 0) {
-      return fail("IPV6_RECVERR on");
-    }
+    if (const char* refused = turn_on_recverr(fd, domain == AF_INET6)) return fail(refused);
   }
   if (auto r = apply_socket_options(fd, address, options); !r) {
     ::close(fd);
@@ -89,9 +85,7 @@ Result<BoundSocket> bind_udp_socket(int fd, const Address& address) {
 Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptions& options, RecvErr recverr) {
   auto fd = new_udp_socket(address, options, false, recverr);
   if (!fd) return fd.error();
-  auto bound = bind_udp_socket(*fd, address);
-  if (bound) bound->recverr_pending = recverr == RecvErr::left_to_backend;
-  return bound;
+  return bind_udp_socket(*fd, address);
 }
 
 Result<BoundSocket> open_connected_udp_socket(const Address& local, const Address& peer, const UdpSocketOptions& options,
@@ -104,7 +98,6 @@ Result<BoundSocket> open_connected_udp_socket(const Address& local, const Addres
     if (!bound) return bound.error();
     socket = *bound;
   }
-  socket.recverr_pending = recverr == RecvErr::left_to_backend;
   if (::connect(socket.fd, static_cast<const sockaddr*>(peer.sockaddr_data()), peer.sockaddr_size()) != 0) {
     const int err = errno;
     ::close(socket.fd);
@@ -113,10 +106,11 @@ Result<BoundSocket> open_connected_udp_socket(const Address& local, const Addres
   return socket;
 }
 
-bool turn_on_recverr(int fd, bool ipv6) noexcept {
+const char* turn_on_recverr(int fd, bool ipv6) noexcept {
   const int one = 1;
-  if (::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) return false;
-  return !ipv6 || ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) == 0;
+  if (::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) != 0) return "IP_RECVERR on";
+  if (ipv6 && ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one) != 0) return "IPV6_RECVERR on";
+  return nullptr;
 }
 
 Address local_address_of(int fd) noexcept {

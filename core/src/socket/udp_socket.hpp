@@ -16,11 +16,10 @@ using UdpSocketOptions = SocketOptions;
 
 struct BoundSocket {
   int fd = -1;
-  bool recverr = true;  // IP_RECVERR is on (or left to the backend: recverr_pending)
+  bool recverr = true;  // IP_RECVERR is on (or left to the backend: RecvErr::left_to_backend)
   // As the kernel reports it (real port when bound to 0). Port 0 only for a socket the kernel
   // binds at connect (open_connected_udp_socket): ask local_address_of(fd) when it is needed.
   Address local;
-  bool recverr_pending = false;  // opened with RecvErr::left_to_backend: not on yet
 };
 
 // Who turns IP_RECVERR (ICMP reports on the error queue) on: the opener at once, or the backend
@@ -42,8 +41,9 @@ Result<BoundSocket> open_udp_socket(const Address& address, const UdpSocketOptio
 Result<BoundSocket> open_connected_udp_socket(const Address& local, const Address& peer, const UdpSocketOptions& options,
                                               RecvErr recverr = RecvErr::now);
 
-// IP_RECVERR on (and IPV6_RECVERR for an IPv6 socket) with system calls; false when refused.
-bool turn_on_recverr(int fd, bool ipv6) noexcept;
+// IP_RECVERR on (and IPV6_RECVERR for an IPv6 socket) with system calls: null, or the option
+// the kernel refused ("IP_RECVERR on"), errno saying why.
+const char* turn_on_recverr(int fd, bool ipv6) noexcept;
 
 // The address `fd` is bound to (getsockname), or an empty Address when the kernel does not say.
 Address local_address_of(int fd) noexcept;
