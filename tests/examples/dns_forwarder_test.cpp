@@ -236,6 +236,7 @@ TEST_P(DnsForwarder, AnswersEveryQueryThroughALossyPath) {
 }
 
 TEST_P(DnsForwarder, AnswersServfailWhenOutOfDescriptorsAndForwardsAgainOnceSomeAreFree) {
+  SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   UdpSocket fake(addr("127.0.0.1:0"));
   // 32 descriptors, soft and hard: the engine takes some, the upstream sockets the rest.
   DnsServerProcess forwarder({"--forward", fake.local().to_string(), "--timeout", "30000", "--max-in-flight", "200"},
