@@ -1,6 +1,7 @@
 // The `salvo` command, run as a child process. Usage errors exit with code 2 and print exactly one
 // line on stderr that names the problem; real runs on loopback report JSON whose numbers add up;
-// SIGTERM ends a server cleanly with its summary.
+// SIGTERM ends a server cleanly with its summary; a second signal ends it at once, even while
+// what it queued cannot leave.
 #include <signal.h>
 
 #include <map>
@@ -8,6 +9,7 @@
 #include <set>
 
 #include "cli/cli_test_support.hpp"
+#include "support/netns.hpp"
 #include "support/process.hpp"
 #include "support/test_support.hpp"
 
@@ -269,6 +271,41 @@ TEST_P(CliRun, DurationEndsABlastWithoutCount) {
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->payload.size(), 16u);
   EXPECT_EQ(first->from.ip_string(), "127.0.0.1");
+}
+
+// A token bucket on the namespace's loopback lets one datagram out every 1.2 s, so blast's send
+// buffer fills and stays full. The first signal drains it (reading stops; what is queued waits for
+// the send buffer), the second ends the run at once: what was still queued is counted as a send
+// error, and the report says so.
+TEST_P(CliRun, ASecondSignalEndsTheRunAtOnceWhileSendsCannotLeave) {
+  const std::string tc = find_tool("tc");
+  if (tc.empty()) GTEST_SKIP() << "iproute2's `tc` is not installed";
+  const std::string backend(to_string(GetParam()));
+  const std::string skip = in_fresh_namespace([&] {
+    if (auto why = run_tool(tc, {"qdisc", "add", "dev", "lo", "root", "tbf", "rate", "8kbit", "burst", "1600", "limit",
+                                 "10000000"});
+        !why.empty()) {
+      GTEST_SKIP() << "cannot add a tbf qdisc to loopback: " << why;
+    }
+    UdpSocket target(addr("127.0.0.1:0"));
+    Child blast({salvo_bin, "blast", "--to", target.local().to_string(), "--count", "100000", "--size", "1200",
+                 "--json", "--backend", backend});
+    ASSERT_TRUE(target.receive(20s).has_value()) << "blast sent nothing";
+    blast.send_signal(SIGINT);
+    // A different signal, so that the two cannot merge into one pending signal.
+    blast.send_signal(SIGTERM);
+    const auto second = std::chrono::steady_clock::now();
+    const auto r = blast.finish(20s);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - second);
+    ASSERT_TRUE(r.exited) << show(r);
+    EXPECT_EQ(r.exit_code, 0) << show(r);
+    const nlohmann::json j = parse_json_line(r.out);
+    EXPECT_EQ(j["interrupted"], true);
+    EXPECT_GT(j["sent"].get<std::uint64_t>(), 0u) << j.dump();
+    EXPECT_GT(j["dropped"]["send_error"].get<std::uint64_t>(), 0u) << "the queued datagrams were not counted: " << j.dump();
+    std::printf("[ figure ] blast ended %lld ms after its second signal\n", static_cast<long long>(took.count()));
+  });
+  if (!skip.empty()) GTEST_SKIP() << skip;
 }
 
 TEST_P(CliRun, BlastSplitsItsCountOverWorkers) {

@@ -48,10 +48,17 @@ SessionResult run_sending_session(Engine& engine, const SendingSession& s) {
     // a pending signal is picked up right after, within the 50 ms.
     if (engine.wait_for(std::chrono::ceil<std::chrono::milliseconds>(wait))) break;
     const timespec no_wait{0, 0};
-    if (sigtimedwait(&set, nullptr, &no_wait) > 0 && !stopping) {
+    while (sigtimedwait(&set, nullptr, &no_wait) > 0) {
+      // The first signal stops (what is queued may still leave, for up to the flush timeout); a
+      // second, or one during --duration's stop, ends at once. Every signal pending is taken now,
+      // so that a second one is not left for the next 50 ms.
       result.interrupted = true;
-      stopping = true;
-      engine.stop();
+      if (stopping) {
+        engine.stop_now();
+      } else {
+        stopping = true;
+        engine.stop();
+      }
     }
     now = clock::now();
     if (!stopping && now >= hard_stop) {

@@ -34,14 +34,16 @@ SessionResult run_session(Engine& engine, const CommonFlags& flags) {
 
   while (!engine.finished()) {
     if (sigtimedwait(&set, nullptr, &tick) > 0) {
-      // The first signal drains (protocols finish what they owe), a second ends at once.
+      // The first signal drains (protocols finish what they owe); a second, or one that comes
+      // while --duration's stop flushes, ends at once, without waiting on peers to take what is
+      // still queued.
       result.interrupted = true;
       if (!draining && !stopping) {
         draining = true;
         engine.drain(drain_grace);
       } else {
-        stopping = true;
-        engine.stop();
+        engine.stop_now();
+        break;
       }
     }
     const auto now = clock::now();

@@ -7,7 +7,7 @@
 // EMFILE come back from them, not from a worker thread later.
 //
 // Threading: create/start/wait are for one controlling thread. listen(), open(), post(),
-// drain(), stop(), counters(), worker_counters() and finished() may be called from any thread
+// drain(), stop(), stop_now(), counters(), worker_counters() and finished() may be called from any thread
 // once the engine exists (listen/open/adopt from several threads at once before start() are not
 // supported). The destructor stops and joins, so it must run on a thread other than the engine's
 // workers: destroying an engine inside one of its own hooks, timers or posted functions would wait
@@ -89,6 +89,12 @@ class Engine {
   // queued sends are flushed, on_stop runs once per protocol, sockets close. Returns at once; use
   // wait() to join. Safe from any thread.
   void stop() noexcept;
+  // stop() without the flush, for a second Ctrl-C or a stop that must not wait on peers: posted
+  // work still runs first and every protocol still hears on_stop, but datagrams still queued (or
+  // still with the kernel on io_uring) are counted as dropped_send_error instead of waiting up to
+  // EngineOptions::stop_flush_timeout for a full socket buffer. Also cuts short a stop() or a
+  // drain's end already flushing. Safe from any thread.
+  void stop_now() noexcept;
 
   // Blocks until every worker has finished (after stop() or drain()).
   void wait();

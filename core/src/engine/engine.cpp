@@ -372,7 +372,12 @@ Result<void> Engine::start() {
 
 void Engine::stop() noexcept {
   if (!impl_->started) return;
-  for (auto& w : impl_->workers) w->request_stop();
+  for (auto& w : impl_->workers) w->request_stop(detail::Worker::StopLevel::flush);
+}
+
+void Engine::stop_now() noexcept {
+  if (!impl_->started) return;
+  for (auto& w : impl_->workers) w->request_stop(detail::Worker::StopLevel::now);
 }
 
 void Engine::wait() {

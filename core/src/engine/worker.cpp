@@ -238,9 +238,31 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::request_stop() noexcept {
-  stop_requested_.store(true, std::memory_order_release);
+void Worker::request_stop(StopLevel level) noexcept {
+  raise_stop_request(level);
   wake();
+}
+
+// Only ever raised: a stop_now() is not undone by a stop() that follows it.
+void Worker::raise_stop_request(StopLevel level) noexcept {
+  auto seen = stop_requested_.load(std::memory_order_relaxed);
+  while (seen < level && !stop_requested_.compare_exchange_weak(seen, level, std::memory_order_acq_rel)) {
+  }
+}
+
+void Worker::act_on_stop_request() noexcept {
+  const StopLevel level = stop_requested_.load(std::memory_order_acquire);
+  stop_acted_on_ = level;
+  if (!stop_begun_) begin_stop_all();
+  if (level != StopLevel::now) return;
+  // The flush is over for every socket: the next visit counts what is still queued and closes.
+  const auto now = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    SocketState& s = *sockets_[i];
+    if (!s.stopping || s.closed) continue;
+    s.stop_deadline = now;
+    note_work(s);
+  }
 }
 
 Counters Worker::counters() const noexcept {
@@ -561,8 +583,8 @@ void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) noexcep
 void Worker::check_drain(std::chrono::steady_clock::time_point now) noexcept {
   if (!draining_ || stop_begun_) return;
   if (all_closed() || now >= drain_deadline_) {
-    stop_requested_.store(true, std::memory_order_release);
-    begin_stop_all();
+    raise_stop_request(StopLevel::flush);
+    act_on_stop_request();
   }
 }
 
@@ -610,7 +632,8 @@ void Worker::begin_stop(SocketState& s) noexcept {
   s.receiving = false;
   s.stopping = true;
   s.want_writable = false;
-  s.stop_deadline = std::chrono::steady_clock::now() + options_.stop_flush_timeout;
+  s.stop_deadline = std::chrono::steady_clock::now();
+  if (stop_acted_on_ != StopLevel::now) s.stop_deadline += options_.stop_flush_timeout;
   note_work(s);
 }
 

@@ -60,7 +60,9 @@ class Worker {
   void join();
 
   // --- any thread ---
-  void request_stop() noexcept;
+  // How much of a stop was asked for: flush (stop(), a drain's end) or now (stop_now()).
+  enum class StopLevel : std::uint8_t { none, flush, now };
+  void request_stop(StopLevel level) noexcept;
   Counters counters() const noexcept;
   // Queues `fn` to run on this worker's thread after everything posted before it (see
   // Engine::post). Fails once the worker has finished.
@@ -178,7 +180,6 @@ class Worker {
   // The round ends once a stop began and every socket closed; until then a worker with no sockets
   // serves its timers and posted work.
   bool finished_serving() const noexcept { return stop_begun_ && all_closed(); }
-  bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
 
   // Kernel drop counts come from SO_MEMINFO, one getsockopt every kernel_drop_sample_interval per
   // socket that received (or stayed paused) since the last sample, and one at close, so that live
@@ -217,7 +218,7 @@ class Worker {
   // the sockets still open.
   void poll_control() noexcept {
     if (posted_pending_.load(std::memory_order_acquire)) run_posted();
-    if (!stop_begun_ && stop_requested()) begin_stop_all();
+    if (stop_requested_.load(std::memory_order_acquire) != stop_acted_on_) act_on_stop_request();
   }
   void move_channel_sends() noexcept;
   void arm_writable_timer(std::chrono::steady_clock::time_point when) noexcept;
@@ -230,6 +231,8 @@ class Worker {
   void trim_socket_slots();
   void start_protocols();  // on_start for every socket
   void begin_stop_all() noexcept;
+  void raise_stop_request(StopLevel level) noexcept;
+  void act_on_stop_request() noexcept;
   void run_posted() noexcept;
   void close_posts() noexcept;  // at exit: refuse new posts, run what is queued
   void thread_main(Ready ready, std::function<void()> finished);
@@ -276,7 +279,8 @@ class Worker {
   std::chrono::steady_clock::time_point drain_deadline_{};
   std::atomic<bool> channels_pending_{false};
   int wake_fd_ = -1;
-  std::atomic<bool> stop_requested_{false};
+  std::atomic<StopLevel> stop_requested_{StopLevel::none};
+  StopLevel stop_acted_on_ = StopLevel::none;  // worker thread only
   bool stop_begun_ = false;  // worker thread only
   // Engine::post: a mutex-guarded queue touched only when something was posted (the flag keeps
   // the per-round check to one load); the worker swaps it out and runs it without the lock.
