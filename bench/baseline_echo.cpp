@@ -7,10 +7,15 @@
 //                                       to batch under a latency bound of US (one wake-up and three
 //                                       calls per period, never a wake-up per datagram), so the
 //                                       floor for what a latency budget can save on this machine
+//   salvo_baseline_echo epoll PORT [MS]  epoll_wait, recvmmsg, sendmmsg: the least a readiness loop
+//                                       does per wake-up (what salvo's epoll round is built on);
+//                                       MS bounds each wait as a loop with timers would (default:
+//                                       no bound)
 // Each binds 127.0.0.1:PORT, prints "ready" on stdout, serves until SIGTERM or SIGINT, and prints
 // "echoed N" on stdout at exit.
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -106,6 +111,44 @@ int run_periodic(int port, long period_us) {
   return 0;
 }
 
+int run_epoll(int port, int timeout_ms) {
+  const int fd = bind_loopback(port);
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event interest{};
+  interest.events = EPOLLIN;
+  if (ep < 0 || ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &interest) != 0) {
+    std::perror("epoll");
+    return 1;
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  constexpr unsigned batch = 64;
+  static char buffers[batch][2048];
+  static sockaddr_in6 peers[batch];
+  static iovec iov[batch];
+  static mmsghdr msgs[batch];
+  while (!stop_requested) {
+    epoll_event ready{};
+    if (::epoll_wait(ep, &ready, 1, timeout_ms) <= 0) continue;
+    for (unsigned i = 0; i < batch; ++i) {
+      iov[i] = {buffers[i], sizeof buffers[i]};
+      msgs[i].msg_hdr = {};
+      msgs[i].msg_hdr.msg_name = &peers[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof peers[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(fd, msgs, batch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) continue;
+    for (int i = 0; i < n; ++i) iov[i].iov_len = msgs[i].msg_len;
+    const int sent = ::sendmmsg(fd, msgs, static_cast<unsigned>(n), 0);
+    if (sent > 0) echoed += static_cast<unsigned long long>(sent);
+  }
+  ::close(ep);
+  ::close(fd);
+  return 0;
+}
+
 #if SALVO_BENCH_HAVE_LIBUV
 char uv_buffer[65536];
 
@@ -147,7 +190,7 @@ int run_libuv(int port) {
 
 int main(int argc, char** argv) {
   if (argc < 3 || argc > 4) {
-    std::fprintf(stderr, "usage: %s blocking|libuv PORT | periodic PORT US\n", argv[0]);
+    std::fprintf(stderr, "usage: %s blocking|libuv PORT | periodic PORT US | epoll PORT [MS]\n", argv[0]);
     return 2;
   }
   const std::string kind = argv[1];
@@ -161,6 +204,8 @@ int main(int argc, char** argv) {
     rc = run_blocking(port);
   } else if (kind == "periodic" && argc == 4 && std::atol(argv[3]) > 0) {
     rc = run_periodic(port, std::atol(argv[3]));
+  } else if (kind == "epoll") {
+    rc = run_epoll(port, argc == 4 ? std::atoi(argv[3]) : -1);
 #if SALVO_BENCH_HAVE_LIBUV
   } else if (kind == "libuv") {
     rc = run_libuv(port);

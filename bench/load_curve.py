@@ -10,6 +10,8 @@ client's run is divided by the replies the client received. Servers:
   libuv             libuv's echo (salvo_baseline_echo libuv; skipped when built without libuv)
   periodic:US       a recvmmsg/sendmmsg loop woken by a timer every US microseconds
                     (salvo_baseline_echo periodic): the floor of what a hold of US can save here
+  epoll-loop[:MS]   epoll_wait, recvmmsg, sendmmsg and nothing else (salvo_baseline_echo epoll), each
+                    wait bounded by MS as a loop with timers would be: the floor of a readiness loop
   BACKEND:BUDGET    salvo echo --backend BACKEND --latency-budget BUDGET (0, 20, adaptive, ...)
   previous:BACKEND  --previous's salvo echo (an A/B against an earlier build), as it runs by default
 The figure per cell is the median over --rounds; "x blocking" is the median, over the rounds, of
@@ -56,11 +58,13 @@ def cpu_ns(pid):
 
 
 def server_argv(args, server, port):
-    if server in ("blocking", "libuv"):
-        return [args.baseline, server, str(port)]
+    if server in ("blocking", "libuv", "epoll-loop"):
+        return [args.baseline, server.removesuffix("-loop"), str(port)]
     backend, budget = server.split(":", 1)
     if backend == "periodic":
         return [args.baseline, "periodic", str(port), budget]
+    if backend == "epoll-loop":
+        return [args.baseline, "epoll", str(port), budget]
     if backend == "previous":
         return [args.previous, "echo", "--bind", f"127.0.0.1:{port}", "--backend", budget, "--cpus", SERVER_CPU,
                 "--duration", str(args.seconds + 60)]
@@ -72,7 +76,7 @@ def start_server(args, server, port):
     """Starts a server pinned to SERVER_CPU; returns it once it serves, or None if it cannot run."""
     proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + server_argv(args, server, port),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    baseline = server in ("blocking", "libuv") or server.startswith("periodic:")
+    baseline = server in ("blocking", "libuv") or server.startswith(("periodic:", "epoll-loop"))
     stream = proc.stdout if baseline else proc.stderr
     marker = "ready" if baseline else "listening"
     deadline = time.monotonic() + 20
