@@ -2,9 +2,10 @@
 // default), engines are made, driven and ended one after another. In each, three threads pick
 // operations at random: send bursts from their own client sockets, listen, open runtime sockets
 // (Engine::open, or Reactor::open through a post), close them, pause and resume them, post work,
-// have a protocol send from a post, set and cancel timers. The engine then ends in one of three
-// ways: stop(), drain(), or destruction while it runs; in one engine of four a thread stops or
-// drains it while the others are still at work, so that every call also meets a stopping engine.
+// have a protocol send from a post, set and cancel timers. The engine then ends in one of four
+// ways: stop(), stop_now(), drain(), or destruction while it runs; in one engine of four a thread
+// stops or drains it while the others are still at work, so that every call also meets a stopping
+// engine.
 //
 // Every engine ends with its books exact: every datagram the clients' kernels accepted was read,
 // dropped by the kernel (counted) or discarded at close (counted); everything a protocol queued was
@@ -302,7 +303,7 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
     o.batch_size = 8u << (rng() % 4);
     o.send_queue_entries = 16u << (rng() % 5);
     const bool racing = rng() % 4 == 0;
-    const unsigned ending = static_cast<unsigned>(rng() % 3);
+    const unsigned ending = static_cast<unsigned>(rng() % 4);
     const auto active = std::chrono::milliseconds(50 + rng() % 250);
 
     SequenceResult result;
@@ -343,10 +344,15 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
       while (Clock::now() < end) {
         client.read_all();
         if (racing && me == 0 && Clock::now() >= racing_stop_at && !stopped_by_actor.exchange(true)) {
-          if (r() % 2) {
-            engine->stop();
-          } else {
-            engine->drain(std::chrono::milliseconds(r() % 20));
+          switch (r() % 3) {
+            case 0:
+              engine->stop();
+              break;
+            case 1:
+              engine->stop_now();
+              break;
+            default:
+              engine->drain(std::chrono::milliseconds(r() % 20));
           }
         }
         const unsigned worker = static_cast<unsigned>(r() % o.workers);
@@ -495,6 +501,11 @@ class ApiStress : public testing::TestWithParam<BackendKind> {
         EXPECT_TRUE(engine->wait_for(10s)) << "stop did not finish within 10 s (seed " << seed << ")";
         break;
       case 1:
+        result.ending = "stop_now";
+        engine->stop_now();
+        EXPECT_TRUE(engine->wait_for(10s)) << "stop_now did not finish within 10 s (seed " << seed << ")";
+        break;
+      case 2:
         result.ending = "drain";
         engine->drain(std::chrono::milliseconds(rng() % 30));
         EXPECT_TRUE(engine->wait_for(10s)) << "drain did not finish within 10 s (seed " << seed << ")";
@@ -575,7 +586,7 @@ TEST_P(ApiStress, RandomSequencesKeepTheBooks) {
   const auto until = Clock::now() + std::chrono::seconds(seconds);
   std::uint64_t sequences = 0, ops = 0, datagrams = 0, replies = 0, failures = 0, raced = 0, timers = 0, cancels = 0;
   std::string endings;
-  unsigned by_ending[3] = {};
+  unsigned by_ending[4] = {};
   while (Clock::now() < until && !HasFailure()) {
     const SequenceResult r = sequence(seed + sequences, watchdog);
     ++sequences;
@@ -586,15 +597,15 @@ TEST_P(ApiStress, RandomSequencesKeepTheBooks) {
     raced += r.racing;
     timers += r.timers_set;
     cancels += r.timers_cancelled;
-    by_ending[r.ending == "stop" ? 0 : r.ending == "drain" ? 1 : 2]++;
+    by_ending[r.ending == "stop" ? 0 : r.ending == "stop_now" ? 1 : r.ending == "drain" ? 2 : 3]++;
     EXPECT_EQ(open_descriptors(), descriptors)
         << "descriptors leaked by sequence " << sequences - 1 << " (seed " << seed + sequences - 1 << ")";
   }
-  std::printf("[ figure ] ApiStress %s: %" PRIu64 " engines (%u stopped, %u drained, %u destroyed running; %" PRIu64
+  std::printf("[ figure ] ApiStress %s: %" PRIu64 " engines (%u stopped, %u stopped now, %u drained, %u destroyed running; %" PRIu64
               " stopped by a thread mid-flight) in %" PRIu64 " s, %" PRIu64 " operations, %" PRIu64
               " datagrams in, %" PRIu64 " replies, %" PRIu64 " timers set (%" PRIu64 " cancelled), %" PRIu64
               " opens refused by a stopping engine\n",
-              std::string(salvo::to_string(GetParam())).c_str(), sequences, by_ending[0], by_ending[1], by_ending[2],
+              std::string(salvo::to_string(GetParam())).c_str(), sequences, by_ending[0], by_ending[1], by_ending[2], by_ending[3],
               raced, seconds, ops, datagrams, replies, timers, cancels, failures);
   EXPECT_GT(sequences, 1u);
 }
