@@ -11,6 +11,9 @@
 //                                       does per wake-up (what salvo's epoll round is built on);
 //                                       MS bounds each wait as a loop with timers would (default:
 //                                       no bound)
+//   salvo_baseline_echo uring PORT      io_uring: a receive, then its reply linked ahead of the next
+//                                       receive, one io_uring_enter per datagram (what salvo's
+//                                       io_uring round does for a ping-pong)
 // Each binds 127.0.0.1:PORT, prints "ready" on stdout, serves until SIGTERM or SIGINT, and prints
 // "echoed N" on stdout at exit.
 #include <netinet/in.h>
@@ -29,6 +32,9 @@
 
 #if SALVO_BENCH_HAVE_LIBUV
 #include <uv.h>
+#endif
+#if SALVO_BENCH_HAVE_URING
+#include <liburing.h>
 #endif
 
 namespace {
@@ -149,6 +155,57 @@ int run_epoll(int port, int timeout_ms) {
   return 0;
 }
 
+#if SALVO_BENCH_HAVE_URING
+// One receive at a time into one buffer; its reply goes out linked ahead of the next receive, so
+// the buffer is free again when that receive starts. The reply's completion is skipped, so each
+// datagram costs one io_uring_enter: submit the reply and the receive, wait for the next datagram.
+int run_uring(int port) {
+  const int fd = bind_loopback(port);
+  io_uring ring;
+  if (const int err = io_uring_queue_init(8, &ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN); err < 0) {
+    std::fprintf(stderr, "io_uring_queue_init: %s\n", std::strerror(-err));
+    return 1;
+  }
+  static char buffer[2048];
+  sockaddr_in6 peer{};
+  iovec iov{buffer, sizeof buffer};
+  iovec tx_iov{};
+  msghdr rx{};
+  msghdr tx{};
+  auto arm_receive = [&] {
+    rx = {};
+    rx.msg_name = &peer;
+    rx.msg_namelen = sizeof peer;
+    iov.iov_len = sizeof buffer;
+    rx.msg_iov = &iov;
+    rx.msg_iovlen = 1;
+    io_uring_prep_recvmsg(io_uring_get_sqe(&ring), fd, &rx, 0);
+  };
+  arm_receive();
+  std::printf("ready\n");
+  std::fflush(stdout);
+  while (!stop_requested) {
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_submit_and_wait(&ring, 1) < 0 || io_uring_peek_cqe(&ring, &cqe) != 0) continue;
+    const int n = cqe->res;
+    io_uring_cqe_seen(&ring, cqe);
+    if (n > 0) {
+      tx = rx;
+      tx_iov = {buffer, static_cast<std::size_t>(n)};
+      tx.msg_iov = &tx_iov;
+      io_uring_sqe* reply = io_uring_get_sqe(&ring);
+      io_uring_prep_sendmsg(reply, fd, &tx, 0);
+      reply->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+      ++echoed;
+    }
+    arm_receive();
+  }
+  io_uring_queue_exit(&ring);
+  ::close(fd);
+  return 0;
+}
+#endif
+
 #if SALVO_BENCH_HAVE_LIBUV
 char uv_buffer[65536];
 
@@ -190,7 +247,7 @@ int run_libuv(int port) {
 
 int main(int argc, char** argv) {
   if (argc < 3 || argc > 4) {
-    std::fprintf(stderr, "usage: %s blocking|libuv PORT | periodic PORT US | epoll PORT [MS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s blocking|libuv|uring PORT | periodic PORT US | epoll PORT [MS]\n", argv[0]);
     return 2;
   }
   const std::string kind = argv[1];
@@ -206,6 +263,10 @@ int main(int argc, char** argv) {
     rc = run_periodic(port, std::atol(argv[3]));
   } else if (kind == "epoll") {
     rc = run_epoll(port, argc == 4 ? std::atoi(argv[3]) : -1);
+#if SALVO_BENCH_HAVE_URING
+  } else if (kind == "uring") {
+    rc = run_uring(port);
+#endif
 #if SALVO_BENCH_HAVE_LIBUV
   } else if (kind == "libuv") {
     rc = run_libuv(port);

@@ -12,6 +12,8 @@ client's run is divided by the replies the client received. Servers:
                     (salvo_baseline_echo periodic): the floor of what a hold of US can save here
   epoll-loop[:MS]   epoll_wait, recvmmsg, sendmmsg and nothing else (salvo_baseline_echo epoll), each
                     wait bounded by MS as a loop with timers would be: the floor of a readiness loop
+  uring-loop        an io_uring receive, its reply linked ahead of the next (salvo_baseline_echo
+                    uring): one io_uring_enter per datagram, the floor of an io_uring loop
   BACKEND:BUDGET    salvo echo --backend BACKEND --latency-budget BUDGET (0, 20, adaptive, ...)
   previous:BACKEND  --previous's salvo echo (an A/B against an earlier build), as it runs by default
 The figure per cell is the median over --rounds; "x blocking" is the median, over the rounds, of
@@ -58,7 +60,7 @@ def cpu_ns(pid):
 
 
 def server_argv(args, server, port):
-    if server in ("blocking", "libuv", "epoll-loop"):
+    if server in ("blocking", "libuv", "epoll-loop", "uring-loop"):
         return [args.baseline, server.removesuffix("-loop"), str(port)]
     backend, budget = server.split(":", 1)
     if backend == "periodic":
@@ -76,7 +78,7 @@ def start_server(args, server, port):
     """Starts a server pinned to SERVER_CPU; returns it once it serves, or None if it cannot run."""
     proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + server_argv(args, server, port),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    baseline = server in ("blocking", "libuv") or server.startswith(("periodic:", "epoll-loop"))
+    baseline = server in ("blocking", "libuv") or server.startswith(("periodic:", "epoll-loop", "uring-loop"))
     stream = proc.stdout if baseline else proc.stderr
     marker = "ready" if baseline else "listening"
     deadline = time.monotonic() + 20
