@@ -119,21 +119,31 @@ TEST(MemoryLimitCli, AnAddressSpaceBelowTheSendPoolIsOneLineNamingIt) {
   expect_usage_error(r, {"reserve the send pool of worker 0 (", "MiB of address space", "Cannot allocate memory"});
 }
 
-// A cgroup v2 child of the root with memory.max set, removed with the test.
+// A child of the root memory cgroup with its limit set, removed with the test: cgroup v2's
+// memory.max, or where the memory controller is mounted as cgroup v1 (as on this VM), its
+// memory.limit_in_bytes. The engine reads either (core/src/engine/memory_limit.cpp).
 class MemoryCgroup {
  public:
   explicit MemoryCgroup(std::uint64_t max_bytes) {
     std::ifstream controllers("/sys/fs/cgroup/cgroup.controllers");
     std::string list;
     std::getline(controllers, list);
-    if (!controllers || (" " + list + " ").find(" memory ") == std::string::npos) {
-      why_not_ = "no cgroup v2 memory controller at /sys/fs/cgroup (cgroup.controllers: \"" + list + "\")";
+    const bool v2 = controllers && (" " + list + " ").find(" memory ") != std::string::npos;
+    const bool v1 = !v2 && ::access("/sys/fs/cgroup/memory/memory.limit_in_bytes", W_OK) == 0;
+    if (!v2 && !v1) {
+      why_not_ = "no cgroup v2 memory controller at /sys/fs/cgroup (cgroup.controllers: \"" + list +
+                 "\") and no cgroup v1 one at /sys/fs/cgroup/memory";
       return;
     }
-    path_ = "/sys/fs/cgroup/salvo-test-" + std::to_string(::getpid());
+    v1_ = v1;
+    path_ = std::string(v1 ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup") + "/salvo-test-" + std::to_string(::getpid());
     if (::mkdir(path_.c_str(), 0755) != 0) {
       why_not_ = "cannot create " + path_ + ": " + std::strerror(errno);
       path_.clear();
+      return;
+    }
+    if (v1) {
+      if (!write("memory.limit_in_bytes", std::to_string(max_bytes))) why_not_ = "cannot set " + path_ + "/memory.limit_in_bytes";
       return;
     }
     if (!write("memory.max", std::to_string(max_bytes))) {
@@ -150,9 +160,9 @@ class MemoryCgroup {
 
   const std::string& why_not() const { return why_not_; }
   const std::string& path() const { return path_; }
-  // The OOM kills the cgroup has seen (memory.events).
+  // The OOM kills the cgroup has seen (memory.events; v1: memory.oom_control).
   std::uint64_t oom_kills() const {
-    std::ifstream events(path_ + "/memory.events");
+    std::ifstream events(path_ + (v1_ ? "/memory.oom_control" : "/memory.events"));
     std::string key;
     std::uint64_t value = 0;
     while (events >> key >> value) {
@@ -170,6 +180,7 @@ class MemoryCgroup {
   }
   std::string path_;
   std::string why_not_;
+  bool v1_ = false;
 };
 
 TEST(MemoryLimitCli, InACgroupBelowTheBuffersSalvoRefusesInOneLineAndServesWithTheDefaults) {

@@ -1,6 +1,6 @@
-// in_cgroup DIR PROGRAM [ARGS...]: moves itself into the cgroup v2 directory DIR (writes its pid
-// to DIR/cgroup.procs), then runs PROGRAM there, so that every allocation PROGRAM makes is charged
-// to DIR's memory.max from its first instruction.
+// in_cgroup DIR PROGRAM [ARGS...]: moves itself into the cgroup directory DIR (a cgroup v2 one, or
+// one of v1's memory hierarchy; writes its pid to DIR/cgroup.procs), then runs PROGRAM there, so
+// that every allocation PROGRAM makes is charged to DIR's memory limit from its first instruction.
 #include <unistd.h>
 
 #include <cstdio>
