@@ -74,16 +74,41 @@ int run_blocking(int port) {
   return 0;
 }
 
+// One recvmmsg and one sendmmsg of up to 64 datagrams: what the periodic and epoll loops do per
+// wake-up.
+struct EchoBatch {
+  static constexpr unsigned size = 64;
+  char buffers[size][2048];
+  sockaddr_in6 peers[size];
+  iovec iov[size];
+  mmsghdr msgs[size];
+
+  // Reads what is queued, without waiting: the count, or 0 or less for none.
+  int receive(int fd) {
+    for (unsigned i = 0; i < size; ++i) {
+      iov[i] = {buffers[i], sizeof buffers[i]};
+      msgs[i].msg_hdr = {};
+      msgs[i].msg_hdr.msg_name = &peers[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof peers[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    return ::recvmmsg(fd, msgs, size, MSG_DONTWAIT, nullptr);
+  }
+  // Sends the n datagrams just received back to their senders.
+  void echo_back(int fd, int n) {
+    for (int i = 0; i < n; ++i) iov[i].iov_len = msgs[i].msg_len;
+    const int sent = ::sendmmsg(fd, msgs, static_cast<unsigned>(n), 0);
+    if (sent > 0) echoed += static_cast<unsigned long long>(sent);
+  }
+};
+EchoBatch echo_batch;
+
 int run_periodic(int port, long period_us) {
   const int fd = bind_loopback(port);
   ::prctl(PR_SET_TIMERSLACK, 1UL);  // the default 50 us slack would stretch every period
   std::printf("ready\n");
   std::fflush(stdout);
-  constexpr unsigned batch = 64;
-  static char buffers[batch][2048];
-  static sockaddr_in6 peers[batch];
-  static iovec iov[batch];
-  static mmsghdr msgs[batch];
   timespec next{};
   ::clock_gettime(CLOCK_MONOTONIC, &next);
   while (!stop_requested) {
@@ -93,15 +118,7 @@ int run_periodic(int port, long period_us) {
       next.tv_nsec %= 1000000000L;
     }
     ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
-    for (unsigned i = 0; i < batch; ++i) {
-      iov[i] = {buffers[i], sizeof buffers[i]};
-      msgs[i].msg_hdr = {};
-      msgs[i].msg_hdr.msg_name = &peers[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof peers[i];
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    const int n = ::recvmmsg(fd, msgs, batch, MSG_DONTWAIT, nullptr);
+    const int n = echo_batch.receive(fd);
     if (n <= 0) {
       // Late by a period or more (descheduled): start the schedule again from now.
       timespec now{};
@@ -109,9 +126,7 @@ int run_periodic(int port, long period_us) {
       if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec)) next = now;
       continue;
     }
-    for (int i = 0; i < n; ++i) iov[i].iov_len = msgs[i].msg_len;
-    const int sent = ::sendmmsg(fd, msgs, static_cast<unsigned>(n), 0);
-    if (sent > 0) echoed += static_cast<unsigned long long>(sent);
+    echo_batch.echo_back(fd, n);
   }
   ::close(fd);
   return 0;
@@ -128,27 +143,11 @@ int run_epoll(int port, int timeout_ms) {
   }
   std::printf("ready\n");
   std::fflush(stdout);
-  constexpr unsigned batch = 64;
-  static char buffers[batch][2048];
-  static sockaddr_in6 peers[batch];
-  static iovec iov[batch];
-  static mmsghdr msgs[batch];
   while (!stop_requested) {
     epoll_event ready{};
     if (::epoll_wait(ep, &ready, 1, timeout_ms) <= 0) continue;
-    for (unsigned i = 0; i < batch; ++i) {
-      iov[i] = {buffers[i], sizeof buffers[i]};
-      msgs[i].msg_hdr = {};
-      msgs[i].msg_hdr.msg_name = &peers[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof peers[i];
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    const int n = ::recvmmsg(fd, msgs, batch, MSG_DONTWAIT, nullptr);
-    if (n <= 0) continue;
-    for (int i = 0; i < n; ++i) iov[i].iov_len = msgs[i].msg_len;
-    const int sent = ::sendmmsg(fd, msgs, static_cast<unsigned>(n), 0);
-    if (sent > 0) echoed += static_cast<unsigned long long>(sent);
+    const int n = echo_batch.receive(fd);
+    if (n > 0) echo_batch.echo_back(fd, n);
   }
   ::close(ep);
   ::close(fd);
