@@ -1,6 +1,6 @@
 // A stop whose queued sends cannot leave, for every backend: a token bucket on the namespace's
-// loopback (`tc qdisc ... tbf rate 8kbit`) holds what a socket sent, so its send buffer fills and
-// stays full, as behind a peer or path that takes nothing. stop() then waits
+// loopback (LoopbackTokenBucket) holds what a socket sent, so its send buffer fills and stays
+// full, as behind a peer or path that takes nothing. stop() then waits
 // EngineOptions::stop_flush_timeout and no longer; stop_now() does not wait at all, and cuts short
 // a stop() already waiting. Either way every datagram the protocol asked to send is counted once:
 // sent, or dropped_send_error.
@@ -28,20 +28,16 @@ class StopFlush : public testing::TestWithParam<BackendKind> {
   // count. Skips when the namespace or the qdisc cannot be made.
   void with_blocked_sends(std::chrono::milliseconds flush_timeout,
                           const std::function<void(Engine&, const std::atomic<int>& stops)>& body) {
-    const std::string tc = find_tool("tc");
-    if (tc.empty()) GTEST_SKIP() << "iproute2's `tc` is not installed";
     EngineOptions o;
     o.backend = GetParam();
     o.buffer_count = 64;
     o.send_queue_entries = 1024;
     o.stop_flush_timeout = flush_timeout;
     const std::string skip = in_fresh_namespace([&] {
-      if (auto why = run_tool(tc, {"qdisc", "add", "dev", "lo", "root", "tbf", "rate", "8kbit", "burst", "1600",
-                                   "limit", "10000000"});
-          !why.empty()) {
-        GTEST_SKIP() << "cannot add a tbf qdisc to loopback: " << why;
-      }
+      // The receiver outlives the bucket, and the bucket the engine (see LoopbackTokenBucket).
       UdpSocket receiver(addr("127.0.0.1:0"));
+      LoopbackTokenBucket bucket;
+      if (!bucket.why_not().empty()) GTEST_SKIP() << bucket.why_not();
       std::atomic<int> stops{0};
       Recorder recorder;
       Hooks hooks;

@@ -36,6 +36,20 @@ std::string run_tool(const std::string& path, const std::vector<std::string>& ar
   return "";
 }
 
+LoopbackTokenBucket::LoopbackTokenBucket() : tc_(find_tool("tc")) {
+  if (tc_.empty()) {
+    why_not_ = "iproute2's `tc` is not installed";
+    return;
+  }
+  why_not_ = run_tool(tc_, {"qdisc", "add", "dev", "lo", "root", "tbf", "rate", "8kbit", "burst", "1600", "limit",
+                            "10000000"});
+  if (!why_not_.empty()) why_not_ = "cannot add a tbf qdisc to loopback: " + why_not_;
+}
+
+LoopbackTokenBucket::~LoopbackTokenBucket() {
+  if (why_not_.empty()) (void)run_tool(tc_, {"qdisc", "del", "dev", "lo", "root"});
+}
+
 std::string in_fresh_namespace(const std::function<void()>& body) {
   const std::string ip = find_tool("ip");
   if (ip.empty()) return "no `ip` command (iproute2)";
