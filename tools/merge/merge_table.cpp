@@ -7,13 +7,14 @@
 namespace salvo::cli {
 namespace {
 
-std::string number(const nlohmann::json& v, const char* format) {
+// A JSON number as text with `decimals` places (whole counts exactly), or "-".
+std::string number(const nlohmann::json& v, int decimals) {
   if (!v.is_number()) return "-";
   char text[64];
   if (v.is_number_unsigned()) {
     std::snprintf(text, sizeof text, "%llu", static_cast<unsigned long long>(v.get<std::uint64_t>()));
   } else {
-    std::snprintf(text, sizeof text, format, v.get<double>());
+    std::snprintf(text, sizeof text, "%.*f", decimals, v.get<double>());
   }
   return text;
 }
@@ -29,12 +30,12 @@ std::vector<std::string> row_cells(const nlohmann::json& row, const std::string&
           kind,
           text_or_dash(row, "host"),
           text_or_dash(row, "start"),
-          number(at("elapsed_s"), "%.3f"),
-          number(at("sent"), "%.0f"),
-          number(at("sent_per_s"), "%.0f"),
-          number(at("received"), "%.0f"),
-          number(at("received_per_s"), "%.0f"),
-          number(at("kernel_drops"), "%.0f")};
+          number(at("elapsed_s"), 3),
+          number(at("sent"), 0),
+          number(at("sent_per_s"), 0),
+          number(at("received"), 0),
+          number(at("received_per_s"), 0),
+          number(at("kernel_drops"), 0)};
 }
 
 }  // namespace

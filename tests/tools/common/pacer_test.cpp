@@ -89,7 +89,9 @@ TEST(Pacer, OnScheduleAWakeSendsOneTicksWorthNotTheBurst) {
   SteadyTime now = t0;
   for (int i = 0; i < 1000; ++i) {
     const std::uint64_t n = p.grant(now, 100000);
-    if (i > 0) ASSERT_EQ(n, 10u) << "wake " << i;
+    if (i > 0) {
+      ASSERT_EQ(n, 10u) << "wake " << i;
+    }
     now = p.next_wake(now);
     ASSERT_EQ(now, t0 + (i + 1) * 100us);
   }
