@@ -31,7 +31,6 @@ class StopFlush : public testing::TestWithParam<BackendKind> {
     EngineOptions o;
     o.backend = GetParam();
     o.buffer_count = 64;
-    o.send_queue_entries = 1024;
     o.stop_flush_timeout = flush_timeout;
     const std::string skip = in_fresh_namespace([&] {
       // The receiver outlives the bucket, and the bucket the engine (see LoopbackTokenBucket).

@@ -26,14 +26,11 @@ std::string in_fresh_namespace(const std::function<void()>& body);
 // inherits its spawning thread's).
 std::string in_multicast_namespace(const std::function<void()>& body);
 
-// A token bucket on the calling thread's namespace's loopback (`tc qdisc add dev lo root tbf rate
-// 8kbit burst 1600`): one 1200-byte datagram leaves every 1.2 s and the rest waits in the qdisc,
-// charged to its sender, so a socket's send buffer fills and stays full. When this goes the qdisc
-// is deleted, dropping what it holds. That matters beyond the namespace: the kernel's ICMP sockets
-// are per CPU and shared by every namespace, so ICMP errors queued here behind the bucket (a
-// datagram released to a port closed meanwhile) would fill one and fail every ICMP error that CPU
-// sends, in every namespace, for as long as the bucket takes to drain: minutes. Destroy it while
-// the receiving sockets are still open and after the senders stopped.
+// A token bucket on the calling thread's namespace's loopback (tc's tbf at 8 kbit/s): what a socket
+// sends waits in the qdisc, charged to it, so its send buffer fills and stays full. Going, it
+// deletes the qdisc and what it holds. Destroy it after the senders stop and before the receivers
+// close: ICMP errors queued behind the bucket would fill the kernel's per-CPU ICMP socket, which
+// every namespace shares (docs/reliability.md, "Stopping whatever the peers do").
 class LoopbackTokenBucket {
  public:
   LoopbackTokenBucket();
