@@ -1,8 +1,14 @@
 // Engine::create: options out of range are refused with Errc::bad_option and a message naming the
 // option; SALVO_BACKEND overrides the requested backend (and a bad value is an error, not a
 // silent fallback); asking for a backend that cannot run fails with backend_unavailable.
-#include <cstdlib>
+#include <sys/resource.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <system_error>
+
+#include "support/in_child.hpp"
 #include "support/test_support.hpp"
 
 namespace salvo::test {
@@ -89,6 +95,53 @@ TEST(EngineCreate, RefusesReceiveBuffersBeyondTheMemoryItMayUse) {
               std::string::npos)
         << e.error().message;
     EXPECT_NE(e.error().message.find("lower workers, buffer_count or buffer_size"), std::string::npos) << e.error().message;
+  }
+}
+
+// The process's address space in bytes (VmSize), or 0 when /proc cannot say.
+std::uint64_t address_space_in_use() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) << 10;
+  }
+  return 0;
+}
+
+// A worker's timer table is allocated when the engine is made; one that does not fit is an error
+// naming the option and the size, not a std::bad_alloc through the caller. In a child whose
+// address space is capped 32 MiB above what it uses, so that the 1,048,579 timers' table (over
+// 100 MiB) cannot be had.
+TEST(EngineCreate, ATimerTableThatDoesNotFitIsAnErrorNamingItsSize) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer's allocator reports a failed allocation and ends the process instead of throwing";
+#endif
+  for (BackendKind kind : available_backends()) {  // probed here, before the limit
+    SCOPED_TRACE(to_string(kind));
+    const ChildOutcome outcome = run_in_child(
+        [kind] {
+          ChildChecks c;
+          EngineOptions o;
+          o.backend = kind;
+          o.buffer_count = 64;
+          o.send_pool_bytes = 128 << 10;
+          o.timers_per_worker = 1u << 20;
+          const std::uint64_t in_use = address_space_in_use();
+          if (in_use == 0) return std::string("no VmSize in /proc/self/status");
+          const rlimit capped{in_use + (32 << 20), RLIM_INFINITY};
+          if (::setrlimit(RLIMIT_AS, &capped) != 0) return std::string("setrlimit failed");
+          auto e = Engine::create(o);
+          if (e.ok()) return std::string("the engine was made within the limit");
+          const std::string& m = e.error().message;
+          c.check(e.error().code == std::errc::not_enough_memory, "not ENOMEM: " + m);
+          c.contains(m, "worker 0 with timers_per_worker 1048576, timer capacity 1048579: cannot allocate its ", "who");
+          c.contains(m, " MiB: Cannot allocate memory", "the unit and the reason");
+          const std::size_t at = m.find("cannot allocate its ");
+          const unsigned long mib = at == std::string::npos ? 0 : std::stoul(m.substr(at + 20));
+          c.check(mib >= 100 && mib <= 1024, "the size " + std::to_string(mib) + " MiB is not the table's: " + m);
+          return c.failures();
+        },
+        std::chrono::seconds(60));
+    EXPECT_TRUE(outcome.passed()) << outcome.describe();
   }
 }
 

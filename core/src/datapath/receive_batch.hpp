@@ -26,6 +26,10 @@ class ReceiveBatch {
   // `capacity`: datagrams per batch (EngineOptions::batch_size); `control_space`: bytes of control
   // data each receive makes room for (0: no per-datagram metadata asked for).
   void init(const EngineOptions& options, std::size_t control_space);
+  // What init allocates for `batch_size` entries, in bytes.
+  static std::uint64_t table_bytes(std::uint32_t batch_size) noexcept {
+    return std::uint64_t{batch_size} * (sizeof(Datagram) + sizeof(std::uint32_t));
+  }
 
   std::uint32_t capacity() const noexcept { return static_cast<std::uint32_t>(entries_.size()); }
   std::uint32_t size() const noexcept { return size_; }

@@ -156,9 +156,10 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
     options.buffer_count = options.gro ? EngineOptions::gro_default_buffer_count : EngineOptions::default_buffer_count;
   }
   if (auto r = check_receive_memory(options); !r) return r.error();
-  const std::string tables = std::to_string(options.workers) + " workers (timers_per_worker " +
-                             std::to_string(options.timers_per_worker) + ", batch_size " +
-                             std::to_string(options.batch_size) + ")";
+  const std::string tables = std::to_string(options.workers) + " workers (" +
+                             std::to_string((detail::Worker::table_bytes(options) + (1 << 20) - 1) >> 20) +
+                             " MiB each for timers_per_worker " + std::to_string(options.timers_per_worker) +
+                             " and batch_size " + std::to_string(options.batch_size) + ")";
   try {
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);

@@ -24,6 +24,9 @@
 namespace salvo::detail {
 namespace {
 thread_local Worker* current_worker = nullptr;
+// The engine's own timers: the kernel-drop sampler, the send pool's trim and the deferred writers'
+// wake-up.
+constexpr std::uint32_t kEngineTimers = 3;
 }  // namespace
 
 Worker* Worker::current() noexcept { return current_worker; }
@@ -40,6 +43,10 @@ Worker::~Worker() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
+std::uint64_t Worker::table_bytes(const EngineOptions& options) noexcept {
+  return ReceiveBatch::table_bytes(options.batch_size) + TimerWheel::table_bytes(options.timers_per_worker + kEngineTimers);
+}
+
 Result<void> Worker::init() {
   // Slots are rounded up to a cache line: the kernel's headers at the start of each stay aligned,
   // and neighbouring datagrams do not share a line.
@@ -54,9 +61,14 @@ Result<void> Worker::init() {
   if (wake_fd_ < 0) return Error::from_errno(errno, "eventfd for worker " + std::to_string(index_));
   batch_.init(options_, receive_control_space(options_));
   batch_wait_.configure(options_.latency_budget, options_.completion_batch);
-  // The engine's own timers: the kernel-drop sampler, the send pool's trim and the deferred
-  // writers' wake-up.
-  return core_.init(options_.timers_per_worker, 3, std::chrono::steady_clock::now());
+  auto timers = core_.init(options_.timers_per_worker, kEngineTimers, std::chrono::steady_clock::now());
+  if (!timers) {
+    Error e = std::move(timers.error());
+    e.message = "worker " + std::to_string(index_) + " with timers_per_worker " +
+                std::to_string(options_.timers_per_worker) + ", " + e.message;
+    return e;
+  }
+  return {};
 }
 
 SocketState& Worker::slot_for_new_socket() {

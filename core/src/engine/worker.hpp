@@ -50,6 +50,9 @@ class Worker {
 
   // --- controlling thread, before start ---
   Result<void> init();  // buffer pool, eventfd, receive batch, timers
+  // What init allocates from the heap (the receive batch and the timer table), in bytes: the
+  // buffer pool and the send pool are mapped, and their own errors name their sizes.
+  static std::uint64_t table_bytes(const EngineOptions& options) noexcept;
   // Starts the thread. `ready` is called on the worker thread with the setup result and returns
   // what to do (it may block until the engine has heard every worker); after use_epoll it is
   // called once more, for the epoll setup. `finished` is called once when the thread is about to

@@ -19,10 +19,15 @@ class OwnerIndex {
 
   // Room for `max_owners` keys at a load factor of at most one half.
   void init(std::uint32_t max_owners) {
-    const std::uint32_t size = std::bit_ceil(std::max<std::uint32_t>(2 * max_owners, 2));
+    const std::uint32_t size = table_size(max_owners);
     shift_ = 64 - std::countr_zero(size);
     mask_ = size - 1;
     entries_ = std::make_unique<Entry[]>(size);
+  }
+
+  // What init(max_owners) allocates, in bytes.
+  static std::uint64_t table_bytes(std::uint32_t max_owners) noexcept {
+    return std::uint64_t{table_size(max_owners)} * sizeof(Entry);
   }
 
   // The first timer of `owner`, or kNone.
@@ -67,6 +72,10 @@ class OwnerIndex {
   };
 
   // Fibonacci hashing: socket slots are small consecutive numbers, which this spreads out.
+  static std::uint32_t table_size(std::uint32_t max_owners) noexcept {
+    return std::bit_ceil(std::max<std::uint32_t>(2 * max_owners, 2));
+  }
+
   std::uint32_t home(std::uint32_t owner) const noexcept {
     return static_cast<std::uint32_t>((owner * 0x9e3779b97f4a7c15ull) >> shift_) & mask_;
   }

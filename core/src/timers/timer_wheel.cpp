@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cassert>
+#include <cerrno>
 #include <limits>
+#include <new>
 #include <string>
 
 namespace salvo::detail {
@@ -23,16 +25,29 @@ Result<void> TimerWheel::init(std::uint32_t capacity, Clock::time_point now) {
     return Error::make(Errc::bad_option, "timer capacity " + std::to_string(capacity) + " is out of range (1.." +
                                              std::to_string(kMaxCapacity) + ")");
   }
-  timers_ = std::make_unique<Timer[]>(capacity);
-  callbacks_ = std::make_unique<TimerCallback[]>(capacity);
-  queue_ = std::make_unique<Queued[]>(capacity);
-  owners_.init(capacity);
+  try {
+    timers_ = std::make_unique<Timer[]>(capacity);
+    callbacks_ = std::make_unique<TimerCallback[]>(capacity);
+    queue_ = std::make_unique<Queued[]>(capacity);
+    owners_.init(capacity);
+  } catch (const std::bad_alloc&) {
+    timers_.reset();
+    callbacks_.reset();
+    queue_.reset();
+    return Error::from_errno(ENOMEM, "timer capacity " + std::to_string(capacity) + ": cannot allocate its " +
+                                         std::to_string((table_bytes(capacity) + (1 << 20) - 1) >> 20) + " MiB");
+  }
   for (std::uint32_t i = 0; i < capacity; ++i) timers_[i].next = i + 1 < capacity ? i + 1 : kNone;
   std::fill(std::begin(heads_), std::end(heads_), kNone);
   free_head_ = 0;
   capacity_ = capacity;
   origin_ = now;
   return {};
+}
+
+std::uint64_t TimerWheel::table_bytes(std::uint32_t capacity) noexcept {
+  return std::uint64_t{capacity} * (sizeof(Timer) + sizeof(TimerCallback) + sizeof(Queued)) +
+         OwnerIndex::table_bytes(capacity);
 }
 
 std::uint64_t TimerWheel::tick_of(Clock::time_point t) const noexcept {

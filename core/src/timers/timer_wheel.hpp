@@ -33,8 +33,12 @@ class TimerWheel {
   static constexpr std::uint32_t kMaxCapacity = 1u << 24;
 
   // Allocates everything, once: room for `capacity` pending timers (1..kMaxCapacity). `now` is the
-  // wheel's starting time; earlier due times are simply overdue. Errors name "timer capacity".
+  // wheel's starting time; earlier due times are simply overdue. Errors name "timer capacity", and
+  // an allocation that fails is ENOMEM naming the bytes asked for (table_bytes).
   Result<void> init(std::uint32_t capacity, Clock::time_point now);
+
+  // What init(capacity) allocates, in bytes.
+  static std::uint64_t table_bytes(std::uint32_t capacity) noexcept;
 
   // A one-shot timer when `period` is zero, else a periodic one due at due, due + period, due +
   // 2 * period, ...: each next due time is computed from the previous due time, not from when the
