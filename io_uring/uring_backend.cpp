@@ -51,6 +51,7 @@
 #include <chrono>
 #include <memory>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "engine/backend.hpp"
@@ -321,7 +322,7 @@ class UringBackend final : public Backend {
     if (!sr.fixed) return;
     sr.fixed = false;
     if (s.ephemeral_port && queue_files_update(s.index, sr, -1)) {
-      if (worker_->open_socket_count() <= 1) io_uring_submit(&ring_);
+      if (worker_->open_socket_count() <= 1) submit_queued();
       return;
     }
     sr.table_fd = -1;
@@ -345,7 +346,7 @@ class UringBackend final : public Backend {
     if (!ring_ready_ || io_uring_sq_ready(&ring_) == 0) return false;
     // A submission the kernel cuts short (no memory for a request) is tried again, a few times.
     for (int tries = 0; tries < 4 && io_uring_sq_ready(&ring_) > 0; ++tries) {
-      if (io_uring_submit(&ring_) < 0) break;
+      if (submit_queued() < 0) break;
     }
     return true;
   }
@@ -366,11 +367,12 @@ class UringBackend final : public Backend {
     previous_round_busy_ = plan.now - woke_at_;
     if (!wake_armed_) arm_wake();
     WaitKind kind = WaitKind::ordinary;
+    int ret = 0;
     if (plan.spin) {
-      io_uring_submit_and_get_events(&ring_);
+      ret = io_uring_submit_and_get_events(&ring_);
       kind = WaitKind::none;
     } else if (plan.hold.count() > 0) {
-      kind = held_wait(plan);
+      kind = held_wait(plan, ret);
     } else {
       // Wait for a whole batch only while traffic is heavy (the last round already brought one):
       // light traffic, a ping-pong above all, would otherwise wait out completion_wait on every
@@ -384,16 +386,21 @@ class UringBackend final : public Backend {
       if (!plan.writers) want = std::min(want + sends_submitted_, cq_entries_ / 2);
       if (!batch_wait && unflagged_sends_ == 0 && arm_deadline(plan.deadline)) {
         // Untimed: the deadline's own timeout ends it, and so does a failed send (its flag).
-        io_uring_submit_and_wait(&ring_, want);
+        ret = io_uring_submit_and_wait(&ring_, want);
       } else {
         auto wait = std::chrono::nanoseconds(plan.deadline - plan.now);
         if (batch_wait) wait = std::min(wait, std::chrono::nanoseconds(completion_wait_));
         io_uring_cqe* cqe = nullptr;
         __kernel_timespec ts = to_timespec<__kernel_timespec>(wait);
-        io_uring_submit_and_wait_timeout(&ring_, &cqe, want, &ts, nullptr);
+        ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, want, &ts, nullptr);
       }
     }
-    sends_submitted_ = 0;  // every send prepared so far went in with that call
+    if (counted_refusal(ret)) {
+      // The kernel is short of memory: what was queued stays queued for the next round, which
+      // comes after a pause rather than at once, so that a worker does not spin against it.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    sends_submitted_ = 0;  // every send prepared so far went in with that call (or waits for the next)
     ++waits_;
     unflagged_sends_ = 0;
     woke_at_ = std::chrono::steady_clock::now();
@@ -417,11 +424,26 @@ class UringBackend final : public Backend {
   io_uring_sqe* get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
-      io_uring_submit(&ring_);  // SQ full: hand over what we have and continue
+      submit_queued();  // SQ full: hand over what we have and continue
       sqe = io_uring_get_sqe(&ring_);
-      if (sqe == nullptr) ++sq_refusals_;
     }
     return sqe;
+  }
+
+  // io_uring_submit, on the worker's thread: a refusal is counted.
+  int submit_queued() {
+    const int ret = io_uring_submit(&ring_);
+    counted_refusal(ret);
+    return ret;
+  }
+
+  // Whether `ret`, what an io_uring_enter returned, is the kernel refusing the submission for want
+  // of memory (EAGAIN: no request could be allocated; ENOMEM; EBUSY: completions it could not
+  // post yet). Each is counted in the worker's submission_refusals; the SQEs stay in the SQ.
+  bool counted_refusal(int ret) noexcept {
+    if (ret != -EAGAIN && ret != -ENOMEM && ret != -EBUSY) return false;
+    worker_->count_submission_refusal();
+    return true;
   }
 
   // Points the registered-file slot `index` at `fd` (-1: empty) with a FILES_UPDATE SQE, which
@@ -493,7 +515,7 @@ class UringBackend final : public Backend {
   // (completion_batch beyond the replies' own completions), and at the end of the hold returns
   // with whatever is there, the replies' completions included; until then arrivals do not wake
   // the thread. Kernels without IORING_FEAT_MIN_TIMEOUT (before 6.12) sleep through the hold.
-  [[gnu::noinline]] WaitKind held_wait(const WaitPlan& plan) {
+  [[gnu::noinline]] WaitKind held_wait(const WaitPlan& plan, int& ret) {
     const auto hold_us = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(plan.hold).count());
     // Without a timeout of its own the kernel ends the wait at the end of the hold, found or not:
     // the worker's deadline (an hour at most when there is none) keeps it waiting.
@@ -505,16 +527,16 @@ class UringBackend final : public Backend {
       arg.pad = static_cast<std::uint32_t>(hold_us);  // min_wait_usec in kernels 6.12+
       arg.ts = reinterpret_cast<std::uint64_t>(&ts);
       const unsigned want = std::min(completion_batch_ + sends_submitted_, cq_entries_ / 2);
-      const int ret = io_uring_enter2(ring_.ring_fd, flush_submissions(), want, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
-                                      reinterpret_cast<sigset_t*>(&arg), sizeof arg);
+      ret = io_uring_enter2(ring_.ring_fd, flush_submissions(), want, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                            reinterpret_cast<sigset_t*>(&arg), sizeof arg);
       if (ret != -EINVAL) return WaitKind::held;  // -ETIME: the deadline came first
       min_timeout_ = false;  // refused: sleep through holds from now on
     }
-    io_uring_submit(&ring_);  // the replies go now, not after the hold
+    submit_queued();  // the replies go now, not after the hold
     sleep_through(plan.hold);
     io_uring_cqe* cqe = nullptr;
     ts = to_timespec<__kernel_timespec>(wait - plan.hold);
-    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
     return WaitKind::held;
   }
 
@@ -640,11 +662,8 @@ class UringBackend final : public Backend {
     while (sr.submitted < s.queue.size()) {
       if (sends_in_flight_ + per_send_ > send_budget) return;
       if (io_uring_sq_space_left(&ring_) < 2) {
-        io_uring_submit(&ring_);  // a message takes two SQEs (its failure flag)
-        if (io_uring_sq_space_left(&ring_) < 2) {
-          ++sq_refusals_;
-          return;
-        }
+        submit_queued();  // a message takes two SQEs (its failure flag)
+        if (io_uring_sq_space_left(&ring_) < 2) return;  // refused: the rest wait for a later round
       }
       SendEntry& e = sr.submitted == 0 ? s.queue.front() : *s.queue.after(*sr.last_submitted, 1);
       const std::size_t available = s.queue.run_from(e);
@@ -1013,7 +1032,6 @@ class UringBackend final : public Backend {
   // fit the CQ, and the SQEs the kernel would not take.
   unsigned sends_in_flight_ = 0;
   unsigned per_send_ = 1;
-  std::uint64_t sq_refusals_ = 0;
   bool wake_armed_ = false;
   unsigned fixed_slots_ = 0;  // size of the sparse registered-file table (0: none)
   unsigned last_seen_ = 0;  // completions found by the previous round

@@ -6,6 +6,7 @@
 // with explicit io_uring and with auto start on io_uring and echo.
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
@@ -13,6 +14,7 @@
 #include "salvo/capabilities.hpp"
 #include "support/child_engine.hpp"
 #include "support/in_child.hpp"
+#include "support/syscall_failures.hpp"
 #include "support/test_support.hpp"
 
 namespace salvo::test {
@@ -82,6 +84,60 @@ TEST(IoUringProbe, AFailureForWantOfDescriptorsIsNotKept) {
         c.check(explicit_choice.kind == BackendKind::io_uring, "explicit io_uring did not run io_uring");
         const BackendChoice automatic = serve_once(c, EngineOptions{}, "auto after the limit");
         c.check(automatic.kind == BackendKind::io_uring, "auto did not choose io_uring again: " + automatic.reason);
+        return c.failures();
+      },
+      60s);
+  if (outcome.passed() || outcome.failures.rfind(skip_prefix, 0) != 0) {
+    EXPECT_TRUE(outcome.passed()) << outcome.describe();
+  } else {
+    GTEST_SKIP() << outcome.failures;
+  }
+}
+
+TEST(IoUringProbe, ARingRefusedForWantOfMemoryIsNotKept) {
+  const ChildOutcome outcome = run_in_child(
+      [] {
+        ChildChecks c;
+        SyscallFailures setup(__NR_io_uring_setup);
+        if (!setup.ok()) return skip_prefix + setup.error();
+
+        setup.fail_next(1, ENOMEM);
+        EngineOptions uring;
+        uring.backend = BackendKind::io_uring;
+        auto refused = Engine::create(uring);
+        c.check(setup.failed() == 1, "the probe did not meet the refusal");
+        if (c.check(!refused, "explicit io_uring was created with its ring refused")) {
+          c.check(refused.error().code == make_error_code(Errc::backend_unavailable), "explicit io_uring: error code");
+          c.contains(refused.error().message, "io_uring backend unavailable: io_uring_setup failed: Cannot allocate memory",
+                     "explicit io_uring");
+          c.contains(refused.error().message, "(a passing condition: the next engine probes again)", "explicit io_uring");
+        }
+
+        setup.fail_next(1, ENOMEM);
+        {
+          auto fallen = Engine::create(EngineOptions{});
+          c.check(setup.failed() == 2, "the second engine did not probe again");
+          if (c.check(fallen.ok(), "auto with its ring refused: " + (fallen ? "" : fallen.error().message))) {
+            c.check((*fallen)->backend().kind == BackendKind::epoll, "auto with its ring refused did not choose epoll");
+            c.contains((*fallen)->backend().reason,
+                       "epoll: auto, io_uring unavailable: io_uring_setup failed: Cannot allocate memory", "auto");
+            c.contains((*fallen)->backend().reason, "a passing condition", "auto");
+          }
+        }
+
+        // Memory again: the probe runs once more and passes (a machine where io_uring cannot run at
+        // all has nothing to show), and engines run io_uring.
+        const std::uint64_t before = setup.calls();
+        const BackendChoice explicit_choice = serve_once(c, uring, "explicit io_uring with memory again");
+        if (explicit_choice.kind != BackendKind::io_uring && explicit_choice.reason.find("a passing condition") == std::string::npos &&
+            explicit_choice.reason.find("unavailable") != std::string::npos) {
+          return skip_prefix + explicit_choice.reason;
+        }
+        c.check(setup.calls() >= before + 2, "the third engine did not probe again (nor set up its ring)");
+        c.check(explicit_choice.kind == BackendKind::io_uring, "explicit io_uring did not run io_uring");
+        const BackendChoice automatic = serve_once(c, EngineOptions{}, "auto with memory again");
+        c.check(automatic.kind == BackendKind::io_uring, "auto did not choose io_uring again: " + automatic.reason);
+        c.check(setup.failed() == 2, "a call failed that was not meant to");
         return c.failures();
       },
       60s);

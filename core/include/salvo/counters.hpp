@@ -9,8 +9,8 @@
 //   gro_segments <= received, and gro_segments >= 2 x gro_receives  (likewise for GRO)
 // With GRO, received and delivered count datagrams (segments), not receive calls or buffers; but
 // kernel_drops is the kernel's count of what it dropped, and a coalesced run it drops counts once.
-// wakeups, batch_waits and batch_wait_us are the worker's (EngineOptions::latency_budget): a
-// worker's and the engine's counters have them, a socket's are zero. received / wakeups is the
+// wakeups, batch_waits, batch_wait_us and submission_refusals are the worker's: a worker's and the
+// engine's counters have them, a socket's are zero. received / wakeups is the
 // datagrams a wake-up served.
 // kernel_drops is the socket's own drop count (SO_MEMINFO, sampled every 100 ms while busy, when
 // idle and at close): datagrams the kernel discarded because the receive queue was full, which
@@ -65,7 +65,8 @@ namespace salvo {
   X(socket_errors, "other asynchronous socket errors seen on the socket")                        \
   X(wakeups, "worker: waits that slept and woke (zero in a socket's counters)")                   \
   X(batch_waits, "worker: waits held open for more datagrams within the latency budget")          \
-  X(batch_wait_us, "worker: microseconds of holding those waits asked for (the chosen waits, summed)")
+  X(batch_wait_us, "worker: microseconds of holding those waits asked for (the chosen waits, summed)") \
+  X(submission_refusals, "worker, io_uring: submissions the kernel refused for want of memory (EAGAIN, ENOMEM, EBUSY); what they carried stayed queued for a later round")
 
 // The sizes of the batches handed to on_datagrams, as a histogram with power-of-two buckets:
 // bucket k counts batches of 2^k .. 2^(k+1)-1 datagrams; the last bucket also takes everything

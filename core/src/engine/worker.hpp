@@ -108,6 +108,7 @@ class Worker {
   int wake_fd() const noexcept { return wake_fd_; }
   ReceiveBatch& batch() noexcept { return batch_; }
   SendOutcome& send_outcome() noexcept { return send_outcome_; }
+  void count_submission_refusal() noexcept { worker_counters_.submission_refusals.add(1); }
 
   // Hands the batch to s's protocol (counted, then on_datagrams), gives its held buffer slots back
   // through `give_back(std::span<const std::uint32_t>)`, empties it, and submits the replies.
