@@ -26,8 +26,6 @@ int lowest_free_descriptor() {
   return fd;
 }
 
-constexpr const char* skip_prefix = "SKIP: ";
-
 TEST(IoUringProbe, AFailureForWantOfDescriptorsIsNotKept) {
   SALVO_SKIP_UNLESS_DESCRIPTOR_EXHAUSTION_TESTABLE();
   const ChildOutcome outcome = run_in_child(
@@ -74,9 +72,9 @@ TEST(IoUringProbe, AFailureForWantOfDescriptorsIsNotKept) {
         // The limit restored: the probe runs again and passes, in the report and for engines (a
         // machine where io_uring cannot run at all has nothing to show).
         const Capabilities again = probe_capabilities();
-        if (!again.io_uring.built) return std::string(skip_prefix) + "this build has no io_uring backend";
+        if (!again.io_uring.built) return std::string(child_skip) + "this build has no io_uring backend";
         if (!again.io_uring.usable.available && again.io_uring.usable.reason.find("a passing condition") == std::string::npos) {
-          return skip_prefix + again.io_uring.usable.reason;
+          return std::string(child_skip) + again.io_uring.usable.reason;
         }
         c.check(again.io_uring.usable.available,
                 "io_uring unusable after the limit was restored: " + again.io_uring.usable.reason);
@@ -87,11 +85,8 @@ TEST(IoUringProbe, AFailureForWantOfDescriptorsIsNotKept) {
         return c.failures();
       },
       60s);
-  if (outcome.passed() || outcome.failures.rfind(skip_prefix, 0) != 0) {
-    EXPECT_TRUE(outcome.passed()) << outcome.describe();
-  } else {
-    GTEST_SKIP() << outcome.failures;
-  }
+  if (outcome.skipped()) GTEST_SKIP() << outcome.failures;
+  EXPECT_TRUE(outcome.passed()) << outcome.describe();
 }
 
 TEST(IoUringProbe, ARingRefusedForWantOfMemoryIsNotKept) {
@@ -99,7 +94,7 @@ TEST(IoUringProbe, ARingRefusedForWantOfMemoryIsNotKept) {
       [] {
         ChildChecks c;
         SyscallFailures setup(__NR_io_uring_setup);
-        if (!setup.ok()) return skip_prefix + setup.error();
+        if (!setup.ok()) return std::string(child_skip) + setup.error();
 
         setup.fail_next(1, ENOMEM);
         EngineOptions uring;
@@ -131,7 +126,7 @@ TEST(IoUringProbe, ARingRefusedForWantOfMemoryIsNotKept) {
         const BackendChoice explicit_choice = serve_once(c, uring, "explicit io_uring with memory again");
         if (explicit_choice.kind != BackendKind::io_uring && explicit_choice.reason.find("a passing condition") == std::string::npos &&
             explicit_choice.reason.find("unavailable") != std::string::npos) {
-          return skip_prefix + explicit_choice.reason;
+          return std::string(child_skip) + explicit_choice.reason;
         }
         c.check(setup.calls() >= before + 2, "the third engine did not probe again (nor set up its ring)");
         c.check(explicit_choice.kind == BackendKind::io_uring, "explicit io_uring did not run io_uring");
@@ -141,11 +136,8 @@ TEST(IoUringProbe, ARingRefusedForWantOfMemoryIsNotKept) {
         return c.failures();
       },
       60s);
-  if (outcome.passed() || outcome.failures.rfind(skip_prefix, 0) != 0) {
-    EXPECT_TRUE(outcome.passed()) << outcome.describe();
-  } else {
-    GTEST_SKIP() << outcome.failures;
-  }
+  if (outcome.skipped()) GTEST_SKIP() << outcome.failures;
+  EXPECT_TRUE(outcome.passed()) << outcome.describe();
 }
 
 }  // namespace

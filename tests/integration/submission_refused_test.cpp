@@ -25,144 +25,112 @@ namespace salvo::test {
 namespace {
 
 constexpr std::uint64_t datagrams = 2000;  // far beyond the 512 entries of a worker's submission queue
-constexpr std::uint32_t refusals = 8;
 
-class SubmissionRefused : public testing::TestWithParam<BackendKind> {};
+class SubmissionRefused : public testing::TestWithParam<BackendKind> {
+ protected:
+  struct Run {
+    SyscallFailures& kernel;
+    UdpSocket& receiver;
+    Engine& engine;
+    bool uring;
+  };
+
+  // In a forked child: the call that carries the backend's sends made refusable (io_uring_enter, or
+  // sendmmsg), a receiver, and an engine whose protocol, at on_start, sets the next `refusals` calls
+  // to fail and queues `datagrams` sends of 64 bytes to the receiver, one message each (GSO off: so
+  // that io_uring's overflow its submission queue). `body` goes on from there; then the books are
+  // checked: every send asked for was sent or counted dropped, and the receiver got exactly the
+  // ones sent, none twice.
+  void run(std::uint32_t refusals, std::chrono::milliseconds flush_timeout, const std::function<void(ChildChecks&, Run&)>& body) {
+    const BackendKind kind = GetParam();
+    const ChildOutcome outcome = run_in_child(
+        [&] {
+          ChildChecks c;
+          const bool uring = kind == BackendKind::io_uring;
+          // Before the engine, so that its worker thread inherits the filter.
+          SyscallFailures kernel(uring ? __NR_io_uring_enter : __NR_sendmmsg);
+          if (!kernel.ok()) return child_skip + kernel.error();
+          UdpSocket receiver(addr("127.0.0.1:0"), 8 << 20);
+          EngineOptions o;
+          o.backend = kind;
+          o.buffer_count = 64;
+          o.send_queue_entries = 4096;
+          o.socket_send_buffer = 8 << 20;
+          o.gso = false;
+          o.stop_flush_timeout = flush_timeout;
+          Recorder recorder;
+          std::atomic<std::uint64_t> not_queued{0};
+          Hooks hooks;
+          hooks.on_start = [&](Transport& t) {
+            kernel.fail_next(refusals, uring ? EAGAIN : ENOBUFS);
+            for (std::uint64_t i = 0; i < datagrams; ++i) {
+              if (t.send(make_payload(i, 64), receiver.local()) != SendResult::queued) not_queued.fetch_add(1);
+            }
+          };
+          auto created = Engine::create(o);
+          if (!created) return "create: " + created.error().message;
+          Engine& engine = **created;
+          auto bound = engine.listen(addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
+          if (!bound) return "listen: " + bound.error().message;
+          if (auto r = engine.start(); !r) return "start: " + r.error().message;
+
+          Run run{kernel, receiver, engine, uring};
+          body(c, run);
+          c.check(engine.wait_for(20s), "the engine did not stop");
+          c.check(not_queued.load() == 0, std::to_string(not_queued.load()) + " sends were not queued");
+
+          // io_uring sends everything; epoll drops the datagram each refused sendmmsg was sending.
+          const std::uint64_t sent = uring ? datagrams : datagrams - kernel.failed();
+          const Counters k = engine.counters();
+          c.check(k.send_requests == datagrams, "send_requests " + describe(k));
+          c.check(k.sent == sent, "sent " + describe(k));
+          c.check(k.dropped_send_error == datagrams - sent, "dropped_send_error " + describe(k));
+          c.check(k.submission_refusals == (uring ? kernel.failed() : 0),
+                  "submission_refusals against " + std::to_string(kernel.failed()) + " refused: " + describe(k));
+          std::set<std::uint64_t> seen;
+          std::uint64_t twice = 0;
+          while (seen.size() < sent) {
+            auto m = receiver.receive(20s);
+            if (!m) break;
+            if (!seen.insert(payload_seq(m->payload)).second) ++twice;
+          }
+          c.check(seen.size() == sent, "received " + std::to_string(seen.size()) + " distinct datagrams, not " + std::to_string(sent));
+          c.check(twice == 0, std::to_string(twice) + " datagrams came twice");
+          c.check(!receiver.wait_readable(200ms), "more datagrams than were sent");
+          // Each refused sendmmsg dropped the oldest queued datagram.
+          if (!uring) c.check(seen.empty() || *seen.begin() == kernel.failed(), "the dropped datagrams were not the first ones");
+          return c.failures();
+        },
+        60s);
+    if (outcome.skipped()) GTEST_SKIP() << outcome.failures;
+    EXPECT_TRUE(outcome.passed()) << outcome.describe();
+  }
+};
 
 TEST_P(SubmissionRefused, NothingIsLostUncountedAndTrafficGoesOn) {
-  const BackendKind kind = GetParam();
-  const bool uring = kind == BackendKind::io_uring;
-  const ChildOutcome outcome = run_in_child(
-      [kind, uring] {
-        ChildChecks c;
-        // Before the engine, so that its worker thread inherits the filter.
-        SyscallFailures kernel(uring ? __NR_io_uring_enter : __NR_sendmmsg);
-        if (!kernel.ok()) return "SKIP: " + kernel.error();
-        UdpSocket receiver(addr("127.0.0.1:0"), 8 << 20);
-        EngineOptions o;
-        o.backend = kind;
-        o.buffer_count = 64;
-        o.send_queue_entries = 4096;
-        o.socket_send_buffer = 8 << 20;
-        o.gso = false;  // a message per datagram: io_uring's 2,000 sends overflow its submission queue
-        Recorder recorder;
-        std::atomic<std::uint64_t> not_queued{0};
-        Hooks hooks;
-        hooks.on_start = [&](Transport& t) {
-          kernel.fail_next(refusals, uring ? EAGAIN : ENOBUFS);
-          for (std::uint64_t i = 0; i < datagrams; ++i) {
-            if (t.send(make_payload(i, 64), receiver.local()) != SendResult::queued) not_queued.fetch_add(1);
-          }
-        };
-        auto created = Engine::create(o);
-        if (!created) return "create: " + created.error().message;
-        Engine& engine = **created;
-        auto bound = engine.listen(addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
-        if (!bound) return "listen: " + bound.error().message;
-        if (auto r = engine.start(); !r) return "start: " + r.error().message;
-
-        // What the refusals cost: io_uring nothing, epoll the first datagram of each refused call.
-        const std::uint64_t expected = uring ? datagrams : datagrams - refusals;
-        std::set<std::uint64_t> seen;
-        std::uint64_t duplicates = 0;
-        while (seen.size() < expected) {
-          auto m = receiver.receive(20s);
-          if (!m) break;
-          if (!seen.insert(payload_seq(m->payload)).second) ++duplicates;
-        }
-        c.check(not_queued.load() == 0, std::to_string(not_queued.load()) + " sends were not queued");
-        c.check(kernel.failed() == refusals, "the kernel refused " + std::to_string(kernel.failed()) + " calls, not " + std::to_string(refusals));
-        c.check(seen.size() == expected, "received " + std::to_string(seen.size()) + " distinct datagrams, not " + std::to_string(expected));
-        c.check(duplicates == 0, std::to_string(duplicates) + " datagrams came twice");
-        if (!uring) {
-          // Each refused sendmmsg dropped the oldest queued datagram: 0 to 4.
-          c.check(!seen.empty() && *seen.begin() == refusals, "the first datagram received is not the sixth");
-        }
-        c.check(!receiver.wait_readable(200ms), "more datagrams than were sent");
-
-        // Traffic goes on: the worker did not spin or stall, and answers a stop as usual.
-        engine.stop();
-        c.check(engine.wait_for(20s), "the engine did not stop");
-        const Counters k = engine.counters();
-        c.check(k.send_requests == datagrams, "send_requests " + describe(k));
-        c.check(k.sent == expected, "sent " + describe(k));
-        c.check(k.dropped_send_error == datagrams - expected, "dropped_send_error " + describe(k));
-        c.check(k.submission_refusals == (uring ? refusals : 0), "submission_refusals " + describe(k));
-        return c.failures();
-      },
-      60s);
-  if (outcome.passed() || outcome.failures.rfind("SKIP: ", 0) != 0) {
-    EXPECT_TRUE(outcome.passed()) << outcome.describe();
-  } else {
-    GTEST_SKIP() << outcome.failures;
-  }
+  constexpr std::uint32_t refusals = 8;
+  run(refusals, std::chrono::seconds(1), [&](ChildChecks& c, Run& r) {
+    c.check(wait_until([&] { return r.kernel.failures_left() == 0; }, 20s), "the refusals were not all met");
+    c.check(wait_until([&] { return r.engine.counters().sent + r.engine.counters().dropped_send_error == datagrams; }, 20s),
+            "the sends did not all go: " + describe(r.engine.counters()));
+    c.check(r.kernel.failed() == refusals, "the kernel refused " + std::to_string(r.kernel.failed()) + " calls");
+    r.engine.stop();
+  });
 }
 
 TEST_P(SubmissionRefused, AStopWhileTheKernelRefusesEndsOnceItTakesAgain) {
-  const BackendKind kind = GetParam();
-  const bool uring = kind == BackendKind::io_uring;
-  const ChildOutcome outcome = run_in_child(
-      [kind, uring] {
-        ChildChecks c;
-        SyscallFailures kernel(uring ? __NR_io_uring_enter : __NR_sendmmsg);
-        if (!kernel.ok()) return "SKIP: " + kernel.error();
-        UdpSocket receiver(addr("127.0.0.1:0"), 8 << 20);
-        EngineOptions o;
-        o.backend = kind;
-        o.buffer_count = 64;
-        o.send_queue_entries = 4096;
-        o.socket_send_buffer = 8 << 20;
-        o.gso = false;
-        o.stop_flush_timeout = std::chrono::minutes(1);  // the stop waits for the sends
-        Recorder recorder;
-        Hooks hooks;
-        hooks.on_start = [&](Transport& t) {
-          kernel.fail_next(UINT32_MAX, uring ? EAGAIN : ENOBUFS);  // until told otherwise
-          for (std::uint64_t i = 0; i < datagrams; ++i) (void)t.send(make_payload(i, 64), receiver.local());
-        };
-        auto created = Engine::create(o);
-        if (!created) return "create: " + created.error().message;
-        Engine& engine = **created;
-        auto bound = engine.listen(addr("127.0.0.1:0"), recording_factory(recorder, hooks, Record::nothing));
-        if (!bound) return "listen: " + bound.error().message;
-        if (auto r = engine.start(); !r) return "start: " + r.error().message;
-
-        c.check(wait_until([&] { return kernel.failed() >= 10; }, 20s), "the kernel was not asked 10 times");
-        engine.stop();
-        if (uring) {
-          // The worker goes on asking, a round a millisecond, and cannot end the stop while its
-          // sends (and the receive's cancel) wait in the submission queue.
-          const std::uint64_t at_stop = kernel.failed();
-          c.check(wait_until([&] { return kernel.failed() >= at_stop + 10; }, 20s), "the worker stopped asking");
-          c.check(!engine.finished(), "the stop ended with its sends still queued");
-        }
-        kernel.fail_next(0, 0);
-        c.check(engine.wait_for(20s), "the engine did not stop once the kernel took submissions again");
-
-        const Counters k = engine.counters();
-        // io_uring sends everything; epoll dropped a datagram per refused sendmmsg.
-        const std::uint64_t expected = uring ? datagrams : datagrams - kernel.failed();
-        c.check(k.send_requests == datagrams, "send_requests " + describe(k));
-        c.check(k.sent == expected, "sent " + describe(k));
-        c.check(k.dropped_send_error == datagrams - expected, "dropped_send_error " + describe(k));
-        c.check(k.submission_refusals == (uring ? kernel.failed() : 0), "submission_refusals " + describe(k) +
-                                                                              " against " + std::to_string(kernel.failed()));
-        std::set<std::uint64_t> seen;
-        while (seen.size() < expected) {
-          auto m = receiver.receive(20s);
-          if (!m) break;
-          seen.insert(payload_seq(m->payload));
-        }
-        c.check(seen.size() == expected, "received " + std::to_string(seen.size()) + " distinct datagrams");
-        c.check(!receiver.wait_readable(200ms), "more datagrams than were sent");
-        return c.failures();
-      },
-      60s);
-  if (outcome.passed() || outcome.failures.rfind("SKIP: ", 0) != 0) {
-    EXPECT_TRUE(outcome.passed()) << outcome.describe();
-  } else {
-    GTEST_SKIP() << outcome.failures;
-  }
+  run(UINT32_MAX, std::chrono::minutes(1), [&](ChildChecks& c, Run& r) {
+    c.check(wait_until([&] { return r.kernel.failed() >= 10; }, 20s), "the kernel was not asked 10 times");
+    r.engine.stop();
+    if (r.uring) {
+      // The worker goes on asking, a round a millisecond, and cannot end the stop while its sends
+      // (and the receive's cancel) wait in the submission queue.
+      const std::uint64_t at_stop = r.kernel.failed();
+      c.check(wait_until([&] { return r.kernel.failed() >= at_stop + 10; }, 20s), "the worker stopped asking");
+      c.check(!r.engine.finished(), "the stop ended with its sends still queued");
+    }
+    r.kernel.fail_next(0, 0);
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SubmissionRefused, testing::ValuesIn(available_backends()), backend_test_name);

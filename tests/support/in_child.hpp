@@ -10,6 +10,10 @@
 
 namespace salvo::test {
 
+// What a body's answer starts with when the child could not test what it was for (a missing
+// kernel feature, a build without io_uring): the rest of the answer is the reason.
+inline constexpr const char* child_skip = "SKIP: ";
+
 struct ChildOutcome {
   bool exited = false;  // exited normally (exit_code is valid), rather than by a signal
   int exit_code = -1;
@@ -20,6 +24,8 @@ struct ChildOutcome {
 
   // Exited with 0 and reported no failure.
   bool passed() const { return exited && exit_code == 0 && failures.empty() && !timed_out; }
+  // The body answered child_skip + why: the test should skip with `failures` as the reason.
+  bool skipped() const { return failures.rfind(child_skip, 0) == 0; }
   // For a failed assertion's message.
   std::string describe() const;
 };
@@ -41,6 +47,5 @@ class ChildChecks {
  private:
   std::string failures_;
 };
-
 
 }  // namespace salvo::test
