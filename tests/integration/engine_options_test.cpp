@@ -113,6 +113,13 @@ std::uint64_t address_space_in_use() {
 // 100 MiB) cannot be had.
 TEST(EngineCreate, ATimerTableThatDoesNotFitIsAnErrorNamingItsSize) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SALVO_SANITIZED_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SALVO_SANITIZED_ALLOCATOR 1
+#endif
+#endif
+#ifdef SALVO_SANITIZED_ALLOCATOR
   GTEST_SKIP() << "a sanitizer's allocator reports a failed allocation and ends the process instead of throwing";
 #endif
   for (BackendKind kind : available_backends()) {  // probed here, before the limit

@@ -61,8 +61,7 @@ SyscallFailures::~SyscallFailures() {
 }
 
 void SyscallFailures::fail_next(std::uint32_t count, int err) noexcept {
-  errno_.store(err);
-  left_.store(count);
+  plan_.store(err == 0 ? 0 : std::uint64_t{static_cast<std::uint32_t>(err)} << 32 | count);
 }
 
 void SyscallFailures::answer_calls() {
@@ -79,17 +78,25 @@ void SyscallFailures::answer_calls() {
     seccomp_notif_resp response;
     std::memset(&response, 0, sizeof response);
     response.id = request.id;
-    calls_.fetch_add(1);
-    std::uint32_t left = left_.load();
-    while (left > 0 && !left_.compare_exchange_weak(left, left - 1)) {
+    // Take one failure off the plan, if it has one.
+    std::uint64_t plan = plan_.load();
+    while (static_cast<std::uint32_t>(plan) != 0 && !plan_.compare_exchange_weak(plan, plan - 1)) {
     }
-    if (left > 0) {
-      response.error = -errno_.load();
-      failed_.fetch_add(1);
+    const bool fail = static_cast<std::uint32_t>(plan) != 0;
+    if (fail) {
+      response.error = -static_cast<int>(plan >> 32);
     } else {
       response.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     }
-    (void)::ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &response);  // ENOENT: the call was interrupted
+    if (::ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &response) != 0) {
+      // The call was interrupted and will be made again: the failure is still owed, unless the
+      // plan changed meanwhile.
+      std::uint64_t now = plan - 1;
+      if (fail) plan_.compare_exchange_strong(now, plan);
+      continue;
+    }
+    calls_.fetch_add(1);
+    if (fail) failed_.fetch_add(1);
   }
 }
 

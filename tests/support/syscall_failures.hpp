@@ -19,6 +19,7 @@ namespace salvo::test {
 class SyscallFailures {
  public:
   // Installs the filter for `syscall_number` (x86-64 numbering). error() says why it could not.
+  // Letting a call continue needs Linux 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
   explicit SyscallFailures(long syscall_number);
   ~SyscallFailures();
   SyscallFailures(const SyscallFailures&) = delete;
@@ -30,9 +31,9 @@ class SyscallFailures {
   // The next `count` calls fail with `err`; any thread may arm it, at any time.
   void fail_next(std::uint32_t count, int err) noexcept;
 
-  std::uint64_t calls() const noexcept { return calls_.load(); }    // every call the filter saw
+  std::uint64_t calls() const noexcept { return calls_.load(); }    // every call answered
   std::uint64_t failed() const noexcept { return failed_.load(); }  // of which failed on purpose
-  std::uint32_t failures_left() const noexcept { return left_.load(); }
+  std::uint32_t failures_left() const noexcept { return static_cast<std::uint32_t>(plan_.load()); }
 
  private:
   void answer_calls();
@@ -40,8 +41,9 @@ class SyscallFailures {
   int listener_ = -1;
   int stop_ = -1;  // an eventfd that ends answer_calls
   std::string error_;
-  std::atomic<std::uint32_t> left_{0};
-  std::atomic<int> errno_{0};
+  // The failures still to make and their errno in one word (errno << 32 | count), so that a call
+  // never pairs one plan's count with another's errno.
+  std::atomic<std::uint64_t> plan_{0};
   std::atomic<std::uint64_t> calls_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::thread answerer_;

@@ -92,10 +92,13 @@ std::uint64_t payload_seq(std::span<const std::byte> payload) {
 UdpSocket::UdpSocket(const Address& bind, int receive_buffer, int send_buffer) {
   fd_ = ::socket(bind.is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) fail_errno("socket");
-  if (receive_buffer > 0 && ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(int)) != 0) {
+  // The size asked for, beyond net.core.rmem_max / wmem_max where the process may (root); else capped.
+  if (receive_buffer > 0 && ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer, sizeof(int)) != 0 &&
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(int)) != 0) {
     fail_errno("SO_RCVBUF");
   }
-  if (send_buffer > 0 && ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof(int)) != 0) {
+  if (send_buffer > 0 && ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &send_buffer, sizeof(int)) != 0 &&
+      ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof(int)) != 0) {
     fail_errno("SO_SNDBUF");
   }
   if (::bind(fd_, static_cast<const sockaddr*>(bind.sockaddr_data()), bind.sockaddr_size()) != 0) {

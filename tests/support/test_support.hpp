@@ -72,6 +72,8 @@ std::uint64_t payload_seq(std::span<const std::byte> payload);
 // std::runtime_error when the system refuses a call that a test needs to succeed.
 class UdpSocket {
  public:
+  // Buffer sizes in bytes (0: the kernel's default), set beyond the system's maximum where the
+  // process may (root), as SO_RCVBUFFORCE / SO_SNDBUFFORCE do.
   explicit UdpSocket(const Address& bind, int receive_buffer = 0, int send_buffer = 0);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
