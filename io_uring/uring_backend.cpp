@@ -1034,7 +1034,7 @@ class UringBackend final : public Backend {
   std::vector<std::uint32_t> rearm_work_;  // rearm_, as it is being worked through
   std::uint64_t round_ = 1;                // reaps so far: stamps the round a socket counted a send
   // Sends in flight (two places for zero-copy), bounded by send_budget so that their completions
-  // fit the CQ, and the SQEs the kernel would not take.
+  // fit the CQ.
   unsigned sends_in_flight_ = 0;
   unsigned per_send_ = 1;
   bool wake_armed_ = false;
