@@ -51,7 +51,6 @@
 #include <chrono>
 #include <memory>
 #include <span>
-#include <thread>
 #include <vector>
 
 #include "engine/backend.hpp"
@@ -396,14 +395,12 @@ class UringBackend final : public Backend {
       }
     }
     if (counted_refusal(ret)) {
-      // The kernel is short of memory: what was queued stays queued for the next round, which
-      // comes after a pause rather than at once, so that a worker does not spin against it. The
+      // The kernel is short of memory: what was queued stays queued for the next round. The
       // completions of what it took still come in (an enter that submits nothing runs the
       // deferred task work), and this was no wait: nothing queued went in with it.
       counted_refusal(io_uring_get_events(&ring_));
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
       woke_at_ = std::chrono::steady_clock::now();
-      return WaitKind::none;
+      return WaitKind::refused;
     }
     sends_submitted_ = 0;  // every send prepared so far went in with that call
     ++waits_;

@@ -99,6 +99,7 @@ enum class WaitKind : std::uint8_t {
   none,      // did not sleep: spinning, or results were already there to reap first
   ordinary,  // slept until the first result (or the deadline)
   held,      // carried out plan.hold
+  refused,   // the kernel took nothing (short of memory): the worker pauses before the next round
 };
 
 class Backend {

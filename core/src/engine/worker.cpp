@@ -435,11 +435,11 @@ void Worker::run_rounds() {
                           (options_.busy_poll_idle.count() == 0 || now - last_activity_ < options_.busy_poll_idle);
     plan.spin = spinning || plan.deadline <= now;
     if (!budget) {
-      count_wait(backend_->wait(plan), plan.hold);
+      count_wait(wait(plan), plan.hold);
       if (backend_->reap(*this) != 0) last_activity_ = now;
     } else {
       if (!plan.spin) plan.hold = std::min(batch_wait_.hold(now), std::chrono::nanoseconds(plan.deadline - now));
-      const WaitKind waited = backend_->wait(plan);
+      const WaitKind waited = wait(plan);
       count_wait(waited, plan.hold);
       // The budget counts from the wait's return: what the reap finds came before it.
       const auto woke = std::chrono::steady_clock::now();
@@ -452,6 +452,12 @@ void Worker::run_rounds() {
     // of the next iteration, with everything else of this round.
     if (core_.earliest() <= now && core_.run_due(now) != 0) now = std::chrono::steady_clock::now();
   }
+}
+
+WaitKind Worker::wait(const WaitPlan& plan) {
+  const WaitKind waited = backend_->wait(plan);
+  if (waited == WaitKind::refused) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return waited;
 }
 
 bool Worker::visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan) {

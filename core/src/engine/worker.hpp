@@ -209,8 +209,11 @@ class Worker {
   // lowers `plan.deadline` to when it next needs a visit.
   bool visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan);
   void sample_kernel_drops() noexcept;
+  // The backend's wait. One the kernel refused (short of memory) is followed by a pause of 1 ms, so
+  // that the next round does not come at once and the worker does not spin against the kernel.
+  WaitKind wait(const WaitPlan& plan);
   void count_wait(WaitKind waited, std::chrono::nanoseconds hold) noexcept {
-    if (waited == WaitKind::none) return;
+    if (waited == WaitKind::none || waited == WaitKind::refused) return;
     worker_counters_.wakeups.add(1);
     if (waited != WaitKind::held) return;
     worker_counters_.batch_waits.add(1);
