@@ -454,12 +454,6 @@ void Worker::run_rounds() {
   }
 }
 
-WaitKind Worker::wait(const WaitPlan& plan) {
-  const WaitKind waited = backend_->wait(plan);
-  if (waited == WaitKind::refused) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  return waited;
-}
-
 bool Worker::visit(SocketState& s, std::chrono::steady_clock::time_point now, WaitPlan& plan) {
   if (s.closed) return false;
   backend_->submit(s);

@@ -211,7 +211,12 @@ class Worker {
   void sample_kernel_drops() noexcept;
   // The backend's wait. One the kernel refused (short of memory) is followed by a pause of 1 ms, so
   // that the next round does not come at once and the worker does not spin against the kernel.
-  WaitKind wait(const WaitPlan& plan);
+  WaitKind wait(const WaitPlan& plan) {
+    const WaitKind waited = backend_->wait(plan);
+    if (waited == WaitKind::refused) [[unlikely]] pause_after_refusal();
+    return waited;
+  }
+  [[gnu::noinline, gnu::cold]] static void pause_after_refusal() { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }
   void count_wait(WaitKind waited, std::chrono::nanoseconds hold) noexcept {
     if (waited == WaitKind::none || waited == WaitKind::refused) return;
     worker_counters_.wakeups.add(1);
